@@ -1,0 +1,119 @@
+"""Read vector layers in any common format, and write outputs atomically.
+
+Readers accept GeoPackage, GeoJSON, Shapefile, and CSV with lon/lat columns.
+Every failure becomes an :class:`~gis.errors.InputError` that names the file.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import geopandas as gpd
+import pandas as pd
+
+from gis.errors import InputError, OutputError
+
+LON_NAMES = ("lon", "lng", "longitude", "x")
+LAT_NAMES = ("lat", "latitude", "y")
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a plain CSV table; refuse a missing, empty or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", file=str(path))
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a readable CSV table ({type(exc).__name__})", file=str(path)) from None
+    if df.empty:
+        raise InputError("table has no rows", file=str(path))
+    return df
+
+
+def read_vector(path: str | os.PathLike, *, layer: str | None = None, crs_if_csv: str = "EPSG:4326") -> gpd.GeoDataFrame:
+    """Read a vector layer (GeoPackage, GeoJSON, Shapefile, or CSV with lon/lat).
+
+    A CSV needs a lon and a lat column (``lon``/``lng``/``longitude``/``x`` and
+    ``lat``/``latitude``/``y``) and is taken to be in ``crs_if_csv``.
+    The CRS is *not* checked here; :mod:`gis.validate` does that.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", file=str(path))
+    if path.suffix.lower() in {".csv", ".txt"}:
+        df = read_table(path)
+        cols = {c.lower(): c for c in df.columns}
+        lon = next((cols[c] for c in LON_NAMES if c in cols), None)
+        lat = next((cols[c] for c in LAT_NAMES if c in cols), None)
+        if lon is None or lat is None:
+            raise InputError("CSV needs lon and lat columns", file=str(path), field="lon/lat")
+        x = pd.to_numeric(df[lon], errors="coerce")
+        y = pd.to_numeric(df[lat], errors="coerce")
+        bad = x.isna() | y.isna() | ~x.between(-180, 180) | ~y.between(-90, 90)
+        if bad.any():
+            raise InputError(f"{int(bad.sum())} rows have missing or out-of-range coordinates "
+                             f"(first at row {int(bad.idxmax()) + 2})", file=str(path), field=f"{lon}/{lat}")
+        return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs=crs_if_csv)
+    try:
+        import pyogrio
+
+        gdf = pyogrio.read_dataframe(path, layer=layer)
+    except Exception as exc:  # pyogrio raises several DataSourceError/DataLayerError kinds
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"not a readable geodata file ({msg[:160]})", file=str(path)) from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
+        raise InputError("file has no geometry column", file=str(path))
+    if len(gdf) == 0:
+        raise InputError("layer is empty", file=str(path))
+    return gdf
+
+
+def check_writable_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` if needed and check that files can be written in it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"output folder cannot be written ({exc.strerror or exc})", field=None) from None
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; move it into place only on success.
+
+    On any exception the temporary file is removed and ``target`` is untouched,
+    so a failed run never leaves a half-written output behind.
+    """
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"{target.parent}: output folder cannot be written ({exc.strerror or exc})") from None
+    tmp_path = Path(tmp)
+    tmp_path.unlink()  # writers such as pyogrio want to create the file themselves
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            if tmp_path.is_dir():
+                shutil.rmtree(tmp_path, ignore_errors=True)
+            else:
+                tmp_path.unlink()
+
+
+def atomic_write_text(target: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)

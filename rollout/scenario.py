@@ -1,0 +1,383 @@
+"""The scenario: one typed, validated object loaded from TOML.
+
+Every key, its default, unit, range and meaning is declared once, in the
+dataclass metadata below; :func:`default_toml` writes the commented default file
+from the same declarations, and :func:`load_scenario` validates against them.
+Unknown keys are errors that name the closest valid key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from gis.errors import ScenarioError
+
+CLUTTERS = ("dense_urban", "urban", "suburban", "rural")
+
+
+def _f(default, doc, *, lo=None, hi=None, choices=None, unit=None, factory=False):
+    meta = {"doc": doc, "lo": lo, "hi": hi, "choices": choices, "unit": unit}
+    if factory:
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ByClutter:
+    """A value per clutter class (a single number in TOML sets all four)."""
+
+    dense_urban: float
+    urban: float
+    suburban: float
+    rural: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {c: getattr(self, c) for c in CLUTTERS}
+
+    def __getitem__(self, clutter: str) -> float:
+        return getattr(self, clutter)
+
+
+def _by(d, u, s, r):
+    return lambda: ByClutter(d, u, s, r)
+
+
+@dataclass
+class DataSettings:
+    boundaries: str = _f("", "District boundary layer (GeoPackage, GeoJSON, Shapefile or CSV). Empty: the embedded Qingdao seed.")
+    boundaries_layer: str = _f("", "Layer name inside a multi-layer boundary file. Empty: the first layer.")
+    boundary_coords: str = _f("wgs84", "Datum of the boundary coordinates.", choices=("wgs84", "gcj02"))
+    districts: str = _f("", "District table (CSV) with id, name_zh, name_en, population[, households, area_km2]. Empty: the embedded Qingdao seed.")
+    id_field: str = _f("adcode", "Column that joins the boundary layer to the district table.")
+    cores: str = _f("", "Urban-core points (CSV with district id, lon, lat[, weight]). Empty: the embedded Qingdao seed, or district centroids for another city.")
+    demand: str = _f("modelled", "Demand source: 'modelled' (census totals spread around urban cores), a population GeoTIFF, or a point/polygon table with a population column.")
+    demand_population_field: str = _f("population", "Population column of a demand table.")
+    candidates: str = _f("", "Optional extra candidate 5G sites (points).")
+    existing_sites: str = _f("", "Optional existing 5G stations (points, optional 'type' column): locked, zero cost, count toward the target.")
+    offices: str = _f("", "Optional central offices / OLT sites (points, optional 'existing' and 'ports' columns). Empty: generated.")
+    hotspots: str = _f("", "Optional industrial-park hot spots (polygons or points with 'enterprise_lines'). Empty: the embedded approximate Qingdao parks.")
+
+
+@dataclass
+class GridSettings:
+    res_dense_urban: int = _f(9, "H3 resolution of dense-urban cells (9: edge ~174 m).", lo=5, hi=11)
+    res_urban: int = _f(8, "H3 resolution of urban cells (8: edge ~461 m).", lo=5, hi=11)
+    res_suburban: int = _f(7, "H3 resolution of suburban cells (7: edge ~1.2 km).", lo=4, hi=10)
+    res_rural: int = _f(6, "H3 resolution of rural cells (6: edge ~3.2 km).", lo=4, hi=9)
+
+
+@dataclass
+class DemandSettings:
+    urban_share: float = _f(0.75, "Modelled surface: share of an urban-core district's people placed around its cores (the rest spread over its land).", lo=0.0, hi=1.0)
+    core_scale_km: float = _f(4.0, "Modelled surface: e-folding distance of density around a core.", lo=0.2, hi=50.0, unit="km")
+    dense_urban_per_km2: float = _f(10000.0, "People per km2 above which a cell is dense urban.", lo=0.0, unit="1/km2")
+    urban_per_km2: float = _f(3000.0, "People per km2 above which a cell is urban.", lo=0.0, unit="1/km2")
+    suburban_per_km2: float = _f(500.0, "People per km2 above which a cell is suburban (below: rural).", lo=0.0, unit="1/km2")
+    penetration_5g: float = _f(0.6, "Share of people using 5G at the busy hour horizon.", lo=0.0, hi=1.0)
+    busy_hour_mbps_per_user: float = _f(0.5, "Busy-hour traffic per 5G user.", lo=0.0, hi=1000.0, unit="Mbit/s")
+    ont_takeup: float = _f(0.85, "Share of households taking a PON line (one ONT each).", lo=0.0, hi=1.0)
+    enterprise_lines_per_1000: float = _f(15.0, "Enterprise PON lines per 1,000 people, everywhere.", lo=0.0, hi=1000.0)
+    hotspot_lines_per_km2: float = _f(400.0, "Extra enterprise lines per km2 inside industrial hot spots.", lo=0.0, unit="1/km2")
+
+
+@dataclass
+class StationType:
+    capacity_mbps: float = _f(2000.0, "Busy-hour capacity of one station.", lo=1.0, unit="Mbit/s")
+    capex_cny: float = _f(400000.0, "Capital cost of one new station, all-in.", lo=0.0, unit="CNY")
+    max_per_site: int = _f(1, "Most stations of this type at one candidate site.", lo=0, hi=100)
+    clutters: list = _f(lambda: list(CLUTTERS), "Clutter classes where this type may be built.", factory=True)
+
+
+@dataclass
+class RadioSettings:
+    target_stations: int = _f(35000, "Total 5G stations (existing + new) the plan must reach.", lo=0)
+    radius_m: ByClutter = _f(_by(250.0, 450.0, 1000.0, 2500.0), "Planning radius by clutter class.", unit="m", lo=10.0, hi=20000.0, factory=True)
+    k_coverage: ByClutter = _f(_by(1, 1, 1, 1), "Stations within radius every populated cell needs, by clutter class.", lo=0, hi=5, factory=True)
+    backhaul_cost_cny_per_km: float = _f(80000.0, "Fibre backhaul cost per route km from a new station to its aggregation/OLT site.", lo=0.0, unit="CNY/km")
+    macro: StationType = _f(lambda: StationType(2000.0, 400000.0, 1, list(CLUTTERS)), "3-sector n78 macro station.", factory=True)
+    small: StationType = _f(lambda: StationType(300.0, 60000.0, 3, ["dense_urban", "urban"]), "Small cell.", factory=True)
+    district_min: dict = _f(dict, "Optional floor on total stations per district id, e.g. {\"370202\" = 2000}.", factory=True)
+    district_max: dict = _f(dict, "Optional ceiling on total stations per district id.", factory=True)
+    surplus: str = _f("headroom", "Where stations beyond coverage and capacity go: 'headroom' (raise the uniform traffic headroom, so they relieve the most loaded stations) or 'none' (cheapest places).", choices=("headroom", "none"))
+
+
+@dataclass
+class PonSettings:
+    target_ports: int = _f(90000, "Total 10G-PON ports (existing + new) the plan must reach.", lo=0)
+    split_ratio: ByClutter = _f(_by(64, 64, 64, 64), "Optical split ratio by clutter class (32, 64 or 128).", factory=True)
+    reach_km: float = _f(20.0, "Optical reach along the fibre route.", lo=1.0, hi=60.0, unit="km")
+    route_factor: float = _f(1.4, "Fibre route length / straight-line distance.", lo=1.0, hi=3.0)
+    nearest_sites: int = _f(6, "A cell is paired only with this many nearest reachable OLT sites.", lo=1, hi=50)
+    port_cost_cny: float = _f(1900.0, "Cost of one 10G-PON port.", lo=0.0, unit="CNY")
+    ports_per_chassis: int = _f(272, "Ports one OLT chassis holds (17 slots x 16).", lo=1)
+    max_chassis_per_site: int = _f(4, "Most chassis at one OLT site.", lo=1)
+    chassis_cost_cny: float = _f(150000.0, "Cost of one OLT chassis.", lo=0.0, unit="CNY")
+    olt_site_cost_cny: float = _f(300000.0, "Fixed cost of opening a new OLT site.", lo=0.0, unit="CNY")
+    fiber_cost_cny_per_km: ByClutter = _f(_by(120000.0, 90000.0, 60000.0, 40000.0), "Feeder fibre cost per route km by clutter class of the served cell.", unit="CNY/km", lo=0.0, factory=True)
+    single_sourcing: bool = _f(True, "Each demand cell homes on exactly one OLT site (false: may split).")
+    backhaul: str = _f("joint", "How 5G backhaul and PON interact: 'joint' (iterate to a fixed point) or 'sequential' (5G first, then PON).", choices=("joint", "sequential"))
+    enabled: bool = _f(True, "Plan the PON network.")
+
+
+@dataclass
+class SolverSettings:
+    name: str = _f("cbc", "MILP solver through PuLP.", choices=("cbc", "highs"))
+    time_limit_s: float = _f(120.0, "Wall-clock limit per solve.", lo=1.0, unit="s")
+    gap_rel: float = _f(0.005, "Relative optimality gap at which a solve stops.", lo=0.0, hi=1.0)
+    threads: int = _f(2, "Solver threads.", lo=1, hi=256)
+    msg: bool = _f(False, "Show the solver's own log.")
+
+
+@dataclass
+class OutputSettings:
+    dir: str = _f("out", "Folder for plan.json, plan.gpkg, map.html and report.html.")
+
+
+@dataclass
+class Scenario:
+    title: str = _f("Qingdao industrial-internet rollout 2022-2024", "Shown on the map and report.")
+    seed: int = _f(0, "Seed of every random choice (results are deterministic).", lo=0)
+    data: DataSettings = _f(DataSettings, "Input layers.", factory=True)
+    grid: GridSettings = _f(GridSettings, "Adaptive hexagonal demand grid.", factory=True)
+    demand: DemandSettings = _f(DemandSettings, "Demand model.", factory=True)
+    radio: RadioSettings = _f(RadioSettings, "5G base stations.", factory=True)
+    pon: PonSettings = _f(PonSettings, "10G-PON access network.", factory=True)
+    solver: SolverSettings = _f(SolverSettings, "Solver.", factory=True)
+    output: OutputSettings = _f(OutputSettings, "Outputs.", factory=True)
+
+    # where the scenario came from; relative data paths resolve against it
+    base_dir: Path = field(default_factory=Path.cwd, repr=False, compare=False, metadata={"internal": True})
+
+    def path(self, value: str) -> Path | None:
+        """Resolve a data path relative to the scenario file; ``None`` for empty."""
+        if not value:
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("base_dir", None)
+        return d
+
+
+# --------------------------------------------------------------------------- loading
+
+def _public_fields(cls):
+    return [f for f in fields(cls) if not f.metadata.get("internal")]
+
+
+def _build(cls, data: dict, where: str, problems: list[str]):
+    """Build dataclass ``cls`` from ``data``, appending every problem to ``problems``."""
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in _public_fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
+            hint = f"; did you mean '{where}{close[0]}'?" if close else f"; valid keys: {', '.join(known)}"
+            problems.append(f"unknown key '{where}{key}'{hint}")
+            continue
+        f = known[key]
+        typ = hints[f.name]
+        kwargs[key] = _coerce(value, typ, f, f"{where}{key}", problems)
+    obj = cls(**{k: v for k, v in kwargs.items() if v is not _BAD})
+    return obj
+
+
+_BAD = object()
+
+
+def _coerce(value, typ, f, name: str, problems: list[str]):
+    meta = f.metadata if f is not None else {}
+    if dataclasses.is_dataclass(typ) and typ is not ByClutter:
+        if not isinstance(value, dict):
+            problems.append(f"'{name}' must be a table")
+            return _BAD
+        return _build(typ, value, name + ".", problems)
+    if typ is ByClutter:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = {c: value for c in CLUTTERS}
+        if not isinstance(value, dict):
+            problems.append(f"'{name}' must be a number or a table of {', '.join(CLUTTERS)}")
+            return _BAD
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        vals = default.as_dict() if default else {}
+        for k, v in value.items():
+            if k not in CLUTTERS:
+                close = difflib.get_close_matches(k, CLUTTERS, n=1, cutoff=0.5)
+                problems.append(f"unknown key '{name}.{k}'" + (f"; did you mean '{name}.{close[0]}'?" if close else f"; valid keys: {', '.join(CLUTTERS)}"))
+                continue
+            vals[k] = _check_number(v, float, meta, f"{name}.{k}", problems)
+        return ByClutter(**vals)
+    if typ is bool:
+        if not isinstance(value, bool):
+            problems.append(f"'{name}' must be true or false, not {value!r}")
+            return _BAD
+        return value
+    if typ in (int, float):
+        return _check_number(value, typ, meta, name, problems)
+    if typ is str:
+        if not isinstance(value, str):
+            problems.append(f"'{name}' must be a string, not {value!r}")
+            return _BAD
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.4)
+            problems.append(f"'{name}' = {value!r} is not one of {', '.join(choices)}" + (f"; did you mean {close[0]!r}?" if close else ""))
+            return _BAD
+        return value
+    if typ is list:
+        if not isinstance(value, list):
+            problems.append(f"'{name}' must be a list")
+            return _BAD
+        return value
+    if typ is dict:
+        if not isinstance(value, dict):
+            problems.append(f"'{name}' must be a table")
+            return _BAD
+        return {str(k): v for k, v in value.items()}
+    return value
+
+
+def _check_number(value, typ, meta, name, problems):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.append(f"'{name}' must be a number, not {value!r}")
+        return _BAD
+    if typ is int and isinstance(value, float):
+        if not value.is_integer():
+            problems.append(f"'{name}' must be a whole number, not {value!r}")
+            return _BAD
+        value = int(value)
+    if value != value:  # NaN
+        problems.append(f"'{name}' must be a number, not NaN")
+        return _BAD
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        rng = f"[{'' if lo is None else lo}, {'' if hi is None else hi}]"
+        problems.append(f"'{name}' = {value!r} is out of range {rng}")
+        return _BAD
+    return typ(value)
+
+
+def _cross_checks(s: Scenario, problems: list[str]) -> None:
+    for c in CLUTTERS:
+        if s.pon.split_ratio[c] not in (32, 64, 128):
+            problems.append(f"'pon.split_ratio.{c}' = {s.pon.split_ratio[c]!r} must be 32, 64 or 128")
+    d = s.demand
+    if not (d.dense_urban_per_km2 >= d.urban_per_km2 >= d.suburban_per_km2):
+        problems.append("density thresholds must satisfy dense_urban_per_km2 >= urban_per_km2 >= suburban_per_km2")
+    for name in ("macro", "small"):
+        t = getattr(s.radio, name)
+        bad = [c for c in t.clutters if c not in CLUTTERS]
+        if bad:
+            problems.append(f"'radio.{name}.clutters' has unknown class {bad[0]!r}; valid: {', '.join(CLUTTERS)}")
+    for key in ("district_min", "district_max"):
+        for k, v in getattr(s.radio, key).items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                problems.append(f"'radio.{key}.{k}' must be a whole number >= 0")
+
+
+def scenario_from_dict(data: dict, *, base_dir: Path | None = None, source: str = "scenario") -> Scenario:
+    """Validate a plain dict (as parsed from TOML) into a :class:`Scenario`.
+
+    Every problem is collected; one :class:`ScenarioError` lists them all.
+    """
+    problems: list[str] = []
+    s = _build(Scenario, data, "", problems)
+    if not problems:
+        _cross_checks(s, problems)
+    if problems:
+        err = ScenarioError(f"{source}: " + problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        err.problems = problems
+        raise err
+    s.base_dir = base_dir or Path.cwd()
+    return s
+
+
+def load_scenario(path: str | Path | None = None, *, overrides: dict | None = None) -> Scenario:
+    """Load a scenario TOML file (``None``: the embedded Qingdao default).
+
+    ``overrides`` maps dotted keys (``"pon.split_ratio"``) to values, applied
+    before validation (used by ``rollout sweep``).
+    """
+    data: dict = {}
+    base = Path.cwd()
+    source = "default scenario"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ScenarioError(f"{path}: file not found")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
+        base = path.resolve().parent
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *head, last = dotted.split(".")
+        for k in head:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ScenarioError(f"{source}: cannot set '{dotted}'")
+        node[last] = value
+    return scenario_from_dict(data, base_dir=base, source=source)
+
+
+# --------------------------------------------------------------------------- writing
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(type(v))
+
+
+def _doc_line(f) -> str:
+    m = f.metadata
+    bits = [m.get("doc", "")]
+    if m.get("unit"):
+        bits.append(f"[{m['unit']}]")
+    if m.get("choices"):
+        bits.append(f"one of: {', '.join(m['choices'])}.")
+    if m.get("lo") is not None or m.get("hi") is not None:
+        bits.append(f"range: {'' if m.get('lo') is None else m['lo']}..{'' if m.get('hi') is None else m['hi']}.")
+    return "# " + " ".join(b for b in bits if b)
+
+
+def _emit(obj, prefix: str, lines: list[str]) -> None:
+    tables = []
+    for f in _public_fields(type(obj)):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v) and not isinstance(v, ByClutter):
+            tables.append((f, v))
+            continue
+        lines.append(_doc_line(f))
+        if isinstance(v, ByClutter):
+            v = v.as_dict()
+        lines.append(f"{f.name} = {_toml_value(v)}")
+    for f, v in tables:
+        lines.append("")
+        lines.append(_doc_line(f))
+        lines.append(f"[{prefix}{f.name}]")
+        _emit(v, f"{prefix}{f.name}.", lines)
+
+
+def default_toml() -> str:
+    """The fully commented default scenario, generated from the declarations above."""
+    lines = ["# Qingdao rollout scenario. Every key is optional; shown here with its default.",
+             "# Relative paths resolve against this file's folder.", ""]
+    _emit(Scenario(), "", lines)
+    return "\n".join(lines) + "\n"

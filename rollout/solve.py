@@ -1,0 +1,166 @@
+"""Solve a PuLP model with CBC (default) or HiGHS and report honestly what was proven.
+
+PuLP's ``LpStatus`` says "Optimal" even when CBC stopped at its time limit with
+only an incumbent. We therefore read ``problem.sol_status`` and the solver's own
+figures (CBC's log; HiGHS's model status and info) and report one of:
+
+* ``optimal``     the solver proved the incumbent optimal within the requested gap;
+* ``feasible``    an incumbent exists but the search stopped early (time limit):
+                  ``gap`` and ``bound`` say how far from proven;
+* ``infeasible``  proven infeasible;
+* ``no_solution`` stopped before any incumbent was found.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import pulp
+
+from rollout.plan import SolveStats
+
+log = logging.getLogger(__name__)
+
+_FLOAT = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+
+
+def available_solvers() -> list[str]:
+    names = pulp.listSolvers(onlyAvailable=True)
+    out = []
+    if "PULP_CBC_CMD" in names:
+        out.append("cbc")
+    if "HiGHS" in names:
+        out.append("highs")
+    return out
+
+
+def model_size(problem: pulp.LpProblem) -> dict:
+    """Variables, integer variables, constraints and nonzeros of ``problem``."""
+    variables = problem.variables()
+    return {
+        "variables": len(variables),
+        "integer_variables": sum(v.cat == pulp.LpInteger for v in variables),
+        "constraints": len(problem.constraints),
+        "nonzeros": sum(len(c) for c in problem.constraints.values()),
+    }
+
+
+def parse_cbc_log(text: str, objective: float | None) -> tuple[float | None, str]:
+    """Best bound and CBC's result line from a CBC log.
+
+    Returns ``(bound, result)`` where ``result`` is e.g. "Optimal solution found"
+    or "Stopped on time limit".
+    """
+    result = ""
+    m = re.search(r"^Result - (.+)$", text, re.M)
+    if m:
+        result = m.group(1).strip()
+    m = re.search(r"^Lower bound:\s+" + _FLOAT, text, re.M)
+    if m:
+        return float(m.group(1)), result
+    m = re.findall(r"Exiting as integer gap of " + _FLOAT, text)
+    if m and objective is not None:
+        return objective - float(m[-1]), result
+    if result.startswith("Optimal solution found") and objective is not None:
+        # search completed: the incumbent is the proven optimum
+        return objective, result
+    m = re.findall(r"best possible " + _FLOAT, text)
+    if m:
+        return float(m[-1]), result
+    return None, result
+
+
+def _gap(obj: float | None, bound: float | None) -> float | None:
+    if obj is None or bound is None:
+        return None
+    if abs(obj) < 1e-9:
+        return 0.0 if abs(bound) < 1e-6 else None
+    return max(0.0, (obj - bound) / abs(obj))
+
+
+def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit_s: float = 120.0,
+          gap_rel: float = 0.005, threads: int = 2, msg: bool = False, seed: int = 0,
+          build_seconds: float = 0.0) -> SolveStats:
+    """Solve ``problem`` in place and return what was proven about it."""
+    size = model_size(problem)
+    log.info("%s model: %d variables (%d integer), %d constraints, %d nonzeros",
+             part, size["variables"], size["integer_variables"], size["constraints"], size["nonzeros"])
+    is_mip = size["integer_variables"] > 0 or any(v.cat == pulp.LpBinary for v in problem.variables())
+    t0 = time.perf_counter()
+    bound = None
+    notes = ""
+    if solver == "cbc":
+        with tempfile.TemporaryDirectory(prefix="rollout-cbc-") as tmp:
+            log_path = Path(tmp) / "cbc.log"
+            cmd = pulp.PULP_CBC_CMD(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads,
+                                    logPath=str(log_path), options=[f"randomSeed {seed + 1}", f"randomCbcSeed {seed + 1}"])
+            problem.solve(cmd)
+            text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        objective = pulp.value(problem.objective) if problem.sol_status in (1, 2) else None
+        if is_mip:
+            bound, result = parse_cbc_log(text, objective)
+        else:
+            bound, result = (objective, "LP optimal") if problem.sol_status == 1 else (None, "")
+        notes = result
+        if problem.sol_status == pulp.LpSolutionOptimal:
+            status = "optimal"
+        elif problem.sol_status == pulp.LpSolutionIntegerFeasible:
+            status = "feasible"
+        elif problem.sol_status == pulp.LpSolutionInfeasible or problem.status == pulp.LpStatusInfeasible:
+            status = "infeasible"
+        else:
+            status = "no_solution"
+    elif solver == "highs":
+        if "HiGHS" not in pulp.listSolvers(onlyAvailable=True):
+            from gis.errors import ScenarioError
+
+            raise ScenarioError("solver 'highs' needs the highspy package: pip install 'qingdao-rollout[highs]'")
+        cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, random_seed=seed)
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink) if not msg else contextlib.nullcontext():
+            problem.solve(cmd)
+        h = problem.solverModel
+        ms = h.modelStatusToString(h.getModelStatus())
+        info = h.getInfo()
+        has_sol = problem.sol_status in (1, 2)
+        objective = pulp.value(problem.objective) if has_sol else None
+        notes = ms
+        if is_mip:
+            bound = float(info.mip_dual_bound) if has_sol else None
+        elif has_sol:
+            bound = objective
+        if ms == "Optimal":
+            status = "optimal"
+        elif "nfeasible" in ms:
+            status = "infeasible"
+        elif has_sol:
+            status = "feasible"
+        else:
+            status = "no_solution"
+    else:
+        from gis.errors import ScenarioError
+
+        raise ScenarioError(f"unknown solver {solver!r}; use 'cbc' or 'highs'")
+    seconds = time.perf_counter() - t0
+    if status == "optimal" and bound is None:
+        bound = objective
+    gap = _gap(objective, bound)
+    stats = SolveStats(part=part, name=solver, status=status, objective=objective, bound=bound, gap=gap,
+                       seconds=round(seconds, 3), build_seconds=round(build_seconds, 3),
+                       time_limit_s=time_limit_s, gap_rel_requested=gap_rel, notes=notes, **size)
+    log.info("%s solve (%s): %s, objective %s, bound %s, gap %s, %.1f s", part, solver, status,
+             _fmt(objective), _fmt(bound), "n/a" if gap is None else f"{gap:.3%}", seconds)
+    return stats
+
+
+def _fmt(x):
+    return "n/a" if x is None else f"{x:,.0f}"
+
+
+__all__ = ["solve", "model_size", "parse_cbc_log", "available_solvers"]
