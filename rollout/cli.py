@@ -1,0 +1,322 @@
+"""The ``rollout`` command line.
+
+Exit codes: 0 success, 2 bad input or usage, 3 infeasible plan, 1 anything unexpected.
+Errors print one line (no traceback unless ``--debug``) and leave no half-written output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from gis.errors import InfeasibleError, RolloutError
+
+log = logging.getLogger("rollout")
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+
+
+def _configure_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    start = time.perf_counter()
+
+    class _Fmt(logging.Formatter):
+        def format(self, record):
+            return f"[{time.perf_counter() - start:6.1f}s] {record.getMessage()}"
+
+    handler.setFormatter(_Fmt())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("pyogrio", "fiona", "matplotlib", "PIL", "urllib3", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _scenario(args):
+    from rollout.scenario import load_scenario
+
+    overrides = {}
+    if getattr(args, "solver", None):
+        overrides["solver.name"] = args.solver
+    if getattr(args, "time_limit", None) is not None:
+        overrides["solver.time_limit_s"] = args.time_limit
+    if getattr(args, "gap", None) is not None:
+        overrides["solver.gap_rel"] = args.gap
+    if getattr(args, "threads", None) is not None:
+        overrides["solver.threads"] = args.threads
+    return load_scenario(args.scenario, overrides=overrides)
+
+
+def _out_dir(args, scenario) -> Path:
+    from gis.io import check_writable_dir
+
+    out = Path(args.out) if getattr(args, "out", None) else scenario.path(scenario.output.dir)
+    return check_writable_dir(out)
+
+
+# --------------------------------------------------------------------------- commands
+
+def cmd_scenario_init(args) -> int:
+    from gis.io import atomic_write_text
+    from rollout.scenario import default_toml
+
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        raise RolloutError(f"{path}: file exists (use --force to overwrite)")
+    atomic_write_text(path, default_toml())
+    log.info("wrote %s", path)
+    return EXIT_OK
+
+
+def cmd_layers(args) -> int:
+    from rollout.layers import layers_from_scenario
+
+    scenario = _scenario(args)
+    out = _out_dir(args, scenario)
+    layers = layers_from_scenario(scenario)
+    gpkg = out / "layers.gpkg"
+    layers.to_gpkg(gpkg)
+    summary = layers.summary()
+    if not args.no_map:
+        from maps.map import write_layers_map
+
+        write_layers_map(gpkg, out / "layers_map.html", title=scenario.title)
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    elif not args.quiet:
+        _print_table([(k, _fmt(v)) for k, v in summary.items()], ("layer figure", "value"))
+        print(f"wrote {gpkg}" + ("" if args.no_map else f" and {out / 'layers_map.html'}"))
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from rollout.scenario import load_scenario
+    from gis.errors import ScenarioError
+
+    problems: list[tuple[str, str, str]] = []
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        for p in getattr(exc, "problems", [str(exc)]):
+            problems.append((str(args.scenario or "default scenario"), "", p))
+        scenario = None
+    if scenario is not None:
+        from rollout.layers import collect_input_problems
+
+        problems.extend(collect_input_problems(scenario))
+    if not problems:
+        if not args.quiet:
+            print("no problems found")
+        return EXIT_OK
+    _print_table([(f or "", fld or "", r) for f, fld, r in problems], ("file", "field", "problem"))
+    print(f"{len(problems)} problem{'s' * (len(problems) != 1)} found", file=sys.stderr)
+    return EXIT_INPUT
+
+
+def cmd_plan(args) -> int:
+    from rollout.pipeline import plan_from_scenario
+
+    scenario = _scenario(args)
+    out = _out_dir(args, scenario)
+    plan = plan_from_scenario(scenario)
+    plan.save(out)
+    log.info("wrote %s and %s", out / "plan.json", out / "plan.gpkg")
+    if not args.no_map:
+        _draw(out)
+    summary = plan.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    elif not args.quiet:
+        _print_plan(summary, out, drew=not args.no_map)
+    return EXIT_OK
+
+
+def _draw(out: Path) -> None:
+    from maps.map import write_map
+    from maps.report import write_report
+
+    t = time.perf_counter()
+    write_map(out)
+    write_report(out)
+    log.info("drew map.html and report.html in %.1f s", time.perf_counter() - t)
+
+
+def cmd_map(args) -> int:
+    from maps.map import write_map
+
+    path = write_map(Path(args.dir))
+    if not args.quiet:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from maps.report import write_report
+
+    path = write_report(Path(args.dir))
+    if not args.quiet:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from maps.export import export_plan
+
+    paths = export_plan(Path(args.dir), args.format, out_dir=Path(args.out) if args.out else None)
+    if args.json:
+        print(json.dumps([str(p) for p in paths]))
+    elif not args.quiet:
+        for p in paths:
+            print(f"wrote {p}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- printing
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "n/a"
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.4g}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def _print_table(rows, header) -> None:
+    rows = [tuple(str(c) for c in r) for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    print(line)
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def _print_plan(s: dict, out: Path, drew: bool) -> None:
+    t, sol = s.get("totals", {}), s.get("solver", {})
+    rows = [(k, _fmt(v)) for k, v in t.items() if not isinstance(v, (dict, list))]
+    cov = s.get("coverage", {})
+    rows += [(f"coverage.{k}", _fmt(v)) for k, v in cov.items() if not isinstance(v, (dict, list))]
+    _print_table(rows, ("plan figure", "value"))
+    print()
+    parts = sol.get("parts", {}) or {}
+    _print_table([(p, v.get("name"), v.get("status"), _fmt(v.get("objective")), _fmt(v.get("bound")),
+                   "n/a" if v.get("gap") is None else f"{v['gap']:.3%}", f"{v.get('seconds', 0):.1f}")
+                  for p, v in parts.items()],
+                 ("part", "solver", "status", "objective_cny", "bound_cny", "gap", "seconds"))
+    files = "plan.json, plan.gpkg" + (", map.html, report.html" if drew else "")
+    print(f"\nwrote {files} to {out}")
+
+
+# --------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    def flags(parser, default):
+        parser.add_argument("-q", "--quiet", action="store_true", default=default, help="print only errors")
+        parser.add_argument("-v", "--verbose", action="store_true", default=default, help="debug logging")
+        parser.add_argument("--debug", action="store_true", default=default,
+                            help="show tracebacks of unexpected errors")
+        return parser
+
+    # sub-commands accept the flags too, without overwriting ones given before the command
+    common = flags(argparse.ArgumentParser(add_help=False), argparse.SUPPRESS)
+    p = flags(argparse.ArgumentParser(
+        prog="rollout",
+        description="Plan a 5G and 10G-PON rollout: where, in which year, at what cost. "
+                    "Without a SCENARIO file the embedded Qingdao default is used."), False)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sc = sub.add_parser("scenario", parents=[common], help="scenario files", description="Scenario files.")
+    scs = sc.add_subparsers(dest="scenario_command", metavar="ACTION", required=True)
+    init = scs.add_parser("init", parents=[common], help="write a fully commented default scenario",
+                          description="Write a fully commented default scenario TOML.")
+    init.add_argument("path", help="where to write the TOML file")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(func=cmd_scenario_init)
+
+    def scenario_arg(sp):
+        sp.add_argument("scenario", nargs="?", default=None, help="scenario TOML (default: embedded Qingdao)")
+
+    def solver_args(sp):
+        sp.add_argument("--solver", choices=("cbc", "highs"), help="override solver.name")
+        sp.add_argument("--time-limit", type=float, metavar="S", help="override solver.time_limit_s")
+        sp.add_argument("--gap", type=float, metavar="G", help="override solver.gap_rel (e.g. 0.005)")
+        sp.add_argument("--threads", type=int, metavar="N", help="override solver.threads")
+
+    lay = sub.add_parser("layers", parents=[common], help="build and write the input layers and their map",
+                         description="Build the validated input layers (districts, demand cells, candidate sites, "
+                                     "offices, pair table) and write layers.gpkg and layers_map.html.")
+    scenario_arg(lay)
+    lay.add_argument("--out", metavar="DIR", help="output folder (default: scenario output.dir)")
+    lay.add_argument("--no-map", action="store_true", help="skip layers_map.html")
+    lay.add_argument("--json", action="store_true", help="print the summary as JSON")
+    lay.set_defaults(func=cmd_layers)
+
+    val = sub.add_parser("validate", parents=[common], help="check a scenario and its input files",
+                         description="Check the scenario and every input layer; print a table of every problem.")
+    scenario_arg(val)
+    val.set_defaults(func=cmd_validate)
+
+    pl = sub.add_parser("plan", parents=[common], help="solve the plan and write plan, map and report",
+                        description="Build the layers, solve the 5G and PON integer programs and write "
+                                    "plan.json, plan.gpkg, map.html and report.html.")
+    scenario_arg(pl)
+    pl.add_argument("--out", metavar="DIR", help="output folder (default: scenario output.dir)")
+    solver_args(pl)
+    pl.add_argument("--no-map", action="store_true", help="skip map.html and report.html")
+    pl.add_argument("--json", action="store_true", help="print plan.json's summary to stdout")
+    pl.set_defaults(func=cmd_plan)
+
+    mp = sub.add_parser("map", parents=[common], help="redraw map.html from a saved plan",
+                        description="Redraw DIR/map.html from DIR/plan.json and DIR/plan.gpkg without solving.")
+    mp.add_argument("dir", help="folder of a saved plan")
+    mp.set_defaults(func=cmd_map)
+
+    rp = sub.add_parser("report", parents=[common], help="redraw report.html from a saved plan",
+                        description="Redraw DIR/report.html from a saved plan without solving.")
+    rp.add_argument("dir", help="folder of a saved plan")
+    rp.set_defaults(func=cmd_report)
+
+    ex = sub.add_parser("export", parents=[common], help="export stations, OLT sites and links",
+                        description="Export a saved plan's stations, OLT sites and links for GIS tools.")
+    ex.add_argument("dir", help="folder of a saved plan")
+    ex.add_argument("--format", required=True, choices=("gpkg", "geojson", "csv", "kml"))
+    ex.add_argument("--out", metavar="DIR", help="output folder (default: DIR/export)")
+    ex.add_argument("--json", action="store_true", help="print the written paths as JSON")
+    ex.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for flag in ("quiet", "verbose", "debug", "json"):
+        if not hasattr(args, flag):
+            setattr(args, flag, False)
+    _configure_logging(args.quiet or args.json, args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except InfeasibleError as exc:
+        print(f"rollout: infeasible: {exc}", file=sys.stderr)
+        return EXIT_INFEASIBLE
+    except RolloutError as exc:
+        print(f"rollout: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rollout: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns surprises into one line
+        if args.debug:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"rollout: unexpected error: {type(exc).__name__}: {first} (run with --debug for details)", file=sys.stderr)
+        return EXIT_UNEXPECTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
