@@ -133,6 +133,24 @@ class SolverSettings:
 
 
 @dataclass
+class PhasingSettings:
+    years: list = _f(list, "Plan years in order, e.g. [2022, 2023, 2024]. Empty: a single-period plan.", factory=True)
+    stations_cumulative: list = _f(list, "Cumulative 5G stations (existing + new) to reach by the end of each year; empty: only the final target.", factory=True)
+    ports_cumulative: list = _f(list, "Cumulative PON ports (existing + new) by the end of each year; empty: only the final target.", factory=True)
+    budget_cny: list = _f(list, "Capex budget of each year (0: no limit); empty: no limits.", factory=True)
+    build_cap_stations: list = _f(list, "Most new 5G stations crews can build in each year (0: no limit); empty: no limits.", factory=True)
+    coverage_floor: list = _f(list, "Share of population covered by 5G at the end of each year (0..1); empty: no floors.", factory=True)
+    discount_rate: float = _f(0.08, "Yearly discount rate of capex.", lo=0.0, hi=1.0)
+    early_value_cny_per_person: float = _f(1.0, "Value of covering one person one year earlier (discounted), so demand served earlier counts more.", lo=0.0, unit="CNY")
+
+
+@dataclass
+class BudgetSettings:
+    capex_cny: float = _f(0.0, "Budget mode: with a capex budget > 0 and no target, maximise what the budget covers (5G stations only).", lo=0.0, unit="CNY")
+    objective: str = _f("population", "What budget mode maximises.", choices=("population", "traffic"))
+
+
+@dataclass
 class OutputSettings:
     dir: str = _f("out", "Folder for plan.json, plan.gpkg, map.html and report.html.")
 
@@ -147,6 +165,8 @@ class Scenario:
     radio: RadioSettings = _f(RadioSettings, "5G base stations.", factory=True)
     pon: PonSettings = _f(PonSettings, "10G-PON access network.", factory=True)
     solver: SolverSettings = _f(SolverSettings, "Solver.", factory=True)
+    phasing: PhasingSettings = _f(PhasingSettings, "Phased rollout over the plan years.", factory=True)
+    budget: BudgetSettings = _f(BudgetSettings, "Budget mode (maximal coverage under a capex budget).", factory=True)
     output: OutputSettings = _f(OutputSettings, "Outputs.", factory=True)
 
     # where the scenario came from; relative data paths resolve against it
@@ -282,6 +302,30 @@ def _cross_checks(s: Scenario, problems: list[str]) -> None:
                 problems.append(f"'radio.{key}.{k}' must be a whole number >= 0")
 
 
+def _check_phasing(s: Scenario, problems: list[str]) -> None:
+    ph = s.phasing
+    n = len(ph.years)
+    if any(isinstance(y, bool) or not isinstance(y, int) for y in ph.years):
+        problems.append("'phasing.years' must be whole years, e.g. [2022, 2023, 2024]")
+        return
+    if ph.years != sorted(set(ph.years)):
+        problems.append("'phasing.years' must be increasing and distinct")
+    for key in ("stations_cumulative", "ports_cumulative", "budget_cny", "build_cap_stations", "coverage_floor"):
+        vals = getattr(ph, key)
+        if not vals:
+            continue
+        if len(vals) != n:
+            problems.append(f"'phasing.{key}' has {len(vals)} values for {n} years")
+            continue
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in vals):
+            problems.append(f"'phasing.{key}' must hold numbers >= 0")
+            continue
+        if key.endswith("cumulative") and list(vals) != sorted(vals):
+            problems.append(f"'phasing.{key}' must not decrease from year to year")
+        if key == "coverage_floor" and any(v > 1 for v in vals):
+            problems.append("'phasing.coverage_floor' values are shares between 0 and 1")
+
+
 def scenario_from_dict(data: dict, *, base_dir: Path | None = None, source: str = "scenario") -> Scenario:
     """Validate a plain dict (as parsed from TOML) into a :class:`Scenario`.
 
@@ -291,6 +335,7 @@ def scenario_from_dict(data: dict, *, base_dir: Path | None = None, source: str 
     s = _build(Scenario, data, "", problems)
     if not problems:
         _cross_checks(s, problems)
+        _check_phasing(s, problems)
     if problems:
         err = ScenarioError(f"{source}: " + problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
         err.problems = problems
