@@ -51,37 +51,41 @@ def model_size(problem: pulp.LpProblem) -> dict:
     }
 
 
-def parse_cbc_log(text: str, objective: float | None) -> tuple[float | None, str]:
-    """Best bound and CBC's result line from a CBC log.
+def parse_cbc_log(text: str, objective: float | None, sense: int = pulp.LpMinimize) -> tuple[float | None, str]:
+    """Best bound and CBC's result line from a CBC log, in the problem's own sense.
 
     Returns ``(bound, result)`` where ``result`` is e.g. "Optimal solution found"
-    or "Stopped on time limit".
+    or "Stopped on time limit". CBC's closing "Lower bound:" (minimisation) or
+    "Upper bound:" (maximisation) is in the problem's sense; its progress lines
+    ("best possible", "integer gap") are in its internal minimisation sense.
     """
     result = ""
     m = re.search(r"^Result - (.+)$", text, re.M)
     if m:
         result = m.group(1).strip()
-    m = re.search(r"^Lower bound:\s+" + _FLOAT, text, re.M)
+    m = re.search(r"^(?:Lower|Upper) bound:\s+" + _FLOAT, text, re.M)
     if m:
         return float(m.group(1)), result
     m = re.findall(r"Exiting as integer gap of " + _FLOAT, text)
     if m and objective is not None:
-        return objective - float(m[-1]), result
+        return objective - sense * float(m[-1]), result
     if result.startswith("Optimal solution found") and objective is not None:
         # search completed: the incumbent is the proven optimum
         return objective, result
     m = re.findall(r"best possible " + _FLOAT, text)
     if m:
-        return float(m[-1]), result
+        return sense * float(m[-1]), result
     return None, result
 
 
-def _gap(obj: float | None, bound: float | None) -> float | None:
+def _gap(obj: float | None, bound: float | None, sense: int = pulp.LpMinimize) -> float | None:
+    """Relative gap between incumbent and bound, in the problem's sense (>= 0)."""
     if obj is None or bound is None:
         return None
     if abs(obj) < 1e-9:
         return 0.0 if abs(bound) < 1e-6 else None
-    return max(0.0, (obj - bound) / abs(obj))
+    diff = (obj - bound) if sense == pulp.LpMinimize else (bound - obj)
+    return max(0.0, diff / abs(obj))
 
 
 def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit_s: float = 120.0,
@@ -104,7 +108,7 @@ def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit
             text = log_path.read_text(errors="replace") if log_path.exists() else ""
         objective = pulp.value(problem.objective) if problem.sol_status in (1, 2) else None
         if is_mip:
-            bound, result = parse_cbc_log(text, objective)
+            bound, result = parse_cbc_log(text, objective, problem.sense)
         else:
             bound, result = (objective, "LP optimal") if problem.sol_status == 1 else (None, "")
         notes = result
@@ -131,8 +135,11 @@ def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit
         has_sol = problem.sol_status in (1, 2)
         objective = pulp.value(problem.objective) if has_sol else None
         notes = ms
-        if is_mip:
-            bound = float(info.mip_dual_bound) if has_sol else None
+        if is_mip and has_sol:
+            bound = float(info.mip_dual_bound)
+            hv = float(info.objective_function_value)
+            if problem.sense == pulp.LpMaximize and abs(hv + objective) < 1e-6 * max(1.0, abs(objective)) and abs(objective) > 1e-9:
+                bound = -bound  # PuLP hands HiGHS the negated objective of a maximisation
         elif has_sol:
             bound = objective
         if ms == "Optimal":
@@ -150,7 +157,7 @@ def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit
     seconds = time.perf_counter() - t0
     if status == "optimal" and bound is None:
         bound = objective
-    gap = _gap(objective, bound)
+    gap = _gap(objective, bound, problem.sense)
     stats = SolveStats(part=part, name=solver, status=status, objective=objective, bound=bound, gap=gap,
                        seconds=round(seconds, 3), build_seconds=round(build_seconds, 3),
                        time_limit_s=time_limit_s, gap_rel_requested=gap_rel, notes=notes, **size)
