@@ -68,6 +68,11 @@ class GridSettings:
     res_urban: int = _f(8, "H3 resolution of urban cells (8: edge ~461 m).", lo=5, hi=11)
     res_suburban: int = _f(7, "H3 resolution of suburban cells (7: edge ~1.2 km).", lo=4, hi=10)
     res_rural: int = _f(6, "H3 resolution of rural cells (6: edge ~3.2 km).", lo=4, hi=9)
+    site_res_dense_urban: int = _f(10, "H3 resolution of candidate 5G sites in dense-urban cells (10: ~7 sites per res-9 cell, ~70 m apart).", lo=5, hi=12)
+    site_res_urban: int = _f(9, "H3 resolution of candidate 5G sites in urban cells.", lo=5, hi=12)
+    site_res_suburban: int = _f(8, "H3 resolution of candidate 5G sites in suburban cells.", lo=4, hi=11)
+    site_res_rural: int = _f(7, "H3 resolution of candidate 5G sites in rural cells.", lo=4, hi=10)
+    max_pairs_per_cell: int = _f(20, "A demand cell is paired with at most this many nearest candidate sites within its radius.", lo=1, hi=200)
 
 
 @dataclass
@@ -285,6 +290,10 @@ def _check_number(value, typ, meta, name, problems):
 
 
 def _cross_checks(s: Scenario, problems: list[str]) -> None:
+    g = s.grid
+    for c in CLUTTERS:
+        if getattr(g, f"site_res_{c}") < getattr(g, f"res_{c}"):
+            problems.append(f"'grid.site_res_{c}' must be >= 'grid.res_{c}' (sites at least as fine as the cells)")
     for c in CLUTTERS:
         if s.pon.split_ratio[c] not in (32, 64, 128):
             problems.append(f"'pon.split_ratio.{c}' = {s.pon.split_ratio[c]!r} must be 32, 64 or 128")

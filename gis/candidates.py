@@ -1,0 +1,348 @@
+"""Candidate 5G sites and candidate OLT / central-office sites.
+
+5G sites (the Layers ``candidates`` contract)
+    ``grid``: one per demand cell at its population-weighted centre, or, with
+    ``site_res``, one per populated sub-cell of that resolution inside each
+    demand cell (more sites where a cell is coarse; see :func:`grid_sites`);
+    ``user``: extra candidate points from a file; ``existing``: existing
+    stations (optional ``type`` macro/small), each location added as a site
+    with its counts (co-located stations are merged).
+OLT sites (the Layers ``offices`` contract)
+    generated: one per populated H3 resolution-6 area, split into its
+    resolution-7 (then 8) children where its lines would fill more than half a
+    site, placed at the lattice centre nearest the area's population-weighted
+    centre; plus one at every urban core. Or a user layer (``existing``,
+    ``ports`` optional).
+
+Every site gets ``district_id`` and ``clutter`` from the demand cell containing
+it (or the nearest one); points outside every district are dropped with a
+warning.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.spatial import cKDTree
+
+from gis.crs import WGS84, lonlat_to_xy
+from gis.demand import locate_district
+from gis.errors import ValidationError
+from gis.grid import h3_parent, h3_resolution, h3_str
+from gis.io import read_vector
+from gis.validate import check_point_layer
+
+log = logging.getLogger(__name__)
+
+SITE_COLUMNS = ["site_id", "district_id", "clutter", "lon", "lat", "x_m", "y_m", "source",
+                "existing_macro", "existing_small", "cell"]
+OFFICE_COLUMNS = ["office_id", "district_id", "clutter", "lon", "lat", "x_m", "y_m", "existing",
+                  "existing_ports", "name", "cell"]
+
+
+def _points(df: pd.DataFrame) -> gpd.GeoSeries:
+    return gpd.GeoSeries(gpd.points_from_xy(df["lon"], df["lat"]), crs=WGS84)
+
+
+def _nearest_member(codes: np.ndarray, n: int, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """For each group, the member row nearest the group's ``w``-weighted centre."""
+    wsum = np.bincount(codes, weights=w, minlength=n)
+    cnt = np.bincount(codes, minlength=n)
+    wx = np.where(wsum > 0, np.bincount(codes, weights=w * x, minlength=n) / np.where(wsum > 0, wsum, 1),
+                  np.bincount(codes, weights=x, minlength=n) / np.maximum(cnt, 1))
+    wy = np.where(wsum > 0, np.bincount(codes, weights=w * y, minlength=n) / np.where(wsum > 0, wsum, 1),
+                  np.bincount(codes, weights=y, minlength=n) / np.maximum(cnt, 1))
+    d2 = (x - wx[codes]) ** 2 + (y - wy[codes]) ** 2
+    order = np.lexsort((d2, codes))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = codes[order][1:] != codes[order][:-1]
+    best = np.empty(n, dtype=np.int64)
+    best[codes[order][first]] = order[first]
+    return best
+
+
+# --------------------------------------------------------------------------- 5G sites
+
+def grid_sites(cells: gpd.GeoDataFrame, *, fine: pd.DataFrame | None = None, fine_to_cell: np.ndarray | None = None,
+               site_res: dict[str, int] | None = None) -> gpd.GeoDataFrame:
+    """Candidate sites from the demand grid.
+
+    Parameters
+    ----------
+    cells
+        The demand cells (:func:`gis.grid.aggregate`, rows in Layers order).
+    fine, fine_to_cell
+        The fine lattice with ``population`` and the row of each fine cell's
+        demand cell; needed only with ``site_res``.
+    site_res
+        ``None`` (default): one site per demand cell, at its population-weighted
+        centre. Or an H3 resolution per clutter class: one site per populated
+        sub-cell of that resolution (never coarser than the cell itself), at the
+        lattice centre nearest the sub-cell's population-weighted centre.
+    """
+    n = len(cells)
+    if site_res is None:
+        out = pd.DataFrame({
+            "site_id": "G-" + cells["cell_id"].astype(str).to_numpy(),
+            "district_id": cells["district_id"].to_numpy(), "clutter": cells["clutter"].to_numpy(),
+            "lon": cells["lon"].to_numpy(), "lat": cells["lat"].to_numpy(),
+            "x_m": cells["x_m"].to_numpy(), "y_m": cells["y_m"].to_numpy(),
+            "cell": np.arange(n, dtype=np.int64)})
+    else:
+        cell_clutter = cells["clutter"].to_numpy()[fine_to_cell]
+        fine_res = h3_resolution(fine["h3"].to_numpy())
+        r = np.array([site_res[c] for c in cell_clutter], dtype=np.int64)
+        r = np.clip(r, cells["h3_res"].to_numpy()[fine_to_cell], fine_res)
+        sub = h3_parent(fine["h3"].to_numpy(), r)
+        key = pd.MultiIndex.from_arrays([fine_to_cell, sub])
+        codes, uniq = pd.factorize(key, sort=True)
+        g = len(uniq)
+        pop = fine["population"].to_numpy(dtype=float)
+        g_pop = np.bincount(codes, weights=pop, minlength=g)
+        g_cell = np.asarray(uniq.get_level_values(0), dtype=np.int64)
+        keep = g_pop > 0
+        has = np.zeros(n, dtype=bool)
+        has[g_cell[keep]] = True
+        first = np.unique(g_cell, return_index=True)[1]  # a cell without people keeps one site
+        keep[first[~has[g_cell[first]]]] = True
+        best = _nearest_member(codes, g, pop, fine["x_m"].to_numpy(), fine["y_m"].to_numpy())[keep]
+        g_cell = g_cell[keep]
+        sub_ids = h3_str(np.asarray(uniq.get_level_values(1), dtype=np.uint64)[keep])
+        out = pd.DataFrame({
+            "site_id": [f"G-{c}-{s}" for c, s in zip(cells["cell_id"].to_numpy()[g_cell], sub_ids)],
+            "district_id": cells["district_id"].to_numpy()[g_cell], "clutter": cells["clutter"].to_numpy()[g_cell],
+            "lon": fine["lon"].to_numpy()[best], "lat": fine["lat"].to_numpy()[best],
+            "x_m": fine["x_m"].to_numpy()[best], "y_m": fine["y_m"].to_numpy()[best], "cell": g_cell})
+        out = out.sort_values(["cell", "site_id"], kind="stable").reset_index(drop=True)
+    out["source"] = "grid"
+    out["existing_macro"] = 0
+    out["existing_small"] = 0
+    return gpd.GeoDataFrame(out[SITE_COLUMNS], geometry=_points(out), crs=WGS84)
+
+
+def locate_cells(lon: np.ndarray, lat: np.ndarray, cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
+                 *, crs_metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For points: (district_id or None, row of the containing/nearest demand cell, x_m, y_m)."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    district = locate_district(lon, lat, districts)
+    x, y = lonlat_to_xy(lon, lat, crs_metric)
+    cell = np.full(len(lon), -1, dtype=np.int64)
+    if len(lon):
+        pts = shapely.points(lon, lat)
+        p_idx, c_idx = shapely.STRtree(np.asarray(cells.geometry.values)).query(pts, predicate="within")
+        cell[p_idx[::-1]] = c_idx[::-1]
+        miss = np.flatnonzero(cell < 0)
+        if len(miss):
+            tree = cKDTree(np.column_stack([cells["x_m"].to_numpy(), cells["y_m"].to_numpy()]))
+            cell[miss] = tree.query(np.column_stack([x[miss], y[miss]]), k=1)[1]
+    return district, cell, x, y
+
+
+def _read_points(path: str | os.PathLike) -> tuple[gpd.GeoDataFrame, str]:
+    file = str(path)
+    gdf, problems = check_point_layer(read_vector(path), file=file)
+    if problems:
+        raise ValidationError(problems)
+    return gdf, file
+
+
+def user_sites(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
+               crs_metric: str, existing: bool = False) -> gpd.GeoDataFrame:
+    """Candidate sites from a point file (``existing=False``: source 'user') or existing stations.
+
+    Existing stations may carry a ``type`` column (``macro`` or ``small``;
+    missing or empty means macro). Stations at the same spot (within 1 m) are
+    merged into one site with their counts. Points outside every district are
+    dropped with a warning.
+    """
+    gdf, file = _read_points(path)
+    lon = gdf.geometry.x.to_numpy()
+    lat = gdf.geometry.y.to_numpy()
+    kind = np.full(len(gdf), "macro", dtype=object)
+    if existing and "type" in gdf.columns:
+        t = gdf["type"].fillna("macro").astype(str).str.strip().str.lower().replace("", "macro")
+        bad = ~t.isin(["macro", "small"])
+        if bad.any():
+            rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:8])
+            raise ValidationError([(file, "type", f"type must be 'macro' or 'small' (rows {rows})")])
+        kind = t.to_numpy()
+    district, cell, x, y = locate_cells(lon, lat, cells, districts, crs_metric=crs_metric)
+    inside = district != None  # noqa: E711 - elementwise on an object array
+    if (~inside).any():
+        log.warning("%s: %d of %d point(s) lie outside every district and are not used", file,
+                    int((~inside).sum()), len(gdf))
+    df = pd.DataFrame({"lon": lon, "lat": lat, "x_m": x, "y_m": y, "district_id": district, "cell": cell,
+                       "macro": (kind == "macro").astype(np.int64), "small": (kind == "small").astype(np.int64)})[inside]
+    src = "existing" if existing else "user"
+    if existing:
+        df["spot"] = list(zip(np.round(df["x_m"]).astype(np.int64), np.round(df["y_m"]).astype(np.int64)))
+        df = (df.groupby("spot", sort=False)
+                .agg(lon=("lon", "first"), lat=("lat", "first"), x_m=("x_m", "first"), y_m=("y_m", "first"),
+                     district_id=("district_id", "first"), cell=("cell", "first"),
+                     macro=("macro", "sum"), small=("small", "sum"))
+                .reset_index(drop=True))
+    df["site_id"] = [f"{'E' if existing else 'U'}-{i + 1}" for i in range(len(df))]
+    df["clutter"] = cells["clutter"].to_numpy()[df["cell"].to_numpy()] if len(df) else pd.Series(dtype=object)
+    df["source"] = src
+    df["existing_macro"] = df["macro"] if existing else 0
+    df["existing_small"] = df["small"] if existing else 0
+    df = df.reset_index(drop=True)
+    return gpd.GeoDataFrame(df[SITE_COLUMNS], geometry=_points(df), crs=WGS84)
+
+
+# --------------------------------------------------------------------------- OLT / central offices
+
+def generate_offices(fine: pd.DataFrame, fine_to_cell: np.ndarray, cells: gpd.GeoDataFrame,
+                     cores: pd.DataFrame | None, districts: gpd.GeoDataFrame, *, capacity_onts: float,
+                     crs_metric: str, levels: tuple[int, ...] = (6, 7, 8), min_share: float = 0.005) -> gpd.GeoDataFrame:
+    """Candidate OLT sites generated from the demand (see the module docstring).
+
+    Parameters
+    ----------
+    fine
+        The fine lattice with ``onts`` (PON lines) and ``population`` per fine cell.
+    fine_to_cell
+        Row of each fine cell's demand cell.
+    cores
+        Urban-core points (``lon``, ``lat``, ``name``) that also get an office; may be ``None``.
+    capacity_onts
+        Lines one OLT site can serve (ports x split); an area is split into its
+        children while its lines exceed half of this.
+    levels
+        H3 resolutions tried, coarse to fine (never finer than the lattice).
+    min_share
+        Areas with fewer lines than ``min_share x capacity_onts`` get no office
+        (a district keeps at least its largest area).
+    """
+    h = fine["h3"].to_numpy()
+    fine_res = int(h3_resolution(h[:1])[0]) if len(h) else levels[0]
+    levels = tuple(r for r in levels if r <= fine_res) or (fine_res,)
+    onts = fine["onts"].to_numpy(dtype=float)
+    area_of = np.zeros(len(fine), dtype=np.uint64)
+    todo = np.ones(len(fine), dtype=bool)
+    for k, r in enumerate(levels):
+        par = h3_parent(h, r)
+        codes, uniq = pd.factorize(par)
+        tot = np.bincount(codes, weights=onts, minlength=len(uniq))
+        last = k == len(levels) - 1
+        final = todo & ((tot[codes] <= capacity_onts / 2) | last)
+        area_of[final] = par[final]
+        todo &= ~final
+        if not todo.any():
+            break
+    codes, uniq = pd.factorize(area_of)
+    n = len(uniq)
+    tot = np.bincount(codes, weights=onts, minlength=n)
+    best = _nearest_member(codes, n, fine["population"].to_numpy(dtype=float), fine["x_m"].to_numpy(),
+                           fine["y_m"].to_numpy())
+    dist_of = fine["district"].to_numpy()[best]
+    keep = tot >= min_share * capacity_onts
+    for d in np.unique(dist_of):  # every district keeps at least one office
+        m = dist_of == d
+        if not keep[m].any():
+            keep[np.flatnonzero(m)[np.argmax(tot[m])]] = True
+    best = best[keep]
+    gen = pd.DataFrame({
+        "office_id": ["O-" + s for s in h3_str(np.asarray(uniq, dtype=np.uint64)[keep])],
+        "district_id": districts["district_id"].to_numpy()[fine["district"].to_numpy()[best]],
+        "lon": fine["lon"].to_numpy()[best], "lat": fine["lat"].to_numpy()[best],
+        "x_m": fine["x_m"].to_numpy()[best], "y_m": fine["y_m"].to_numpy()[best],
+        "cell": fine_to_cell[best], "name": "", "onts_area": tot[keep]})
+    parts = [gen]
+    if cores is not None and len(cores):
+        district, cell, x, y = locate_cells(cores["lon"].to_numpy(), cores["lat"].to_numpy(), cells, districts,
+                                            crs_metric=crs_metric)
+        ok = district != None  # noqa: E711
+        parts.append(pd.DataFrame({
+            "office_id": [f"C-{i + 1}" for i in range(int(ok.sum()))], "district_id": district[ok],
+            "lon": cores["lon"].to_numpy()[ok], "lat": cores["lat"].to_numpy()[ok], "x_m": x[ok], "y_m": y[ok],
+            "cell": cell[ok], "name": ["core: " + str(s) for s in cores["name"].to_numpy()[ok]], "onts_area": np.nan}))
+    out = pd.concat(parts, ignore_index=True)
+    out["clutter"] = cells["clutter"].to_numpy()[out["cell"].to_numpy()]
+    out["existing"] = False
+    out["existing_ports"] = 0
+    return gpd.GeoDataFrame(out[OFFICE_COLUMNS], geometry=_points(out), crs=WGS84)
+
+
+def user_offices(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
+                 crs_metric: str) -> gpd.GeoDataFrame:
+    """OLT sites from a point file; optional ``existing`` (true/false) and ``ports`` (whole number >= 0).
+
+    Without an ``existing`` column, a site is existing when it has ports.
+    """
+    gdf, file = _read_points(path)
+    problems = []
+    ports = np.zeros(len(gdf), dtype=np.int64)
+    if "ports" in gdf.columns:
+        p = pd.to_numeric(gdf["ports"].fillna(0), errors="coerce")
+        bad = p.isna() | (p < 0) | (p != np.round(p))
+        if bad.any():
+            rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:8])
+            problems.append((file, "ports", f"ports must be a whole number >= 0 (rows {rows})"))
+        else:
+            ports = p.to_numpy().astype(np.int64)
+    if "existing" in gdf.columns:
+        s = gdf["existing"].astype(str).str.strip().str.lower()
+        bad = ~s.isin(["true", "false", "1", "0", "yes", "no", "1.0", "0.0"])
+        if bad.any():
+            rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:8])
+            problems.append((file, "existing", f"existing must be true or false (rows {rows})"))
+        existing = s.isin(["true", "1", "yes", "1.0"]).to_numpy()
+    else:
+        existing = ports > 0
+    if problems:
+        raise ValidationError(problems)
+    lon = gdf.geometry.x.to_numpy()
+    lat = gdf.geometry.y.to_numpy()
+    district, cell, x, y = locate_cells(lon, lat, cells, districts, crs_metric=crs_metric)
+    ok = district != None  # noqa: E711
+    if (~ok).any():
+        log.warning("%s: %d of %d office(s) lie outside every district and are not used", file, int((~ok).sum()), len(gdf))
+    name = gdf["name"].astype(str).to_numpy() if "name" in gdf.columns else np.full(len(gdf), "", dtype=object)
+    ids = gdf["office_id"].astype(str).to_numpy() if "office_id" in gdf.columns else np.array([f"F-{i + 1}" for i in range(len(gdf))])
+    out = pd.DataFrame({"office_id": ids[ok], "district_id": district[ok], "lon": lon[ok], "lat": lat[ok],
+                        "x_m": x[ok], "y_m": y[ok], "cell": cell[ok], "name": name[ok],
+                        "existing": existing[ok].astype(bool), "existing_ports": ports[ok]})
+    out["clutter"] = cells["clutter"].to_numpy()[out["cell"].to_numpy()] if len(out) else pd.Series(dtype=object)
+    return gpd.GeoDataFrame(out[OFFICE_COLUMNS], geometry=_points(out), crs=WGS84)
+
+
+def fill_reach(offices: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *, max_dist_m: float) -> gpd.GeoDataFrame:
+    """Add generated offices until every cell with demand has one within ``max_dist_m``.
+
+    Greedy: while some cell with ONTs is out of reach, open a candidate office at
+    the out-of-reach cell with the most ONTs (its planning point). Deterministic.
+    """
+    from scipy.spatial import cKDTree
+
+    need = cells["onts"].to_numpy(float) > 0
+    xy = cells[["x_m", "y_m"]].to_numpy(float)
+    office_xy = offices[["x_m", "y_m"]].to_numpy(float)
+    if len(office_xy):
+        d, _ = cKDTree(office_xy).query(xy, k=1)
+        out = need & (d > max_dist_m)
+    else:
+        out = need.copy()
+    added = []
+    onts = cells["onts"].to_numpy(float)
+    while out.any():
+        idx = np.flatnonzero(out)
+        pick = idx[np.argmax(onts[idx])]
+        added.append(pick)
+        out &= np.hypot(*(xy - xy[pick]).T) > max_dist_m
+    if not added:
+        return offices
+    added = np.asarray(added)
+    extra = pd.DataFrame({
+        "office_id": [f"R-{cells['cell_id'].iloc[i]}" for i in added],
+        "district_id": cells["district_id"].to_numpy()[added],
+        "lon": cells["lon"].to_numpy()[added], "lat": cells["lat"].to_numpy()[added],
+        "x_m": xy[added, 0], "y_m": xy[added, 1], "clutter": cells["clutter"].to_numpy()[added],
+        "existing": False, "existing_ports": 0, "cell": added, "name": "added for optical reach"})
+    extra = gpd.GeoDataFrame(extra, geometry=gpd.points_from_xy(extra["lon"], extra["lat"]), crs=offices.crs or WGS84)
+    return gpd.GeoDataFrame(pd.concat([offices, extra[offices.columns]], ignore_index=True), crs=offices.crs or WGS84)

@@ -1,0 +1,204 @@
+"""Coordinates: GCJ-02 <-> WGS-84 (vectorised) and the metric CRS of a study area.
+
+GCJ-02 is the obfuscated datum of Chinese web maps (AMap/Gaode, Tencent). It is
+WGS-84 plus a smooth, position-dependent offset of about 0.3-0.6 km in eastern
+China, applied only inside a rough bounding box of China. The forward formula
+(WGS-84 -> GCJ-02) is public and exact; the inverse has no closed form, so
+:func:`gcj02_to_wgs84` solves ``wgs84_to_gcj02(w) = g`` by fixed-point
+iteration. The offset varies by less than 1e-4 per metre, so each iteration
+shrinks the error by a factor of ~1e4 and three iterations reach millimetres.
+
+Every layer is kept in WGS-84 internally; convert only at the edges (reading a
+GCJ-02 input, drawing over Gaode tiles). Distances are measured in a metric CRS,
+the UTM zone of the study area (:func:`metric_crs`; EPSG:32651 for Qingdao).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+
+WGS84 = "EPSG:4326"
+
+# Krasovsky 1940 ellipsoid, as used by the GCJ-02 formula
+_A = 6378245.0
+_EE = 0.00669342162296594323
+# the formula's own notion of "in China" (a bounding box)
+_CHINA_BBOX = (72.004, 0.8293, 137.8347, 55.8271)  # lon_min, lat_min, lon_max, lat_max
+
+
+def in_china_bbox(lon, lat) -> np.ndarray:
+    """True where the GCJ-02 offset applies (the formula's bounding box of China)."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    x0, y0, x1, y1 = _CHINA_BBOX
+    return (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+
+
+def _offset_deg(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GCJ-02 offset (dlon, dlat) in degrees at WGS-84 position (lon, lat)."""
+    x = lon - 105.0
+    y = lat - 35.0
+    sx = np.sqrt(np.abs(x))
+    common = (20.0 * np.sin(6.0 * np.pi * x) + 20.0 * np.sin(2.0 * np.pi * x)) * 2.0 / 3.0
+    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sx + common
+            + (20.0 * np.sin(np.pi * y) + 40.0 * np.sin(np.pi * y / 3.0)) * 2.0 / 3.0
+            + (160.0 * np.sin(np.pi * y / 12.0) + 320.0 * np.sin(np.pi * y / 30.0)) * 2.0 / 3.0)
+    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sx + common
+            + (20.0 * np.sin(np.pi * x) + 40.0 * np.sin(np.pi * x / 3.0)) * 2.0 / 3.0
+            + (150.0 * np.sin(np.pi * x / 12.0) + 300.0 * np.sin(np.pi * x / 30.0)) * 2.0 / 3.0)
+    rad = np.radians(lat)
+    magic = 1.0 - _EE * np.sin(rad) ** 2
+    sqrt_magic = np.sqrt(magic)
+    dlat = dlat * 180.0 / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * np.pi)
+    dlon = dlon * 180.0 / (_A / sqrt_magic * np.cos(rad) * np.pi)
+    return dlon, dlat
+
+
+def wgs84_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """WGS-84 -> GCJ-02 (the standard public formula); points outside China are unchanged.
+
+    Parameters
+    ----------
+    lon, lat
+        Degrees, scalars or arrays of the same shape.
+
+    Returns
+    -------
+    (lon, lat) arrays in GCJ-02 degrees.
+    """
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    dlon, dlat = _offset_deg(lon, lat)
+    inside = in_china_bbox(lon, lat)
+    return np.where(inside, lon + dlon, lon), np.where(inside, lat + dlat, lat)
+
+
+def gcj02_to_wgs84(lon, lat, *, tol_deg: float = 1e-10, max_iter: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """GCJ-02 -> WGS-84 by fixed-point iteration of the forward formula.
+
+    Iterates ``w <- w - (wgs84_to_gcj02(w) - g)`` until every point moves less
+    than ``tol_deg`` (1e-10 degrees is about 0.01 mm); the round-trip error is
+    far below 1 m (tested). Points outside China's bounding box are unchanged.
+    """
+    g_lon = np.asarray(lon, dtype=float)
+    g_lat = np.asarray(lat, dtype=float)
+    inside = in_china_bbox(g_lon, g_lat)
+    w_lon, w_lat = g_lon.copy(), g_lat.copy()
+    for _ in range(max_iter):
+        dlon, dlat = _offset_deg(w_lon, w_lat)
+        e_lon = w_lon + dlon - g_lon
+        e_lat = w_lat + dlat - g_lat
+        w_lon = w_lon - e_lon
+        w_lat = w_lat - e_lat
+        step = np.maximum(np.abs(e_lon), np.abs(e_lat))
+        if not np.any((step > tol_deg) & inside):
+            break
+    return np.where(inside, w_lon, g_lon), np.where(inside, w_lat, g_lat)
+
+
+def _xy_func(fn):
+    def apply(coords: np.ndarray) -> np.ndarray:
+        if len(coords) == 0:
+            return coords
+        lon, lat = fn(coords[:, 0], coords[:, 1])
+        return np.column_stack([lon, lat])
+
+    return apply
+
+
+def geometry_gcj02_to_wgs84(geoms):
+    """Convert shapely geometries (one, or an array) from GCJ-02 to WGS-84."""
+    return shapely.transform(geoms, _xy_func(gcj02_to_wgs84))
+
+
+def geometry_wgs84_to_gcj02(geoms):
+    """Convert shapely geometries (one, or an array) from WGS-84 to GCJ-02."""
+    return shapely.transform(geoms, _xy_func(wgs84_to_gcj02))
+
+
+def gdf_gcj02_to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy of a GCJ-02 lon/lat layer with its geometry in WGS-84 (EPSG:4326).
+
+    GCJ-02 has no EPSG code; such layers usually claim EPSG:4326 (or nothing).
+    A layer in another CRS is first reprojected to EPSG:4326.
+    """
+    out = gdf.copy()
+    if out.crs is not None and not CRS.from_user_input(out.crs).equals(CRS.from_user_input(WGS84)):
+        out = out.to_crs(WGS84)
+    geom = geometry_gcj02_to_wgs84(np.asarray(out.geometry.values))
+    return out.set_geometry(gpd.GeoSeries(geom, index=out.index, crs=WGS84))
+
+
+def gdf_wgs84_to_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy of a layer with its geometry in GCJ-02 lon/lat (labelled EPSG:4326), e.g. for Gaode tiles."""
+    out = gdf.to_crs(WGS84) if gdf.crs is not None else gdf.copy()
+    geom = geometry_wgs84_to_gcj02(np.asarray(out.geometry.values))
+    return out.set_geometry(gpd.GeoSeries(geom, index=out.index, crs=WGS84))
+
+
+def utm_epsg(lon: float, lat: float) -> str:
+    """The WGS-84 UTM zone EPSG code containing (lon, lat), e.g. ``"EPSG:32651"``."""
+    zone = int(np.floor((float(lon) + 180.0) / 6.0)) % 60 + 1
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+
+
+def metric_crs(gdf: gpd.GeoDataFrame) -> str:
+    """The UTM zone of the study area's centroid (area-weighted mean of its parts).
+
+    Refuses a layer without a CRS. EPSG:32651 for Qingdao.
+    """
+    if gdf.crs is None:
+        raise ValueError("layer has no CRS; cannot choose a metric CRS")
+    geo = gdf.to_crs(WGS84) if not CRS.from_user_input(gdf.crs).equals(CRS.from_user_input(WGS84)) else gdf
+    geoms = np.asarray(geo.geometry.values)
+    geoms = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
+    if len(geoms) == 0:
+        raise ValueError("layer has no geometry; cannot choose a metric CRS")
+    c = shapely.centroid(geoms)  # planar centroid in degrees: good enough to pick a 6-degree zone
+    w = shapely.area(geoms)
+    if not np.any(w > 0):
+        w = np.ones(len(geoms))
+    lon = float(np.average(shapely.get_x(c), weights=w))
+    lat = float(np.average(shapely.get_y(c), weights=w))
+    return utm_epsg(lon, lat)
+
+
+def to_metric(gdf: gpd.GeoDataFrame, crs: str | None = None) -> gpd.GeoDataFrame:
+    """Reproject a layer to ``crs`` (default: :func:`metric_crs` of the layer)."""
+    return gdf.to_crs(crs or metric_crs(gdf))
+
+
+@lru_cache(maxsize=32)
+def _transformer(src: str, dst: str) -> Transformer:
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def lonlat_to_xy(lon, lat, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """WGS-84 lon/lat -> planar x, y (metres) in ``crs``."""
+    x, y = _transformer(WGS84, crs).transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+
+def xy_to_lonlat(x, y, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Planar x, y (metres) in ``crs`` -> WGS-84 lon/lat."""
+    lon, lat = _transformer(crs, WGS84).transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+def offset_m(lon, lat) -> np.ndarray:
+    """Size of the GCJ-02 offset at WGS-84 (lon, lat), in metres (0 outside China)."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    g_lon, g_lat = wgs84_to_gcj02(lon, lat)
+    return haversine_m(lon, lat, g_lon, g_lat)
+
+
+def haversine_m(lon1, lat1, lon2, lat2) -> np.ndarray:
+    """Great-circle distance in metres (mean Earth radius 6,371,008.8 m)."""
+    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(v, dtype=float)) for v in (lon1, lat1, lon2, lat2))
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371008.8 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))

