@@ -1,0 +1,262 @@
+"""Synthetic saved plans for the maps / report / export tests and the map benchmark.
+
+``make_plan()`` builds a small, deterministic :class:`rollout.plan.Plan` around
+Qingdao: five districts (one a MultiPolygon with an island, one with a hole),
+stations, OLT sites, feeder and backhaul links and H3 demand hexagons, with
+hostile names in every place a user string can reach. ``make_plan(35_000,
+15_000)`` builds the benchmark-sized plan. Nothing here solves anything.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.spatial import cKDTree
+from shapely.geometry import MultiPolygon, Polygon, box
+
+from rollout.plan import Plan, SolveStats
+
+# A name that runs script if it is ever inserted as HTML (and sets a flag the browser test reads).
+HOSTILE = '<img src=x onerror="window.__xss=1">'
+HOSTILE_PLAIN = "<img src=x onerror=alert(1)>"
+HOSTILE_ZH = '市南区 & "quoted" \'single\' </script><script>window.__xss=2</script>'
+HOSTILE_SITE = "<b>S-hostile</b>&amp;"
+HOSTILE_OFFICE = "]]><x>&"
+HOSTILE_TITLE = "Qingdao <script>window.__xss=3</script> & plan"
+
+CLUTTERS = ("dense_urban", "urban", "suburban", "rural")
+
+# (district_id, name_zh, name_en, (w, s, e, n), population)
+DISTRICTS = (
+    ("370202", HOSTILE_ZH, HOSTILE_PLAIN, (120.30, 36.04, 120.45, 36.12), 486_643),
+    ("370212", "崂山区", HOSTILE, (120.45, 36.04, 120.65, 36.25), 502_370),
+    ("370214", "城阳区", "Chengyang", (120.30, 36.12, 120.45, 36.38), 1_109_606),
+    ("370211", "黄岛区", "Huangdao", (119.95, 35.85, 120.25, 36.05), 1_903_595),
+    ("370215", "即墨区", "Jimo", (120.45, 36.25, 120.65, 36.50), 1_336_077),
+)
+CLEAN_NAMES = {"370202": ("市南区", "Shinan"), "370212": ("崂山区", "Laoshan")}
+
+
+def _district_geom(i: int, bbox) -> Polygon | MultiPolygon:
+    w, s, e, n = bbox
+    outer = Polygon([(w, s), ((w + e) / 2, s - 0.002), (e, s), (e, n), (w, n)])
+    if i == 3:  # an island off Huangdao
+        return MultiPolygon([outer, box(e - 0.05, s - 0.06, e - 0.02, s - 0.03)])
+    if i == 4:  # a lake inside Jimo
+        cx, cy = (w + e) / 2, (s + n) / 2
+        return Polygon(outer.exterior.coords, [box(cx - 0.01, cy - 0.01, cx + 0.01, cy + 0.01).exterior.coords[::-1]])
+    return outer
+
+
+def reference_wgs84_to_gcj02(lon, lat):
+    """The public WGS-84 -> GCJ-02 formula, used only when gis.crs is not there yet."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    a, ee = 6378245.0, 0.00669342162296594323
+    x, y = lon - 105.0, lat - 35.0
+    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
+            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+            + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
+            + (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0)
+    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
+            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+            + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
+            + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0)
+    rad = lat / 180.0 * np.pi
+    magic = 1 - ee * np.sin(rad) ** 2
+    sq = np.sqrt(magic)
+    dlat = (dlat * 180.0) / ((a * (1 - ee)) / (magic * sq) * np.pi)
+    dlon = (dlon * 180.0) / (a / sq * np.cos(rad) * np.pi)
+    return lon + dlon, lat + dlat
+
+
+def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: int | None = None,
+              years: bool = True, hostile: bool = True, h3_res: int | None = None) -> Plan:
+    """A deterministic synthetic plan (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, (did, zh, en, bbox, pop) in enumerate(DISTRICTS):
+        if not hostile and did in CLEAN_NAMES:
+            zh, en = CLEAN_NAMES[did]
+        rows.append({"district_id": did, "name_zh": zh, "name_en": en, "population": pop,
+                     "households": int(round(pop / 2.55)), "geometry": _district_geom(i, bbox)})
+    districts = gpd.GeoDataFrame(rows, crs=4326)
+    utm = districts.to_crs(32651)
+    districts["area_km2"] = (utm.area / 1e6).round(2)
+    districts.loc[2, "area_km2"] = np.nan  # official area unknown: maps must measure it
+    boxes = [d[3] for d in DISTRICTS]
+    areas = np.array([(b[2] - b[0]) * (b[3] - b[1]) for b in boxes])
+
+    # ------------------------------------------------------------------ demand hexagons
+    res = h3_res if h3_res is not None else (7 if n_cells <= 400 else 9)
+    cells = []
+    for i, b in enumerate(boxes):
+        shape = h3.LatLngPoly([(b[1], b[0]), (b[1], b[2]), (b[3], b[2]), (b[3], b[0])])
+        cells += [(c, DISTRICTS[i][0]) for c in sorted(h3.polygon_to_cells(shape, res))]
+    pick = np.sort(rng.choice(len(cells), size=min(n_cells, len(cells)), replace=False))
+    cells = [cells[k] for k in pick]
+    bnd = np.array([h3.cell_to_boundary(c) for c, _ in cells], dtype=float).reshape(-1, 6, 2)
+    geoms = shapely.polygons(bnd[..., ::-1]) if len(cells) else []
+    cxy = np.array([h3.cell_to_latlng(c)[::-1] for c, _ in cells], dtype=float).reshape(-1, 2)
+    nc = len(cells)
+    pop = rng.gamma(2.0, 800.0, nc).round(1)
+    clutter = rng.choice(CLUTTERS, size=nc, p=[0.2, 0.3, 0.3, 0.2])
+    demand = gpd.GeoDataFrame({
+        "cell_id": [c for c, _ in cells], "district_id": [d for _, d in cells], "clutter": clutter,
+        "population": pop, "households": (pop / 2.55).round(1), "traffic_mbps": (pop * 0.3).round(2),
+        "onts": (pop / 2.55 * 0.85).round(1),
+        "radius_m": np.select([clutter == c for c in CLUTTERS], [250.0, 450.0, 1000.0, 2500.0]),
+        "covered": rng.random(nc) < 0.85, "stations_within": rng.integers(0, 5, nc),
+    }, geometry=geoms, crs=4326)
+
+    # ------------------------------------------------------------------ OLT sites
+    n_olt = n_olt if n_olt is not None else max(4, n_stations // 12)
+    od = rng.choice(len(boxes), size=n_olt, p=areas / areas.sum())
+    bb = np.array(boxes)
+    ox = rng.uniform(bb[od, 0], bb[od, 2])
+    oy = rng.uniform(bb[od, 1], bb[od, 3])
+    tree = cKDTree(np.c_[ox * 0.81, oy])  # ~ equal-distance axes at 36 N
+    ports = rng.integers(16, 272, n_olt)
+    onew = rng.random(n_olt) < 0.4
+    office_ids = [f"OLT-{i:04d}" for i in range(n_olt)]
+    if hostile:
+        office_ids[0] = HOSTILE_OFFICE
+    olt = gpd.GeoDataFrame({
+        "office_id": office_ids, "district_id": [DISTRICTS[k][0] for k in od],
+        "district": [DISTRICTS[k][2] for k in od], "new": onew, "ports": ports,
+        "ports_new": np.where(onew, ports, rng.integers(0, 32, n_olt)), "chassis": np.ceil(ports / 272).astype(int),
+        "onts": ports * 40, "capex_cny": (np.where(onew, 300_000, 0) + ports * 1900 + 150_000).astype(float),
+        "site_cny": np.where(onew, 300_000.0, 0.0), "chassis_cny": 150_000.0, "ports_cny": ports * 1900.0,
+        "build_year": np.where(onew, 2026, 0), "lon": ox, "lat": oy,
+    }, geometry=gpd.points_from_xy(ox, oy), crs=4326)
+    cell_olt = tree.query(np.c_[cxy[:, 0] * 0.81, cxy[:, 1]])[1] if nc else np.zeros(0, int)
+    demand["olt_id"] = [office_ids[k] for k in cell_olt]
+    demand.loc[demand.index[-1], "olt_id"] = None  # one cell without fibre
+
+    # ------------------------------------------------------------------ stations
+    sd = rng.choice(len(boxes), size=n_stations, p=areas / areas.sum())
+    sx = rng.uniform(bb[sd, 0] + 0.001, bb[sd, 2] - 0.001)
+    sy = rng.uniform(bb[sd, 1] + 0.001, bb[sd, 3] - 0.001)
+    typ = np.where(rng.random(n_stations) < 0.7, "macro", "small")
+    new = rng.random(n_stations) < 0.6
+    count = np.where((typ == "small") & (rng.random(n_stations) < 0.3), 2, 1)
+    eq = np.where(new, np.where(typ == "macro", 400_000.0, 60_000.0), 0.0) * count
+    near = tree.query(np.c_[sx * 0.81, sy])[1]
+    straight = np.hypot((ox[near] - sx) * 90.0, (oy[near] - sy) * 111.0)
+    bh_km = np.where(new, straight * 1.4, 0.0)
+    cap = np.where(typ == "macro", 2000.0, 300.0) * count
+    util = np.clip(rng.beta(2.5, 2.0, n_stations) * 1.15, 0, None)
+    site_ids = [f"S{i:06d}" for i in range(n_stations)]
+    if hostile:
+        site_ids[0] = HOSTILE_SITE
+    byear = np.where(new, rng.choice([2026, 2027, 2028], n_stations), 0) if years else np.zeros(n_stations, int)
+    stations = gpd.GeoDataFrame({
+        "site_id": site_ids, "district_id": [DISTRICTS[k][0] for k in sd],
+        "district": [DISTRICTS[k][2] for k in sd], "type": typ, "count": count, "new": new,
+        "capex_cny": eq + bh_km * 80_000.0, "equipment_cny": eq, "backhaul_km": bh_km.round(3),
+        "backhaul_cny": bh_km * 80_000.0, "backhaul_to": [office_ids[k] for k in near],
+        "clutter": rng.choice(CLUTTERS, n_stations), "carried_mbps": (util * cap).round(1),
+        "capacity_mbps": cap, "utilisation": util.round(4), "build_year": byear, "lon": sx, "lat": sy,
+    }, geometry=gpd.points_from_xy(sx, sy), crs=4326)
+    if n_stations > 3:
+        stations.loc[3, "utilisation"] = np.nan
+
+    # ------------------------------------------------------------------ links
+    bi = np.flatnonzero(new)
+    backhaul = gpd.GeoDataFrame({
+        "kind": "backhaul", "from_id": [site_ids[i] for i in bi], "to_id": [office_ids[k] for k in near[bi]],
+        "straight_km": straight[bi], "route_km": straight[bi] * 1.4, "capex_cny": straight[bi] * 1.4 * 80_000.0,
+    }, geometry=shapely.linestrings(np.stack([np.c_[sx[bi], sy[bi]], np.c_[ox[near[bi]], oy[near[bi]]]], axis=1)),
+        crs=4326)
+    fi = np.flatnonzero(demand["olt_id"].notna().to_numpy())
+    fk = cell_olt[fi]
+    fkm = np.hypot((ox[fk] - cxy[fi, 0]) * 90.0, (oy[fk] - cxy[fi, 1]) * 111.0)
+    feeder = gpd.GeoDataFrame({
+        "kind": "feeder", "from_id": demand["cell_id"].to_numpy()[fi], "to_id": [office_ids[k] for k in fk],
+        "straight_km": fkm, "route_km": fkm * 1.4, "capex_cny": fkm * 1.4 * 90_000.0,
+    }, geometry=shapely.linestrings(np.stack([cxy[fi], np.c_[ox[fk], oy[fk]]], axis=1)), crs=4326)
+    links = gpd.GeoDataFrame(pd.concat([backhaul, feeder], ignore_index=True), geometry="geometry", crs=4326)
+
+    # ------------------------------------------------------------------ district figures
+    w = pd.Series(count)
+    districts["stations_5g"] = [int(w[(stations["district_id"] == d).to_numpy()].sum()) for d in districts["district_id"]]
+    districts["stations_5g_new"] = [int(w[((stations["district_id"] == d) & stations["new"]).to_numpy()].sum())
+                                    for d in districts["district_id"]]
+    districts["pon_ports"] = [int(olt.loc[olt["district_id"] == d, "ports"].sum()) for d in districts["district_id"]]
+    districts["olt_sites"] = [int((olt["district_id"] == d).sum()) for d in districts["district_id"]]
+    districts["capex_cny"] = [float(stations.loc[stations["district_id"] == d, "capex_cny"].sum()
+                                    + olt.loc[olt["district_id"] == d, "capex_cny"].sum())
+                              for d in districts["district_id"]]
+    districts["population_covered_share"] = rng.uniform(0.7, 1.0, len(districts)).round(4)
+
+    capex = float(districts["capex_cny"].sum())
+    solves = [
+        SolveStats(part="5g", name="cbc", status="optimal", objective=capex * 0.8, bound=capex * 0.8, gap=0.0,
+                   seconds=3.2, build_seconds=0.4, variables=1200, integer_variables=1100, constraints=900,
+                   nonzeros=5000, time_limit_s=120.0, gap_rel_requested=0.005),
+        SolveStats(part="pon", name="cbc", status="feasible", objective=capex * 0.2, bound=capex * 0.2 * 0.9877,
+                   gap=0.0123, seconds=120.0, build_seconds=0.9, variables=3000, integer_variables=2500,
+                   constraints=4000, nonzeros=12000, time_limit_s=120.0, gap_rel_requested=0.005,
+                   notes="stopped at the time limit <i>with</i> an incumbent"),
+    ]
+    scenario = {
+        "title": HOSTILE_TITLE if hostile else "Synthetic Qingdao plan",
+        "data": {"boundaries": "", "districts": "", "demand": "modelled", "existing_sites": "sites_<b>.csv"},
+        "radio": {"target_stations": int(count.sum()), "radius_m": {"dense_urban": 250.0, "urban": 450.0,
+                                                                   "suburban": 1000.0, "rural": 2500.0},
+                  "macro": {"capex_cny": 400000.0, "capacity_mbps": 2000.0}},
+        "pon": {"target_ports": int(ports.sum()), "port_cost_cny": 1900.0, "reach_km": 20.0},
+        "solver": {"name": "cbc", "time_limit_s": 120.0, "gap_rel": 0.005},
+    }
+    year_rows = []
+    if years:
+        for yr in (2026, 2027, 2028):
+            m = new & (byear == yr)
+            year_rows.append({"year": yr, "stations_new": int(count[m].sum()), "capex_cny": float(eq[m].sum()),
+                              "budget_cny": 5e8, "population_covered_share": 0.8 + 0.05 * (yr - 2026)})
+    return Plan(
+        title=scenario["title"], stations=stations, olt_sites=olt, links=links, districts=districts, demand=demand,
+        totals={"capex_cny": capex, "stations_5g": int(count.sum()), "pon_ports": int(ports.sum())},
+        coverage={"population_covered_share": 0.86}, pon={"split_ratio": 64},
+        solves=solves,
+        demand_source="modelled (census district totals spread around urban cores; <not measured>)",
+        scenario=scenario, years=year_rows,
+        extra={"joint_vs_sequential": {"joint_capex_cny": capex, "sequential_capex_cny": capex * 1.04,
+                                       "rounds": 3}},
+    )
+
+
+def save_plan(out_dir, **kw) -> Path:
+    """Make and save a synthetic plan into ``out_dir``; return the folder."""
+    plan = make_plan(**kw)
+    return Path(plan.save(out_dir))
+
+
+def make_layers_gpkg(path, *, seed: int = 0) -> Path:
+    """A small layers.gpkg (districts, demand, candidates, offices, hotspots) as gis/layers.py describes."""
+    plan = make_plan(60, 40, seed=seed)
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    d = plan.districts[["district_id", "name_zh", "name_en", "population", "households", "area_km2", "geometry"]].copy()
+    d["area_km2_measured"] = d.to_crs(32651).area / 1e6
+    dem = plan.demand[["cell_id", "district_id", "clutter", "population", "households", "traffic_mbps", "onts",
+                       "radius_m", "geometry"]].copy()
+    dem["h3_res"] = 7
+    c = plan.stations[["site_id", "district_id", "clutter", "lon", "lat", "geometry"]].copy()
+    c["source"] = rng.choice(["grid", "user", "existing"], len(c))
+    c["existing_macro"] = (c["source"] == "existing").astype(int)
+    c["existing_small"] = 0
+    o = plan.olt_sites[["office_id", "district_id", "lon", "lat", "geometry"]].copy()
+    o["clutter"] = "urban"
+    o["existing"] = rng.random(len(o)) < 0.5
+    o["existing_ports"] = np.where(o["existing"], rng.integers(16, 200, len(o)), 0)
+    hot = gpd.GeoDataFrame({"name": [HOSTILE, "Sino-German Ecopark"], "district_id": ["370211", "370211"],
+                            "approximate": [True, False], "enterprise_lines": [1200.0, 800.0]},
+                           geometry=[box(120.05, 35.92, 120.09, 35.96), box(120.12, 35.90, 120.15, 35.93)], crs=4326)
+    for name, gdf in (("districts", d), ("demand", dem), ("candidates", c), ("offices", o), ("hotspots", hot)):
+        gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+    return path

@@ -1,0 +1,257 @@
+"""The map and the report in headless Chromium, offline (every http(s) request aborted).
+
+Skipped, with the reason, when /usr/bin/chromium or playwright is missing.
+Screenshots go to tests/_artifacts/ (gitignored).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests._browser import chromium_missing_reason, wait_until
+
+REASON = chromium_missing_reason()
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
+
+ART = Path(__file__).parent / "_artifacts"
+
+
+def _gcj_function():
+    try:
+        return importlib.import_module("gis.crs").wgs84_to_gcj02, False
+    except (ImportError, AttributeError):
+        from tests._plan_fixture import reference_wgs84_to_gcj02
+
+        return reference_wgs84_to_gcj02, True
+
+
+@pytest.fixture(scope="module")
+def gcj():
+    return _gcj_function()[0]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, gcj):
+    from maps.map import write_layers_map, write_map
+    from maps.report import write_report
+    from tests._plan_fixture import make_layers_gpkg, save_plan
+
+    d = save_plan(tmp_path_factory.mktemp("plan"))
+    with pytest.MonkeyPatch.context() as mp:
+        if _gcj_function()[1]:  # gis.crs not there yet: the public formula stands in
+            mod = types.ModuleType("gis.crs")
+            mod.wgs84_to_gcj02 = gcj
+            mp.setitem(sys.modules, "gis.crs", mod)
+        write_map(d)
+        write_report(d)
+        write_layers_map(make_layers_gpkg(d / "layers.gpkg"), d / "layers_map.html")
+    return d
+
+
+@pytest.fixture(scope="module")
+def plan(saved):
+    from rollout.plan import load_plan
+
+    return load_plan(saved)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from tests._browser import browser_page
+
+    ART.mkdir(exist_ok=True)
+    with browser_page() as (page, log):
+        yield page, log
+
+
+@pytest.fixture
+def fresh(browser):
+    page, log = browser
+    for lst in (log.page_errors, log.console_errors, log.blocked, log.failed, log.dialogs):
+        lst.clear()
+    return page, log
+
+
+def assert_offline_clean(page, log):
+    from maps.map import TILE_URL_TEMPLATES
+
+    assert log.page_errors == [], log.page_errors
+    assert log.dialogs == []
+    assert log.non_tile_requests(TILE_URL_TEMPLATES) == []
+    # console errors are only the aborted tile loads
+    assert len(log.console_errors) <= len(log.blocked), log.console_errors
+    assert all("Failed to load resource" in m for m in log.console_errors), log.console_errors
+    assert set(log.failed) <= set(log.blocked)
+    assert page.evaluate("window.__xss") is None
+
+
+def canvas_ink(page, frame=None) -> int:
+    """Painted pixels on the map's vector canvas (tiles never draw there)."""
+    target = frame or page
+    return target.evaluate("""() => {
+        const c = document.querySelector('.leaflet-overlay-pane canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+        return n; }""")
+
+
+def test_map_loads_offline_and_draws_every_feature(fresh, saved, plan):
+    from tests._browser import open_map
+
+    page, log = fresh
+    info = open_map(page, saved / "map.html")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ART / "map.png"))
+    c = info["counts"]
+    assert c["stations"]["features"] == len(plan.stations)
+    assert c["stations"]["weighted"] == int(plan.stations["count"].sum())
+    assert c["districts"]["features"] == len(plan.districts)
+    assert c["olt_sites"]["features"] == len(plan.olt_sites)
+    assert c["demand"]["features"] == len(plan.demand)
+    kinds = plan.links["kind"].value_counts()
+    assert c["links_feeder"]["features"] == kinds["feeder"]
+    assert c["links_backhaul"]["features"] == kinds["backhaul"]
+    # every station was painted (the first view fits the whole plan)
+    assert page.evaluate("window.rolloutMap.layers.stations.inner.drawn") == len(plan.stations)
+    el = page.locator("#map")
+    assert el.get_attribute("data-count-stations") == str(int(plan.stations["count"].sum()))
+    assert el.get_attribute("data-count-districts") == str(len(plan.districts))
+    # the basemap failed (no network), the vector layers are drawn all the same
+    assert info["tileErrors"] > 0
+    assert page.locator(".rm-tile-note").is_visible()
+    assert canvas_ink(page) > 1000
+    assert page.locator(".leaflet-control-scale").count() == 1
+    assert page.locator(".rm-fullscreen").count() == 1
+    assert page.locator(".rm-legend").inner_text().count("new macro") == 1
+    assert_offline_clean(page, log)
+
+
+def test_hostile_names_show_as_text(fresh, saved):
+    from tests._browser import open_map
+    from tests._plan_fixture import HOSTILE, HOSTILE_PLAIN, HOSTILE_SITE, HOSTILE_TITLE, HOSTILE_ZH
+
+    page, log = fresh
+    open_map(page, saved / "map.html")
+    assert page.locator(".rm-title-main").inner_text() == HOSTILE_TITLE
+    district = page.evaluate("""() => {
+        const l = window.rolloutMap.layers.districts.inner.getLayers()[0];
+        l.fire('click', {latlng: l.getBounds().getCenter()});
+        const p = document.querySelector('.leaflet-popup-content');
+        return {text: p.textContent, imgs: p.querySelectorAll('img,script').length}; }""")
+    assert district["imgs"] == 0
+    assert f"{HOSTILE_ZH} {HOSTILE_PLAIN}" in district["text"]
+    tip = page.evaluate("""() => {
+        const l = window.rolloutMap.layers.districts.inner.getLayers()[1];
+        l.openTooltip(l.getBounds().getCenter());
+        const t = l.getTooltip().getElement();
+        return {text: t.textContent, imgs: t.querySelectorAll('img,script').length}; }""")
+    assert HOSTILE in tip["text"] and tip["imgs"] == 0
+    # a real click on station 0 (zoomed in): the hit test finds it, its popup shows the hostile id as text
+    page.evaluate("""() => { const r = window.rolloutMap, m = r.map;
+        m.closePopup(); m.setView(r.layers.stations.inner.latLngOf(0), 15, {animate: false}); }""")
+    page.wait_for_timeout(150)
+    x, y = page.evaluate("""() => { const r = window.rolloutMap;
+        const p = r.map.latLngToContainerPoint(r.layers.stations.inner.latLngOf(0)); return [p.x, p.y]; }""")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_timeout(150)
+    station = page.evaluate("""() => {
+        const all = document.querySelectorAll('.leaflet-popup-content');  // the last one is new
+        const p = all[all.length - 1];
+        return {text: p.textContent, imgs: p.querySelectorAll('img,b,script').length}; }""")
+    assert station["text"].startswith(HOSTILE_SITE) and station["imgs"] == 0
+    assert "type" in station["text"] and "capex" in station["text"] and "utilisation" in station["text"]
+    page.screenshot(path=str(ART / "map_hostile_popup.png"))
+    assert_offline_clean(page, log)
+    # defence in depth: the page's CSP refuses inline handlers even if markup got in
+    page.evaluate("""() => document.body.insertAdjacentHTML('beforeend',
+                      '<img src="data:image/png;base64,AAAA" onerror="window.__csp_broken = 1">')""")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__csp_broken") is None
+    assert any("Content Security Policy" in m for m in log.console_errors), log.console_errors
+
+
+def test_controls_choropleth_layers_and_gaode_shift(fresh, saved, plan, gcj):
+    from tests._browser import open_map
+
+    page, log = fresh
+    open_map(page, saved / "map.html")
+    page.get_by_label("population covered").check()
+    assert "population covered" in page.locator(".rm-legend").inner_text()
+    page.get_by_label("Demand cells by clutter").check()
+    assert page.evaluate("window.rolloutMap.map.hasLayer(window.rolloutMap.layers.demand.container)")
+    assert "dense urban" in page.locator(".rm-legend").inner_text()
+    assert "MODELLED" in page.locator(".rm-legend").inner_text()
+    page.locator(".rm-options select").select_option("alt")
+    assert "new in 2027" in page.locator(".rm-legend").inner_text()
+    page.screenshot(path=str(ART / "map_controls.png"))
+
+    # Gaode tiles are GCJ-02: every overlay moves with them
+    before = page.evaluate("""() => [0, 1, 2, 3, 4].map(i => { const p = window.rolloutMap.layers.stations.inner.latLngOf(i);
+                                             return [i, p.lng, p.lat]; })""")
+    page.get_by_label("Gaode / AMap (GCJ-02)").check()
+    assert page.evaluate("window.rolloutMap.gcj") is True
+    after = page.evaluate("""() => [0, 1, 2, 3, 4].map(i => { const p = window.rolloutMap.layers.stations.inner.latLngOf(i);
+                                             return [i, p.lng, p.lat]; })""")
+    idx = [a[0] for a in after]
+    lon0 = np.array([b[1] for b in before])
+    lat0 = np.array([b[2] for b in before])
+    glon, glat = gcj(lon0, lat0)
+    lon1 = np.array([a[1] for a in after])
+    lat1 = np.array([a[2] for a in after])
+    assert idx == [b[0] for b in before]
+    err_m = np.hypot((lon1 - glon) * 90_000, (lat1 - glat) * 111_000)
+    assert err_m.max() < 1.0, err_m
+    assert page.evaluate("window.rolloutMap.counts.stations.weighted") == int(plan.stations["count"].sum())
+    assert page.evaluate("window.rolloutMap.map.hasLayer(window.rolloutMap.layers.demand.container)")
+    page.get_by_label("No basemap").check()
+    assert page.evaluate("window.rolloutMap.gcj") is False
+    back = page.evaluate("""() => [0, 1, 2, 3, 4].map(i => { const p = window.rolloutMap.layers.stations.inner.latLngOf(i);
+                                             return [i, p.lng, p.lat]; })""")
+    assert np.allclose([b[1:] for b in back], [b[1:] for b in before], atol=1e-9)
+    assert_offline_clean(page, log)
+
+
+def test_report_offline_and_printable(fresh, saved):
+    from tests._plan_fixture import HOSTILE_PLAIN, HOSTILE_TITLE
+
+    page, log = fresh
+    page.goto((saved / "report.html").resolve().as_uri(), wait_until="load")
+    assert page.evaluate("document.scripts.length") == 0
+    assert page.locator("h1").inner_text() == HOSTILE_TITLE
+    assert HOSTILE_PLAIN in page.locator("#districts").inner_text()
+    assert page.locator("#districts img").count() == 0
+    assert page.locator("svg.chart").count() == 3
+    assert page.locator("#modelled-demand").is_visible()
+    # the framed map loads too (offline)
+    page.locator("iframe").scroll_into_view_if_needed()
+    frame = next(f for f in page.frames if f.url.endswith("/map.html"))
+    wait_until(frame, "() => !!(window.rolloutMap && window.rolloutMap.ready && window.rolloutMap.allBuilt)")
+    assert frame.evaluate("window.rolloutMap.counts.districts.features") == 5
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ART / "report.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    page.emulate_media(media="print")
+    assert not page.locator("iframe").is_visible()
+    page.emulate_media(media="screen")
+    assert_offline_clean(page, log)
+
+
+def test_layers_map_offline(fresh, saved):
+    import geopandas as gpd
+
+    from tests._browser import open_map
+
+    page, log = fresh
+    info = open_map(page, saved / "layers_map.html")
+    page.screenshot(path=str(ART / "layers_map.png"))
+    gpkg = saved / "layers.gpkg"
+    for name in ("districts", "demand", "candidates", "offices", "hotspots"):
+        assert info["counts"][name]["features"] == len(gpd.read_file(gpkg, layer=name)), name
+    assert canvas_ink(page) > 1000
+    assert_offline_clean(page, log)

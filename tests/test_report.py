@@ -1,0 +1,213 @@
+"""maps.report: the self-contained HTML report of a saved plan."""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+import maps.report as mr
+from gis.errors import InputError
+from tests._plan_fixture import HOSTILE, HOSTILE_PLAIN, HOSTILE_TITLE, HOSTILE_ZH, make_plan, save_plan
+
+
+class Page(HTMLParser):
+    """Text per element id / section, tags seen, and resource URLs."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.urls, self.text, self.sections, self._section = [], [], [], {}, None
+        self.tables = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        for key in ("src", "href", "data"):
+            if a.get(key) and tag in ("script", "link", "img", "iframe", "object", "embed"):
+                self.urls.append(a[key])
+        if tag == "section":
+            self._section = a.get("id")
+            self.sections[self._section] = []
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._section:
+            self.sections[self._section].append(data)
+
+    def section(self, name) -> str:
+        return " ".join(" ".join(self.sections.get(name, [])).split())
+
+
+def parse(html: str) -> Page:
+    p = Page()
+    p.feed(html)
+    return p
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    return save_plan(tmp_path_factory.mktemp("plan"))
+
+
+@pytest.fixture(scope="module")
+def report(saved):
+    out = mr.write_report(saved)
+    return out, out.read_text(encoding="utf-8")
+
+
+def test_report_figures_match_the_plan(saved, report):
+    from rollout.plan import load_plan
+
+    out, html = report
+    assert out == saved / "report.html"
+    plan = load_plan(saved)
+    page = parse(html)
+    kpis = page.section("kpis")
+    n = int(plan.stations["count"].sum())
+    n_new = int(plan.stations.loc[plan.stations["new"], "count"].sum())
+    assert f"5G stations {n:,}" in kpis
+    assert f"{n_new:,} new" in kpis and f"{n - n_new:,} existing" in kpis
+    assert f"10G-PON ports {int(plan.olt_sites['ports'].sum()):,}" in kpis
+    assert f"OLT sites {len(plan.olt_sites):,}" in kpis
+    assert f"fibre {plan.links['route_km'].sum():,.0f} km" in kpis
+    assert mr.cny_text(plan.totals["capex_cny"]) in kpis
+    assert "cost per household passed" in kpis
+    k = mr.plan_kpis(plan)
+    covered = plan.demand["covered"].to_numpy()
+    pop = plan.demand["population"].to_numpy()
+    assert k["population_covered_share"] == pytest.approx(pop[covered].sum() / pop.sum())
+    hp = plan.demand.loc[plan.demand["olt_id"].notna(), "households"].sum()
+    pon = plan.olt_sites["capex_cny"].sum() + plan.links.loc[plan.links["kind"] == "feeder", "capex_cny"].sum()
+    assert k["cost_per_household_passed_cny"] == pytest.approx(pon / hp)
+    assert 0 < k["area_covered_share"] < 1
+    # one table row per district, plus the total
+    districts = page.section("districts")
+    for name in ("Chengyang", "Huangdao", "Jimo"):
+        assert name in districts
+    assert districts.count("3702") == len(plan.districts)
+
+
+def test_district_figures_fill_gaps_from_layers(saved):
+    from rollout.plan import load_plan
+
+    plan = load_plan(saved)
+    plan.districts["stations_5g"] = np.nan  # lost column: recomputed from the stations layer
+    dist = mr.district_figures(plan)
+    per = plan.stations.groupby("district_id")["count"].sum()
+    for did, n in zip(dist["district_id"], dist["stations"]):
+        assert n == per.get(did, 0)
+    assert dist["area_km2"].notna().all()  # district 2 has no official area: measured
+
+
+def test_charts_are_inline_svg(report):
+    html = report[1]
+    charts = re.findall(r"<svg class=\"chart\".*?</svg>", html, re.S)
+    assert len(charts) == 3
+    for svg in charts:
+        ET.fromstring(svg)  # well-formed XML, so every label was escaped
+    assert "Capex by district and type" in html and "utilisation" in html.lower()
+
+
+def test_modelled_demand_note_and_sources(report):
+    page = parse(report[1])
+    assert 'id="modelled-demand"' in report[1]
+    sources = page.section("sources")
+    assert "modelled (census district totals" in sources
+    assert "data.existing_sites sites_<b>.csv" in sources  # shown as text
+    assert "data.boundaries (default)" in sources
+    assert "radio.macro.capex_cny 400,000 CNY" in sources
+
+
+def test_solver_block_is_honest(report):
+    solver = parse(report[1]).section("solver")
+    assert re.search(r"5g cbc optimal ", solver)
+    assert "pon cbc feasible, gap 1.23%" in solver
+    assert "optimal" not in solver.split("pon cbc")[1].split("1.23%")[0]
+    assert "3,000 variables (2,500 integer)" in solver
+    assert "Joint vs sequential" in solver
+    # saving = 4% of the joint capex, 3.85% of the sequential one
+    assert "(3.85%)" in solver
+
+
+def test_status_text():
+    assert mr.status_text("optimal", 0.0) == "optimal"
+    assert mr.status_text("feasible", 0.0123) == "feasible, gap 1.23%"
+    assert mr.status_text("feasible", None) == "feasible, gap unknown"
+    assert mr.status_text("infeasible", None) == "infeasible"
+    assert mr.status_text("no_solution", None) == "no solution found"
+    assert "optimal" not in mr.status_text("Not Solved", None).replace("not proven optimal", "")
+
+
+def test_per_year_table(report):
+    years = parse(report[1]).section("years")
+    assert "stations new" in years and "capex (CNY)" in years
+    assert "2026" in years and "2028" in years
+
+
+def test_hostile_strings_escaped(report):
+    html = report[1]
+    for bad in (HOSTILE, HOSTILE_PLAIN, "<script>window.__xss", "<i>with</i>"):
+        assert bad not in html
+    page = parse(html)
+    assert "script" not in page.tags and "img" not in page.tags and "i" not in page.tags
+    text = " ".join(page.text)
+    assert HOSTILE_TITLE in text and HOSTILE_PLAIN in text and HOSTILE_ZH in text and HOSTILE in text
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)
+    assert "default-src 'none'" in csp.replace("&#39;", "'") and "script-src" not in csp
+
+
+def test_self_contained(report, saved):
+    page = parse(report[1])
+    assert set(page.urls) <= {"map.html"}  # at most the frame of the map beside it
+    assert "http://" not in report[1].replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in report[1]
+
+
+def test_map_is_linked_and_framed_when_present(tmp_path):
+    d = save_plan(tmp_path / "p", n_stations=12, n_cells=6, seed=2)
+    html = mr.write_report(d).read_text(encoding="utf-8")
+    assert '<a href="map.html">' in html and "<iframe" not in html
+    (d / "map.html").write_text("<html></html>", encoding="utf-8")
+    html = mr.write_report(d).read_text(encoding="utf-8")
+    assert '<iframe class="mapframe screen-only" src="map.html"' in html
+
+
+def test_plain_plan_without_years_extra_or_model(tmp_path):
+    plan = make_plan(12, 6, seed=5, years=False, hostile=False)
+    plan.demand_source = "raster: worldpop_2020.tif"
+    plan.extra = {}
+    plan.solves = []
+    d = plan.save(tmp_path / "p")
+    html = mr.write_report(d).read_text(encoding="utf-8")
+    page = parse(html)
+    assert "modelled-demand" not in html
+    assert "years" not in page.sections
+    assert "Joint vs sequential" not in html
+    assert "No solver statistics" in html
+
+
+def test_joint_vs_sequential_shapes():
+    j = mr.joint_vs_sequential({"joint_vs_sequential": {"joint_capex_cny": 100.0, "sequential_capex_cny": 110.0}})
+    assert j["saving_cny"] == 10.0 and j["saving_share"] == pytest.approx(10 / 110)
+    j = mr.joint_vs_sequential({"sequential_capex_cny": 120.0, "joint_capex_cny": 100.0, "saving_cny": 20.0})
+    assert j["saving_cny"] == 20.0
+    assert mr.joint_vs_sequential({"model_sizes": {"5g": 10}}) is None
+    assert mr.joint_vs_sequential(None) is None
+
+
+def test_svg_helpers_escape_and_scale():
+    svg = mr.svg_hbar_chart([HOSTILE, "b"], [("x<y", [1.0, 3.0], "#000"), ("z", [2.0, float("nan")], "#111")],
+                            title="t&t")
+    root = ET.fromstring(str(svg))
+    texts = " ".join("".join(e.itertext()) for e in root.iter() if e.tag.endswith("text"))
+    assert "x<y" in texts and HOSTILE[:20] in texts
+    svg = mr.svg_histogram([0, 5, 2], ["a", "b", "<c>"], title="h")
+    ET.fromstring(str(svg))
+
+
+def test_bad_plan_dir(tmp_path):
+    with pytest.raises(InputError, match="plan.json"):
+        mr.write_report(tmp_path)
+    assert not (tmp_path / "report.html").exists()
