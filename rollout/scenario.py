@@ -123,6 +123,7 @@ class PonSettings:
     chassis_cost_cny: float = _f(150000.0, "Cost of one OLT chassis.", lo=0.0, unit="CNY")
     olt_site_cost_cny: float = _f(300000.0, "Fixed cost of opening a new OLT site.", lo=0.0, unit="CNY")
     fiber_cost_cny_per_km: ByClutter = _f(_by(120000.0, 90000.0, 60000.0, 40000.0), "Feeder fibre cost per route km by clutter class of the served cell.", unit="CNY/km", lo=0.0, factory=True)
+    surplus: str = _f("fill", "Where ports beyond the need go: 'fill' (after the least-cost plan, spread them so the lowest ports-to-need ratio is as high as possible; capex unchanged), 'headroom' (one common ratio inside the integer program; dearer, slower) or 'none'.", choices=("fill", "headroom", "none"))
     single_sourcing: bool = _f(True, "Each demand cell homes on exactly one OLT site (false: may split).")
     backhaul: str = _f("joint", "How 5G backhaul and PON interact: 'joint' (iterate to a fixed point) or 'sequential' (5G first, then PON).", choices=("joint", "sequential"))
     enabled: bool = _f(True, "Plan the PON network.")

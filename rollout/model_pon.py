@@ -1,0 +1,1063 @@
+"""The 10G-PON access network as a capacitated facility-location integer program.
+
+Which candidate OLT sites (central offices) to open, how many chassis and PON
+ports to put in each, and which OLT every demand cell homes on, at minimum
+capital cost, with the optical reach, the split ratio, the chassis limits and
+the city's port target respected. New 5G stations' fibre backhaul rides the
+same plant: a cell's assignment to an OLT also carries the backhaul of the
+stations in that cell, so the plan opens OLTs near stations when that is
+cheaper.
+
+Sets and data (units in brackets)
+---------------------------------
+I        demand cells that need a home: ``onts > 0`` or ``backhaul_stations > 0``.
+J        candidate OLT sites (``offices``); ``E ⊆ J`` the existing (brownfield) ones.
+P ⊆ I×J  the sparse pair table: for every cell the ``nearest_sites`` (``K``)
+         nearest candidates whose straight distance is at most
+         ``reach_km * 1000 / route_factor`` metres, from
+         :func:`gis.pairs.nearest_pairs` (a KD-tree query, never a dense matrix).
+         So ``|P| <= K |I|``, and every pair satisfies the reach rule by
+         construction (family ``reach``: it has no rows; a cell with no pair
+         is reported before solving). P(i) = sites paired with cell i, P(j) = cells.
+n_i      ONTs (PON lines) in cell i [lines].
+s_i      split ratio of cell i's clutter class (32, 64 or 128) [ONTs per port].
+a_i      = n_i / s_i, the ports' worth of ONTs in cell i [ports].
+b_i      new 5G stations located in cell i (``backhaul_stations``) [stations].
+d_ij     straight distance cell centroid -> site [m];
+r_ij     = d_ij * route_factor / 1000, the fibre route [km], r_ij <= reach_km.
+f_i      feeder fibre cost by the clutter of cell i [CNY/km]; beta the backhaul
+         fibre cost ``radio.backhaul_cost_cny_per_km`` [CNY/km].
+c_ij     = r_ij * (f_i [n_i > 0] + b_i * beta), the fibre cost of homing i on j [CNY].
+F        ``olt_site_cost_cny`` [CNY]; H ``chassis_cost_cny`` [CNY];
+C        ``port_cost_cny`` [CNY]; Q ``ports_per_chassis`` [ports];
+M        ``max_chassis_per_site``; T ``target_ports`` [ports].
+p0_j     existing ports at site j (0 for new sites) [ports];
+h0_j     = ceil(p0_j / Q), the chassis those ports already occupy (free);
+M_j      = max(M, h0_j), the chassis limit of site j (a brownfield site that
+         already holds more than M chassis keeps them).
+
+Variables
+---------
+y_j in {0,1}         site j is open (existing sites: fixed open by ``brownfield``).
+k_j in Z, 0..M_j-h0_j  new chassis at site j; the site has h0_j + k_j chassis.
+q_j in Z, 0..Q M_j-p0_j  new ports at site j; the site has p0_j + q_j ports.
+x_ij in {0,1}        cell i homes on site j (single sourcing); x_ij in [0,1]
+                     (the share of cell i) when ``single_sourcing = false``.
+
+Objective: minimum capital expenditure [CNY]
+--------------------------------------------
+    min  sum_{j in J\\E} F y_j  +  H sum_j k_j  +  C sum_j q_j  +  sum_{(i,j) in P} c_ij x_ij
+
+Existing sites, their ports and their chassis cost nothing; only what is added
+is paid for.
+
+Constraints (one function each; the PuLP row names start with the family name)
+-------------------------------------------------------------------------------
+assign_once    sum_{j in P(i)} x_ij = 1                       for i in I
+open_link      x_ij <= y_j                                   for (i,j) in P, j not in E
+               (the disaggregated, strong form; for existing sites y_j = 1)
+open_chassis   x_ij <= k_j                          for (i,j) in P with a_i > 0, h0_j = 0
+               (valid: an ONT needs a port, a port a chassis; redundant for the
+               integer program but it makes the LP pay a whole chassis, not
+               ports/Q of one: on the Qingdao default CBC reaches 0.5 % in ~20 s
+               with it and stalls at 0.7 % after 60 s without)
+ports_split    p0_j + q_j >= sum_{i in P(j)} a_i x_ij       for j with some a_i > 0
+               Ports are integer and pooled per OLT, so the rounding is per
+               site: 65 ONTs at 1:64 need 2 ports, but 30 + 30 ONTs from two
+               cells at the same OLT share 1 port.
+headroom       p0_j + q_j >= g sum_{i in P(j)} a_i x_ij     (only with surplus="headroom"; below)
+chassis_ports  p0_j + q_j <= Q (h0_j + k_j)                  for j in J
+chassis_site   k_j <= (M_j - h0_j) y_j                       for j in J
+target_ports   sum_j (p0_j + q_j) >= T
+brownfield     y_j = 1                                       for j in E
+reach          (no rows) (i,j) in P  =>  r_ij <= reach_km
+
+Surplus ports: where ports beyond the need go (``surplus``)
+-----------------------------------------------------------
+When the target T exceeds the ports the demand needs, minimum capex is
+indifferent to *where* the surplus goes (every port costs C): the solver packs
+it into whatever chassis slots happen to be free. Three rules:
+
+``"fill"`` (the default; lexicographic, free)
+    First minimum capex (the model above). Then, with the homing, the open
+    sites, the chassis and the total port count of that solution fixed, the
+    ports are re-placed to maximise lexicographically the smallest fill factor
+    ports_j / need_j (max-min fairness, by water-filling): every OLT gets
+    ports_j = min(Q chassis_j, max(p0_j, ceil(need_j), ceil(g need_j))) with
+    the largest common g the total allows, the last few ports one at a time to
+    the lowest ratios. The capex is unchanged (ports and chassis counts are
+    the same), so the solver's bound and gap stand; an OLT whose chassis are
+    full keeps less headroom than g.
+``"headroom"`` (strict proportional, paid for)
+    One common factor over need at every OLT, inside the minimisation:
+
+headroom       p0_j + q_j >= g * sum_{i in P(j)} a_i x_ij    for j with some a_i > 0
+
+    so its chassis are paid for (sites may consolidate to fill them). g is the
+    largest common factor the target pays for: since every cell is homed
+    exactly once, sum_j need_j = A = sum_i a_i whatever the homing, so without
+    brownfield g = T / A; existing ports above g * need_j already count toward
+    T, so g solves sum_j max(p0_j, g * ñ_j) = T, with ñ_j the need of site j
+    when every cell is homed on its nearest paired site (fixed before solving,
+    which keeps the row linear). ``target_ports`` tops up what rounding or the
+    estimate leave short. Measured on the Qingdao default: +1.6 % PON capex
+    (chassis) and a much harder model (CBC no longer reaches 0.5 % in 120 s).
+    If the rule alone makes the plan infeasible it is dropped with a warning.
+``"none"``
+    The capex solution as it comes.
+
+Diagnosis
+---------
+Before solving (cheap, and all problems are collected and raised once as an
+:class:`~gis.errors.InfeasibleError`, exit 3): a cell with no candidate in
+reach (``reach``, naming cells and districts); a target above what all the
+candidates' chassis can hold (``target_ports``); demand above what the split
+ratio and the chassis allow (``chassis_site``): globally, per connected group
+of cells and sites of the pair graph, and for single cells whose paired sites
+cannot hold them (with single sourcing: whose largest paired site cannot).
+
+If the solver still proves the model infeasible (the checks above are
+necessary, not sufficient: e.g. two cells that reach only one full site while
+a third cell of their group reaches another), :func:`diagnose_infeasible`
+names the family at fault: it solves the LP relaxation with each constraint
+family dropped in turn and names the families whose removal alone restores
+feasibility (hard limits first); if the LP relaxation is feasible, it re-solves
+with the homing continuous (single sourcing relaxed) and, if that is feasible,
+blames single sourcing (``assign_once``), otherwise the integrality of ports
+and chassis (``chassis_ports``). Each probe is one LP/MIP solve, so this costs
+up to about ten solves and runs only after an infeasible solve.
+
+Size
+----
+Variables |P| + 3|J|; rows |I| + at most 2|P| (open_link, open_chassis) +
+4|J| + |E| + 1; with K = 6 that is at most 13 rows and 6 binaries per demand
+cell, every row built from the pair table grouped once (no sum over all
+cells x sites).
+The adaptive demand grid is the aggregation (fine cells in the cores, coarse
+in the countryside); no further aggregation was needed: a synthetic instance
+of 19,576 cells, 320 candidates and 115,734 pairs builds in about 2 s and
+solves with CBC to a 0.5 % gap in under 20 s on 2 cores (``bench/bench_pon.py``).
+
+The linking x_ij <= y_j is the strong (disaggregated) form of the capacitated
+facility-location model (Cornuéjols, Sridharan & Thizy 1991, "A comparison of
+heuristics and relaxations for the capacitated plant location problem", EJOR
+50(3):280-297); its LP bound is what lets CBC close the gap quickly here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pulp
+from shapely import linestrings, points
+
+from gis.errors import InfeasibleError, RolloutError, ValidationError
+from gis.pairs import nearest_pairs
+from rollout.plan import SolveStats
+from rollout.scenario import CLUTTERS, PonSettings
+from rollout.solve import solve
+
+log = logging.getLogger(__name__)
+
+#: constraint families, in the order they are built; ``reach`` has no rows (pair table)
+FAMILIES = ("assign_once", "open_link", "open_chassis", "ports_split", "headroom", "chassis_ports", "chassis_site",
+            "target_ports", "brownfield")
+SURPLUS_RULES = ("fill", "headroom", "none")
+#: the order in which the diagnosis names families that each alone restore feasibility:
+#: hard limits first, the demand itself (assign_once) last
+_BLAME_ORDER = ("target_ports", "chassis_site", "chassis_ports", "open_link", "open_chassis", "brownfield", "headroom",
+                "ports_split", "assign_once")
+_EPS = 1e-6
+
+
+# --------------------------------------------------------------------------- input
+
+@dataclass
+class PonInput:
+    """Everything the PON model reads, as plain arrays (planar metres in ``crs_metric``).
+
+    Parameters
+    ----------
+    cell_id
+        (n,) demand cell ids.
+    cell_xy_m
+        (n, 2) cell centroids [m].
+    onts
+        (n,) PON lines per cell [lines].
+    clutter
+        (n,) clutter class per cell: dense_urban | urban | suburban | rural.
+    site_id
+        (m,) candidate OLT site (office) ids.
+    site_xy_m
+        (m, 2) site positions [m].
+    settings
+        :class:`~rollout.scenario.PonSettings` (split, reach, costs, target, ...).
+    existing
+        (m,) bool, brownfield OLT sites (open at no cost). Default: none.
+        A site with ``existing_ports > 0`` counts as existing.
+    existing_ports
+        (m,) ports already installed (free, count toward the target). Default 0.
+    backhaul_stations
+        (n,) new 5G stations located in each cell [stations]. Default 0.
+    backhaul_cost_cny_per_km
+        backhaul fibre cost [CNY/km] (``radio.backhaul_cost_cny_per_km``).
+    cell_district, site_district
+        district ids (for messages and the ``district_id`` columns).
+    district_names
+        district id -> name (the ``district`` column).
+    cell_lonlat, site_lonlat
+        (n, 2)/(m, 2) WGS-84 lon/lat for the result geometry; default: from
+        the planar coordinates through ``crs_metric``.
+    crs_metric
+        CRS of the planar coordinates.
+    """
+
+    cell_id: np.ndarray
+    cell_xy_m: np.ndarray
+    onts: np.ndarray
+    clutter: np.ndarray
+    site_id: np.ndarray
+    site_xy_m: np.ndarray
+    settings: PonSettings = field(default_factory=PonSettings)
+    existing: np.ndarray | None = None
+    existing_ports: np.ndarray | None = None
+    backhaul_stations: np.ndarray | None = None
+    backhaul_cost_cny_per_km: float = 80000.0
+    cell_district: np.ndarray | None = None
+    site_district: np.ndarray | None = None
+    district_names: dict = field(default_factory=dict)
+    cell_lonlat: np.ndarray | None = None
+    site_lonlat: np.ndarray | None = None
+    crs_metric: str = "EPSG:32651"
+
+    def __post_init__(self):
+        # own copies (np.array), never views of the caller's frames
+        problems: list[tuple[str | None, str | None, str]] = []
+        self.cell_id = np.array(self.cell_id).astype(str).astype(object)
+        self.site_id = np.array(self.site_id).astype(str).astype(object)
+        n, m = len(self.cell_id), len(self.site_id)
+        self.cell_xy_m = np.array(self.cell_xy_m, dtype=float).reshape(-1, 2)
+        self.site_xy_m = np.array(self.site_xy_m, dtype=float).reshape(-1, 2)
+        self.onts = np.array(self.onts, dtype=float).reshape(-1)
+        self.clutter = np.array(self.clutter).astype(str).astype(object).reshape(-1)
+        self.existing_ports = (np.zeros(m, dtype=np.int64) if self.existing_ports is None
+                               else np.array(self.existing_ports, dtype=float).reshape(-1))
+        self.existing = (np.zeros(m, dtype=bool) if self.existing is None
+                         else np.array(self.existing, dtype=bool).reshape(-1))
+        self.backhaul_stations = (np.zeros(n) if self.backhaul_stations is None
+                                  else np.array(self.backhaul_stations, dtype=float).reshape(-1))
+        self.cell_district = (np.full(n, "", dtype=object) if self.cell_district is None
+                              else np.array(self.cell_district).astype(str).astype(object))
+        self.site_district = (np.full(m, "", dtype=object) if self.site_district is None
+                              else np.array(self.site_district).astype(str).astype(object))
+        self.district_names = {str(k): str(v) for k, v in (self.district_names or {}).items()}
+        for name, arr, size in (("cell_xy_m", self.cell_xy_m, n), ("onts", self.onts, n),
+                                ("clutter", self.clutter, n), ("backhaul_stations", self.backhaul_stations, n),
+                                ("cell_district", self.cell_district, n), ("site_xy_m", self.site_xy_m, m),
+                                ("existing", self.existing, m), ("existing_ports", self.existing_ports, m),
+                                ("site_district", self.site_district, m)):
+            if len(arr) != size:
+                problems.append((None, name, f"has {len(arr)} rows, expected {size}"))
+        if not problems:
+            if not np.isfinite(self.cell_xy_m).all():
+                problems.append((None, "cell_xy_m", "has missing or infinite coordinates"))
+            if not np.isfinite(self.site_xy_m).all():
+                problems.append((None, "site_xy_m", "has missing or infinite coordinates"))
+            for name, arr in (("onts", self.onts), ("backhaul_stations", self.backhaul_stations),
+                              ("existing_ports", self.existing_ports)):
+                bad = ~np.isfinite(arr) | (arr < 0)
+                if bad.any():
+                    problems.append((None, name, f"must be finite and >= 0 ({int(bad.sum())} bad rows)"))
+            if (self.existing_ports != np.round(self.existing_ports)).any():
+                problems.append((None, "existing_ports", "must be whole numbers"))
+            bad = sorted(set(self.clutter) - set(CLUTTERS))
+            if bad:
+                problems.append((None, "clutter", f"unknown class {bad[0]!r}; valid: {', '.join(CLUTTERS)}"))
+            for name, ids in (("cell_id", self.cell_id), ("site_id", self.site_id)):
+                dup = pd.Index(ids)[pd.Index(ids).duplicated()]
+                if len(dup):
+                    problems.append((None, name, f"ids must be unique ({dup[0]!r} repeats)"))
+        if problems:
+            raise ValidationError(problems)
+        self.existing_ports = self.existing_ports.astype(np.int64)
+        self.existing = self.existing | (self.existing_ports > 0)
+        if self.cell_lonlat is None or self.site_lonlat is None:
+            from pyproj import Transformer
+
+            tr = Transformer.from_crs(self.crs_metric, "EPSG:4326", always_xy=True)
+            if self.cell_lonlat is None:
+                self.cell_lonlat = np.column_stack(tr.transform(self.cell_xy_m[:, 0], self.cell_xy_m[:, 1])) if n else np.zeros((0, 2))
+            if self.site_lonlat is None:
+                self.site_lonlat = np.column_stack(tr.transform(self.site_xy_m[:, 0], self.site_xy_m[:, 1])) if m else np.zeros((0, 2))
+        self.cell_lonlat = np.asarray(self.cell_lonlat, dtype=float).reshape(-1, 2)
+        self.site_lonlat = np.asarray(self.site_lonlat, dtype=float).reshape(-1, 2)
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.cell_id)
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.site_id)
+
+    @property
+    def split(self) -> np.ndarray:
+        """(n,) split ratio per cell, by its clutter class [ONTs per port]."""
+        ratio = self.settings.split_ratio.as_dict()
+        return np.array([float(ratio[c]) for c in self.clutter]) if self.n_cells else np.zeros(0)
+
+    @property
+    def fiber_cny_per_km(self) -> np.ndarray:
+        """(n,) feeder fibre cost per route km by the cell's clutter class [CNY/km]."""
+        cost = self.settings.fiber_cost_cny_per_km.as_dict()
+        return np.array([float(cost[c]) for c in self.clutter]) if self.n_cells else np.zeros(0)
+
+    @property
+    def max_straight_m(self) -> float:
+        """The longest straight distance in reach: reach_km * 1000 / route_factor [m]."""
+        return self.settings.reach_km * 1000.0 / self.settings.route_factor
+
+    @classmethod
+    def from_layers(cls, layers, scenario, backhaul_stations=None) -> "PonInput":
+        """The PON input from :class:`gis.layers.Layers` and a scenario.
+
+        ``backhaul_stations``: new 5G stations per demand cell, as an array in
+        the row order of ``layers.demand`` or a Series indexed by ``cell_id``.
+        """
+        d, o = layers.demand, layers.offices
+        if backhaul_stations is not None and isinstance(backhaul_stations, (pd.Series, dict)):
+            backhaul_stations = pd.Series(backhaul_stations).reindex(d["cell_id"].astype(str)).fillna(0).to_numpy(float)
+        names = {}
+        if layers.districts is not None and len(layers.districts):
+            col = "name_zh" if "name_zh" in layers.districts else ("name_en" if "name_en" in layers.districts else None)
+            if col:
+                names = dict(zip(layers.districts["district_id"].astype(str), layers.districts[col].astype(str)))
+        return cls(
+            cell_id=d["cell_id"].to_numpy(), cell_xy_m=d[["x_m", "y_m"]].to_numpy(float),
+            onts=d["onts"].to_numpy(float), clutter=d["clutter"].to_numpy(),
+            site_id=o["office_id"].to_numpy(), site_xy_m=o[["x_m", "y_m"]].to_numpy(float),
+            settings=scenario.pon,
+            existing=o["existing"].to_numpy(bool) if "existing" in o else None,
+            existing_ports=o["existing_ports"].fillna(0).to_numpy(float) if "existing_ports" in o else None,
+            backhaul_stations=backhaul_stations,
+            backhaul_cost_cny_per_km=scenario.radio.backhaul_cost_cny_per_km,
+            cell_district=d["district_id"].to_numpy() if "district_id" in d else None,
+            site_district=o["district_id"].to_numpy() if "district_id" in o else None,
+            district_names=names,
+            cell_lonlat=d[["lon", "lat"]].to_numpy(float) if {"lon", "lat"} <= set(d.columns) else None,
+            site_lonlat=o[["lon", "lat"]].to_numpy(float) if {"lon", "lat"} <= set(o.columns) else None,
+            crs_metric=layers.crs_metric,
+        )
+
+
+# --------------------------------------------------------------------------- data prep
+
+@dataclass
+class PonData:
+    """Derived arrays shared by the diagnosis, the model and the result."""
+
+    cells: np.ndarray        # (|I|,) rows of the input that need a home
+    pairs: pd.DataFrame      # cell (input row), site, dist_m, route_km, a (ports' worth), feeder_cny, backhaul_cny, cost_cny
+    a: np.ndarray            # (n,) ports' worth of ONTs per input cell
+    p0: np.ndarray           # (m,) existing ports
+    h0: np.ndarray           # (m,) existing chassis = ceil(p0 / Q)
+    chassis_max: np.ndarray  # (m,) M_j = max(M, h0_j)
+    cap_ports: np.ndarray    # (m,) Q * M_j
+    g: float = 1.0           # headroom factor (1: no headroom rows)
+    surplus: str = "fill"
+    note: str = ""           # why the headroom rule was dropped, if it was
+    level: float | None = None  # the fill's common level (surplus="fill", after solving)
+
+
+def headroom_factor(inp: PonInput, data: PonData) -> float:
+    """The common headroom factor g of the ``headroom`` family (see the module docstring).
+
+    Solves sum_j max(p0_j, g * ñ_j) = T on [1, T / A] by bisection, ñ_j the
+    need of site j with every cell on its nearest paired site.
+    """
+    T = float(inp.settings.target_ports)
+    A = float(data.a[data.cells].sum())
+    if A <= _EPS or T <= A:
+        return 1.0
+    first = data.pairs.drop_duplicates("cell")  # sorted by cell then distance: the nearest pair
+    est = np.bincount(first["site"].to_numpy(), weights=first["a"].to_numpy(), minlength=inp.n_sites)
+    p0 = data.p0.astype(float)
+
+    def total(g):
+        return float(np.maximum(p0, g * est).sum()) + float(A - est.sum())  # unpaired cells: as if homed
+
+    lo, hi = 1.0, T / A
+    if total(lo) >= T:
+        return 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if total(mid) < T else (lo, mid)
+    # round down to 9 digits so that g * need never exceeds a whole port by a float's ulp
+    # (target_ports makes up the difference)
+    return max(1.0, math.floor(hi * 1e9) / 1e9)
+
+
+def prepare(inp: PonInput, *, surplus: str = "fill") -> PonData:
+    """The cells to home, the sparse pair table with costs, per-site limits and the headroom factor."""
+    if surplus not in SURPLUS_RULES:
+        raise ValueError(f"surplus must be one of {', '.join(SURPLUS_RULES)}, not {surplus!r}")
+    s = inp.settings
+    need = (inp.onts > 0) | (inp.backhaul_stations > 0)
+    cells = np.flatnonzero(need)
+    pairs = nearest_pairs(inp.cell_xy_m[cells], inp.site_xy_m, k=int(s.nearest_sites), max_dist_m=inp.max_straight_m)
+    pairs["cell"] = cells[pairs["cell"].to_numpy()] if len(pairs) else pairs["cell"]
+    a = np.divide(inp.onts, inp.split, out=np.zeros(inp.n_cells), where=inp.split > 0)
+    c = pairs["cell"].to_numpy()
+    pairs["route_km"] = pairs["dist_m"].to_numpy() * s.route_factor / 1000.0
+    pairs["a"] = a[c]
+    pairs["feeder_cny"] = pairs["route_km"].to_numpy() * np.where(inp.onts[c] > 0, inp.fiber_cny_per_km[c], 0.0)
+    pairs["backhaul_cny"] = pairs["route_km"].to_numpy() * inp.backhaul_stations[c] * float(inp.backhaul_cost_cny_per_km)
+    pairs["cost_cny"] = pairs["feeder_cny"].to_numpy() + pairs["backhaul_cny"].to_numpy()
+    q = int(s.ports_per_chassis)
+    p0 = inp.existing_ports.astype(np.int64)
+    h0 = -(-p0 // q)
+    chassis_max = np.maximum(int(s.max_chassis_per_site), h0)
+    data = PonData(cells=cells, pairs=pairs.reset_index(drop=True), a=a, p0=p0, h0=h0,
+                   chassis_max=chassis_max, cap_ports=q * chassis_max, surplus=surplus)
+    data.g = headroom_factor(inp, data) if surplus == "headroom" else 1.0
+    return data
+
+
+# --------------------------------------------------------------------------- diagnosis before solving
+
+def _where(inp: PonInput, rows) -> str:
+    """'districts 370283 平度市 (10), ...; e.g. cells a, b, c'."""
+    rows = np.asarray(rows, dtype=np.int64)
+    dist = pd.Series(inp.cell_district[rows]).value_counts()
+    parts = [f"{k} {inp.district_names.get(k, '')}".strip() + f" ({v})" for k, v in dist.items() if k]
+    ids = ", ".join(map(str, inp.cell_id[rows[:5]])) + (", ..." if len(rows) > 5 else "")
+    return (f"districts {', '.join(parts[:6])}; " if parts else "") + f"e.g. cells {ids}"
+
+
+def _capacity_problems(inp: PonInput, data: PonData, a: np.ndarray, family: str) -> list:
+    """Demand ``a`` [ports per cell] above what the chassis can hold: globally, per cell, per pair-graph group."""
+    s = inp.settings
+    problems = []
+    total_cap = int(data.cap_ports.sum())
+    need_total = float(a[data.cells].sum())
+    if need_total > total_cap + _EPS:
+        return [(family, f"demand of {need_total:,.0f} ports ({inp.onts.sum():,.0f} ONTs at the split ratios) exceeds "
+                 f"what all candidate OLT sites' chassis can hold ({total_cap:,} ports)", [])]
+    if not len(data.pairs):
+        return problems
+    pc, ps = data.pairs["cell"].to_numpy(), data.pairs["site"].to_numpy()
+    # single cells their paired sites cannot hold (single sourcing: their largest site)
+    agg = pd.DataFrame({"cell": pc, "cap": data.cap_ports[ps]}).groupby("cell")["cap"]
+    cap = agg.max() if s.single_sourcing else agg.sum()
+    over = cap.index.to_numpy()[a[cap.index.to_numpy()] > cap.to_numpy() + _EPS]
+    if len(over):
+        what = "its largest reachable OLT site" if s.single_sourcing else "all its reachable OLT sites"
+        problems.append((family, f"{len(over)} demand cell(s) need more ports than {what} can hold "
+                         f"({s.ports_per_chassis} ports x {s.max_chassis_per_site} chassis): " + _where(inp, over),
+                         list(inp.cell_id[over])))
+    # connected groups of the bipartite pair graph whose demand exceeds their sites' capacity
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n, m = inp.n_cells, inp.n_sites
+    paired = np.zeros(n, dtype=bool)
+    paired[pc] = True
+    graph = coo_matrix((np.ones(len(pc)), (pc, n + ps)), shape=(n + m, n + m))
+    _, label = connected_components(graph, directed=False)
+    dem = np.bincount(label[:n][paired], weights=a[paired], minlength=n + m)
+    capg = np.bincount(label[n:], weights=data.cap_ports, minlength=n + m)
+    for comp in np.flatnonzero(dem > capg + _EPS):
+        rows = np.flatnonzero(paired & (label[:n] == comp))
+        if len(over) and np.isin(rows, over).all():
+            continue
+        problems.append((family, f"{len(rows)} demand cell(s) need {dem[comp]:,.0f} ports but the "
+                         f"{int((label[n:] == comp).sum())} OLT site(s) in their reach can hold only "
+                         f"{capg[comp]:,.0f}: " + _where(inp, rows), list(inp.cell_id[rows])))
+    return problems
+
+
+def check_feasibility(inp: PonInput, data: PonData | None = None, *, strict: bool = True) -> list[tuple[str, str, list[str]]]:
+    """Cheap necessary conditions, checked before building the model.
+
+    Returns every problem as ``(family, message, items)``; with ``strict``
+    (the default) raises one :class:`InfeasibleError` naming the first
+    problem's family and listing all of them (``err.problems``).
+    """
+    data = data or prepare(inp)
+    s = inp.settings
+    problems: list[tuple[str, str, list[str]]] = []
+    paired = np.zeros(inp.n_cells, dtype=bool)
+    paired[data.pairs["cell"].to_numpy()] = True
+    lost = data.cells[~paired[data.cells]]
+    if len(lost):
+        problems.append(("reach", f"{len(lost)} demand cell(s) have no OLT candidate within {s.reach_km:g} km of fibre "
+                         f"route ({inp.max_straight_m / 1000:.2f} km straight at route factor {s.route_factor:g}): "
+                         + _where(inp, lost), list(inp.cell_id[lost])))
+    total_cap = int(data.cap_ports.sum())
+    if s.target_ports > total_cap:
+        problems.append(("target_ports", f"target of {s.target_ports:,} PON ports exceeds what all {inp.n_sites} candidate "
+                         f"OLT sites can hold ({total_cap:,} = {s.ports_per_chassis} ports x up to "
+                         f"{s.max_chassis_per_site} chassis per site)", []))
+    problems += _capacity_problems(inp, data, data.a, "chassis_site")
+    if problems and strict:
+        family, msg, items = problems[0]
+        more = len(problems) - 1
+        err = InfeasibleError("PON: " + msg + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""),
+                              family=family, items=items)
+        err.problems = problems
+        raise err
+    return problems
+
+
+# --------------------------------------------------------------------------- the model
+
+@dataclass
+class PonModel:
+    """A built PuLP model with its index arrays (pair p <-> x[p], site j <-> y[j], k[j], q[j])."""
+
+    problem: pulp.LpProblem
+    inp: PonInput
+    data: PonData
+    x: list
+    y: list
+    k: list
+    q: list
+    families: tuple
+    build_seconds: float = 0.0
+
+
+def _groups(keys: np.ndarray, size: int) -> list[np.ndarray]:
+    """Row indices of ``keys`` grouped by key value 0..size-1 (one sort, no quadratic scan)."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(size + 1))
+    return [order[bounds[j]:bounds[j + 1]] for j in range(size)]
+
+
+def _var(problem: pulp.LpProblem, name: str, lo, hi, cat) -> pulp.LpVariable:
+    """A variable of ``problem`` (PuLP 3's ``add_variable``; plain ``LpVariable`` on PuLP 2)."""
+    if hasattr(problem, "add_variable"):
+        return problem.add_variable(name, lo, hi, cat)
+    return pulp.LpVariable(name, lo, hi, cat)
+
+
+def n_constraints(problem: pulp.LpProblem) -> int:
+    """Rows of ``problem`` without PuLP 3's mapping deprecation warning."""
+    rows = getattr(problem, "_constraints", None)
+    return len(rows if rows is not None else problem.constraints)
+
+
+def _add(problem: pulp.LpProblem, terms, sense, rhs: float, name: str) -> None:
+    problem.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(terms), sense=sense, rhs=float(rhs), name=name))
+
+
+def define_variables(problem, inp: PonInput, data: PonData, *, relax: bool, split: bool, families=FAMILIES):
+    """x (one per pair), y (open), k (new chassis), q (new ports).
+
+    The bounds k_j <= M_j - h0_j and q_j <= Q M_j - p0_j repeat ``chassis_site``
+    and ``chassis_ports``; they are set only when those families are built, so
+    that dropping a family in the diagnosis really drops its limit.
+    """
+    integer = pulp.LpContinuous if relax else pulp.LpInteger
+    xcat = pulp.LpContinuous if (relax or split) else pulp.LpInteger
+    kmax = data.chassis_max - data.h0 if "chassis_site" in families else [None] * inp.n_sites
+    qmax = (data.cap_ports - data.p0 if {"chassis_site", "chassis_ports"} <= set(families)
+            else [None] * inp.n_sites)
+    x = [_var(problem, f"x_{p}", 0, 1, xcat) for p in range(len(data.pairs))]
+    y = [_var(problem, f"y_{j}", 0, 1, integer) for j in range(inp.n_sites)]
+    k = [_var(problem, f"k_{j}", 0, None if kmax[j] is None else int(kmax[j]), integer) for j in range(inp.n_sites)]
+    q = [_var(problem, f"q_{j}", 0, None if qmax[j] is None else int(qmax[j]), integer) for j in range(inp.n_sites)]
+    return x, y, k, q
+
+
+def define_objective(m: PonModel) -> None:
+    """min F sum_{new} y + H sum k + C sum q + sum c x  [CNY]."""
+    s = m.inp.settings
+    terms = [(m.y[j], float(s.olt_site_cost_cny)) for j in np.flatnonzero(~m.inp.existing)]
+    terms += [(v, float(s.chassis_cost_cny)) for v in m.k]
+    terms += [(v, float(s.port_cost_cny)) for v in m.q]
+    terms += [(m.x[p], float(c)) for p, c in enumerate(m.data.pairs["cost_cny"].to_numpy())]
+    m.problem.setObjective(pulp.LpAffineExpression(terms))
+
+
+def define_assign_once(m: PonModel) -> None:
+    """assign_once_{i}: sum_j x_ij = 1 for every cell that needs a home."""
+    pc = m.data.pairs["cell"].to_numpy()
+    for group in np.split(np.arange(len(pc)), np.flatnonzero(np.diff(pc)) + 1) if len(pc) else []:
+        i = int(pc[group[0]])
+        _add(m.problem, [(m.x[p], 1.0) for p in group], pulp.LpConstraintEQ, 1.0, f"assign_once_{i}")
+
+
+def define_open_link(m: PonModel) -> None:
+    """open_link_{p}: x_ij <= y_j for pairs to new (non-existing) sites."""
+    ps = m.data.pairs["site"].to_numpy()
+    for p in np.flatnonzero(~m.inp.existing[ps]):
+        _add(m.problem, [(m.x[p], 1.0), (m.y[int(ps[p])], -1.0)], pulp.LpConstraintLE, 0.0, f"open_link_{p}")
+
+
+def define_open_chassis(m: PonModel) -> None:
+    """open_chassis_{p}: x_ij <= k_j for cells with ONTs and sites without a chassis yet (h0_j = 0).
+
+    Valid (a homed ONT needs a port, hence a chassis) and redundant for the
+    integer program, but it makes the LP relaxation pay a whole chassis where
+    it would otherwise pay ports / Q of one, which closes most of the gap.
+    """
+    pairs = m.data.pairs
+    ps = pairs["site"].to_numpy()
+    mask = (pairs["a"].to_numpy() > 0) & (m.data.h0[ps] == 0)
+    for p in np.flatnonzero(mask):
+        _add(m.problem, [(m.x[p], 1.0), (m.k[int(ps[p])], -1.0)], pulp.LpConstraintLE, 0.0, f"open_chassis_{p}")
+
+
+def define_ports_split(m: PonModel) -> None:
+    """ports_split_{j}: p0_j + q_j >= sum_i (onts_i / split_i) x_ij."""
+    pairs = m.data.pairs
+    a = pairs["a"].to_numpy()
+    for j, group in enumerate(_groups(pairs["site"].to_numpy(), m.inp.n_sites)):
+        group = group[a[group] > 0]
+        if not len(group):
+            continue
+        terms = [(m.q[j], 1.0)] + [(m.x[p], -float(a[p])) for p in group]
+        _add(m.problem, terms, pulp.LpConstraintGE, -float(m.data.p0[j]), f"ports_split_{j}")
+
+
+def define_headroom(m: PonModel) -> None:
+    """headroom_{j}: p0_j + q_j >= g sum_i (onts_i / split_i) x_ij, only when g > 1."""
+    g = float(m.data.g)
+    if g <= 1.0:
+        return
+    pairs = m.data.pairs
+    a = pairs["a"].to_numpy()
+    for j, group in enumerate(_groups(pairs["site"].to_numpy(), m.inp.n_sites)):
+        group = group[a[group] > 0]
+        if not len(group):
+            continue
+        terms = [(m.q[j], 1.0)] + [(m.x[p], -g * float(a[p])) for p in group]
+        _add(m.problem, terms, pulp.LpConstraintGE, -float(m.data.p0[j]), f"headroom_{j}")
+
+
+def define_chassis_ports(m: PonModel) -> None:
+    """chassis_ports_{j}: p0_j + q_j <= Q (h0_j + k_j)."""
+    qq = float(m.inp.settings.ports_per_chassis)
+    for j in range(m.inp.n_sites):
+        rhs = qq * m.data.h0[j] - m.data.p0[j]
+        _add(m.problem, [(m.q[j], 1.0), (m.k[j], -qq)], pulp.LpConstraintLE, rhs, f"chassis_ports_{j}")
+
+
+def define_chassis_site(m: PonModel) -> None:
+    """chassis_site_{j}: k_j <= (M_j - h0_j) y_j."""
+    for j in range(m.inp.n_sites):
+        room = float(m.data.chassis_max[j] - m.data.h0[j])
+        _add(m.problem, [(m.k[j], 1.0), (m.y[j], -room)], pulp.LpConstraintLE, 0.0, f"chassis_site_{j}")
+
+
+def define_target_ports(m: PonModel) -> None:
+    """target_ports: sum_j (p0_j + q_j) >= T."""
+    rhs = float(m.inp.settings.target_ports) - float(m.data.p0.sum())
+    if rhs > 0:
+        _add(m.problem, [(v, 1.0) for v in m.q], pulp.LpConstraintGE, rhs, "target_ports")
+
+
+def define_brownfield(m: PonModel) -> None:
+    """brownfield_{j}: y_j = 1 for existing sites (their ports and chassis are free lower bounds)."""
+    for j in np.flatnonzero(m.inp.existing):
+        _add(m.problem, [(m.y[j], 1.0)], pulp.LpConstraintEQ, 1.0, f"brownfield_{j}")
+
+
+_DEFINE = {
+    "assign_once": define_assign_once,
+    "open_link": define_open_link,
+    "open_chassis": define_open_chassis,
+    "ports_split": define_ports_split,
+    "headroom": define_headroom,
+    "chassis_ports": define_chassis_ports,
+    "chassis_site": define_chassis_site,
+    "target_ports": define_target_ports,
+    "brownfield": define_brownfield,
+}
+
+
+def build_model(inp: PonInput, data: PonData | None = None, *, relax: bool = False, skip=(),
+                split: bool | None = None) -> PonModel:
+    """Build the PON integer program (see the module docstring).
+
+    Parameters
+    ----------
+    relax
+        LP relaxation: every variable continuous (used by the diagnosis).
+    skip
+        constraint families to leave out (used by the diagnosis).
+    split
+        continuous homing; default ``not settings.single_sourcing``.
+    """
+    t0 = time.perf_counter()
+    data = data or prepare(inp)
+    split = (not inp.settings.single_sourcing) if split is None else split
+    bad = set(skip) - set(FAMILIES)
+    if bad:
+        raise ValueError(f"unknown constraint families {sorted(bad)}; valid: {', '.join(FAMILIES)}")
+    problem = pulp.LpProblem("pon", pulp.LpMinimize)
+    families = tuple(f for f in FAMILIES if f not in skip)
+    x, y, k, q = define_variables(problem, inp, data, relax=relax, split=split, families=families)
+    m = PonModel(problem=problem, inp=inp, data=data, x=x, y=y, k=k, q=q, families=families)
+    define_objective(m)
+    for f in families:
+        _DEFINE[f](m)
+    m.build_seconds = time.perf_counter() - t0
+    log.info("PON model built in %.2f s: %d cells, %d sites, %d pairs, %d constraints%s",
+             m.build_seconds, len(data.cells), inp.n_sites, len(data.pairs),
+             n_constraints(problem), "" if not skip else f" (without {', '.join(skip)})")
+    return m
+
+
+# --------------------------------------------------------------------------- diagnosis after an infeasible solve
+
+def diagnose_infeasible(inp: PonInput, data: PonData | None = None, *, solver: str = "cbc",
+                        time_limit_s: float = 30.0, threads: int = 1) -> InfeasibleError:
+    """Name the constraint family at fault in an infeasible model.
+
+    1. LP relaxation infeasible: drop each family in turn; the families whose
+       removal alone makes the LP feasible are at fault, named hard limits
+       first (target_ports, chassis_site, chassis_ports, open_link, brownfield,
+       headroom) and the demand itself (ports_split, assign_once) last; the
+       error's ``family`` is the first, ``items`` all of them.
+    2. LP feasible: solve with the homing continuous (single sourcing relaxed);
+       if that is feasible the fault is single sourcing (``assign_once``),
+       otherwise the integrality of ports and chassis (``chassis_ports``).
+    """
+    data = data or prepare(inp)
+
+    def feasible(**kw) -> bool:
+        m = build_model(inp, data, **kw)
+        st = solve(m.problem, part="pon-diagnosis", solver=solver, time_limit_s=time_limit_s, gap_rel=1.0,
+                   threads=threads)
+        return st.status in ("optimal", "feasible")
+
+    if not feasible(relax=True):
+        order = [f for f in _BLAME_ORDER if f in FAMILIES]
+        culprits = [f for f in order if feasible(relax=True, skip=(f,))]
+        if not culprits:
+            return InfeasibleError("PON: infeasible; no single constraint family is at fault "
+                                   f"(several of {', '.join(FAMILIES)} together)", family="several", items=list(FAMILIES))
+        return InfeasibleError(f"PON: infeasible even as an LP; dropping {' or '.join(culprits)} alone restores "
+                               f"feasibility", family=culprits[0], items=culprits)
+    if inp.settings.single_sourcing and feasible(split=True):
+        return InfeasibleError("PON: infeasible with single sourcing: whole cells cannot be packed into the "
+                               "OLT sites' chassis in reach (set pon.single_sourcing = false, raise "
+                               "pon.nearest_sites or add candidates)", family="assign_once", items=["assign_once"])
+    return InfeasibleError("PON: infeasible only because ports and chassis are whole numbers (the LP relaxation is "
+                           "feasible)", family="chassis_ports", items=["chassis_ports", "ports_split"])
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass
+class ResultPON:
+    """The PON plan. Layers follow :mod:`rollout.plan`'s ``olt_sites`` and ``links`` contracts (WGS-84).
+
+    Attributes
+    ----------
+    olt_sites
+        open OLT sites: office_id, district_id, district, new, ports, ports_new,
+        chassis, onts, capex_cny (= site_cny + chassis_cny + ports_cny),
+        site_cny, chassis_cny, ports_cny, build_year (0), lon, lat (points).
+    links
+        kind ('feeder' cell -> OLT for cells with ONTs; 'backhaul' cell -> OLT
+        for cells with new 5G stations), from_id (cell_id), to_id (office_id),
+        straight_km, route_km, capex_cny [CNY] (LineStrings cell centroid -> OLT).
+    assignment
+        one row per (cell, OLT) homing with ``share`` > 0 (exactly one per cell
+        with single sourcing): cell (input row), cell_id, district_id, office_id,
+        site (input row), share, onts, backhaul_stations, straight_km, route_km,
+        feeder_cny, backhaul_cny.
+    cell_route_km
+        route km from each input cell to its OLT (share-weighted with split
+        homing), indexed by cell_id; NaN for cells that needed no home. This is
+        what the 5G model re-prices backhaul with.
+    totals
+        pon_ports, pon_ports_new, olt_sites, olt_sites_new, chassis, chassis_new,
+        onts, fiber_km (feeder route km), backhaul_km (station route km),
+        site_cny, chassis_cny, ports_cny, feeder_cny, backhaul_cny, capex_cny.
+    pon
+        split_ratio (by clutter), max_route_km (<= reach_km), reach_km,
+        route_factor, nearest_sites, single_sourcing, target_ports,
+        ports_needed (sum over OLTs of ceil(need)), existing_ports, cells_homed,
+        pairs, candidates, surplus (rule, g = the factor over need every OLT
+        with demand has at least, fill_level, olts_below_fill_level, spread,
+        note), model (size and seconds).
+    solves
+        one :class:`SolveStats` (part 'pon'; the objective is the capex in CNY).
+    olt_xy_m
+        (open sites, 2) planar positions of the open OLTs, for :meth:`route_km_to_olt`.
+    """
+
+    olt_sites: gpd.GeoDataFrame
+    links: gpd.GeoDataFrame
+    assignment: pd.DataFrame
+    cell_route_km: pd.Series
+    totals: dict
+    pon: dict
+    solves: list[SolveStats]
+    olt_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+
+    def route_km_to_olt(self, xy_m) -> np.ndarray:
+        """Route km from planar points [m] to their nearest open OLT (straight x route factor).
+
+        For candidate 5G sites whose cell the plan did not home; the result is
+        not limited to the optical reach.
+        """
+        from scipy.spatial import cKDTree
+
+        xy_m = np.asarray(xy_m, dtype=float).reshape(-1, 2)
+        if not len(self.olt_xy_m):
+            return np.full(len(xy_m), np.inf)
+        dist, _ = cKDTree(self.olt_xy_m).query(xy_m)
+        return dist * self.pon["route_factor"] / 1000.0
+
+
+def _value(v) -> float:
+    return 0.0 if v.varValue is None else float(v.varValue)
+
+
+def fill_surplus(need: np.ndarray, base: np.ndarray, cap: np.ndarray, total: int) -> tuple[np.ndarray, float]:
+    """Ports per site maximising the smallest ``ports / need`` lexicographically (water-filling).
+
+    Parameters
+    ----------
+    need
+        ports' worth of ONTs per site (0: no demand there).
+    base
+        the least ports per site (existing ports, ceil of the need), whole.
+    cap
+        the most ports per site (its installed chassis x Q), whole, >= base.
+    total
+        ports to place, base.sum() <= total <= cap.sum().
+
+    Returns whole ports per site summing to ``total`` (when cap allows), and
+    the common level g reached by every site with demand that has room left
+    (1.0 when there is no surplus).
+    """
+    base = np.asarray(base, dtype=np.int64)
+    cap = np.maximum(np.asarray(cap, dtype=np.int64), base)
+    need = np.asarray(need, dtype=float)
+    pos = need > 1e-12
+    lo = 1.0
+    if base.sum() >= total or not pos.any():
+        ports = base.copy()
+    else:
+        def at(g):
+            p = base.copy()
+            p[pos] = np.clip(np.ceil(g * need[pos] - 1e-9), base[pos], cap[pos]).astype(np.int64)
+            return p
+
+        hi = float(np.max(cap[pos] / need[pos])) + 1.0
+        if at(hi).sum() <= total:
+            lo = hi
+        else:
+            for _ in range(64):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if at(mid).sum() <= total else (lo, mid)
+        ports = at(lo)
+        # the last ports one at a time to the lowest ratio with room (fewer than the sites that tie at the next level)
+        while ports.sum() < total:
+            room = pos & (ports < cap)
+            if not room.any():
+                break
+            ratio = np.where(room, (ports + 1) / np.where(pos, need, 1.0), np.inf)
+            ports[int(np.argmin(ratio))] += 1
+    # anything left (every site with demand full): sites without demand, most room first
+    left = int(total - ports.sum())
+    for j in np.argsort(-(cap - ports), kind="stable"):
+        if left <= 0:
+            break
+        add = int(min(left, cap[j] - ports[j]))
+        ports[j] += add
+        left -= add
+    return ports, float(lo)
+
+
+def _surplus_info(data: PonData, ports: np.ndarray, need: np.ndarray) -> dict:
+    """rule; g, the factor over need every OLT with demand has at least; the fill's level and spread."""
+    pos = need > 1e-12
+    ratio = ports[pos] / need[pos]
+    g_min = float(ratio.min()) if pos.any() else None
+    full = (ratio < data.level - 1e-9).sum() if data.level is not None and pos.any() else 0
+    g = float(data.g) if data.surplus == "headroom" else (1.0 if g_min is None else g_min)
+    return {"rule": data.surplus, "g": g, "note": data.note,
+            "fill_level": data.level, "olts_below_fill_level": int(full),
+            "min_ports_over_need": g_min, "median_ports_over_need": float(np.median(ratio)) if pos.any() else None,
+            "max_ports_over_need": float(ratio.max()) if pos.any() else None,
+            "ports_over_need": float(ports[pos].sum() / need.sum()) if pos.any() else None}
+
+
+def _result(m: PonModel, stats: SolveStats) -> ResultPON:
+    """Read the solution back into the result layers and totals (all recomputed from the values)."""
+    inp, data, s = m.inp, m.data, m.inp.settings
+    pairs = data.pairs
+    split = not s.single_sourcing
+    xv = np.array([_value(v) for v in m.x])
+    xv = np.clip(xv, 0.0, 1.0) if split else np.round(xv)
+    xv[xv < 1e-7] = 0.0
+    k = np.round([_value(v) for v in m.k]).astype(np.int64)
+    q = np.round([_value(v) for v in m.q]).astype(np.int64)
+    # --- per pair (assignment)
+    use = xv > 0
+    asg = pairs.loc[use, ["cell", "site", "dist_m", "route_km", "feeder_cny", "backhaul_cny"]].copy()
+    share = xv[use]
+    c, j = asg["cell"].to_numpy(), asg["site"].to_numpy()
+    asg = pd.DataFrame({
+        "cell": c, "cell_id": inp.cell_id[c], "district_id": inp.cell_district[c], "office_id": inp.site_id[j], "site": j,
+        "share": share, "onts": inp.onts[c] * share, "backhaul_stations": inp.backhaul_stations[c] * share,
+        "straight_km": asg["dist_m"].to_numpy() / 1000.0, "route_km": asg["route_km"].to_numpy(),
+        "feeder_cny": asg["feeder_cny"].to_numpy() * share, "backhaul_cny": asg["backhaul_cny"].to_numpy() * share,
+    })
+    # --- per site
+    onts = np.bincount(j, weights=asg["onts"].to_numpy(), minlength=inp.n_sites)
+    need = np.bincount(j, weights=data.a[c] * share, minlength=inp.n_sites)
+    ports = data.p0 + q
+    want = np.ceil(data.g * need - 1e-6)
+    short = ports < want
+    if short.any():  # solver tolerances only; never expected with integral homing
+        log.warning("PON: %d OLT(s) had fewer ports than their ONTs need after rounding; raised", int(short.sum()))
+        q = np.where(short, want.astype(np.int64) - data.p0, q)
+        ports = data.p0 + q
+    QQ = int(s.ports_per_chassis)
+    k = np.maximum(k, -(-ports // QQ) - data.h0)
+    if data.surplus == "fill":
+        base = np.maximum(data.p0, np.ceil(need - 1e-9)).astype(np.int64)
+        ports, data.level = fill_surplus(need, base, QQ * (data.h0 + k), int(ports.sum()))
+        q = ports - data.p0
+        k = np.maximum(-(-ports // QQ) - data.h0, 0)  # never more than before: the fill keeps within them
+    used = np.zeros(inp.n_sites, dtype=bool)
+    used[j] = True
+    open_ = inp.existing | used | (q > 0) | (k > 0)  # a site the solver opened but left empty is not built
+    site_cny = np.where(open_ & ~inp.existing, float(s.olt_site_cost_cny), 0.0)
+    chassis_cny = k * float(s.chassis_cost_cny)
+    ports_cny = q * float(s.port_cost_cny)
+    js = np.flatnonzero(open_)
+    olt = gpd.GeoDataFrame({
+        "office_id": inp.site_id[js], "district_id": inp.site_district[js],
+        "district": [inp.district_names.get(d, d) for d in inp.site_district[js]],
+        "new": ~inp.existing[js], "ports": ports[js].astype(np.int64), "ports_new": q[js].astype(np.int64),
+        "chassis": (data.h0 + k)[js].astype(np.int64), "onts": onts[js],
+        "capex_cny": (site_cny + chassis_cny + ports_cny)[js], "site_cny": site_cny[js],
+        "chassis_cny": chassis_cny[js], "ports_cny": ports_cny[js], "build_year": np.zeros(len(js), dtype=np.int64),
+        "lon": inp.site_lonlat[js, 0], "lat": inp.site_lonlat[js, 1],
+    }, geometry=points(inp.site_lonlat[js]), crs=4326)
+    # --- links
+    line = linestrings(np.stack([inp.cell_lonlat[c], inp.site_lonlat[j]], axis=1)) if len(c) else np.array([], dtype=object)
+    parts = []
+    for kind, mask, cost in (("feeder", inp.onts[c] > 0, asg["feeder_cny"].to_numpy()),
+                             ("backhaul", inp.backhaul_stations[c] > 0, asg["backhaul_cny"].to_numpy())):
+        parts.append(gpd.GeoDataFrame({
+            "kind": kind, "from_id": inp.cell_id[c][mask], "to_id": inp.site_id[j][mask],
+            "straight_km": asg["straight_km"].to_numpy()[mask], "route_km": asg["route_km"].to_numpy()[mask],
+            "capex_cny": cost[mask]}, geometry=gpd.GeoSeries(line[mask], crs=4326), crs=4326))
+    links = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=4326)
+    # --- per cell route km
+    rk = asg.assign(w=asg["share"] * asg["route_km"]).groupby("cell")[["w", "share"]].sum()
+    cell_route = np.full(inp.n_cells, np.nan)
+    cell_route[rk.index.to_numpy()] = (rk["w"] / rk["share"]).to_numpy()
+    totals = {
+        "pon_ports": int(ports[js].sum()), "pon_ports_new": int(q.sum()),
+        "olt_sites": int(len(js)), "olt_sites_new": int((~inp.existing[js]).sum()),
+        "chassis": int((data.h0 + k)[js].sum()), "chassis_new": int(k.sum()),
+        "onts": float(inp.onts[data.cells].sum()),
+        "fiber_km": float((asg["route_km"] * asg["share"])[inp.onts[c] > 0].sum()),
+        "backhaul_km": float((asg["route_km"] * asg["backhaul_stations"]).sum()),
+        "site_cny": float(site_cny.sum()), "chassis_cny": float(chassis_cny.sum()), "ports_cny": float(ports_cny.sum()),
+        "feeder_cny": float(asg["feeder_cny"].sum()), "backhaul_cny": float(asg["backhaul_cny"].sum()),
+    }
+    totals["capex_cny"] = (totals["site_cny"] + totals["chassis_cny"] + totals["ports_cny"]
+                           + totals["feeder_cny"] + totals["backhaul_cny"])
+    pon = {
+        "split_ratio": {cl: int(v) for cl, v in s.split_ratio.as_dict().items()},
+        "max_route_km": float(asg["route_km"].max()) if len(asg) else 0.0,
+        "reach_km": float(s.reach_km), "route_factor": float(s.route_factor), "nearest_sites": int(s.nearest_sites),
+        "single_sourcing": bool(s.single_sourcing), "target_ports": int(s.target_ports),
+        "ports_needed": int(np.ceil(need - 1e-9).clip(min=0).sum()), "existing_ports": int(data.p0.sum()),
+        "cells_homed": int(len(data.cells)), "pairs": int(len(pairs)), "candidates": int(inp.n_sites),
+        "surplus": _surplus_info(data, ports, need),
+    }
+    cap = totals["capex_cny"]
+    if stats.objective is not None and abs(cap - stats.objective) > 1e-7 * max(1.0, abs(cap)):
+        # rounding read-back (e.g. a site opened but left empty is not built): report what the plan costs
+        log.info("PON: plan capex %.0f CNY differs from the solver objective %.0f CNY", cap, stats.objective)
+        gap = None if stats.bound is None else max(0.0, (cap - stats.bound) / abs(cap)) if cap else 0.0
+        stats = dataclasses.replace(stats, objective=cap, gap=gap)
+    return ResultPON(olt_sites=olt, links=links, assignment=asg, totals=totals, pon=pon, solves=[stats],
+                     cell_route_km=pd.Series(cell_route, index=pd.Index(inp.cell_id, name="cell_id"), name="route_km"),
+                     olt_xy_m=inp.site_xy_m[js])
+
+
+# --------------------------------------------------------------------------- entry points
+
+def _drop_headroom(data: PonData, why: str) -> None:
+    log.warning("PON: headroom rule dropped (%s); surplus ports go wherever they are cheapest", why)
+    data.g, data.note = 1.0, why
+
+
+def solve_pon(inp: PonInput, *, solver: str = "cbc", time_limit_s: float = 120.0, gap_rel: float = 0.005,
+              threads: int = 2, msg: bool = False, seed: int = 0, surplus: str = "fill") -> ResultPON:
+    """Diagnose, build, solve and read back the PON plan.
+
+    Parameters
+    ----------
+    surplus
+        {"fill", "headroom", "none"}: where ports beyond the need go (module
+        docstring). ``headroom`` is a preference, not a requirement: if it alone
+        makes the plan infeasible (checked before solving, or proven by the
+        solver) it is dropped with a warning and ``pon["surplus"]["note"]`` says why.
+
+    Raises :class:`InfeasibleError` (exit 3) when a necessary condition fails
+    or the solver proves the model infeasible (naming the family at fault), and
+    :class:`RolloutError` when the solver stops without any plan.
+    """
+    t0 = time.perf_counter()
+    data = prepare(inp, surplus=surplus)
+    check_feasibility(inp, data)
+    if data.g > 1.0:
+        bad = _capacity_problems(inp, data, data.g * data.a, "headroom")
+        if bad:
+            _drop_headroom(data, f"with need x {data.g:.3f}: " + bad[0][1])
+    prep = time.perf_counter() - t0
+    m = build_model(inp, data)
+    kw = dict(part="pon", solver=solver, time_limit_s=time_limit_s, gap_rel=gap_rel, threads=threads, msg=msg, seed=seed)
+    stats = solve(m.problem, build_seconds=prep + m.build_seconds, **kw)
+    if stats.status == "infeasible" and data.g > 1.0:
+        _drop_headroom(data, f"the solver proved the plan infeasible with need x {data.g:.3f}")
+        m = build_model(inp, data)
+        stats = solve(m.problem, build_seconds=prep + m.build_seconds, **kw)
+    if stats.status == "infeasible":
+        raise diagnose_infeasible(inp, data, solver=solver, time_limit_s=min(time_limit_s, 60.0), threads=threads)
+    if stats.status == "no_solution":
+        raise RolloutError(f"PON: the {solver} solver found no plan within {time_limit_s:g} s "
+                           f"({stats.notes or 'no incumbent'}); raise solver.time_limit_s")
+    t1 = time.perf_counter()
+    res = _result(m, stats)
+    res.pon["model"] = {"variables": stats.variables, "integer_variables": stats.integer_variables,
+                        "constraints": stats.constraints, "nonzeros": stats.nonzeros,
+                        "build_seconds": stats.build_seconds, "solve_seconds": stats.seconds,
+                        "result_seconds": round(time.perf_counter() - t1, 3)}
+    log.info("PON plan: %d OLT sites (%d new), %d ports, capex %.0f CNY", res.totals["olt_sites"],
+             res.totals["olt_sites_new"], res.totals["pon_ports"], res.totals["capex_cny"])
+    return res
+
+
+def plan_pon(layers, scenario, *, backhaul_stations=None, surplus: str | None = None) -> ResultPON:
+    """The PON plan of ``layers`` under ``scenario`` (its solver settings and seed)."""
+    inp = PonInput.from_layers(layers, scenario, backhaul_stations=backhaul_stations)
+    surplus = surplus or scenario.pon.surplus
+    sv = scenario.solver
+    return solve_pon(inp, solver=sv.name, time_limit_s=sv.time_limit_s, gap_rel=sv.gap_rel, threads=sv.threads,
+                     msg=sv.msg, seed=scenario.seed, surplus=surplus)
+
+
+__all__ = ["PonInput", "PonData", "PonModel", "ResultPON", "FAMILIES", "SURPLUS_RULES", "prepare", "headroom_factor",
+           "check_feasibility", "build_model", "diagnose_infeasible", "fill_surplus", "n_constraints", "solve_pon",
+           "plan_pon"]
