@@ -175,6 +175,71 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args) -> int:
+    from gis.io import check_writable_dir
+    from maps.compare import write_comparison
+
+    out = check_writable_dir(args.out)
+    path = write_comparison([Path(d) for d in args.dirs], out)
+    if not args.quiet:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def parse_param(text: str) -> tuple[str, list]:
+    """'pon.split_ratio=32,64,128' -> ('pon.split_ratio', [32, 64, 128])."""
+    if "=" not in text:
+        raise RolloutError(f"--param {text!r}: expected KEY=V1,V2,... (e.g. pon.split_ratio=32,64,128)")
+    key, _, raw = text.partition("=")
+    values = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        low = item.lower()
+        if low in ("true", "false"):
+            values.append(low == "true")
+            continue
+        try:
+            values.append(int(item))
+        except ValueError:
+            try:
+                values.append(float(item))
+            except ValueError:
+                values.append(item)
+    if not key.strip() or not values:
+        raise RolloutError(f"--param {text!r}: expected KEY=V1,V2,... with at least one value")
+    return key.strip(), values
+
+
+def cmd_sweep(args) -> int:
+    from gis.io import check_writable_dir
+    from maps.compare import write_comparison
+    from rollout.pipeline import plan_from_scenario
+    from rollout.scenario import load_scenario
+
+    key, values = parse_param(args.param)
+    base = _scenario(args)  # validates the base scenario and the CLI overrides first
+    overrides = {k: v for k, v in (("solver.name", args.solver), ("solver.time_limit_s", args.time_limit),
+                                   ("solver.gap_rel", args.gap), ("solver.threads", args.threads)) if v is not None}
+    variants = [load_scenario(args.scenario, overrides={**overrides, key: v}) for v in values]  # all valid before solving
+    out = check_writable_dir(args.out or base.path(base.output.dir))
+    dirs = []
+    for v, sc in zip(values, variants):
+        d = check_writable_dir(out / f"{key}={v}")
+        log.info("sweep %s = %s", key, v)
+        plan = plan_from_scenario(sc)
+        plan.save(d)
+        if not args.no_map:
+            _draw(d)
+        dirs.append(d)
+    path = write_comparison(dirs, out, labels=[f"{key}={v}" for v in values], title=f"{base.title}: sweep of {key}",
+                            param=key, values=values)
+    if not args.quiet:
+        print(f"wrote {len(dirs)} plans and {path}")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- printing
 
 def _fmt(v) -> str:
@@ -289,6 +354,22 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", metavar="DIR", help="output folder (default: DIR/export)")
     ex.add_argument("--json", action="store_true", help="print the written paths as JSON")
     ex.set_defaults(func=cmd_export)
+
+    cp = sub.add_parser("compare", parents=[common], help="compare saved plans in one report",
+                        description="Compare saved plans: cost, stations, ports, coverage and per-district differences.")
+    cp.add_argument("dirs", nargs="+", metavar="DIR", help="folders of saved plans (the first is the baseline)")
+    cp.add_argument("--out", required=True, metavar="DIR", help="where to write compare.html and compare.json")
+    cp.set_defaults(func=cmd_compare)
+
+    sw = sub.add_parser("sweep", parents=[common], help="plan variants of one scenario value and compare them",
+                        description="Plan one variant per value of a numeric scenario key and write a comparison "
+                                    "with curves of cost and KPIs, e.g. --param pon.split_ratio=32,64,128.")
+    scenario_arg(sw)
+    sw.add_argument("--param", required=True, metavar="KEY=V1,V2,...", help="scenario key and its values")
+    sw.add_argument("--out", metavar="DIR", help="output folder (default: scenario output.dir)")
+    solver_args(sw)
+    sw.add_argument("--no-map", action="store_true", help="skip each variant's map.html and report.html")
+    sw.set_defaults(func=cmd_sweep)
     return p
 
 
