@@ -81,7 +81,7 @@ def check_writable_dir(path: str | os.PathLike) -> Path:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
             pass
     except OSError as exc:
-        raise OutputError(f"output folder cannot be written ({exc.strerror or exc})", field=None) from None
+        raise OutputError(f"{path}: output folder cannot be written ({exc.strerror or exc})") from None
     return path
 
 
