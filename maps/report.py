@@ -142,7 +142,7 @@ def plan_kpis(plan, *, dist: pd.DataFrame | None = None) -> dict:
     * capex: ``plan.json`` totals ``capex_cny`` when given, else the districts' sum,
       else stations + OLT sites + feeder links;
     * population covered: people in demand cells marked ``covered`` over all people in demand cells;
-    * area covered: area of covered demand cells (UTM) over the districts' area;
+    * area covered: area of covered demand cells (UTM) over the area of all demand cells;
     * households passed: households in demand cells homed on an OLT (``olt_id`` set);
       cost per household passed = (OLT-site capex + feeder capex) / households passed.
     """
@@ -206,13 +206,12 @@ def plan_kpis(plan, *, dist: pd.DataFrame | None = None) -> dict:
         pop = _num(ddf, "population").fillna(0).to_numpy()
         k["population_covered"] = float(pop[covered].sum())
         k["population_covered_share"] = float(pop[covered].sum() / pop.sum()) if pop.sum() > 0 else None
-        if covered.any():
-            g = gpd.GeoSeries(dem.geometry.values[covered], crs=dem.crs or 4326)
-            k["area_covered_km2"] = float(area_km2(g).sum())
-        else:
-            k["area_covered_km2"] = 0.0
-        if k["area_km2"] > 0:
-            k["area_covered_share"] = k["area_covered_km2"] / k["area_km2"]
+        cell_km2 = np.asarray(area_km2(gpd.GeoSeries(dem.geometry.values, crs=dem.crs or 4326)), dtype=float)
+        k["area_covered_km2"] = float(cell_km2[covered].sum())
+        k["area_cells_km2"] = float(cell_km2.sum())
+        # same measure above and below the line: covered demand cells over all demand cells
+        if k["area_cells_km2"] > 0:
+            k["area_covered_share"] = k["area_covered_km2"] / k["area_cells_km2"]
     elif dist["population_covered_share"].notna().any():
         pcs = dist["population_covered_share"].fillna(0)
         k["population_covered"] = float((dist["population"] * pcs).sum())
@@ -413,7 +412,7 @@ def _kpi_cards(k: dict) -> list[tuple[str, str, str]]:
          f"{_int(k['population_covered'])} of {_int(k['population'])} people" if k["population_covered"] is not None
          else "not recorded"),
         ("area covered", _share(k["area_covered_share"]),
-         f"{k['area_covered_km2']:,.0f} of {k['area_km2']:,.0f} km\u00b2" if k["area_covered_km2"] is not None
+         f"{k['area_covered_km2']:,.0f} of {k.get('area_cells_km2', k['area_km2']):,.0f} km\u00b2 of demand cells" if k["area_covered_km2"] is not None
          else "not recorded"),
         ("cost per household passed", cny_text(k["cost_per_household_passed_cny"], exact=True),
          f"PON capex {cny_text(k['capex_pon_cny'])} / {_int(k['households_passed'])} households"

@@ -88,14 +88,30 @@ def _clean(x):
     return x
 
 
+#: auxiliary stages (their objectives are not capex): e.g. the 5G stage that counts the stations
+#: needed without the target, and the stage that maximises headroom
+AUXILIARY_SUFFIXES = ("_need", "_headroom")
+
+
+def is_auxiliary(part: str) -> bool:
+    return part.endswith(AUXILIARY_SUFFIXES)
+
+
 def combine_stats(parts: list[SolveStats]) -> dict:
-    """One summary over all parts: worst status, summed objective and bound."""
+    """One summary over all parts.
+
+    ``status`` is the worst status of every stage (a plan is ``optimal`` only if every
+    stage proved it). ``objective``, ``bound`` and ``gap`` add up the capex-priced parts
+    (``objective_parts``), not auxiliary stages such as headroom maximisation; each part's
+    own figures stay in ``parts``.
+    """
     if not parts:
         return {"name": None, "status": "no_solution", "objective": None, "bound": None, "gap": None, "seconds": 0.0}
     order = {s: i for i, s in enumerate(STATUSES)}
     status = max((p.status for p in parts), key=lambda s: order.get(s, 99))
-    obj = sum(p.objective for p in parts) if all(p.objective is not None for p in parts) else None
-    bound = sum(p.bound for p in parts) if all(p.bound is not None for p in parts) else None
+    main = [p for p in parts if not is_auxiliary(p.part)] or parts
+    obj = sum(p.objective for p in main) if all(p.objective is not None for p in main) else None
+    bound = sum(p.bound for p in main) if all(p.bound is not None for p in main) else None
     gap = None
     if obj is not None and bound is not None:
         gap = max(0.0, (obj - bound) / abs(obj)) if obj else 0.0
@@ -110,6 +126,7 @@ def combine_stats(parts: list[SolveStats]) -> dict:
         "variables": sum(p.variables for p in parts),
         "constraints": sum(p.constraints for p in parts),
         "nonzeros": sum(p.nonzeros for p in parts),
+        "objective_parts": [p.part for p in main],
         "parts": {p.part: _clean(asdict(p)) for p in parts},
     }
 
