@@ -1,4 +1,4 @@
-"""Benchmark: map.html size and time until interactive in headless Chromium.
+"""Benchmark: map.html (a folium map) size and time until interactive in headless Chromium.
 
 Run from the repository root::
 
@@ -91,10 +91,17 @@ def _browser_figures(map_html: Path) -> dict:
         out["zoom_redraw_ms_median"] = round(statistics.median(zooms))
         out["zoom_redraw_ms_max"] = round(max(zooms))
         out["pan_redraw_ms_median"] = round(statistics.median(pans))
-        out["station_draw_ms"] = round(page.evaluate("window.rolloutMap.layers.stations.inner.drawMs"))
+        out["station_draw_ms"] = round(page.evaluate("window.rolloutMap.layers.stations.layer.drawMs"))
         if page.evaluate("!!window.rolloutMap.shift"):
             out["gaode_switch_ms"] = round(page.evaluate("""() => { const t0 = performance.now();
                 window.rolloutMap.setBasemap('gaode'); return performance.now() - t0; }"""))
+        # the same with every overlay switched on (demand cells, feeder and backhaul links are off at first)
+        page.evaluate("""() => { const r = window.rolloutMap;
+            Object.values(r.layers).forEach(o => { if (!r.map.hasLayer(o.layer)) r.map.addLayer(o.layer); }); }""")
+        zooms_all = [page.evaluate(zoom, dz) for dz in (1, -1, 1, -1)]
+        pans_all = [page.evaluate(pan, d) for d in (300, -300, 300, -300)]
+        out["all_layers_zoom_redraw_ms_median"] = round(statistics.median(zooms_all))
+        out["all_layers_pan_redraw_ms_median"] = round(statistics.median(pans_all))
         out["js_errors"] = len(log.page_errors)
         out["load_average_1min"] = round(os.getloadavg()[0], 2)  # the machine is shared: read timings with it
         out["heap_mb"] = round(page.evaluate("performance.memory ? performance.memory.usedJSHeapSize / 1e6 : -1"), 1)

@@ -1,32 +1,52 @@
-"""Interactive maps of a saved plan and of the input layers, that work offline.
+"""Interactive folium maps of a saved plan and of the input layers, that work offline.
 
 :func:`write_map` draws a saved plan (``plan.json`` + ``plan.gpkg``) and
 :func:`write_layers_map` the input layers (``layers.gpkg``) into ONE HTML file
-each. The page needs no network: Leaflet (vendored from the npm package
-``leaflet``, BSD-2-Clause, see ``maps/assets/VENDORED.md``), its CSS and the
-project's own renderer (``maps/assets/rollout-map.js``) are inlined. Only the
-basemap tiles come from the network, and a failed tile leaves the plan layers
-untouched.
+each, built with folium:
 
-How the page stays small and fluid at 35,000+ stations
-------------------------------------------------------
-* The data travel as one compact JSON block, column-wise: coordinates are
-  integers in 1e-5 degree (about 1 m); polygon rings and lines are
-  delta-encoded; repeated strings (district names, types) are dictionary-coded.
-* Points (stations, OLT sites, candidates) are not Leaflet markers: each point
-  layer is one canvas into which the page stamps pre-rendered, anti-aliased
-  dots as pixels, then hit-tests clicks itself. With software rasterisation
-  (a headless or GPU-less browser) that redraws 35,000 stations several times
-  faster than 35,000 canvas circle markers (``python -m bench.bench_map``).
-* Districts, demand cells (one multi-polygon per clutter class) and links (one
-  multi-line per kind) are drawn by Leaflet's canvas renderer: no per-feature
-  DOM nodes anywhere.
-* Popups and tooltips are built on demand from the columns, as DOM text nodes:
-  a name such as ``<img src=x onerror=alert(1)>`` is shown as text. The page
-  also carries a Content-Security-Policy that allows only its own two inline
-  scripts (by hash), so an injected inline handler could not run anyway.
+* a ``folium.Map`` (``prefer_canvas``, ``control_scale``) whose base layers are
+  ``folium.TileLayer`` s: CartoDB Positron, OpenStreetMap, Gaode/AMap (GCJ-02)
+  and "No basemap" (a blank tile that needs no network);
+* ``folium.GeoJson`` overlays: the district choropleth (stations per km²,
+  PON ports per 1,000 households or population covered, switchable), OLT sites
+  as circle markers sized by PON ports, demand cells by clutter class and the
+  feeder and backhaul links (those three are off by default);
+* the 5G stations as :class:`RolloutPoints`, a ``folium.map.Layer`` (a branca
+  ``MacroElement``) whose template embeds the stations as JSON and draws them
+  with the project's canvas point layer (``maps/assets/rollout-map.js``), so
+  35,000+ stations stay fluid; it is listed in the ``folium.LayerControl``
+  like any folium layer;
+* ``folium.plugins.Fullscreen``, and a :class:`Legend` ``MacroElement``.
 
-Gaode/AMap tiles are in GCJ-02. When that basemap is chosen the page redraws
+Offline: folium's default JavaScript and CSS come from CDNs (Leaflet, jQuery,
+Bootstrap, Font Awesome, awesome-markers). Here every folium element's
+``default_js``/``default_css`` is pointed, per instance, at the vendored files
+in ``maps/assets`` (see ``VENDORED.md``) or dropped when the page does not use
+it (jQuery, Bootstrap, awesome-markers, Font Awesome), and the rendered
+``<script src>``/``<link>`` tags are replaced by inline ``<script>``/``<style>``.
+The page then loads nothing but basemap tiles, and a tile that fails leaves the
+vector layers untouched. A folium element that asks for an asset not vendored
+here makes :func:`render_map_html` fail rather than ship a CDN link.
+
+Escaping: popups, tooltips, the legend and the title are built in the browser
+from the JSON columns as DOM text nodes (never folium's HTML popups), layer
+names and the page ``<title>`` are escaped here, and every JSON block is
+escaped for ``<script>``. A name such as ``<img src=x onerror=alert(1)>``
+shows as text. The page also carries a Content-Security-Policy that allows
+only its own inline scripts, by sha256 hash, so an injected inline handler
+could not run anyway.
+
+How the page stays small and fast: stations travel column-wise (coordinates as
+integers in 1e-5 degree, repeated strings dictionary-coded); demand cells are
+one multi-polygon per clutter class and links one multi-line per kind (GeoJSON
+rounded to 1e-5 degree, about 1 m), with the cell/link behind each part listed
+so that popups and counts still refer to single features. A GeoJson layer
+hidden at first (demand cells, links) reaches folium without geometry (folium
+still styles it) and gets its shapes, from a JSON block, right after the first
+draw. ``python -m bench.bench_map`` measures size, time to interactive and
+redraws in headless Chromium.
+
+Gaode/AMap tiles are in GCJ-02. When that basemap is chosen the page rebuilds
 every overlay shifted into GCJ-02, by bilinear interpolation in an offset grid
 (0.02 degree) computed here with :func:`gis.crs.wgs84_to_gcj02`; the
 interpolation error is below 0.5 m. Without ``gis.crs`` the Gaode basemap is
@@ -36,18 +56,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html as _html
 import json
 import logging
+import math
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
+import folium
+import folium.plugins
 import geopandas as gpd
 import jinja2
 import numpy as np
 import pandas as pd
 import shapely
-from markupsafe import Markup
+from branca.element import Element, MacroElement
+from folium.elements import JSCSSMixin
 
 from gis.errors import InputError
 from gis.io import atomic_write_text
@@ -57,7 +83,7 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).with_name("assets")
 TEMPLATES = Path(__file__).with_name("templates")
 
-SCALE = 100_000                 # coordinates travel as integers in 1/SCALE degree
+SCALE = 100_000                 # coordinates travel as integers in 1/SCALE degree (GeoJSON: 5 decimals)
 MAX_HTML_MB = 15.0              # a warning is logged above this
 GCJ_GRID_STEP_DEG = 0.02
 GCJ_GRID_MAX_POINTS = 40_000
@@ -74,11 +100,13 @@ BASEMAPS: tuple[dict, ...] = (
     {"id": "gaode", "name": "Gaode / AMap (GCJ-02)", "gcj": True, "maxZoom": 18, "subdomains": "1234",
      "url": "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
      "attribution": "&copy; AutoNavi / 高德地图"},
-    {"id": "none", "name": "No basemap", "gcj": False, "url": None, "attribution": ""},
+    {"id": "none", "name": "No basemap", "gcj": False, "maxZoom": 20, "url": None, "attribution": ""},
 )
 BASEMAP_IDS = tuple(b["id"] for b in BASEMAPS)
 #: The only http(s) URLs a map page may request: its tile templates.
 TILE_URL_TEMPLATES = tuple(b["url"] for b in BASEMAPS if b["url"])
+#: The "No basemap" tile: a transparent 1x1 GIF, so that base layer needs no network.
+BLANK_TILE = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 
 CLUTTER_CLASSES = (
     ("dense_urban", "dense urban", "#a50f15"),
@@ -87,6 +115,28 @@ CLUTTER_CLASSES = (
     ("rural", "rural", "#a1d99b"),
 )
 VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725")
+#: Choropleth ramp (ColorBrewer YlGnBu) and the colour of a district without a value.
+CHOROPLETH = ("#ffffcc", "#c7e9b4", "#7fcdbb", "#41b6c4", "#2c7fb8", "#253494")
+NODATA = "#d9d9d9"
+DISTRICT_STYLE = {"color": "#333333", "weight": 1.5, "opacity": 0.9, "fill": True, "fillColor": NODATA,
+                  "fillOpacity": 0.55}
+DISTRICT_HIGHLIGHT = {"color": "#000000", "weight": 3}
+
+#: folium asset name -> file in maps/assets inlined instead of the CDN (None: not used by these pages, dropped).
+VENDORED_JS: dict[str, str | None] = {
+    "leaflet": "leaflet.js",
+    "Control.Fullscreen.js": "Control.FullScreen.js",
+    "rollout-map.js": "rollout-map.js",
+    "jquery": None, "bootstrap": None, "awesome_markers": None,
+}
+VENDORED_CSS: dict[str, str | None] = {
+    "leaflet_css": "leaflet.css",
+    "Control.FullScreen.css": "Control.FullScreen.css",
+    "rollout-map.css": "rollout-map.css",
+    "bootstrap_css": None, "glyphicons_css": None, "awesome_markers_font_css": None,
+    "awesome_markers_css": None, "awesome_rotate_css": None,
+}
+_ASSET_SCHEME = "rollout-asset:"
 
 
 # ====================================================================== public API
@@ -240,10 +290,16 @@ def _districts_spec(districts: gpd.GeoDataFrame, dist: pd.DataFrame, *, plan_met
     d = _as_frame(districts)
     geoms = shapely.simplify(np.asarray(districts.geometry.values, dtype=object), DISTRICT_SIMPLIFY_DEG,
                              preserve_topology=True)
+    polys, owner = _polygon_parts(geoms)
+    features = []
+    for i in range(len(d)):
+        mine = [polys[p] for p in np.flatnonzero(owner == i)]
+        features.append({"type": "Feature", "id": i, "properties": {"i": i}, "geometry": _polygon_geometry(mine)})
     spec = {
         "id": "districts", "kind": "districts", "label": "Districts", "on": True,
         "titles": [str(x) for x in dist["label"]],
-        "polys": _encode_polygons(geoms),
+        "style": dict(DISTRICT_STYLE),
+        "geojson": {"type": "FeatureCollection", "features": features},
     }
     popup = [_field("district id", _str(d, "district_id")),
              _field("name (zh)", _str(d, "name_zh")),
@@ -336,13 +392,11 @@ def _olt_spec(olt: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
     ports = _num(o, "ports").fillna(0).to_numpy()
     pmax = float(ports.max()) if len(ports) and ports.max() > 0 else 1.0
     radius = np.round(4 + 12 * np.sqrt(np.clip(ports, 0, None) / pmax), 1)
-    x, y = _xy(olt)
     return {
-        "id": "olt_sites", "kind": "points", "label": "OLT sites", "on": True,
-        "x": _q(x).tolist(), "y": _q(y).tolist(),
-        "classes": [{"label": "new OLT site", "color": "#3f007d", "fill": "#807dba", "radius": 6},
-                    {"label": "existing OLT site", "color": "#252525", "fill": "#969696", "radius": 6,
-                     "fillOpacity": 0.75}],
+        "id": "olt_sites", "kind": "circles", "label": "OLT sites", "on": True,
+        "geojson": _points_geojson(olt),
+        "classes": [{"label": "new OLT site", "color": "#3f007d", "fill": "#807dba", "fillOpacity": 0.9},
+                    {"label": "existing OLT site", "color": "#252525", "fill": "#969696", "fillOpacity": 0.75}],
         "cls": np.where(new, 0, 1).tolist(),
         "radius": radius.tolist(),
         "sizeNote": f"Area grows with PON ports (largest: {int(pmax):,} ports).",
@@ -362,7 +416,8 @@ def _olt_spec(olt: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
 
 def _lines_spec(layer_id: str, label: str, links: gpd.GeoDataFrame, *, color: str, on: bool) -> dict:
     return {"id": layer_id, "kind": "lines", "label": label, "on": on, "color": color,
-            "weight": 1.2, "opacity": 0.7, "lines": _encode_lines(np.asarray(links.geometry.values, dtype=object))}
+            "weight": 1.2, "opacity": 0.7,
+            "geojson": _merged_lines_geojson(np.asarray(links.geometry.values, dtype=object))}
 
 
 def _demand_spec(demand: gpd.GeoDataFrame, dist: pd.DataFrame, *, modelled: bool, on: bool,
@@ -390,19 +445,20 @@ def _demand_spec(demand: gpd.GeoDataFrame, dist: pd.DataFrame, *, modelled: bool
     note = ("Demand is MODELLED from census district totals spread around urban cores, not measured."
             if modelled else "")
     return {"id": "demand", "kind": "polys", "label": "Demand cells by clutter", "on": on,
-            "classes": classes, "cls": cls.tolist(), "polys": _encode_polygons(geoms),
+            "classes": classes, "cls": cls.tolist(), "geojson": _merged_polygons_geojson(geoms, cls, len(classes)),
             "titles": _str(d, "cell_id").fillna("").tolist(), "popup": popup, "note": note}
 
 
 def _hotspots_spec(hot: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
     h = _as_frame(hot)
     approx = h["approximate"].astype(bool).to_numpy() if "approximate" in h else np.zeros(len(h), bool)
+    cls = np.where(approx, 1, 0)
     return {"id": "hotspots", "kind": "polys", "label": "Industrial hot spots", "on": True,
             "classes": [{"label": "hot spot", "color": "#6a51a3", "fill": "#9e9ac8", "weight": 1.5},
                         {"label": "hot spot, approximate location", "color": "#6a51a3", "fill": "#dadaeb",
                          "weight": 1.5}],
-            "cls": np.where(approx, 1, 0).tolist(),
-            "polys": _encode_polygons(np.asarray(hot.geometry.values, dtype=object)),
+            "cls": cls.tolist(),
+            "geojson": _merged_polygons_geojson(np.asarray(hot.geometry.values, dtype=object), cls, 2),
             "titles": _str(h, "name").fillna("").tolist(),
             "popup": [_field("district", _district_names(h, dist), dictionary=True),
                       _field("approximate location", approx, "bool"),
@@ -415,13 +471,12 @@ def _offices_spec(off: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
     existing = o["existing"].astype(bool).to_numpy() if "existing" in o else np.zeros(len(o), bool)
     ports = _num(o, "existing_ports").fillna(0).to_numpy()
     pmax = float(ports.max()) if len(ports) and ports.max() > 0 else 1.0
-    x, y = _xy(off)
-    return {"id": "offices", "kind": "points", "label": "Offices / OLT candidates", "on": True,
-            "x": _q(x).tolist(), "y": _q(y).tolist(),
-            "classes": [{"label": "existing office", "color": "#252525", "fill": "#969696", "radius": 6},
-                        {"label": "candidate office", "color": "#3f007d", "fill": "#ffffff", "radius": 5}],
+    return {"id": "offices", "kind": "circles", "label": "Offices / OLT candidates", "on": True,
+            "geojson": _points_geojson(off),
+            "classes": [{"label": "existing office", "color": "#252525", "fill": "#969696", "fillOpacity": 0.9},
+                        {"label": "candidate office", "color": "#3f007d", "fill": "#ffffff", "fillOpacity": 0.9}],
             "cls": np.where(existing, 0, 1).tolist(),
-            "radius": np.round(5 + 8 * np.sqrt(np.clip(ports, 0, None) / pmax), 1).tolist(),
+            "radius": np.where(existing, np.round(5 + 8 * np.sqrt(np.clip(ports, 0, None) / pmax), 1), 5.0).tolist(),
             "sizeNote": "Existing offices grow with their existing PON ports.",
             "titles": _str(o, "office_id").fillna("").tolist(),
             "popup": [_field("district", _district_names(o, dist), dictionary=True),
@@ -450,97 +505,171 @@ def _candidates_spec(cand: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
                       _field("existing small", _num(c, "existing_small"), "int")]}
 
 
-# ====================================================================== encoding helpers
+# ====================================================================== GeoJSON helpers
 def _q(a) -> np.ndarray:
     return np.round(np.asarray(a, dtype=float) * SCALE).astype(np.int64)
 
 
-def _encode_polygons(geoms: np.ndarray) -> list:
-    """Per feature: [polygon][ring] -> flat delta-encoded ints (no closing vertex)."""
-    n = len(geoms)
-    out: list = [[] for _ in range(n)]
-    if n == 0:
-        return out
+def _polygon_parts(geoms) -> tuple[list, np.ndarray]:
+    """Every polygon of ``geoms`` as GeoJSON coordinates, and the index of the feature it belongs to.
+
+    A polygon is a list of closed rings (exterior first) in lon/lat rounded to
+    1/SCALE degree; vertices repeated after rounding are dropped, and so are
+    rings left with fewer than three vertices (a polygon whose exterior goes).
+    """
     geoms = np.asarray(geoms, dtype=object)
+    if not len(geoms):
+        return [], np.zeros(0, dtype=np.int64)
     parts, fidx = shapely.get_parts(geoms, return_index=True)
     keep = shapely.get_type_id(parts) == 3  # polygons only
     parts, fidx = parts[keep], fidx[keep]
     if not len(parts):
-        return out
+        return [], np.zeros(0, dtype=np.int64)
     rings, pidx = shapely.get_rings(parts, return_index=True)
     counts = shapely.get_num_coordinates(rings)
-    coords = shapely.get_coordinates(rings)
-    q = _q(coords)
+    q = _q(shapely.get_coordinates(rings))
     ring_of = np.repeat(np.arange(len(rings)), counts)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    last = starts + counts - 1
-    keepv = np.ones(len(q), bool)
-    keepv[last] = False                              # closing vertex
     same = np.zeros(len(q), bool)
     same[1:] = (q[1:] == q[:-1]).all(axis=1) & (ring_of[1:] == ring_of[:-1])
-    keepv &= ~same                                   # repeated vertex after rounding
-    q, ring_of = q[keepv], ring_of[keepv]
+    q, ring_of = q[~same], ring_of[~same]
     new_counts = np.bincount(ring_of, minlength=len(rings))
-    d = q.copy()
-    d[1:] -= q[:-1]
-    first = np.concatenate([[0], np.cumsum(new_counts)[:-1]])
-    nonempty = new_counts > 0
-    d[first[nonempty]] = q[first[nonempty]]
-    flat = d.ravel().tolist()
-    # ring index within its polygon: 0 = exterior
-    ring_no = np.arange(len(rings)) - np.searchsorted(pidx, pidx, side="left")  # pidx is sorted
-    polys: list = [None] * len(parts)
+    coords = (q / SCALE).tolist()                     # shortest repr: 120.38123, not 120.38123000000001
+    ends = np.cumsum(new_counts)
+    starts = ends - new_counts
+    first_ring = np.r_[True, pidx[1:] != pidx[:-1]]   # pidx is sorted: a polygon's exterior comes first
+    polys: list = []
+    owner: list = []
+    current = None
     for r in range(len(rings)):
-        p = pidx[r]
-        if ring_no[r] == 0:
-            polys[p] = [] if new_counts[r] >= 3 else None
-        if polys[p] is None or new_counts[r] < 3:
+        ok = new_counts[r] >= 4                       # closed ring: 3 distinct vertices + the closing one
+        if first_ring[r]:
+            current = [coords[starts[r]:ends[r]]] if ok else None
+            if current is not None:
+                polys.append(current)
+                owner.append(fidx[pidx[r]])
+        elif ok and current is not None:
+            current.append(coords[starts[r]:ends[r]])
+    return polys, np.asarray(owner, dtype=np.int64)
+
+
+def _polygon_geometry(polys: list) -> dict | None:
+    if not polys:
+        return None
+    if len(polys) == 1:
+        return {"type": "Polygon", "coordinates": polys[0]}
+    return {"type": "MultiPolygon", "coordinates": polys}
+
+
+def _merged_polygons_geojson(geoms, cls: np.ndarray, n_classes: int) -> dict:
+    """One MultiPolygon feature per class; ``properties.cells[p]`` is the row behind polygon ``p``."""
+    polys, owner = _polygon_parts(geoms)
+    cls = np.asarray(cls)
+    features = []
+    for k in range(n_classes):
+        idx = np.flatnonzero(cls[owner] == k) if len(owner) else np.zeros(0, dtype=np.int64)
+        if not len(idx):
             continue
-        a = 2 * first[r]
-        polys[p].append(flat[a:a + 2 * new_counts[r]])
-    for p, rings_p in enumerate(polys):
-        if rings_p:
-            out[fidx[p]].append(rings_p)
-    return out
+        features.append({"type": "Feature", "id": k, "properties": {"k": k, "cells": owner[idx].tolist()},
+                         "geometry": {"type": "MultiPolygon", "coordinates": [polys[p] for p in idx]}})
+    return {"type": "FeatureCollection", "features": features}
 
 
-def _encode_lines(geoms: np.ndarray) -> list:
-    """Per feature: [part] -> flat delta-encoded ints."""
-    n = len(geoms)
-    out: list = [[] for _ in range(n)]
-    if n == 0:
-        return out
-    parts, fidx = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
+def _merged_lines_geojson(geoms) -> dict:
+    """One MultiLineString feature; ``properties.owners[p]`` is the row behind line ``p``."""
+    geoms = np.asarray(geoms, dtype=object)
+    empty = {"type": "FeatureCollection", "features": []}
+    if not len(geoms):
+        return empty
+    parts, fidx = shapely.get_parts(geoms, return_index=True)
     keep = shapely.get_type_id(parts) == 1  # linestrings
     parts, fidx = parts[keep], fidx[keep]
     if not len(parts):
-        return out
+        return empty
     counts = shapely.get_num_coordinates(parts)
     q = _q(shapely.get_coordinates(parts))
-    d = q.copy()
-    d[1:] -= q[:-1]
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    ok = counts >= 2
-    d[first[counts > 0]] = q[first[counts > 0]]
-    flat = d.ravel().tolist()
-    for i in np.flatnonzero(ok):
-        a = 2 * first[i]
-        out[fidx[i]].append(flat[a:a + 2 * counts[i]])
-    return out
+    coords = (q / SCALE).tolist()
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    lines, owners = [], []
+    for i in np.flatnonzero(counts >= 2):
+        lines.append(coords[starts[i]:ends[i]])
+        owners.append(int(fidx[i]))
+    if not lines:
+        return empty
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": 0, "properties": {"owners": owners},
+         "geometry": {"type": "MultiLineString", "coordinates": lines}}]}
+
+
+def _points_geojson(gdf: gpd.GeoDataFrame) -> dict:
+    """One Point feature per row (``id`` and ``properties.i`` = row); no geometry where it is missing."""
+    x, y = _xy(gdf)
+    qx, qy = _q(np.nan_to_num(x)), _q(np.nan_to_num(y))
+    ok = np.isfinite(x) & np.isfinite(y)
+    features = []
+    for i in range(len(x)):
+        geom = {"type": "Point", "coordinates": [qx[i] / SCALE, qy[i] / SCALE]} if ok[i] else None
+        features.append({"type": "Feature", "id": i, "properties": {"i": i}, "geometry": geom})
+    return {"type": "FeatureCollection", "features": features}
 
 
 def _xy(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     if not len(gdf):
         return np.zeros(0), np.zeros(0)
-    g = gdf.geometry.values
-    pts = np.asarray(g, dtype=object)
-    nonpoint = shapely.get_type_id(pts) != 0
+    pts = np.asarray(gdf.geometry.values, dtype=object)
+    missing = shapely.is_missing(pts) | shapely.is_empty(pts)
+    pts = pts.copy()
+    pts[missing] = shapely.Point()
+    nonpoint = (shapely.get_type_id(pts) != 0) & ~missing
     if nonpoint.any():
-        pts = pts.copy()
         pts[nonpoint] = shapely.point_on_surface(pts[nonpoint])
-    return shapely.get_x(pts), shapely.get_y(pts)
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    return np.where(missing, np.nan, x), np.where(missing, np.nan, y)
 
 
+# ====================================================================== choropleth
+def choropleth(values, fmt: str) -> tuple[list[str], list[dict]]:
+    """Colour per value and legend rows: up to five equal-interval classes, ``NODATA`` where missing."""
+    v = np.array([np.nan if x is None else x for x in values], dtype=float)
+    ok = np.isfinite(v)
+    if not ok.any():
+        return [NODATA] * len(v), ([{"color": NODATA, "label": "no data"}] if len(v) else [])
+    lo, hi = float(v[ok].min()), float(v[ok].max())
+    if hi == lo:
+        br = np.array([lo, hi])
+    else:
+        n = min(5, int(ok.sum()))
+        br = lo + (hi - lo) * np.arange(n + 1) / n
+    n_classes = max(1, len(br) - 1)
+    k = np.searchsorted(br[1:-1], np.where(ok, v, lo), side="right")
+
+    def color(c: int) -> str:
+        if n_classes <= 1:
+            return CHOROPLETH[3]
+        return CHOROPLETH[int(math.floor(c * (len(CHOROPLETH) - 1) / (n_classes - 1) + 0.5))]
+
+    colors = [color(int(c)) if good else NODATA for c, good in zip(k, ok)]
+    step = float(br[1] - br[0]) if len(br) > 1 else 0.0
+    legend = [{"color": color(c), "label": f"{_fmt_step(br[c], fmt, step)} \u2013 {_fmt_step(br[c + 1], fmt, step)}"}
+              for c in range(n_classes)]
+    if not ok.all():
+        legend.append({"color": NODATA, "label": "no data"})
+    return colors, legend
+
+
+def _fmt_step(v: float, fmt: str, step: float) -> str:
+    """A class bound with enough digits to tell the classes apart."""
+    scale, unit = (100.0, " %") if fmt == "share" else (1.0, "")
+    if step > 0:
+        digits = max(0, min(4, math.ceil(-math.log10(step * scale)) + 1))
+    else:
+        digits = 2
+    if fmt == "int" and step * scale >= 10:
+        digits = 0
+    return f"{v * scale:,.{digits}f}{unit}"
+
+
+# ====================================================================== table helpers
 def _as_frame(gdf) -> pd.DataFrame:
     if gdf is None:
         return pd.DataFrame()
@@ -649,8 +778,10 @@ def _field(label: str, values, fmt: str = "text", *, dictionary: bool = False) -
 
 
 def _metric(metric_id: str, label: str, values, fmt: str) -> dict:
-    f = _field(label, values, fmt)
-    return {"id": metric_id, "label": label, "fmt": fmt, "v": f["v"]}
+    """A choropleth metric: values (``v``), a colour per district and the legend rows."""
+    v = _field(label, values, fmt)["v"]
+    colors, legend = choropleth(v, fmt)
+    return {"id": metric_id, "label": label, "fmt": fmt, "v": v, "colors": colors, "legend": legend}
 
 
 def _palette(n: int) -> list[str]:
@@ -712,6 +843,274 @@ def _page(*, title: str, subtitle: str, layers: list, bounds: list, basemap: str
             "basemap": basemap, "basemaps": bases, "gcjGrid": grid, "layers": layers}
 
 
+# ====================================================================== folium elements
+class _Payload:
+    """An element that carries a JSON block (``payload``, already escaped for HTML).
+
+    branca compiles every rendered macro output as a Jinja template again, so a
+    JSON block rendered in place would be parsed by Jinja: slow for megabytes of
+    data, and a name containing ``{{ ... }}`` would be evaluated. The macro
+    renders a placeholder instead, and :func:`render_map_html` puts the JSON in
+    afterwards.
+    """
+
+    payload: str = "null"
+
+    @property
+    def placeholder(self) -> str:
+        return f"@@rollout-payload:{self.get_name()}@@"
+
+
+class _Runtime(_Payload, JSCSSMixin, MacroElement):
+    """The page runtime of one folium map (``RolloutMap.attach``): GCJ-02 shift, counts, popups.
+
+    Added to the map before every layer that registers with it. Brings
+    ``rollout-map.js``/``.css`` into the page header like any folium plugin.
+    """
+
+    _template = jinja2.Template("""
+{% macro html(this, kwargs) %}<script type="application/json" class="rollout-data" data-kind="page" id="{{ this.get_name() }}">{{ this.placeholder }}</script>{% endmacro %}
+{% macro script(this, kwargs) %}
+    RolloutMap.attach({{ this._parent.get_name() }}, RolloutMap.readJson({{ this.get_name()|tojson }}));
+{% endmacro %}
+""")
+    default_js = [("rollout-map.js", _ASSET_SCHEME + "rollout-map.js")]
+    default_css = [("rollout-map.css", _ASSET_SCHEME + "rollout-map.css")]
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self._name = "RolloutRuntime"
+        self.payload = json_for_html(config)
+
+
+class _Register(_Payload, MacroElement):
+    """Child of a folium GeoJson layer: hands it and its columns (popups, legend) to the runtime."""
+
+    _template = jinja2.Template("""
+{% macro html(this, kwargs) %}<script type="application/json" class="rollout-data" data-kind="layer" id="{{ this.get_name() }}">{{ this.placeholder }}</script>{% endmacro %}
+{% macro script(this, kwargs) %}
+    RolloutMap.of({{ this._parent._parent.get_name() }}).addGeoJson(
+        {{ this._parent.get_name() }}, RolloutMap.readJson({{ this.get_name()|tojson }}));
+{% endmacro %}
+""")
+
+    def __init__(self, spec: dict):
+        super().__init__()
+        self._name = "RolloutLayer"
+        self.payload = json_for_html(spec)
+
+
+class _GeoJsonBlock(_Payload, MacroElement):
+    """The geometry of a GeoJson layer hidden at first, as a JSON block the runtime parses when needed."""
+
+    _template = jinja2.Template("""
+{% macro html(this, kwargs) %}<script type="application/json" class="rollout-data" data-kind="geojson" id="{{ this.get_name() }}">{{ this.placeholder }}</script>{% endmacro %}
+""")
+
+    def __init__(self, geojson: dict):
+        super().__init__()
+        self._name = "RolloutGeoJson"
+        self.payload = json_for_html(geojson)
+
+
+class _Basemap(MacroElement):
+    """Child of a folium TileLayer: tells the runtime its id and datum (GCJ-02 or WGS-84)."""
+
+    _template = jinja2.Template("""
+{% macro script(this, kwargs) %}
+    RolloutMap.of({{ this._parent._parent.get_name() }}).addBasemap({{ this._parent.get_name() }}, {{ this.info|tojson }});
+{% endmacro %}
+""")
+
+    def __init__(self, basemap_id: str, gcj: bool):
+        super().__init__()
+        self._name = "RolloutBasemap"
+        self.info = {"id": basemap_id, "gcj": bool(gcj)}
+
+
+class RolloutPoints(_Payload, folium.map.Layer):
+    """A folium layer of many points (35,000+ 5G stations) drawn on one canvas.
+
+    The points travel as one JSON block (column-wise, coordinates in 1/SCALE
+    degree); ``rollout-map.js`` stamps them into a canvas and hit-tests clicks.
+    Being a ``folium.map.Layer``, it is listed in the ``folium.LayerControl``
+    and honours ``show``.
+    """
+
+    _template = jinja2.Template("""
+{% macro html(this, kwargs) %}<script type="application/json" class="rollout-data" data-kind="layer" id="{{ this.get_name() }}_data">{{ this.placeholder }}</script>{% endmacro %}
+{% macro script(this, kwargs) %}
+    var {{ this.get_name() }} = RolloutMap.of({{ this._parent.get_name() }}).addPoints(
+        RolloutMap.readJson({{ (this.get_name() ~ "_data")|tojson }}));
+{% endmacro %}
+""")
+
+    def __init__(self, spec: dict, *, name: str, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "RolloutPoints"
+        self.payload = json_for_html(spec)
+
+
+class Legend(MacroElement):
+    """The legend: one section per visible overlay (classes with counts, choropleth classes, notes).
+
+    Its rows are built in the browser, as text, from the layers' JSON, so that
+    they follow the layers switched on and the colouring chosen.
+    """
+
+    _template = jinja2.Template("""
+{% macro script(this, kwargs) %}
+    RolloutMap.of({{ this._parent.get_name() }}).legend({{ this.position|tojson }});
+{% endmacro %}
+""")
+
+    def __init__(self, position: str = "bottomright"):
+        super().__init__()
+        self._name = "Legend"
+        self.position = position
+
+
+class _Start(MacroElement):
+    """Last element of the map: title, colour options, first-draw flags (``window.rolloutMap.ready``)."""
+
+    _template = jinja2.Template("""
+{% macro script(this, kwargs) %}
+    RolloutMap.of({{ this._parent.get_name() }}).start({{ this.layer_control.get_name() }});
+{% endmacro %}
+""")
+
+    def __init__(self, layer_control: folium.LayerControl):
+        super().__init__()
+        self._name = "RolloutStart"
+        self.layer_control = layer_control
+
+
+def _layer_name(label: str) -> str:
+    # Leaflet's layer control inserts names as HTML; branca compiles scripts as Jinja templates
+    return _jinja_inert(_html.escape(str(label), quote=False))
+
+
+def _jinja_inert(text: str) -> str:
+    """HTML text that branca's second Jinja pass and the payload substitution leave alone."""
+    return text.replace("{", "&#123;").replace("@", "&#64;")
+
+
+def _spec_for_browser(spec: dict) -> dict:
+    """A layer spec without its GeoJSON (folium embeds that in the GeoJson layer)."""
+    return {k: v for k, v in spec.items() if k != "geojson"}
+
+
+def build_folium_map(data: dict) -> folium.Map:
+    """The folium map of a page description (:func:`plan_map_data` or :func:`layers_map_data`)."""
+    w, s, e, n = data["bounds"]
+    m = folium.Map(location=[(s + n) / 2, (w + e) / 2], zoom_start=10, tiles=None, prefer_canvas=True,
+                   control_scale=True, zoom_snap=0.5, font_size="0.75rem")
+    m.fit_bounds([[s, w], [n, e]], padding=(10, 10))  # first, so that the layers draw once, at the final view
+    start_gcj = any(b["id"] == data["basemap"] and b["gcj"] for b in data["basemaps"])
+    _Runtime({"title": data["title"], "subtitle": data["subtitle"], "scale": data["scale"],
+              "basemap": data["basemap"], "startGcj": start_gcj, "gcjGrid": data["gcjGrid"]}).add_to(m)
+
+    for b in data["basemaps"]:
+        tile = folium.TileLayer(
+            tiles=b["url"] or BLANK_TILE, attr=b["attribution"] or "none", name=_layer_name(b["name"]),
+            overlay=False, control=True, show=b["id"] == data["basemap"],
+            max_zoom=b.get("maxZoom", 19), max_native_zoom=b.get("maxZoom", 19), subdomains=b.get("subdomains", "abc"))
+        if not b["attribution"]:
+            tile.options.pop("attribution", None)
+        tile.add_child(_Basemap(b["id"], b["gcj"]))
+        m.add_child(tile, name=f"basemap_{b['id']}")
+
+    for spec in data["layers"]:
+        m.add_child(_overlay(spec), name=f"layer_{spec['id']}")
+
+    control = folium.LayerControl(position="topright", collapsed=False)
+    m.add_child(control)
+    folium.plugins.Fullscreen(position="topleft", title="Full screen", title_cancel="Exit full screen").add_to(m)
+    m.add_child(Legend("bottomright"))
+    m.add_child(_Start(control))
+    root = m.get_root()
+    root.header.add_child(Element('<meta charset="utf-8">'), name="meta_http")  # replaces branca's http-equiv
+    root.header.add_child(Element(f"<title>{_jinja_inert(_html.escape(data['title'] or 'Map'))}</title>"),
+                          name="title")
+    root.header.add_child(Element('<meta name="generator" content="qingdao-rollout maps.map (folium)">'),
+                          name="generator")
+    root.html.add_child(Element("<noscript><p>This map needs JavaScript. The same data are in report.html and in "
+                                "the GIS exports.</p></noscript>"), name="noscript")
+    return m
+
+
+def _deferred(geojson: dict) -> dict:
+    """The features of ``geojson`` without their geometry: what folium styles, but nothing to build yet."""
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": f["id"], "properties": {k: v for k, v in f["properties"].items() if k in ("i", "k")},
+         "geometry": None} for f in geojson["features"]]}
+
+
+def _overlay(spec: dict):
+    """The folium layer of one layer spec.
+
+    A GeoJson layer hidden at first (demand cells, links) gets its features
+    without geometry, so that folium still styles it (style_function per
+    feature id) but the browser does not build tens of thousands of shapes
+    before the first draw; its geometry travels in a JSON block of its own that
+    the runtime parses and adds to the folium layer right after the first draw,
+    or when the layer is switched on.
+    """
+    name, show, kind = _layer_name(spec["label"]), bool(spec["on"]), spec["kind"]
+    if kind == "points":
+        return RolloutPoints(_spec_for_browser(spec), name=name, show=show)
+    geojson = spec["geojson"] if show else _deferred(spec["geojson"])
+    if kind == "districts":
+        base = dict(spec["style"])
+        metric = next((mt for mt in spec.get("metrics", []) if mt["id"] == spec.get("metric")), None)
+
+        def style(feature, base=base, metric=metric):
+            st = dict(base)
+            if metric is not None:
+                st["fillColor"] = metric["colors"][feature["properties"]["i"]]
+            else:
+                st["fillOpacity"] = 0
+            return st
+
+        layer = folium.GeoJson(geojson, name=name, show=show, style_function=style,
+                               highlight_function=lambda feature: dict(DISTRICT_HIGHLIGHT))
+    elif kind == "polys":
+        classes = spec["classes"]
+
+        def style(feature, classes=classes):
+            c = classes[feature["properties"]["k"]]
+            wt = c.get("weight", 0.5)
+            return {"color": c["color"], "weight": wt, "stroke": wt > 0, "opacity": 0.8,
+                    "fillColor": c.get("fill") or c["color"], "fillOpacity": c.get("fillOpacity", 0.45)}
+
+        layer = folium.GeoJson(geojson, name=name, show=show, style_function=style,
+                               interactive=bool(spec.get("popup")))
+    elif kind == "lines":
+        line_style = {"color": spec["color"], "weight": spec.get("weight", 1), "opacity": spec.get("opacity", 0.7)}
+        layer = folium.GeoJson(geojson, name=name, show=show, style_function=lambda f: dict(line_style),
+                               interactive=False)
+    elif kind == "circles":
+        classes, cls, radius = spec["classes"], spec["cls"], spec["radius"]
+
+        def style(feature, classes=classes, cls=cls, radius=radius):
+            i = feature["properties"]["i"]
+            c = classes[cls[i]]
+            return {"radius": radius[i], "color": c["color"], "weight": c.get("weight", 1), "opacity": 1,
+                    "fillColor": c.get("fill") or c["color"], "fillOpacity": c.get("fillOpacity", 0.9)}
+
+        layer = folium.GeoJson(geojson, name=name, show=show, style_function=style,
+                               marker=folium.CircleMarker(radius=6, fill=True))
+    else:
+        raise ValueError(f"unknown layer kind {kind!r}")
+    browser_spec = _spec_for_browser(spec)
+    if not show:
+        block = _GeoJsonBlock(spec["geojson"])
+        layer.add_child(block)
+        browser_spec["geojsonBlock"] = block.get_name()
+    layer.add_child(_Register(browser_spec))
+    return layer
+
+
 # ====================================================================== HTML
 def json_for_html(obj) -> str:
     """Compact JSON that is safe inside ``<script type="application/json">``."""
@@ -732,29 +1131,55 @@ def _asset(name: str) -> str:
     return (ASSETS / name).read_text(encoding="utf-8")
 
 
+def _data_uri(name: str, mime: str) -> str:
+    return f"data:{mime};base64," + base64.b64encode((ASSETS / name).read_bytes()).decode("ascii")
+
+
 @lru_cache(maxsize=None)
-def _leaflet_css() -> str:
-    css = _asset("leaflet.css")
-    for png in ("layers-2x.png", "layers.png"):
-        uri = "data:image/png;base64," + base64.b64encode((ASSETS / png).read_bytes()).decode("ascii")
-        css = css.replace(f"url(images/{png})", f"url({uri})")
-    # the default marker icon is never used; drop its image reference
-    css = css.replace("background-image: url(images/marker-icon.png);", "")
-    if "url(images/" in css:
-        raise ValueError("leaflet.css references an image that is not inlined")
+def _inline_css(name: str) -> str:
+    css = _asset(name)
+    if name == "leaflet.css":
+        for png in ("layers-2x.png", "layers.png"):
+            css = css.replace(f"url(images/{png})", f"url({_data_uri(png, 'image/png')})")
+        # the default marker icon is never used; drop its image reference
+        css = css.replace("background-image: url(images/marker-icon.png);", "")
+    elif name == "Control.FullScreen.css":
+        css = css.replace("url(icon-fullscreen.svg)", f"url({_data_uri('icon-fullscreen.svg', 'image/svg+xml')})")
+    if re.search(r"url\((?!data:|#)", css) or "@import" in css:
+        raise ValueError(f"{name} references a file that is not inlined")
+    if "</style" in css.lower():
+        raise ValueError(f"{name} contains '</style'")
     return css
 
 
 @lru_cache(maxsize=None)
-def _leaflet_js() -> str:
-    js = _asset("leaflet.js")
-    return _script_safe(js.replace("//# sourceMappingURL=leaflet.js.map", ""))
+def _inline_js(name: str) -> str:
+    js = re.sub(r"//# sourceMappingURL=\S+", "", _asset(name))
+    return _script_safe(js)
 
 
-@lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+def _offline_assets(root) -> None:
+    """Point every folium element's JS/CSS at the vendored files (per instance), or drop what is unused."""
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        stack.extend(element._children.values())
+        if not isinstance(element, JSCSSMixin):
+            continue
+        for attr, table in (("default_js", VENDORED_JS), ("default_css", VENDORED_CSS)):
+            out = []
+            for name, url in getattr(element, attr):
+                if name not in table:
+                    raise ValueError(f"folium element {type(element).__name__} needs {name} ({url}), which is not "
+                                     f"vendored in maps/assets; vendor it (see VENDORED.md) or drop it")
+                if table[name] is not None:
+                    out.append((name, _ASSET_SCHEME + table[name]))
+            setattr(element, attr, out)   # an instance attribute: folium's class defaults stay untouched
+
+
+_ASSET_TAG = re.compile(r'<script src="rollout-asset:([\w.\-]+)"></script>'
+                        r'|<link rel="stylesheet" href="rollout-asset:([\w.\-]+)"\s*/?>')
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 
 
 def _sha256(text: str) -> str:
@@ -762,23 +1187,40 @@ def _sha256(text: str) -> str:
 
 
 def render_map_html(data: dict) -> str:
-    """The whole page: inlined Leaflet + renderer, and ``data`` as a JSON block."""
-    leaflet_js = _leaflet_js()
-    app_js = _script_safe(_asset("rollout-map.js"))
+    """The whole page: the folium map, every library inlined, a CSP that allows only its own scripts."""
+    m = build_folium_map(data)
+    root = m.get_root()
+    _offline_assets(root)
+    payloads = {}
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        stack.extend(element._children.values())
+        if isinstance(element, _Payload):
+            payloads[element.placeholder] = element.payload
+    page = root.render()
+    page = re.sub(r"@@rollout-payload:\w+@@", lambda mt: payloads.get(mt[0], mt[0]), page)
+    page = _ASSET_TAG.sub(lambda mt: (f"<script>{_inline_js(mt[1])}</script>" if mt[1]
+                                      else f"<style>{_inline_css(mt[2])}</style>"), page)
+    leftover = re.findall(r"<script\b[^>]*\bsrc=[^>]*>|<link\b[^>]*>", page)
+    if leftover:
+        raise ValueError(f"the map page would load {leftover[:3]}: not inlined")
+    for tag in re.findall(r"<script\b[^>]*>", page):
+        if tag != "<script>" and 'type="application/json"' not in tag:
+            raise ValueError(f"unexpected script element {tag}")
+    hashes = sorted({_sha256(body) for body in _INLINE_SCRIPT.findall(page)})
     csp = "; ".join([
         "default-src 'none'",
-        f"script-src {_sha256(leaflet_js)} {_sha256(app_js)}",
+        "script-src " + " ".join(hashes),
         "style-src 'unsafe-inline'",
         "img-src data: https:",
         "base-uri 'none'",
         "form-action 'none'",
     ])
-    return _env().get_template("map.html.j2").render(
-        title=data.get("title") or "Map", csp=csp,
-        leaflet_css=Markup(_leaflet_css()), app_css=Markup(_asset("rollout-map.css")),
-        leaflet_js=Markup(leaflet_js), app_js=Markup(app_js),
-        data_json=Markup(json_for_html(data)),
-    )
+    head = '<meta charset="utf-8">'
+    if page.count(head) != 1:
+        raise ValueError("the page header is not as expected")
+    return page.replace(head, f'{head}\n<meta http-equiv="Content-Security-Policy" content="{_html.escape(csp)}">', 1)
 
 
 def _write_page(out: Path, data: dict) -> Path:

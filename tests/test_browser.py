@@ -117,8 +117,8 @@ def test_map_loads_offline_and_draws_every_feature(fresh, saved, plan):
     assert c["links_feeder"]["features"] == kinds["feeder"]
     assert c["links_backhaul"]["features"] == kinds["backhaul"]
     # every station was painted (the first view fits the whole plan)
-    assert page.evaluate("window.rolloutMap.layers.stations.inner.drawn") == len(plan.stations)
-    el = page.locator("#map")
+    assert page.evaluate("window.rolloutMap.layers.stations.layer.drawn") == len(plan.stations)
+    el = page.locator(".folium-map")
     assert el.get_attribute("data-count-stations") == str(int(plan.stations["count"].sum()))
     assert el.get_attribute("data-count-districts") == str(len(plan.districts))
     # the basemap failed (no network), the vector layers are drawn all the same
@@ -126,7 +126,7 @@ def test_map_loads_offline_and_draws_every_feature(fresh, saved, plan):
     assert page.locator(".rm-tile-note").is_visible()
     assert canvas_ink(page) > 1000
     assert page.locator(".leaflet-control-scale").count() == 1
-    assert page.locator(".rm-fullscreen").count() == 1
+    assert page.locator(".leaflet-control-zoom-fullscreen").count() == 1   # folium.plugins.Fullscreen
     assert page.locator(".rm-legend").inner_text().count("new macro") == 1
     assert_offline_clean(page, log)
 
@@ -139,25 +139,25 @@ def test_hostile_names_show_as_text(fresh, saved):
     open_map(page, saved / "map.html")
     assert page.locator(".rm-title-main").inner_text() == HOSTILE_TITLE
     district = page.evaluate("""() => {
-        const l = window.rolloutMap.layers.districts.inner.getLayers()[0];
-        l.fire('click', {latlng: l.getBounds().getCenter()});
+        const l = window.rolloutMap.layers.districts.layer.getLayers()[0];
+        l.fire('click', {latlng: l.getBounds().getCenter()}, true);
         const p = document.querySelector('.leaflet-popup-content');
         return {text: p.textContent, imgs: p.querySelectorAll('img,script').length}; }""")
     assert district["imgs"] == 0
     assert f"{HOSTILE_ZH} {HOSTILE_PLAIN}" in district["text"]
     tip = page.evaluate("""() => {
-        const l = window.rolloutMap.layers.districts.inner.getLayers()[1];
-        l.openTooltip(l.getBounds().getCenter());
-        const t = l.getTooltip().getElement();
+        const g = window.rolloutMap.layers.districts.layer, l = g.getLayers()[1];
+        l.fire('mouseover', {latlng: l.getBounds().getCenter()}, true);
+        const t = g.getTooltip().getElement();
         return {text: t.textContent, imgs: t.querySelectorAll('img,script').length}; }""")
     assert HOSTILE in tip["text"] and tip["imgs"] == 0
     # a real click on station 0 (zoomed in): the hit test finds it, its popup shows the hostile id as text
     page.evaluate("""() => { const r = window.rolloutMap, m = r.map;
-        m.closePopup(); m.setView(r.layers.stations.inner.latLngOf(0), 15, {animate: false}); }""")
+        m.closePopup(); m.setView(r.layers.stations.layer.latLngOf(0), 15, {animate: false}); }""")
     page.wait_for_timeout(150)
     x, y = page.evaluate("""() => { const r = window.rolloutMap;
-        const p = r.map.latLngToContainerPoint(r.layers.stations.inner.latLngOf(0)); return [p.x, p.y]; }""")
-    box = page.locator("#map").bounding_box()
+        const p = r.map.latLngToContainerPoint(r.layers.stations.layer.latLngOf(0)); return [p.x, p.y]; }""")
+    box = page.locator(".folium-map").bounding_box()
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_timeout(150)
     station = page.evaluate("""() => {
@@ -184,7 +184,7 @@ def test_controls_choropleth_layers_and_gaode_shift(fresh, saved, plan, gcj):
     page.get_by_label("population covered").check()
     assert "population covered" in page.locator(".rm-legend").inner_text()
     page.get_by_label("Demand cells by clutter").check()
-    assert page.evaluate("window.rolloutMap.map.hasLayer(window.rolloutMap.layers.demand.container)")
+    assert page.evaluate("window.rolloutMap.map.hasLayer(window.rolloutMap.layers.demand.layer)")
     assert "dense urban" in page.locator(".rm-legend").inner_text()
     assert "MODELLED" in page.locator(".rm-legend").inner_text()
     page.locator(".rm-options select").select_option("alt")
@@ -192,11 +192,15 @@ def test_controls_choropleth_layers_and_gaode_shift(fresh, saved, plan, gcj):
     page.screenshot(path=str(ART / "map_controls.png"))
 
     # Gaode tiles are GCJ-02: every overlay moves with them
-    before = page.evaluate("""() => [0, 1, 2, 3, 4].map(i => { const p = window.rolloutMap.layers.stations.inner.latLngOf(i);
+    before = page.evaluate("""() => [0, 1, 2, 3, 4].map(i => { const p = window.rolloutMap.layers.stations.layer.latLngOf(i);
                                              return [i, p.lng, p.lat]; })""")
+    geo = """() => { const r = window.rolloutMap, o = r.layers.olt_sites.layer.getLayers()[0].getLatLng(),
+                           d = r.layers.districts.layer.getLayers()[0].getLatLngs()[0][0];
+                     return [o.lng, o.lat, d.lng, d.lat]; }"""
+    geo_before = page.evaluate(geo)
     page.get_by_label("Gaode / AMap (GCJ-02)").check()
     assert page.evaluate("window.rolloutMap.gcj") is True
-    after = page.evaluate("""() => [0, 1, 2, 3, 4].map(i => { const p = window.rolloutMap.layers.stations.inner.latLngOf(i);
+    after = page.evaluate("""() => [0, 1, 2, 3, 4].map(i => { const p = window.rolloutMap.layers.stations.layer.latLngOf(i);
                                              return [i, p.lng, p.lat]; })""")
     idx = [a[0] for a in after]
     lon0 = np.array([b[1] for b in before])
@@ -207,13 +211,83 @@ def test_controls_choropleth_layers_and_gaode_shift(fresh, saved, plan, gcj):
     assert idx == [b[0] for b in before]
     err_m = np.hypot((lon1 - glon) * 90_000, (lat1 - glat) * 111_000)
     assert err_m.max() < 1.0, err_m
+    # the folium GeoJson layers (OLT circles, district polygons) are rebuilt shifted too
+    geo_after = page.evaluate(geo)
+    for k in (0, 2):
+        glon, glat = gcj(np.array([geo_before[k]]), np.array([geo_before[k + 1]]))
+        err_m = np.hypot((geo_after[k] - glon[0]) * 90_000, (geo_after[k + 1] - glat[0]) * 111_000)
+        assert err_m < 1.0, (k, err_m)
+    assert page.evaluate("window.rolloutMap.counts.olt_sites.features") == len(plan.olt_sites)
     assert page.evaluate("window.rolloutMap.counts.stations.weighted") == int(plan.stations["count"].sum())
-    assert page.evaluate("window.rolloutMap.map.hasLayer(window.rolloutMap.layers.demand.container)")
+    assert page.evaluate("window.rolloutMap.map.hasLayer(window.rolloutMap.layers.demand.layer)")
     page.get_by_label("No basemap").check()
     assert page.evaluate("window.rolloutMap.gcj") is False
-    back = page.evaluate("""() => [0, 1, 2, 3, 4].map(i => { const p = window.rolloutMap.layers.stations.inner.latLngOf(i);
+    back = page.evaluate("""() => [0, 1, 2, 3, 4].map(i => { const p = window.rolloutMap.layers.stations.layer.latLngOf(i);
                                              return [i, p.lng, p.lat]; })""")
     assert np.allclose([b[1:] for b in back], [b[1:] for b in before], atol=1e-9)
+    assert_offline_clean(page, log)
+
+
+def test_folium_layer_control_drives_the_layers(fresh, saved, plan):
+    """The page is a folium map: its LayerControl lists every layer and switches the canvas stations too."""
+    from tests._browser import open_map
+
+    page, log = fresh
+    open_map(page, saved / "map.html")
+    names = page.evaluate("""() => Object.keys(window).filter(k => /^map_[0-9a-f]+$/.test(k))""")
+    assert len(names) == 1 and page.evaluate(f"window.{names[0]} === window.rolloutMap.map")
+    labels = page.locator(".leaflet-control-layers").inner_text()
+    for name in ("CartoDB Positron", "OpenStreetMap", "Gaode / AMap (GCJ-02)", "No basemap", "Districts",
+                 "Demand cells by clutter", "Feeder fibre", "5G backhaul", "OLT sites", "5G stations"):
+        assert name in labels, name
+    assert page.get_by_label("5G stations", exact=True).is_checked()
+    assert not page.get_by_label("Feeder fibre (cell \u2192 OLT)").is_checked()
+    # OLT circles (folium GeoJson + CircleMarker) are sized by PON ports and shrink when zoomed out, like the points
+    radius = """() => { const r = window.rolloutMap, o = r.layers.olt_sites, l = o.layer.getLayers()[0];
+                        return [l.getRadius(), o.spec.radius[l.feature.properties.i], l._pxBounds.getSize().x]; }"""
+    small = page.evaluate(radius)
+    assert small[0] < small[1]
+    zoom = page.evaluate("window.rolloutMap.map.getZoom()")
+    page.evaluate("() => window.rolloutMap.map.setZoom(13, {animate: false})")
+    big = page.evaluate(radius)
+    assert big[0] == big[1] and big[2] > small[2]
+    page.evaluate(f"() => window.rolloutMap.map.setZoom({zoom}, {{animate: false}})")
+    page.get_by_label("5G stations", exact=True).uncheck()
+    assert page.evaluate("window.rolloutMap.map.hasLayer(window.rolloutMap.layers.stations.layer)") is False
+    assert page.locator("canvas.rm-points").count() == 0
+    assert "new macro" not in page.locator(".rm-legend").inner_text()
+    page.get_by_label("Feeder fibre (cell \u2192 OLT)").check()
+    page.get_by_label("5G backhaul (station \u2192 OLT/office)").check()
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(ART / "map_links.png"))
+    page.get_by_label("5G stations", exact=True).check()
+    assert page.locator("canvas.rm-points").count() == 1
+    assert page.evaluate("window.rolloutMap.layers.stations.layer.drawn") == len(plan.stations)
+    assert page.locator(".folium-map").get_attribute("data-count-links-feeder") == str(
+        int((plan.links["kind"] == "feeder").sum()))
+    assert_offline_clean(page, log)
+
+
+def test_gaode_as_first_basemap(fresh, saved, plan, gcj, tmp_path):
+    from maps.map import write_map
+    from tests._browser import open_map
+
+    page, log = fresh
+    if _gcj_function()[1]:
+        pytest.skip("gis.crs not available")
+    out = write_map(saved, tmp_path / "gaode.html", basemap="gaode")
+    open_map(page, out)
+    assert page.evaluate("window.rolloutMap.gcj") is True
+    got = page.evaluate("""() => { const r = window.rolloutMap, s = r.layers.stations.layer.latLngOf(0),
+                                         o = r.layers.olt_sites.layer.getLayers()[0].getLatLng();
+                                   return [s.lng, s.lat, o.lng, o.lat]; }""")
+    want_lon, want_lat = gcj(np.array([plan.stations.geometry.x.iloc[0], plan.olt_sites.geometry.x.iloc[0]]),
+                             np.array([plan.stations.geometry.y.iloc[0], plan.olt_sites.geometry.y.iloc[0]]))
+    err_m = np.hypot((np.array(got[0::2]) - want_lon) * 90_000, (np.array(got[1::2]) - want_lat) * 111_000)
+    assert err_m.max() < 2.0, err_m
+    assert page.evaluate("window.rolloutMap.counts.districts.features") == len(plan.districts)
+    page.get_by_label("Demand cells by clutter").check()   # hidden at first: built shifted when shown
+    assert page.evaluate("window.rolloutMap.layers.demand.builtGcj") is True
     assert_offline_clean(page, log)
 
 

@@ -1,4 +1,4 @@
-"""maps.map: the offline map page of a saved plan and of the input layers."""
+"""maps.map: the offline folium map page of a saved plan and of the input layers."""
 from __future__ import annotations
 
 import importlib
@@ -42,9 +42,56 @@ def gcj(monkeypatch):
 
 
 def page_data(html: str) -> dict:
-    m = re.search(r'<script type="application/json" id="rollout-data">(.*?)</script>', html, re.S)
-    assert m, "data block missing"
-    return json.loads(m.group(1))
+    """What the page draws: its config block, and every layer spec with its GeoJSON.
+
+    Layer specs come from the ``rollout-data`` JSON blocks (in map order); the
+    GeoJSON of each folium GeoJson layer from its ``geo_json_<id>_add(...)`` call,
+    or, for a layer hidden at first, from its spec (folium gets it without geometry).
+    """
+    blocks = re.findall(r'<script type="application/json" class="rollout-data" data-kind="(\w+)" id="\w+">'
+                        r'(.*?)</script>', html, re.S)
+    assert blocks, "data blocks missing"
+    pages = [json.loads(body) for kind, body in blocks if kind == "page"]
+    assert len(pages) == 1
+    layers = [json.loads(body) for kind, body in blocks if kind == "layer"]
+    geometry = {m[0]: json.loads(m[1]) for m in re.findall(
+        r'<script type="application/json" class="rollout-data" data-kind="geojson" id="(\w+)">(.*?)</script>',
+        html, re.S)}
+    geojson = [json.loads(m) for m in re.findall(r"^\s*geo_json_[0-9a-f]+_add\((.*)\);$", html, re.M)]
+    with_geo = [spec for spec in layers if spec["kind"] != "points"]
+    assert len(with_geo) == len(geojson)
+    for spec, gj in zip(with_geo, geojson):
+        if "geojsonBlock" in spec:  # hidden at first: folium got the features without geometry, a block has them
+            spec["geojson"] = geometry.pop(spec["geojsonBlock"])
+            assert [f["id"] for f in gj["features"]] == [f["id"] for f in spec["geojson"]["features"]]
+            assert all(f["geometry"] is None for f in gj["features"])
+        else:
+            spec["geojson"] = gj
+    assert not geometry
+    return {**pages[0], "layers": layers}
+
+
+def layer_control(html: str) -> tuple[list[str], list[str], dict]:
+    """Names of the base layers and overlays in folium's LayerControl, and name -> JS variable."""
+    m = re.search(r"var (layer_control_\w+)_layers = \{\s*base_layers : \{(.*?)\},\s*overlays :  \{(.*?)\},\s*\};",
+                  html, re.S)
+    assert m, "folium LayerControl missing"
+
+    def entries(body):
+        return [(json.loads(k), v) for k, v in re.findall(r'("(?:[^"\\]|\\.)*") : (\w+),', body)]
+
+    base, over = entries(m.group(2)), entries(m.group(3))
+    return [unescape(k) for k, _ in base], [unescape(k) for k, _ in over], {unescape(k): v for k, v in base + over}
+
+
+def map_name(html: str) -> str:
+    m = re.search(r"var (map_[0-9a-f]+) = L\.map\(", html)
+    assert m, "no folium map"
+    return m.group(1)
+
+
+def layers_by_id(html: str) -> dict:
+    return {layer["id"]: layer for layer in page_data(html)["layers"]}
 
 
 class Resources(HTMLParser):
@@ -52,7 +99,7 @@ class Resources(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.urls, self.scripts, self._in_style = [], [], False
+        self.urls, self.scripts, self.inline, self._in, self._attrs = [], [], [], None, {}
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -64,21 +111,32 @@ class Resources(HTMLParser):
             self.urls.append(a["href"])
         if tag in ("img", "iframe", "embed", "object", "source") and (a.get("src") or a.get("data")):
             self.urls.append(a.get("src") or a.get("data"))
-        self._in_style = tag == "style"
+        self._in, self._attrs = tag, a
 
     def handle_data(self, data):
-        if self._in_style:
+        if self._in == "style":
             self.urls += re.findall(r"url\(\s*['\"]?([^'\")]+)", data)
             self.urls += re.findall(r"@import\s+['\"]([^'\"]+)", data)
+        if self._in == "script" and not self._attrs:
+            self.inline.append(data)
 
     def handle_endtag(self, tag):
-        if tag == "style":
-            self._in_style = False
+        self._in = None
 
 
-def decode_ring(flat, scale=mm.SCALE):
-    a = np.cumsum(np.asarray(flat, dtype=np.int64).reshape(-1, 2), axis=0)
-    return a / scale
+def coords_of(geometry) -> np.ndarray:
+    return np.array([xy for part in _rings(geometry) for xy in part])
+
+
+def _rings(geometry):
+    t, c = geometry["type"], geometry["coordinates"]
+    if t == "Polygon":
+        return c
+    if t == "MultiPolygon":
+        return [r for p in c for r in p]
+    if t == "MultiLineString":
+        return c
+    raise AssertionError(t)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +151,57 @@ def plan_html(saved):
     return out, out.read_text(encoding="utf-8")
 
 
+# ---------------------------------------------------------------------- folium
+def test_the_page_is_a_folium_map(plan_html):
+    html = plan_html[1]
+    name = map_name(html)
+    assert html.count("= L.map(") == 1 and '<div class="folium-map" id="%s"' % name in html
+    assert '"preferCanvas": true' in html
+    assert f"L.control.scale().addTo({name});" in html                  # control_scale=True
+    assert re.search(r"L\.control\.fullscreen\(", html)                   # folium.plugins.Fullscreen
+    assert f"RolloutMap.attach({name}, " in html
+    assert f"RolloutMap.of({name}).legend(" in html                      # the Legend MacroElement
+    base, over, var = layer_control(html)
+    assert base == ["CartoDB Positron", "OpenStreetMap", "Gaode / AMap (GCJ-02)", "No basemap"]
+    assert over == ["Districts", "Demand cells by clutter", "Feeder fibre (cell \u2192 OLT)",
+                    "5G backhaul (station \u2192 OLT/office)", "OLT sites", "5G stations"]
+    # base layers are folium TileLayers; overlays folium GeoJson layers, stations the custom canvas layer
+    for b in base:
+        assert var[b].startswith("tile_layer_") and f"var {var[b]} = L.tileLayer(" in html
+    for o in over[:-1]:
+        assert var[o].startswith("geo_json_") and f"var {var[o]} = L.geoJson(" in html
+    assert var["5G stations"].startswith("rollout_points_")
+    assert f"var {var['5G stations']} = RolloutMap.of({name}).addPoints(" in html
+    # show / show=False: only the layers shown at first are added to the map
+    added = set(re.findall(r"^\s*(\w+)\.addTo\(%s\);$" % name, html, re.M))
+    assert {var[o] for o in ("Districts", "OLT sites", "5G stations", "CartoDB Positron")} <= added
+    assert not {var[o] for o in over[1:4]} & added
+    assert not {var[b] for b in base[1:]} & added
+
+
+def test_folium_defaults_stay_untouched(plan_html):
+    import folium
+    import folium.plugins
+
+    # the CDN defaults were replaced per instance, never on folium's classes
+    assert dict(folium.Map.default_js)["leaflet"].startswith("https://")
+    assert dict(folium.plugins.Fullscreen.default_js)["Control.Fullscreen.js"].startswith("https://")
+
+
+def test_an_unvendored_folium_asset_fails_loudly(saved, monkeypatch):
+    import folium.plugins
+
+    def extra(m):
+        folium.plugins.MiniMap().add_to(m)  # wants leaflet-minimap from a CDN
+        return m
+
+    real = mm.build_folium_map
+    monkeypatch.setattr(mm, "build_folium_map", lambda data: extra(real(data)))
+    plan = make_plan(10, 5, seed=1)
+    with pytest.raises(ValueError, match="not vendored"):
+        mm.render_map_html(mm.plan_map_data(plan))
+
+
 # ---------------------------------------------------------------------- counts
 def test_map_holds_every_feature_of_the_plan(saved, plan_html):
     from rollout.plan import load_plan
@@ -100,24 +209,25 @@ def test_map_holds_every_feature_of_the_plan(saved, plan_html):
     out, html = plan_html
     assert out == saved / "map.html"
     plan = load_plan(saved)
-    data = page_data(html)
-    layers = {layer["id"]: layer for layer in data["layers"]}
+    layers = layers_by_id(html)
     st = layers["stations"]
     assert len(st["x"]) == len(st["y"]) == len(st["cls"]) == len(plan.stations)
     assert sum(st["w"]) == int(plan.stations["count"].sum())
-    assert len(layers["districts"]["polys"]) == len(plan.districts) == 5
-    assert len(layers["olt_sites"]["x"]) == len(plan.olt_sites)
-    assert len(layers["demand"]["polys"]) == len(plan.demand)
+    assert len(layers["districts"]["geojson"]["features"]) == len(plan.districts) == 5
+    assert len(layers["olt_sites"]["geojson"]["features"]) == len(plan.olt_sites)
+    cells = [c for f in layers["demand"]["geojson"]["features"] for c in f["properties"]["cells"]]
+    assert sorted(cells) == list(range(len(plan.demand)))
     kinds = plan.links["kind"].value_counts()
-    assert len(layers["links_feeder"]["lines"]) == kinds["feeder"]
-    assert len(layers["links_backhaul"]["lines"]) == kinds["backhaul"]
+    for kind in ("feeder", "backhaul"):
+        (feature,) = layers[f"links_{kind}"]["geojson"]["features"]
+        assert len(feature["geometry"]["coordinates"]) == len(feature["properties"]["owners"]) == kinds[kind]
     # every popup column has one value per feature
-    for layer in data["layers"]:
-        n = len(layer.get("x") or layer.get("polys") or layer.get("lines"))
+    for layer in layers.values():
+        n = len(layer.get("x") or layer.get("cls") or layer.get("titles") or [])
         for f in layer.get("popup", []):
             assert len(f["v"]) == n, (layer["id"], f["label"])
         for m in layer.get("metrics", []):
-            assert len(m["v"]) == n
+            assert len(m["v"]) == len(m["colors"]) == n
     # station classes agree with the plan's type/new columns
     new_macro = int(((plan.stations["type"] == "macro") & plan.stations["new"]).sum())
     assert st["cls"].count(0) == new_macro
@@ -130,36 +240,62 @@ def test_choropleth_metrics(saved, plan_html):
     from rollout.plan import load_plan
 
     plan = load_plan(saved)
-    d = {layer["id"]: layer for layer in page_data(plan_html[1])["layers"]}["districts"]
-    metrics = {m["id"]: m["v"] for m in d["metrics"]}
+    d = layers_by_id(plan_html[1])["districts"]
+    metrics = {m["id"]: m for m in d["metrics"]}
     assert set(metrics) == {"stations_per_km2", "ports_per_1000_households", "population_covered_share"}
+    assert d["metric"] == "stations_per_km2"
     i = 0
     row = plan.districts.iloc[i]
-    assert metrics["stations_per_km2"][i] == pytest.approx(row["stations_5g"] / row["area_km2"], abs=1e-3)
-    assert metrics["ports_per_1000_households"][i] == pytest.approx(row["pon_ports"] / row["households"] * 1000,
-                                                                      abs=1e-2)
+    v = metrics["stations_per_km2"]["v"]
+    assert v[i] == pytest.approx(row["stations_5g"] / row["area_km2"], abs=1e-3)
+    assert metrics["ports_per_1000_households"]["v"][i] == pytest.approx(
+        row["pon_ports"] / row["households"] * 1000, abs=1e-2)
     # district 2 has no official area: measured instead, never NaN
-    assert metrics["stations_per_km2"][2] is not None and metrics["stations_per_km2"][2] > 0
+    assert v[2] is not None and v[2] > 0
+    # colours: the lowest value gets the lightest class, the highest the darkest; one legend row per class
+    colors = metrics["stations_per_km2"]["colors"]
+    assert colors[int(np.argmin(v))] == mm.CHOROPLETH[0] and colors[int(np.argmax(v))] == mm.CHOROPLETH[-1]
+    assert len(metrics["stations_per_km2"]["legend"]) == 5
+    # folium's style function draws the first metric
+    m = re.search(r"function (geo_json_\w+)_styler\(feature\)", plan_html[1])
+    assert m and colors[int(np.argmax(v))] in plan_html[1]
+
+
+def test_choropleth_classes():
+    colors, legend = mm.choropleth([0.0, 1.0, None, 5.0, 2.5, 4.0, 3.0], "num1")
+    assert colors[2] == mm.NODATA and colors[0] == mm.CHOROPLETH[0] and colors[3] == mm.CHOROPLETH[-1]
+    assert [r["label"] for r in legend] == ["0.0 \u2013 1.0", "1.0 \u2013 2.0", "2.0 \u2013 3.0", "3.0 \u2013 4.0",
+                                            "4.0 \u2013 5.0", "no data"]
+    colors, legend = mm.choropleth([0.5, 0.5], "share")
+    assert colors == [mm.CHOROPLETH[3]] * 2 and legend[0]["label"] == "50.00 % \u2013 50.00 %"
+    assert mm.choropleth([None], "int") == ([mm.NODATA], [{"color": mm.NODATA, "label": "no data"}])
 
 
 def test_coordinates_round_trip_to_a_metre(saved, plan_html):
     from rollout.plan import load_plan
 
     plan = load_plan(saved)
-    layers = {layer["id"]: layer for layer in page_data(plan_html[1])["layers"]}
+    layers = layers_by_id(plan_html[1])
     st = layers["stations"]
     x = np.array(st["x"]) / mm.SCALE
     assert np.abs(x - plan.stations.geometry.x.to_numpy()).max() <= 0.6 / mm.SCALE
+    olt = np.array([f["geometry"]["coordinates"] for f in layers["olt_sites"]["geojson"]["features"]])
+    assert np.abs(olt[:, 1] - plan.olt_sites.geometry.y.to_numpy()).max() <= 0.6 / mm.SCALE
     # the island of district 3 and the hole of district 4 survive
-    polys = layers["districts"]["polys"]
-    assert len(polys[3]) == 2 and len(polys[4][0]) == 2
-    ring = decode_ring(polys[4][0][0])
+    feats = layers["districts"]["geojson"]["features"]
+    assert feats[3]["geometry"]["type"] == "MultiPolygon" and len(feats[3]["geometry"]["coordinates"]) == 2
+    assert feats[4]["geometry"]["type"] == "Polygon" and len(feats[4]["geometry"]["coordinates"]) == 2
+    ring = np.array(feats[4]["geometry"]["coordinates"][0])
     g = plan.districts.geometry.iloc[4]
     g = g.geoms[0] if g.geom_type == "MultiPolygon" else g  # GeoPackage may promote to multi
-    ext = np.asarray(g.exterior.coords)[:-1]
+    ext = np.asarray(g.exterior.coords)
     assert len(ring) == len(ext) and np.abs(ring - ext).max() < 1e-5
-    hexagon = decode_ring(layers["demand"]["polys"][0][0][0])
-    assert len(hexagon) == 6
+    first = layers["demand"]["geojson"]["features"][0]
+    hexagon = np.array(first["geometry"]["coordinates"][0][0])
+    assert len(hexagon) == 7 and (hexagon[0] == hexagon[-1]).all()  # a closed GeoJSON ring
+    cell = first["properties"]["cells"][0]
+    want = np.asarray(plan.demand.geometry.iloc[cell].exterior.coords)
+    assert np.abs(hexagon - want).max() < 1e-5
 
 
 def test_no_cdn_and_only_tile_urls(plan_html):
@@ -168,26 +304,49 @@ def test_no_cdn_and_only_tile_urls(plan_html):
     res.feed(html)
     assert not [u for u in res.urls if not u.startswith(("data:", "#"))], res.urls
     assert all(not s.get("src") for s in res.scripts)
-    for cdn in ("cdn.jsdelivr", "cdnjs", "unpkg", "code.jquery", "bootstrapcdn", "googleapis"):
-        assert cdn not in html
-    data = page_data(html)
-    for b in data["basemaps"]:
-        assert b["url"] is None or b["url"] in mm.TILE_URL_TEMPLATES
-    # every http(s) URL in the data is a tile template or an attribution link
-    urls = set(re.findall(r"https?://[^\s\"'<>)\\]+", json.dumps(data)))
-    allowed_hosts = ("basemaps.cartocdn.com", "tile.openstreetmap.org", "is.autonavi.com",
-                     "www.openstreetmap.org/copyright", "carto.com/attributions")
-    assert all(any(h in u for h in allowed_hosts) for u in urls), urls
+    assert "<link" not in html
+    for cdn in ("cdn.jsdelivr", "cdnjs", "unpkg", "code.jquery", "bootstrapcdn", "googleapis", "fontawesome",
+                "netdna", "rawcdn", "raw.githubusercontent"):
+        assert cdn not in html, cdn
+    assert "jQuery" not in html and "bootstrap" not in html.lower()
+    # every http(s) URL in the page's own scripts and data is a tile template or an attribution link
+    vendored = {mm._inline_js(f) for f in ("leaflet.js", "Control.FullScreen.js")}
+    own = "\n".join(s for s in res.inline if s not in vendored)
+    own += "\n".join(re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.S))
+    urls = {u.replace("\\/", "/") for u in re.findall(r"https?:(?:\\?/){2}[^\s\"'<>)\\]+", own)}
+    allowed = ("basemaps.cartocdn.com", "tile.openstreetmap.org", "is.autonavi.com",
+               "www.openstreetmap.org/copyright", "carto.com/attributions", "leafletjs.com")
+    assert all(any(h in u for h in allowed) for u in urls), urls
+    for t in mm.TILE_URL_TEMPLATES:
+        assert json.dumps(t).replace("&", "\\u0026") in html
     csp = unescape(re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1))
     assert "default-src 'none'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    # the CSP is the first thing in <head> after the charset, before any script
+    assert html.index("Content-Security-Policy") < html.index("<script")
+
+
+def test_csp_hashes_every_inline_script(plan_html):
+    import base64
+    import hashlib
+
+    html = plan_html[1]
+    res = Resources()
+    res.feed(html)
+    csp = unescape(re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1))
+    allowed = set(re.findall(r"'sha256-([^']+)'", csp))
+    # Leaflet, its fullscreen plugin, rollout-map.js, folium's switches and folium's map script
+    assert len(res.inline) == len(allowed) == 5
+    for body in res.inline:
+        assert base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode() in allowed
+    others = [s for s in res.scripts if s]
+    assert others and all(s == {"type": "application/json", "class": "rollout-data", "data-kind": s["data-kind"],
+                                "id": s["id"]} for s in others)
 
 
 def test_hostile_names_are_data_never_markup(saved, plan_html):
     html = plan_html[1]
     for bad in (HOSTILE, HOSTILE_PLAIN, HOSTILE_SITE, "<script>window.__xss", "</script><script>"):
         assert bad not in html
-    # three script elements only: Leaflet, the data block, the renderer
-    assert html.count("<script") == 3
     assert "&lt;script&gt;window.__xss=3&lt;/script&gt;" in html.split("</title>")[0]
     data = page_data(html)
     assert data["title"] == HOSTILE_TITLE
@@ -196,8 +355,30 @@ def test_hostile_names_are_data_never_markup(saved, plan_html):
     assert titles[0] == f"{HOSTILE_ZH} {HOSTILE_PLAIN}"
     assert HOSTILE_SITE in layers["stations"]["titles"]
     assert HOSTILE_OFFICE in layers["olt_sites"]["titles"]
+    # no user string goes into folium's GeoJSON (whose popups and tooltips would render HTML)
+    for layer in layers.values():
+        for f in layer.get("geojson", {}).get("features", []):
+            assert all(not isinstance(v, str) for v in f["properties"].values())
     js = (Path(mm.ASSETS) / "rollout-map.js").read_text()
     assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "eval(" not in js
+    assert "bindPopup" not in js and "GeoJsonPopup" not in html and "GeoJsonTooltip" not in html
+
+
+def test_template_syntax_in_names_stays_text(tmp_path):
+    """branca compiles rendered output as Jinja again: '{{ }}' or '{%' in a name must not be evaluated."""
+    plan = make_plan(10, 5, seed=2)
+    jinja = "{{ 7*7 }}{% raw %}{# x #}@@rollout-payload:map_1@@"
+    plan.districts.loc[0, "name_en"] = jinja
+    plan.stations.loc[1, "site_id"] = "{{ cycler.__init__.__globals__ }}"
+    plan.title = f"Plan {jinja}"
+    html = mm.render_map_html(mm.plan_map_data(plan))
+    data = page_data(html)
+    assert data["title"] == plan.title
+    assert unescape(re.search(r"<title>(.*?)</title>", html).group(1)) == plan.title
+    layers = {layer["id"]: layer for layer in data["layers"]}
+    assert layers["districts"]["titles"][0].endswith(jinja)
+    assert layers["stations"]["titles"][1] == "{{ cycler.__init__.__globals__ }}"
+    assert "49" not in layers["districts"]["titles"][0]
 
 
 def test_gaode_offset_grid_matches_gis_crs(gcj, saved):
@@ -232,17 +413,23 @@ def test_gaode_offset_grid_matches_gis_crs(gcj, saved):
 
 
 def test_gaode_basemap_offered_only_with_a_shift(gcj, saved, tmp_path):
-    data = page_data(mm.write_map(saved, tmp_path / "m.html").read_text(encoding="utf-8"))
-    assert data["gcjGrid"] is not None
-    assert [b["id"] for b in data["basemaps"]] == ["positron", "osm", "gaode", "none"]
+    html = mm.write_map(saved, tmp_path / "m.html", basemap="gaode").read_text(encoding="utf-8")
+    data = page_data(html)
+    assert data["gcjGrid"] is not None and data["startGcj"] is True
+    base, _, var = layer_control(html)
+    assert base == ["CartoDB Positron", "OpenStreetMap", "Gaode / AMap (GCJ-02)", "No basemap"]
+    assert f"{var['Gaode / AMap (GCJ-02)']}.addTo({map_name(html)});" in html
+    assert re.search(r'addBasemap\(%s, \{"gcj": true, "id": "gaode"\}\)' % var["Gaode / AMap (GCJ-02)"], html)
 
 
 def test_without_gis_crs_the_gaode_basemap_is_left_out(monkeypatch, saved, tmp_path):
     monkeypatch.setitem(sys.modules, "gis.crs", None)  # import fails
-    data = page_data(mm.write_map(saved, tmp_path / "m.html", basemap="gaode").read_text(encoding="utf-8"))
-    assert data["gcjGrid"] is None
-    assert "gaode" not in [b["id"] for b in data["basemaps"]]
-    assert data["basemap"] == "positron"
+    html = mm.write_map(saved, tmp_path / "m.html", basemap="gaode").read_text(encoding="utf-8")
+    data = page_data(html)
+    assert data["gcjGrid"] is None and data["basemap"] == "positron"
+    base, _, var = layer_control(html)
+    assert "Gaode / AMap (GCJ-02)" not in base and "autonavi" not in html
+    assert f"{var['CartoDB Positron']}.addTo({map_name(html)});" in html
 
 
 def test_bad_plan_dir_and_basemap(tmp_path, saved):
@@ -277,15 +464,17 @@ def test_map_of_a_plan_without_demand_links_or_olt(tmp_path):
     plan.olt_sites = plan.olt_sites.iloc[0:0]
     plan.demand = gpd.GeoDataFrame(plan.demand.iloc[0:0])
     d = plan.save(tmp_path / "p")
-    data = page_data(mm.write_map(d).read_text(encoding="utf-8"))
+    html = mm.write_map(d).read_text(encoding="utf-8")
+    data = page_data(html)
     ids = [layer["id"] for layer in data["layers"]]
     assert ids == ["districts", "stations"]
     st = data["layers"][1]
     assert "alt" not in st  # no build years -> no build-year colouring
+    assert layer_control(html)[1] == ["Districts", "5G stations"]
 
 
 def test_build_year_colouring(plan_html):
-    st = {layer["id"]: layer for layer in page_data(plan_html[1])["layers"]}["stations"]
+    st = layers_by_id(plan_html[1])["stations"]
     labels = [c["label"] for c in st["alt"]["classes"]]
     assert labels[1:4] == ["new in 2026", "new in 2027", "new in 2028"]
     assert len(st["alt"]["cls"]) == len(st["x"])
@@ -297,9 +486,9 @@ def test_size_budget_at_city_scale(gcj):
     html = mm.render_map_html(mm.plan_map_data(plan))
     mb = len(html.encode("utf-8")) / 1e6
     assert mb <= 15.0, mb
-    data = page_data(html)
-    layers = {layer["id"]: layer for layer in data["layers"]}
-    assert len(layers["stations"]["x"]) == 35_000 and len(layers["demand"]["polys"]) == 15_000
+    layers = layers_by_id(html)
+    assert len(layers["stations"]["x"]) == 35_000
+    assert sum(len(f["properties"]["cells"]) for f in layers["demand"]["geojson"]["features"]) == 15_000
 
 
 def test_layers_map(tmp_path):
@@ -309,16 +498,25 @@ def test_layers_map(tmp_path):
     (tmp_path / "layers.json").write_text(json.dumps({"demand_source": "modelled (census)"}), encoding="utf-8")
     out = mm.write_layers_map(gpkg, tmp_path / "layers_map.html")
     html = out.read_text(encoding="utf-8")
-    data = page_data(html)
-    layers = {layer["id"]: layer for layer in data["layers"]}
-    for name, key in (("districts", "polys"), ("demand", "polys"), ("candidates", "x"), ("offices", "x"),
-                      ("hotspots", "polys")):
-        assert len(layers[name][key]) == len(gpd.read_file(gpkg, layer=name)), name
+    layers = layers_by_id(html)
+
+    def n_features(layer):
+        if layer["kind"] == "points":
+            return len(layer["x"])
+        if layer["kind"] == "polys":
+            return len({c for f in layer["geojson"]["features"] for c in f["properties"]["cells"]})
+        return len(layer["geojson"]["features"])
+
+    for name in ("districts", "demand", "candidates", "offices", "hotspots"):
+        assert n_features(layers[name]) == len(gpd.read_file(gpkg, layer=name)), name
     assert "modelled" in layers["demand"]["note"].lower()
     assert HOSTILE not in html and HOSTILE in layers["hotspots"]["titles"]
+    assert [m["id"] for m in layers["districts"]["metrics"]] == ["population_per_km2", "population", "households"]
     res = Resources()
     res.feed(html)
     assert not [u for u in res.urls if not u.startswith(("data:", "#"))]
+    assert layer_control(html)[1] == ["Districts", "Demand cells by clutter", "Industrial hot spots",
+                                      "Offices / OLT candidates", "Candidate 5G sites"]
     with pytest.raises(InputError, match="not found"):
         mm.write_layers_map(tmp_path / "none.gpkg", tmp_path / "x.html")
 
@@ -331,8 +529,8 @@ from hypothesis import strategies as hs  # noqa: E402
 @settings(max_examples=40, deadline=None)
 @given(hs.lists(hs.tuples(hs.floats(119.0, 121.0), hs.floats(35.0, 37.5)), min_size=3, max_size=30),
        hs.integers(1, 4))
-def test_polygon_and_line_encoding_round_trip(points, parts):
-    """Delta-encoded rings and lines decode to the input, rounded to 1e-5 degree."""
+def test_polygon_and_line_geojson_round_trip(points, parts):
+    """Polygons and lines come out as GeoJSON equal to the input rounded to 1e-5 degree."""
     import shapely
     from shapely.geometry import LineString, MultiPolygon
 
@@ -341,13 +539,17 @@ def test_polygon_and_line_encoding_round_trip(points, parts):
         return
     polys = [shapely.affinity.translate(hull, xoff=2.5 * k) for k in range(parts)]
     geom = polys[0] if parts == 1 else MultiPolygon(polys)
-    (enc,) = mm._encode_polygons(np.array([geom], dtype=object))
-    assert len(enc) == parts
-    for poly, rings in zip(polys, enc):
-        got = decode_ring(rings[0])
-        want = np.round(np.asarray(poly.exterior.coords)[:-1] * mm.SCALE) / mm.SCALE
+    got, owner = mm._polygon_parts(np.array([geom], dtype=object))
+    assert len(got) == parts and (owner == 0).all()
+    for poly, rings in zip(polys, got):
+        ring = np.array(rings[0])
+        want = np.round(np.asarray(poly.exterior.coords) * mm.SCALE) / mm.SCALE
         keep = np.r_[True, np.any(np.diff(want, axis=0) != 0, axis=1)]
-        assert np.allclose(got, want[keep], atol=1e-9)
+        assert np.allclose(ring, want[keep], atol=1e-9)
+        assert (ring[0] == ring[-1]).all()
     line = LineString(points)
-    (lenc,) = mm._encode_lines(np.array([line], dtype=object))
-    assert np.allclose(decode_ring(lenc[0]), np.round(np.asarray(points) * mm.SCALE) / mm.SCALE, atol=1e-9)
+    gj = mm._merged_lines_geojson(np.array([line, line], dtype=object))
+    (feature,) = gj["features"]
+    assert feature["properties"]["owners"] == [0, 1]
+    assert np.allclose(feature["geometry"]["coordinates"][1], np.round(np.asarray(points) * mm.SCALE) / mm.SCALE,
+                       atol=1e-9)
