@@ -1,0 +1,172 @@
+"""The solver layer reports what was proven: CBC log parsing and the honest status mapping."""
+from __future__ import annotations
+
+import numpy as np
+import pulp
+import pytest
+
+from gis.errors import ScenarioError
+from rollout.solve import _gap, available_solvers, model_size, parse_cbc_log, solve
+
+SOLVERS = [s for s in ("cbc", "highs") if s in available_solvers()]
+
+# Excerpts of real CBC 2.10.3 logs (progress lines trimmed).
+LOG_TIME_LIMIT = """\
+Cbc0012I Integer solution of 816 found by DiveCoefficient after 0 iterations and 0 nodes (0.52 seconds)
+Cbc0010I After 0 nodes, 1 on tree, 816 best solution, best possible 636.92389 (1.32 seconds)
+Cbc0020I Exiting on maximum time
+Cbc0005I Partial search - best objective 816 (best possible 636.92389), took 6603 iterations and 0 nodes (2.01 seconds)
+
+Result - Stopped on time limit
+
+Objective value:                816.00000000
+Lower bound:                    636.924
+Gap:                            0.28
+Enumerated nodes:               0
+"""
+LOG_GAP_STOP = """\
+Cbc0012I Integer solution of 827 found by feasibility pump after 0 iterations and 0 nodes (0.61 seconds)
+Cbc0011I Exiting as integer gap of 195.5008 less than 1e-10 or 30%
+Cbc0001I Search completed - best objective 827, took 0 iterations and 0 nodes (0.62 seconds)
+
+Result - Optimal solution found (within gap tolerance)
+
+Objective value:                827.00000000
+Lower bound:                    631.499
+Gap:                            0.31
+"""
+LOG_OPTIMAL = """\
+Cbc0010I After 0 nodes, 1 on tree, 173 best solution, best possible 150.4049 (0.29 seconds)
+Cbc0001I Search completed - best objective 173, took 4930 iterations and 12 nodes (0.40 seconds)
+
+Result - Optimal solution found
+
+Objective value:                173.00000000
+Enumerated nodes:               12
+"""
+LOG_INFEASIBLE = """\
+Continuous objective value is 1.5 - 0.00 seconds
+Cgl0000I Cut generators found to be infeasible! (or unbounded)
+Pre-processing says infeasible or unbounded
+"""
+LOG_MAX_UPPER = """\
+Result - Stopped on time limit
+
+Objective value:                1877971.06
+Upper bound:                    1888447.875
+Gap:                            0.01
+"""
+LOG_GAP_ONLY = "Cbc0011I Exiting as integer gap of 12.5 less than 1e-10 or 5%\n"
+LOG_PROGRESS_ONLY = "Cbc0010I After 100 nodes, 5 on tree, 900 best solution, best possible 850.5 (3.10 seconds)\n"
+
+
+@pytest.mark.parametrize("text, objective, sense, bound, result", [
+    (LOG_TIME_LIMIT, 816.0, pulp.LpMinimize, 636.924, "Stopped on time limit"),
+    (LOG_GAP_STOP, 827.0, pulp.LpMinimize, 631.499, "Optimal solution found (within gap tolerance)"),
+    (LOG_OPTIMAL, 173.0, pulp.LpMinimize, 173.0, "Optimal solution found"),
+    (LOG_INFEASIBLE, None, pulp.LpMinimize, None, ""),
+    (LOG_MAX_UPPER, 1877971.06, pulp.LpMaximize, 1888447.875, "Stopped on time limit"),
+    (LOG_GAP_ONLY, 100.0, pulp.LpMinimize, 87.5, ""),
+    (LOG_GAP_ONLY, 100.0, pulp.LpMaximize, 112.5, ""),
+    (LOG_PROGRESS_ONLY, 900.0, pulp.LpMinimize, 850.5, ""),
+    ("", None, pulp.LpMinimize, None, ""),
+])
+def test_parse_cbc_log(text, objective, sense, bound, result):
+    b, r = parse_cbc_log(text, objective, sense)
+    assert r == result
+    assert b == (None if bound is None else pytest.approx(bound))
+
+
+def test_gap_in_both_senses():
+    assert _gap(110.0, 100.0) == pytest.approx(10 / 110)
+    assert _gap(100.0, 110.0, pulp.LpMaximize) == pytest.approx(0.1)
+    assert _gap(100.0, 100.0) == 0.0
+    assert _gap(None, 1.0) is None and _gap(1.0, None) is None
+    assert _gap(0.0, 0.0) == 0.0
+
+
+def _mip(sense=pulp.LpMinimize):
+    p = pulp.LpProblem("t", sense)
+    x = p.add_variable("x", 0, 10, pulp.LpInteger)
+    y = p.add_variable("y", 0, 10, pulp.LpInteger)
+    p.setObjective(pulp.LpAffineExpression([(x, 3.0), (y, 2.0)]))
+    p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x, 2.0), (y, 1.0)]), pulp.LpConstraintGE, "c_0", 3.5))
+    p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (y, 1.0)]), pulp.LpConstraintLE, "c_1", 5))
+    return p
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_optimal_mip_and_lp(solver):
+    st = solve(_mip(), part="t", solver=solver, gap_rel=0.0)
+    assert (st.status, st.objective, st.bound, st.gap) == ("optimal", 6.0, pytest.approx(6.0), pytest.approx(0.0))
+    assert (st.variables, st.integer_variables, st.constraints, st.nonzeros) == (2, 2, 2, 4)
+    st = solve(_mip(pulp.LpMaximize), part="t", solver=solver, gap_rel=0.0)
+    assert st.status == "optimal" and st.objective == 15.0 and st.bound == pytest.approx(15.0)
+    p = _mip()
+    for v in p.variables():
+        v.cat = pulp.LpContinuous
+    st = solve(p, part="t", solver=solver)
+    assert st.status == "optimal" and st.integer_variables == 0
+    assert st.objective == pytest.approx(5.25) and st.bound == pytest.approx(st.objective)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("relax", [False, True])
+def test_infeasible(solver, relax):
+    p = pulp.LpProblem("t", pulp.LpMinimize)
+    x = p.add_variable("x", 0, 10, pulp.LpContinuous if relax else pulp.LpInteger)
+    p.setObjective(pulp.LpAffineExpression([(x, 1.0)]))
+    # 2x = 3 has no integer solution; x >= 11 has none at all
+    rhs, sense = (11.0, pulp.LpConstraintGE) if relax else (3.0, pulp.LpConstraintEQ)
+    p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x, 2.0 if not relax else 1.0)]), sense, "c_0", rhs))
+    st = solve(p, part="t", solver=solver)
+    assert st.status == "infeasible" and st.objective is None and st.gap is None
+
+
+def _set_cover(n=400, m=200, per_row=6, seed=1):
+    rng = np.random.default_rng(seed)
+    p = pulp.LpProblem("sc", pulp.LpMinimize)
+    x = [p.add_variable(f"x{j}", 0, 1, pulp.LpInteger) for j in range(m)]
+    p.setObjective(pulp.LpAffineExpression(zip(x, rng.integers(10, 30, m).tolist())))
+    for i in range(n):
+        cols = rng.choice(m, per_row, replace=False)
+        p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x[j], 1) for j in cols]),
+                                          pulp.LpConstraintGE, f"r_{i}", 1))
+    return p
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_time_limit_with_incumbent_is_feasible_not_optimal(solver):
+    st = solve(_set_cover(), part="t", solver=solver, time_limit_s=1.5, gap_rel=0.0)
+    assert st.status == "feasible"
+    assert st.bound is not None and st.bound < st.objective
+    assert 0.01 < st.gap < 0.6
+    assert st.time_limit_s == 1.5 and st.gap_rel_requested == 0.0
+
+
+def _market_split(m=4, n=40, seed=0):
+    """Cornuejols-Dawande market split: no incumbent within seconds, no quick proof either."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 100, (m, n))
+    p = pulp.LpProblem("ms", pulp.LpMinimize)
+    x = [p.add_variable(f"x{j}", 0, 1, pulp.LpInteger) for j in range(n)]
+    p.setObjective(pulp.LpAffineExpression(zip(x, [1.0] * n)))
+    for i in range(m):
+        p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(zip(x, a[i].tolist())), pulp.LpConstraintEQ,
+                                          f"r_{i}", int(a[i].sum() // 2)))
+    return p
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_time_limit_without_incumbent_is_no_solution(solver):
+    st = solve(_market_split(), part="t", solver=solver, time_limit_s=1.0)
+    assert st.status == "no_solution" and st.objective is None and st.gap is None
+
+
+def test_model_size_counts_nonzeros():
+    assert model_size(_mip()) == {"variables": 2, "integer_variables": 2, "constraints": 2, "nonzeros": 4}
+
+
+def test_unknown_solver_is_a_scenario_error():
+    with pytest.raises(ScenarioError, match="unknown solver"):
+        solve(_mip(), part="t", solver="gurobi")
