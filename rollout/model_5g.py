@@ -74,15 +74,10 @@ Surplus rule (``surplus = 'headroom'``)
 ---------------------------------------
 When the target N exceeds what coverage and capacity need, the extra stations
 must go where they add most, not to the cheapest empty land. Lexicographic, in
-three solves:
+two solves:
 
-1. part ``5g_need``: the cost model above *without* ``target_total``; its plan
-   x⁰ has ``need`` stations. If ``need ≥ N`` the target does not bind: x⁰ is
-   optimal for the full model too (it solves a relaxation and is feasible), it
-   is reported as part ``5g`` and we stop (headroom 1).
-2. part ``5g_headroom``: keep x⁰ (``x ≥ x⁰`` as variable bounds) and add at most
-   N − need stations (``target_cap``: ``Σ x ≤ N − ΣE``) to **maximise** the
-   traffic-weighted, concave headroom
+1. part ``5g_headroom``: with at most N stations (``target_cap``: ``Σ x ≤ N − ΣE``),
+   **maximise** the traffic-weighted, concave headroom
 
        Hw = Σ_i t_i Σ_s w_s g_is  [Mbit/s],   h_i = 1 + Σ_s g_is,  g_is ∈ [0, Δ_s]
 
@@ -93,17 +88,21 @@ three solves:
    25 %, and so on, up to h = 9. So an extra station is worth most where it
    lifts the *least*-relieved traffic, weighted by how much traffic that is:
    the busiest, most loaded cells first, then the next ones (a piecewise-linear
-   approximation of max-min fairness). x = x⁰, g = 0 is feasible, so the
-   solver always has a start.
-3. part ``5g``: least capex with ``x ≥ x⁰``, ``target_total``, and every cell
-   keeping the headroom stage 2 gave it: the cost model with traffic
+   approximation of max-min fairness). If this stage is infeasible, N stations
+   cannot even carry the traffic once: the target does not bind, and the plain
+   cost model (with ``target_total``, now slack) is solved as part ``5g``.
+   (An earlier version first solved the cost model without the target to count
+   the stations needed; on Qingdao that solve alone took over 2 minutes, so the
+   count is no longer computed: ``stations_needed`` is None.)
+2. part ``5g``: least capex with ``target_total``, and every cell
+   keeping the headroom stage 1 gave it: the cost model with traffic
    ``t_i · h*_i · (1 − 1e-6)``. This picks the cheapest sites and types among
    the plans that relieve each cell as much (its per-cell floors are a
-   restriction of "Hw ≥ Hw*", so Hw ≥ Hw*; the stage-2 plan is feasible), and
+   restriction of "Hw ≥ Hw*", so Hw ≥ Hw*; the stage-1 plan is feasible), and
    places stations beyond the headroom cap by cost.
 
 Why not one uniform multiplier? ``headroom_rule = 'uniform'`` (one h ≥ 1 for all
-cells, maximised in stage 2) is kept for comparison: the single most
+cells, maximised in stage 1) is kept for comparison: the single most
 constrained cell (few candidates, ``max_per_site`` reached) fixes h*, and every
 station beyond what h* needs goes to the cheapest land again (see the tests).
 Why not a weighted single objective ``capex − λ Hw``? A λ large enough to make
@@ -947,7 +946,7 @@ class Result5G:
         Stations (existing + new) of the least-cost plan without the target, or
         None if it was not solved separately.
     solves
-        SolveStats of every stage, in order (parts ``5g_need``, ``5g_headroom``, ``5g``;
+        SolveStats of every stage, in order (parts ``5g_headroom``, ``5g``;
         only ``5g`` when the target does not bind or ``surplus = 'none'``).
     status
         Status of the final ``5g`` solve (optimal | feasible | no_solution).
@@ -1108,7 +1107,7 @@ def _empty_result(inp: Siting5GInput, solves: list) -> Result5G:
 
 def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 120.0, gap_rel: float = 0.005,
              threads: int = 2, msg: bool = False, seed: int = 0) -> Result5G:
-    """Diagnose, build, solve (one to three stages) and return the plan.
+    """Diagnose, build, solve (one or two stages) and return the plan.
 
     Each stage gets ``time_limit_s``. Raises :class:`InfeasibleError` (exit 3)
     from the diagnosis or, after an infeasible solve, naming the families at fault.
@@ -1124,33 +1123,26 @@ def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 1
         st = solve(m.problem, part="5g", build_seconds=m.build_seconds, **kw)
         solves.append(st)
         return _finish(inp, m, solves, None, kw)
-    # stage 1: least cost without the target
-    m = build_model(inp, families=[f for f in FAMILIES if f != "target_total"])
-    st = solve(m.problem, part="5g_need", build_seconds=m.build_seconds, **kw)
-    if st.status in ("infeasible", "no_solution"):
-        solves.append(st)
-        return _finish(inp, m, solves, None, kw)
-    x_need = _new_counts(inp, m)
-    need = int(inp.existing.sum() + x_need.sum())
-    if need >= inp.target_stations:
-        st.part = "5g"
-        st.notes = (st.notes + "; " if st.notes else "") + f"target {inp.target_stations} not binding ({need} needed)"
-        solves.append(st)
-        return _finish(inp, m, solves, need, kw)
-    solves.append(st)
-    # stage 2: keep that plan, add at most N - need stations for the most headroom
-    m2 = build_model(inp, objective="headroom", x_lower=x_need)
+    # stage 1: the most headroom with at most N stations (no cost). If even h = 1 cannot be carried
+    # by N stations, the target does not bind: the least-cost plan already needs more.
+    m2 = build_model(inp, objective="headroom")
     st2 = solve(m2.problem, part="5g_headroom", build_seconds=m2.build_seconds, **kw)
     what = "weighted headroom Hw [Mbit/s]" if inp.headroom_rule == "fair" else "uniform headroom h [-]"
     st2.notes = (st2.notes + "; " if st2.notes else "") + f"objective = {what}, maximised"
     solves.append(st2)
     if st2.status == "infeasible":
-        raise explain_infeasible(inp, part="5g_headroom", solver=solver, threads=threads, seed=seed)
+        st2.notes += "; target not binding: coverage and capacity need more than the target"
+        m = build_model(inp)
+        st = solve(m.problem, part="5g", build_seconds=m.build_seconds, **kw)
+        solves.append(st)
+        return _finish(inp, m, solves, None, kw)
+    x_need = None
+    need = None
     h_star = np.ones(inp.n_cells)
     applied = st2.status in ("optimal", "feasible")
     if applied:
         h_star = _cell_headroom(inp, m2)
-    # stage 3: least cost with every cell keeping its stage-2 headroom, the target met
+    # stage 2: least cost with every cell keeping its stage-1 headroom, the target met
     inp3 = dataclasses.replace(inp, traffic_mbps=inp.traffic_mbps * np.maximum(h_star * (1 - HEADROOM_TOL), 1.0))
     m3 = build_model(inp3, x_lower=x_need)
     st3 = solve(m3.problem, part="5g", build_seconds=m3.build_seconds, **kw)

@@ -108,7 +108,10 @@ def combine_stats(parts: list[SolveStats]) -> dict:
     if not parts:
         return {"name": None, "status": "no_solution", "objective": None, "bound": None, "gap": None, "seconds": 0.0}
     order = {s: i for i, s in enumerate(STATUSES)}
-    status = max((p.status for p in parts), key=lambda s: order.get(s, 99))
+    # an auxiliary stage proven infeasible is an answer, not a failure (e.g. the headroom stage
+    # proving that the target does not bind); it does not make the plan infeasible
+    counted = [p for p in parts if not (is_auxiliary(p.part) and p.status == "infeasible")] or parts
+    status = max((p.status for p in counted), key=lambda s: order.get(s, 99))
     main = [p for p in parts if not is_auxiliary(p.part)] or parts
     obj = sum(p.objective for p in main) if all(p.objective is not None for p in main) else None
     bound = sum(p.bound for p in main) if all(p.bound is not None for p in main) else None

@@ -69,3 +69,15 @@ def test_save_to_unwritable_folder_fails_cleanly(tmp_path):
     blocker.write_text("x")
     with pytest.raises(OutputError):
         _plan().save(blocker / "sub")
+
+
+def test_auxiliary_stages_do_not_count_in_the_objective_and_proven_infeasible_is_an_answer():
+    parts = [SolveStats(part="5g_headroom", name="cbc", status="infeasible"),
+             SolveStats(part="5g", name="cbc", status="optimal", objective=10.0, bound=10.0, gap=0.0),
+             SolveStats(part="pon", name="cbc", status="feasible", objective=5.0, bound=4.0, gap=0.2)]
+    s = combine_stats(parts)
+    assert s["status"] == "feasible" and s["objective"] == 15.0 and s["bound"] == 14.0
+    assert s["objective_parts"] == ["5g", "pon"]
+    s = combine_stats([SolveStats(part="5g_headroom", name="cbc", status="optimal", objective=99.0, bound=99.0),
+                       SolveStats(part="5g", name="cbc", status="optimal", objective=1.0, bound=1.0)])
+    assert s["objective"] == 1.0
