@@ -83,9 +83,9 @@ two solves:
 
    subject to every family above, ``capacity_assign`` carrying ``h_i t_i``
    (stations are dimensioned for the raised traffic). Default segments
-   ``(Δ_s, w_s)`` = (0.25, 1), (0.25, 1/2), (0.5, 1/4), (1, 1/8), (2, 1/16),
-   (4, 1/32): the first 25 % of headroom on any cell is worth twice the next
-   25 %, and so on, up to h = 9. So an extra station is worth most where it
+   ``(Δ_s, w_s)`` = (0.25, 1), (0.25, 1/2), (0.5, 1/4), (1, 1/8):
+   the first 25 % of headroom on any cell is worth twice the next
+   25 %, and so on, up to h = 3 (beyond that, stations go by cost). So an extra station is worth most where it
    lifts the *least*-relieved traffic, weighted by how much traffic that is:
    the busiest, most loaded cells first, then the next ones (a piecewise-linear
    approximation of max-min fairness). If this stage is infeasible, N stations
@@ -152,7 +152,7 @@ FAMILIES = ("target_total", "district_max", "district_min", "coverage", "station
 #: rows that only the headroom stage adds
 SURPLUS_FAMILIES = ("target_cap",)
 
-DEFAULT_HEADROOM_STEPS = ((0.25, 1.0), (0.25, 0.5), (0.5, 0.25), (1.0, 0.125), (2.0, 0.0625), (4.0, 0.03125))
+DEFAULT_HEADROOM_STEPS = ((0.25, 1.0), (0.25, 0.5), (0.5, 0.25), (1.0, 0.125))  # h up to 3
 HEADROOM_TOL = 1e-6  # relative slack on the headroom kept from stage 2 to stage 3
 
 STATION_COLUMNS = ["site_id", "district_id", "district", "type", "count", "new", "capex_cny", "equipment_cny",

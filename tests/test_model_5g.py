@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from gis.errors import InfeasibleError, InputError
 from gis.layers import Layers
 from gis.pairs import pairs_within_radius
-from rollout.model_5g import (FAMILIES, STATION_COLUMNS, Siting5GInput, build_model, diagnose,
+from rollout.model_5g import (DEFAULT_HEADROOM_STEPS, FAMILIES, STATION_COLUMNS, Siting5GInput, build_model, diagnose,
                               infeasible_families, plan_5g, solve_5g)
 from rollout.scenario import Scenario
 
@@ -273,7 +273,7 @@ def test_surplus_headroom_puts_extra_stations_at_the_busiest_cell():
     assert res.cells["stations_within"].iloc[0] == 3     # both extras relieve B
     assert not res.stations["site_id"].isin(["s4", "s5", "s6"]).any()
     b = res.cells.iloc[0]
-    assert b["headroom"] == pytest.approx(6000 / 1800, rel=1e-4)  # all three macros work for B
+    assert b["headroom"] == pytest.approx(min(3.0, 6000 / 1800), rel=1e-4)  # all three macros work for B, up to the h = 3 cap
     assert res.stations.set_index("site_id").loc["s0", "utilisation"] < 0.5
     # and it costs more than the cheap-land plan: the price of putting them where they help
     assert res.capex_cny > solve_5g(_busy_and_empty("none")).capex_cny
@@ -432,7 +432,7 @@ def test_constraint_families_and_names():
     assert len(m.x) == 4 and len(m.a) == 4
     m2 = build_model(inp, objective="headroom")
     assert m2.problem.sense == pulp.LpMaximize and "target_cap_0" in {c.name for c in m2.problem._constraints.values()}
-    assert len(m2.g) == 3 * 6                                       # 3 cells x 6 segments
+    assert len(m2.g) == 3 * len(DEFAULT_HEADROOM_STEPS)              # 3 cells x the segments
     assert set(FAMILIES) == {"coverage", "capacity_assign", "station_capacity", "target_total", "district_min",
                              "district_max"}
 
