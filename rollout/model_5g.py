@@ -974,6 +974,7 @@ class Result5G:
     solves: list
     status: str
     surplus_applied: bool = False
+    headroom_floor: np.ndarray | None = None   # h*_i kept by the cost stage (reusable when only prices change)
 
     def summary(self) -> dict:
         by_type = (self.stations.groupby(["type", "new"])["count"].sum().rename("count").reset_index()
@@ -1106,13 +1107,15 @@ def _empty_result(inp: Siting5GInput, solves: list) -> Result5G:
 # --------------------------------------------------------------------------- solve
 
 def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 120.0, gap_rel: float = 0.005,
-             threads: int = 2, msg: bool = False, seed: int = 0) -> Result5G:
+             threads: int = 2, msg: bool = False, seed: int = 0, headroom_floor: np.ndarray | None = None) -> Result5G:
     """Diagnose, build, solve (one or two stages) and return the plan.
 
     Each stage gets ``time_limit_s``. Raises :class:`InfeasibleError` (exit 3)
     from the diagnosis or, after an infeasible solve, naming the families at fault.
     A final stage that stops with no incumbent yields a result with status
-    ``no_solution`` and empty tables.
+    ``no_solution`` and empty tables. ``headroom_floor`` (a previous result's
+    ``headroom_floor``) skips the headroom stage: it does not depend on costs, so
+    a re-solve with new backhaul prices keeps the same per-cell headroom.
     """
     diagnose(inp)
     kw = dict(solver=solver, time_limit_s=time_limit_s, gap_rel=gap_rel, threads=threads, msg=msg, seed=seed)
@@ -1123,6 +1126,8 @@ def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 1
         st = solve(m.problem, part="5g", build_seconds=m.build_seconds, **kw)
         solves.append(st)
         return _finish(inp, m, solves, None, kw)
+    if headroom_floor is not None:
+        return _cost_stage(inp, np.asarray(headroom_floor, float), solves, kw, applied=True)
     # stage 1: the most headroom with at most N stations (no cost). If even h = 1 cannot be carried
     # by N stations, the target does not bind: the least-cost plan already needs more.
     m2 = build_model(inp, objective="headroom")
@@ -1136,20 +1141,24 @@ def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 1
         st = solve(m.problem, part="5g", build_seconds=m.build_seconds, **kw)
         solves.append(st)
         return _finish(inp, m, solves, None, kw)
-    x_need = None
-    need = None
     h_star = np.ones(inp.n_cells)
     applied = st2.status in ("optimal", "feasible")
     if applied:
         h_star = _cell_headroom(inp, m2)
-    # stage 2: least cost with every cell keeping its stage-1 headroom, the target met
+    return _cost_stage(inp, h_star, solves, kw, applied=applied)
+
+
+def _cost_stage(inp: Siting5GInput, h_star: np.ndarray, solves: list, kw: dict, *, applied: bool) -> Result5G:
+    """Stage 2: least cost with every cell keeping its headroom ``h_star``, the target met."""
     inp3 = dataclasses.replace(inp, traffic_mbps=inp.traffic_mbps * np.maximum(h_star * (1 - HEADROOM_TOL), 1.0))
-    m3 = build_model(inp3, x_lower=x_need)
+    m3 = build_model(inp3)
     st3 = solve(m3.problem, part="5g", build_seconds=m3.build_seconds, **kw)
     if not applied:
         st3.notes = (st3.notes + "; " if st3.notes else "") + "headroom stage found no solution: surplus placed by cost"
     solves.append(st3)
-    return _finish(inp, m3, solves, need, kw, headroom=applied)
+    res = _finish(inp, m3, solves, None, kw, headroom=applied)
+    res.headroom_floor = h_star if applied else None
+    return res
 
 
 def _new_counts(inp: Siting5GInput, m: Model5G) -> np.ndarray:
@@ -1183,12 +1192,13 @@ def _finish(inp, m, solves, need, kw, headroom: bool = False) -> Result5G:
     return _extract(inp, m, solves, need, headroom=headroom)
 
 
-def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None) -> Result5G:
+def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
+            headroom_floor: np.ndarray | None = None) -> Result5G:
     """Site the 5G stations for ``layers`` under ``scenario`` (solver settings from ``scenario.solver``)."""
     inp = Siting5GInput.from_layers(layers, scenario, backhaul_km=backhaul_km)
     s = scenario.solver
     return solve_5g(inp, solver=s.name, time_limit_s=s.time_limit_s, gap_rel=s.gap_rel, threads=s.threads,
-                    msg=s.msg, seed=scenario.seed)
+                    msg=s.msg, seed=scenario.seed, headroom_floor=headroom_floor)
 
 
 __all__ = ["Siting5GInput", "Result5G", "Model5G", "FAMILIES", "diagnose", "build_model", "solve_5g", "plan_5g",

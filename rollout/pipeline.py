@@ -136,7 +136,8 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
             for k in range(MAX_JOINT_ROUNDS):
                 prev = variants[-1]
                 log.info("joint: 5G re-sited with backhaul re-priced to the %d open OLT sites", len(prev["resp"].olt_sites))
-                res5b = plan_5g(layers, scenario, backhaul_km=prev["resp"].route_km_to_olt(xy))
+                res5b = plan_5g(layers, scenario, backhaul_km=prev["resp"].route_km_to_olt(xy),
+                                headroom_floor=prev["res5"].headroom_floor)  # headroom does not depend on prices
                 if _station_signature(res5b.stations) == _station_signature(prev["res5"].stations):
                     log.info("joint: fixed point, the station plan did not change")
                     break

@@ -585,3 +585,12 @@ def test_capacity_cover_cuts_never_cut_off_the_optimum(inp):
         assert objs[1] == pytest.approx(objs[0], rel=1e-9, abs=1e-3)
     else:
         assert objs[0] == objs[1]
+
+
+def test_reusing_the_headroom_floor_gives_the_same_plan_with_one_solve():
+    inp = _busy_and_empty("headroom")
+    first = solve_checked(inp)
+    again = solve_5g(inp, headroom_floor=first.headroom_floor)
+    assert [s.part for s in again.solves] == ["5g"]
+    assert again.capex_cny == pytest.approx(first.capex_cny)
+    check_invariants(inp, again)
