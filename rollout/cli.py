@@ -175,6 +175,21 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def cmd_check(args) -> int:
+    from rollout.check import check_plan
+
+    checks = check_plan(Path(args.dir))
+    if args.json:
+        print(json.dumps([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks], indent=2))
+    elif not args.quiet:
+        _print_table([("ok" if c.ok else "FAIL", c.name, c.detail) for c in checks], ("", "check", "detail"))
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        print(f"rollout: {len(failed)} check(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return EXIT_UNEXPECTED
+    return EXIT_OK
+
+
 def cmd_compare(args) -> int:
     from gis.io import check_writable_dir
     from maps.compare import write_comparison
@@ -354,6 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", metavar="DIR", help="output folder (default: DIR/export)")
     ex.add_argument("--json", action="store_true", help="print the written paths as JSON")
     ex.set_defaults(func=cmd_export)
+
+    ck = sub.add_parser("check", parents=[common], help="recompute a saved plan's invariants",
+                        description="Recompute from DIR/plan.json and DIR/plan.gpkg alone, independently of the "
+                                    "solver: coverage within radius, station capacity, targets, ports >= lines / "
+                                    "split, chassis limits, optical reach, capex = sum of its parts, yearly figures.")
+    ck.add_argument("dir", help="folder of a saved plan")
+    ck.add_argument("--json", action="store_true", help="print the checks as JSON")
+    ck.set_defaults(func=cmd_check)
 
     cp = sub.add_parser("compare", parents=[common], help="compare saved plans in one report",
                         description="Compare saved plans: cost, stations, ports, coverage and per-district differences.")

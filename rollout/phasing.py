@@ -387,7 +387,7 @@ def phase_plan(plan: Plan, cover_pairs: pd.DataFrame, scenario) -> Plan:
         return plan
     inp = phasing_input_from_plan(plan, cover_pairs, scenario)
     sv = scenario.solver
-    res = solve_phasing(inp, solver=sv.name, time_limit_s=sv.time_limit_s, gap_rel=max(sv.gap_rel, 0.01),
+    res = solve_phasing(inp, solver=ph.solver or sv.name, time_limit_s=sv.time_limit_s, gap_rel=max(sv.gap_rel, 0.01),
                         threads=sv.threads, msg=sv.msg, seed=scenario.seed)
     years = inp.years
     st = plan.stations

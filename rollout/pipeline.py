@@ -202,7 +202,7 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
     else:
         demand["olt_id"] = None
     keep = ["cell_id", "district_id", "clutter", "h3_res", "population", "households", "traffic_mbps", "onts",
-            "radius_m", "area_km2", "covered", "stations_within", "carried_mbps", "olt_id", "geometry"]
+            "radius_m", "area_km2", "lon", "lat", "covered", "stations_within", "carried_mbps", "olt_id", "geometry"]
     demand = demand[[c for c in keep if c in demand.columns]]
 
     olts = resp.olt_sites if resp is not None else _empty_points(["office_id", "ports", "capex_cny"])

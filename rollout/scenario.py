@@ -147,6 +147,7 @@ class PhasingSettings:
     build_cap_stations: list = _f(list, "Most new 5G stations crews can build in each year (0: no limit); empty: no limits.", factory=True)
     coverage_floor: list = _f(list, "Share of population covered by 5G at the end of each year (0..1); empty: no floors.", factory=True)
     discount_rate: float = _f(0.08, "Yearly discount rate of capex.", lo=0.0, hi=1.0)
+    solver: str = _f("", "Solver of the scheduling model; empty: solver.name. HiGHS handles coverage floors much faster than CBC here.", choices=("", "cbc", "highs"))
     early_value_cny_per_person: float = _f(1.0, "Value of covering one person one year earlier (discounted), so demand served earlier counts more.", lo=0.0, unit="CNY")
 
 

@@ -155,6 +155,10 @@ def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit
 
         raise ScenarioError(f"unknown solver {solver!r}; use 'cbc' or 'highs'")
     seconds = time.perf_counter() - t0
+    # solvers report their bound without the objective's constant term; PuLP's objective value includes it
+    constant = float(getattr(problem.objective, "constant", 0.0) or 0.0)
+    if bound is not None and constant and bound is not objective and not (objective is not None and bound == objective):
+        bound += constant
     if status == "optimal" and bound is None:
         bound = objective
     gap = _gap(objective, bound, problem.sense)

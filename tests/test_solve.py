@@ -170,3 +170,17 @@ def test_model_size_counts_nonzeros():
 def test_unknown_solver_is_a_scenario_error():
     with pytest.raises(ScenarioError, match="unknown solver"):
         solve(_mip(), part="t", solver="gurobi")
+
+
+def test_objective_constant_is_in_the_bound_too():
+    """Solvers report bounds without the objective's constant; the gap must not count it as a gap."""
+    from rollout.solve import available_solvers
+
+    for name in available_solvers():
+        p = pulp.LpProblem("const", pulp.LpMinimize)
+        x = [pulp.LpVariable(f"x{i}", 0, 3, cat="Integer") for i in range(3)]
+        p += pulp.lpSum(x) + 1_000_000.0
+        p += x[0] + 2 * x[1] + 3 * x[2] >= 4
+        st = solve(p, part="t", solver=name, time_limit_s=10)
+        assert st.status == "optimal" and st.objective == pytest.approx(1_000_002.0)
+        assert st.bound == pytest.approx(1_000_002.0) and st.gap == pytest.approx(0.0, abs=1e-9)
