@@ -329,3 +329,18 @@ def test_layers_map_offline(fresh, saved):
         assert info["counts"][name]["features"] == len(gpd.read_file(gpkg, layer=name)), name
     assert canvas_ink(page) > 1000
     assert_offline_clean(page, log)
+
+
+def test_compare_and_sweep_reports_open_without_errors(fresh, tmp_path):
+    """The comparison report of `rollout compare` / `rollout sweep` opens offline without JS errors."""
+    from maps.compare import write_comparison
+    from tests._plan_fixture import save_plan
+
+    page, log = fresh
+    a, b = save_plan(tmp_path / "a", seed=1), save_plan(tmp_path / "b", n_stations=80, seed=2)
+    path = write_comparison([a, b], tmp_path / "cmp", param="pon.split_ratio", values=[32, 64])
+    page.goto(path.resolve().as_uri(), wait_until="load")
+    assert page.locator("svg.chart").count() >= 3 and page.locator("polyline").count() >= 1
+    assert page.evaluate("window.__xss === undefined")
+    page.screenshot(path=str(ART / "compare.png"), full_page=True)
+    assert_offline_clean(page, log)
