@@ -34,6 +34,10 @@ def _xy(gdf, crs):
     return np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])
 
 
+def t_capex(plan) -> float:
+    return float(plan.totals.get("capex_cny", 0.0))
+
+
 def check_plan(plan_dir: str | os.PathLike) -> list[Check]:
     """Every invariant of a saved plan, recomputed from its files."""
     plan = load_plan(plan_dir)
@@ -64,8 +68,16 @@ def check_plan(plan_dir: str | os.PathLike) -> list[Check]:
                 n_within[idx] = [counts[h].sum() if h else 0.0 for h in hits]
         populated = pop > 0
         missing = populated & (n_within < 1)
-        out.append(Check("coverage", not missing.any(),
-                         f"{int(populated.sum()):,} populated cells, {int(missing.sum())} without a station within radius"))
+        budget_mode = plan.extra.get("mode") == "budget"
+        if not budget_mode:  # a budget plan covers what the budget buys, not every cell
+            out.append(Check("coverage", not missing.any(),
+                             f"{int(populated.sum()):,} populated cells, {int(missing.sum())} without a station within radius"))
+        else:
+            b = plan.extra.get("budget", {})
+            covered_pop = float(pop[n_within >= 1].sum())
+            out.append(Check("budget", t_capex(plan) <= b.get("capex_cny", math.inf) * (1 + 1e-9),
+                             f"capex {t_capex(plan):,.0f} CNY within the budget {b.get('capex_cny', math.nan):,.0f} CNY; "
+                             f"{covered_pop:,.0f} people covered (recomputed)"))
         if "covered" in dem:
             agree = (dem["covered"].astype(bool).to_numpy() == (n_within >= 1))
             out.append(Check("coverage_flags", bool(agree[populated].all()),
@@ -82,7 +94,7 @@ def check_plan(plan_dir: str | os.PathLike) -> list[Check]:
         out.append(Check("station_capacity", not over_unit.any(),
                          f"{int(over_unit.sum())} station rows carry more than their capacity; "
                          f"highest utilisation {np.nanmax(carried / np.maximum(cap_total, 1e-9)) if len(st) else 0:.1%}"))
-        if "traffic_mbps" in dem and len(dem):
+        if "traffic_mbps" in dem and len(dem) and plan.extra.get("mode") != "budget":
             tot_t, tot_c = float(dem["traffic_mbps"].sum()), float(carried.sum())
             out.append(Check("traffic_carried", tot_c >= tot_t * (1 - 1e-4),
                              f"busy-hour traffic {tot_t:,.0f} Mbit/s, carried {tot_c:,.0f} Mbit/s"))

@@ -342,7 +342,7 @@ def _budget_plan(layers: Layers, scenario) -> Plan:
     demand["stations_within"] = np.nan
     demand["olt_id"] = None
     keep = ["cell_id", "district_id", "clutter", "h3_res", "population", "households", "traffic_mbps", "onts",
-            "radius_m", "area_km2", "covered", "stations_within", "olt_id", "geometry"]
+            "radius_m", "area_km2", "lon", "lat", "covered", "stations_within", "olt_id", "geometry"]
     demand = demand[[c for c in keep if c in demand.columns]]
     olts = _empty_points(["office_id", "district_id", "ports", "capex_cny"])
     districts = _district_table(layers, stations, olts, demand, pd.Series(dtype=float))

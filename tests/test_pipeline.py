@@ -75,7 +75,7 @@ def test_one_year_phasing_matches_the_single_period_plan(city, planned):
     assert one.totals["capex_cny"] == pytest.approx(plan.totals["capex_cny"], rel=SMALL["solver"]["gap_rel"])
 
 
-def test_budget_mode_covers_more_with_more_budget(city):
+def test_budget_mode_covers_more_with_more_budget(city, tmp_path):
     _, sc, layers = city
     from rollout.scenario import scenario_from_dict
 
@@ -86,6 +86,9 @@ def test_budget_mode_covers_more_with_more_budget(city):
         p = plan_from_scenario(scb, layers=layers)
         assert p.totals["capex_cny"] <= budget + 1e-6
         assert "target_plan" in p.extra["budget"]
+        p.save(tmp_path / str(budget))
+        bad = [f"{c.name}: {c.detail}" for c in check_plan(tmp_path / str(budget)) if not c.ok]
+        assert not bad, bad
         covered.append(p.coverage["population_covered"])
     assert covered[1] >= covered[0] > 0
 
