@@ -191,6 +191,29 @@ def _fmt(x, nd=2) -> str:
     return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:,.{nd}f}"
 
 
+PLANNING_ASSUMPTIONS = """
+## Planning assumptions of the default scenario
+
+These are planning defaults, not measurements; every one is a scenario key (`rollout scenario init` lists them).
+
+| figure | default | source or basis |
+|---|---|---|
+| planning radius by clutter | 250 / 450 / 1,000 / 2,500 m | DOMAIN.md §3 ranges (ITU/3GPP inter-site distances), *assumption* within them |
+| clutter thresholds | 10,000 / 3,000 / 500 people per km² | DOMAIN.md §3, *assumption* |
+| macro station | 2,000 Mbit/s busy hour, 400,000 CNY | China Mobile 2020 (~100 bn CNY for ~250,000 stations); capacity *assumption* (1–3 Gbit/s) |
+| small cell | 300 Mbit/s, 60,000 CNY, up to 3 per site, urban classes only | *assumption*: no reliable public figure found |
+| busy-hour demand | population × 0.6 penetration × 0.5 Mbit/s | *assumption* (DOMAIN.md §3 formula) |
+| PON lines | households × 0.85 take-up + 15 enterprise lines per 1,000 people + 400 lines/km² in hot spots | *assumption* |
+| split ratio, reach, route factor | 1:64, 20 km, 1.4 | G.987 / G.9807.1 classes; route factor *assumption* (1.3–1.5) |
+| port cost | 1,900 CNY | China Telecom 2019 tender (1.2 bn CNY for ~625,000 ports) |
+| OLT chassis | 272 ports (17 slots × 16), 150,000 CNY, at most 4 per site; site 300,000 CNY | ports from DOMAIN.md §4; costs *assumption* |
+| fibre cost per route km | 120k / 90k / 60k / 40k CNY (feeder, by clutter); 80k CNY (5G backhaul) | *assumption* (trench type varies) |
+| targets | 35,000 5G stations, 90,000 10G-PON ports | Qingdao's 2022 three-year industrial-internet plan |
+| 3-year phasing (`seeds/qingdao_3year.toml`) | cumulative 15,000 / 26,000 / 35,000 stations; 40,000 / 65,000 / 90,000 ports; 3.5 bn CNY a year; 80 / 95 / 100 % covered; 8 % discount rate | *assumption*: the plan's yearly split is not published (history: ~20,000 stations end 2021, 30,361 in September 2022) |
+| existing stations | none in the default | the locations of Qingdao's existing stations are not public; pass `data.existing_sites` to plan brownfield |
+"""
+
+
 def sources_md(table: pd.DataFrame, fig: dict) -> str:
     rows = []
     for i, r in table.iterrows():
@@ -325,7 +348,7 @@ def build(out_dir: Path = SEEDS_DIR) -> dict:
     atomic_write_text(out_dir / "qingdao_districts.csv", table.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out_dir / "qingdao_cores.csv", cores.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out_dir / "qingdao_hotspots.csv", hot.to_csv(index=False, lineterminator="\n"))
-    atomic_write_text(out_dir / "SOURCES.md", sources_md(table, fig))
+    atomic_write_text(out_dir / "SOURCES.md", sources_md(table, fig) + PLANNING_ASSUMPTIONS)
     return {"districts": len(gdf), "population": int(table["population"].sum()),
             "households": int(table["households"].sum()), "area_km2_measured": float(table["area_km2_measured"].sum()),
             "vertices": fig["vertices_after"], "hausdorff_max_m": fig["hausdorff_max_m"],
