@@ -73,6 +73,17 @@ def read_vector(path: str | os.PathLike, *, layer: str | None = None, crs_if_csv
     return gdf
 
 
+def gpkg_layer_names(path: str | os.PathLike) -> set[str]:
+    """Names of the layers in a GeoPackage; an unreadable file is an :class:`InputError` naming it."""
+    import pyogrio
+
+    try:
+        return {name for name, _ in pyogrio.list_layers(path)}
+    except Exception as exc:  # noqa: BLE001 - pyogrio raises several error kinds
+        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise InputError(f"not a readable GeoPackage ({first})", file=str(path)) from None
+
+
 def check_writable_dir(path: str | os.PathLike) -> Path:
     """Create ``path`` if needed and check that files can be written in it."""
     path = Path(path)

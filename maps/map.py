@@ -76,7 +76,7 @@ from branca.element import Element, MacroElement
 from folium.elements import JSCSSMixin
 
 from gis.errors import InputError
-from gis.io import atomic_write_text
+from gis.io import atomic_write_text, gpkg_layer_names
 
 log = logging.getLogger(__name__)
 
@@ -1237,12 +1237,7 @@ def _write_page(out: Path, data: dict) -> Path:
 def _read_layers_gpkg(path: Path) -> dict:
     if not path.is_file():
         raise InputError("layers file not found; run 'rollout layers' first", file=str(path))
-    import pyogrio
-
-    try:
-        present = {name for name, _ in pyogrio.list_layers(path)}
-    except Exception as exc:  # noqa: BLE001 - pyogrio error kinds vary
-        raise InputError(f"not a readable GeoPackage ({str(exc).splitlines()[0][:160]})", file=str(path)) from None
+    present = gpkg_layer_names(path)
     if "districts" not in present:
         raise InputError("no 'districts' layer", file=str(path), field="districts")
     out: dict = {}
@@ -1254,6 +1249,8 @@ def _read_layers_gpkg(path: Path) -> dict:
             out[name] = gdf.to_crs(4326)
     meta = {}
     if "meta" in present:
+        import pyogrio
+
         try:
             table = pyogrio.read_dataframe(path, layer="meta", read_geometry=False)
             for key, value in zip(table["key"], table["value"]):

@@ -39,6 +39,7 @@ import geopandas as gpd
 import pandas as pd
 
 from gis.errors import InputError, OutputError
+from gis.io import gpkg_layer_names
 
 PLAN_JSON = "plan.json"
 PLAN_GPKG = "plan.gpkg"
@@ -235,12 +236,7 @@ def load_plan(plan_dir: str | os.PathLike) -> Plan:
     gpkg = plan_dir / PLAN_GPKG
     if not gpkg.is_file():
         raise InputError("plan layers missing", file=str(gpkg))
-    import pyogrio
-
-    try:
-        present = {name for name, _ in pyogrio.list_layers(gpkg)}
-    except Exception as exc:  # noqa: BLE001 - pyogrio error kinds vary
-        raise InputError(f"not a readable GeoPackage ({exc})", file=str(gpkg)) from None
+    present = gpkg_layer_names(gpkg)
     layers = {}
     for name in LAYERS:
         cols = s.get("layer_columns", {}).get(name, [])

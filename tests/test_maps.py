@@ -553,3 +553,14 @@ def test_polygon_and_line_geojson_round_trip(points, parts):
     assert feature["properties"]["owners"] == [0, 1]
     assert np.allclose(feature["geometry"]["coordinates"][1], np.round(np.asarray(points) * mm.SCALE) / mm.SCALE,
                        atol=1e-9)
+
+
+def test_layers_map_from_real_layers_keeps_the_modelled_note(tmp_path):
+    """Layers.to_gpkg writes a 'meta' table; the layers map must read the demand source from it."""
+    from rollout.layers import layers_from_scenario
+    from tests._gis_fixtures import second_city_scenario
+
+    layers = layers_from_scenario(second_city_scenario(tmp_path / "city"))
+    gpkg = layers.to_gpkg(tmp_path / "layers.gpkg")
+    html = mm.write_layers_map(gpkg, tmp_path / "layers_map.html").read_text(encoding="utf-8")
+    assert "modelled" in layers_by_id(html)["demand"]["note"].lower()
