@@ -70,7 +70,8 @@ def _price_backhaul(layers: Layers, scenario, res5, resp, site_cell: np.ndarray)
         return st
     rate = scenario.radio.backhaul_cost_cny_per_km
     cell_ids = layers.demand["cell_id"].astype(str).to_numpy()
-    cells = site_cell[_site_rows(layers, st)]
+    rows = _site_rows(layers, st)
+    cells = site_cell[rows]
     new = st["new"].astype(bool).to_numpy()
     if resp is not None:
         route = resp.cell_route_km.reindex(cell_ids[cells]).to_numpy(float)
@@ -80,7 +81,7 @@ def _price_backhaul(layers: Layers, scenario, res5, resp, site_cell: np.ndarray)
         # a station whose cell was not homed (no ONTs, no station demand seen by PON): nearest open OLT
         missing = ~np.isfinite(route)
         if missing.any():
-            xy = layers.candidates[["x_m", "y_m"]].to_numpy(float)[_site_rows(layers, st)][missing]
+            xy = layers.candidates[["x_m", "y_m"]].to_numpy(float)[rows][missing]
             route[missing] = resp.route_km_to_olt(xy)
         st["backhaul_km"] = np.where(new, route, 0.0)
         st["backhaul_to"] = np.where(new, to, None)
@@ -123,11 +124,10 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
     if not scenario.pon.enabled:
         variants.append(_variant(layers, scenario, site_cell, res5, None, "5G only"))
     else:
-        if scenario.pon.backhaul == "sequential" or scenario.pon.backhaul == "joint":
-            log.info("sequential: PON for its own lines, then stations connect to the OLT serving their cell")
-            resp_seq = plan_pon(layers, scenario)
-            sequential = _variant(layers, scenario, site_cell, res5, resp_seq, "sequential")
-            variants.append(sequential)
+        log.info("sequential: PON for its own lines, then stations connect to the OLT serving their cell")
+        resp_seq = plan_pon(layers, scenario)
+        sequential = _variant(layers, scenario, site_cell, res5, resp_seq, "sequential")
+        variants.append(sequential)
         if scenario.pon.backhaul == "joint":
             log.info("joint: PON homes the backhaul of the new stations")
             resp = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5.stations, site_cell))
@@ -206,10 +206,8 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
     demand = demand[[c for c in keep if c in demand.columns]]
 
     olts = resp.olt_sites if resp is not None else _empty_points(["office_id", "ports", "capex_cny"])
+    # backhaul links are drawn for the map; their capex is the stations' backhaul_cny, counted once there
     links = resp.links if resp is not None else _empty_lines()
-    if resp is not None and len(links):
-        # backhaul links carry the station backhaul already priced on the stations: keep them, drop double capex
-        links = links.copy()
     pon_capex_by_district = pd.Series(dtype=float)
     if resp is not None and len(olts):
         feeder = links[links["kind"] == "feeder"].groupby("to_id")["capex_cny"].sum() if len(links) else pd.Series(dtype=float)
