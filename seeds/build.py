@@ -213,6 +213,57 @@ These are planning defaults, not measurements; every one is a scenario key (`rol
 | existing stations | none in the default | the locations of Qingdao's existing stations are not public; pass `data.existing_sites` to plan brownfield |
 """
 
+# Written by hand with rollout/optics.py and gis/trees.py; the budget table is optical_budget_table().
+OPTICAL_BUDGET_SOURCES = """
+## Optical power budget (`rollout/optics.py`)
+
+The reach of a 10G-PON path comes from its upstream (1270 nm) loss:
+`max_route_km = (budget_db - loss_db_fixed) / db_per_km`. `loss_db_fixed` counts the splitters, the
+connectors, the fixed splices and the margin; `db_per_km` counts the fibre and the splices along it.
+Every figure below is a worst-case design value and a field of `rollout.optics.OdnLosses`.
+
+| figure | default | source or basis |
+|---|---|---|
+| optics classes (largest / smallest ODN loss) | N1 29 / 14 dB, N2 31 / 16 dB, E1 33 / 18 dB, E2 35 / 20 dB | ITU-T G.9807.1 (XGS-PON), Annex B, classes for optical path loss. These are the XG-PON classes of G.987.2 §6.1. Test-set makers list the same four classes for G.9807.1 Amd. 2 (VeEX FX120 manual, "PON Optical Distribution Network (ODN) Classes", https://resources.veexinc.com/assets/productdocs/FX120/content/procedures/v90/v90_gpon-opm_odn_classes-px90.htm). The largest losses also appear in DOMAIN.md §4. The smallest are informative only (receiver overload) and are not checked. |
+| splitter insertion loss 1:2, 1:4, 1:8, 1:16, 1:32, 1:64, 1:128 | 3.8, 7.3, 10.7, 14.0, 17.5, 21.0, 24.0 dB | Largest insertion loss of a PLC splitter, including excess loss and port non-uniformity. The ideal split is 10·log10 N = 3.0 ... 21.1 dB, so the excess is 0.8-2.9 dB. Published figures bracket these values: typical 16.5 dB at 1:32 and 19.7-20 dB at 1:64 (Chinese ODN reference tables, e.g. the C114 forum's "optical path loss reference values", 2015); at most 17.2, 21.5 and 25.5 dB at 1:32, 1:64 and 1:128 for connectorised micro PLC splitters (a vendor datasheet to GR-1209/GR-1221). DOMAIN.md §4 gives 17.5 / 21 / 24 dB. Values in between are an *assumption*. Two-stage splits add their stage losses (1:8x1:8 = 21.4 dB). |
+| fibre attenuation | 0.35 dB/km at 1270 nm | G.652.D cabled fibre. ITU-T G.652 (11/2016) Table 2 allows at most 0.40 dB/km from 1310 to 1625 nm. Fibre datasheets give ≤ 0.35 dB/km at 1310 nm. Loss is a little higher at 1270 nm, because Rayleigh scattering goes as λ⁻⁴ (× 1.13 from 1310 to 1270 nm). *assumption* within that range. |
+| splices | 0.1 dB each; 0.5 per route km; 4 on every path | A fusion splice loses 0.02-0.1 dB (a Chinese ODN reference table gives 0.08 dB average); 0.1 dB is the usual design value. One splice per 2 km assumes cable sections of 2-4 km. The 4 fixed splices are the ODF pigtail, the cabinet, the distribution point and the terminal box. All are *assumptions*. Fibre plus splices is 0.40 dB/km, the G.652.D cabled maximum. |
+| connectors | 0.5 dB per mated pair; 2 on every path + 2 per splitter stage | 0.5 dB is the usual design value for a mated SC/APC pair; typical pairs lose 0.25 dB. The count is an *assumption*: the ODF at the OLT, the terminal box at the home, and the input and output of each splitter stage. |
+| system margin | 2.0 dB | *assumption*: DOMAIN.md §4 asks for "a margin"; 1-3 dB is common design practice. |
+
+Hand check (`tests/test_optics.py`): 1:64 with N2 at 20 km loses 21.0 (splitter) + 4 × 0.5 (connectors)
++ 4 × 0.1 (splices) + 2.0 (margin) + 20 × 0.40 (fibre and splices) = 33.4 dB > 31 dB. So N2 reaches
+(31 − 25.4) / 0.40 = 14.0 km with 1:64, and 20 km needs E2. DOMAIN.md's "about 29.5 dB" for the same
+path leaves out the margin and uses lower per-km and connector figures.
+
+Default `pon.optical_budget` (`rollout.optics.optical_budget_table()`), largest route km by split and class:
+
+| split | loss before fibre (dB) | N1 29 dB | N2 31 dB | E1 33 dB | E2 35 dB |
+|---|---:|---:|---:|---:|---:|
+| 1:16 | 18.4 | 26.50 | 31.50 | 36.50 | 41.50 |
+| 1:32 | 21.9 | 17.75 | 22.75 | 27.75 | 32.75 |
+| 1:64 | 25.4 | 9.00 | 14.00 | 19.00 | 24.00 |
+| 1:128 | 28.4 | 1.50 | 6.50 | 11.50 | 16.50 |
+| 1:4x1:8 | 23.4 | 14.00 | 19.00 | 24.00 | 29.00 |
+| 1:4x1:16 | 26.7 | 5.75 | 10.75 | 15.75 | 20.75 |
+| 1:8x1:8 | 26.8 | 5.50 | 10.50 | 15.50 | 20.50 |
+| 1:8x1:16 | 30.1 | 0.00 | 2.25 | 7.25 | 12.25 |
+
+These are limits of the power budget only. The PON recommendations also bound the fibre distance
+(20 km nominal), so a plan should cap the reach at the smaller of the two.
+
+## Feeder trees (`gis/trees.py`)
+
+The feeder trench of each OLT is the Euclidean minimum spanning tree over the OLT and its cabinets,
+times the route factor. It is never longer than the star of straight feeders, because the star is
+itself a spanning tree. It is at most 1.2134 times the Steiner minimal tree over the same points:
+F. R. K. Chung and R. L. Graham, "A new bound for Euclidean Steiner minimal trees", *Annals of the New
+York Academy of Sciences* 440 (1985) 328-346. Gilbert and Pollak's conjectured ratio 2/√3 ≈ 1.1547
+(*SIAM J. Appl. Math.* 16 (1968) 1-29) is tight for the equilateral triangle. Du and Hwang's proof of
+it (*Algorithmica* 7 (1992) 121-135) has a gap, according to A. O. Ivanov and A. A. Tuzhilin, "The
+Steiner ratio Gilbert-Pollak conjecture is still open", *Algorithmica* 62 (2012) 630-632.
+"""
+
 
 def sources_md(table: pd.DataFrame, fig: dict) -> str:
     rows = []
@@ -348,7 +399,8 @@ def build(out_dir: Path = SEEDS_DIR) -> dict:
     atomic_write_text(out_dir / "qingdao_districts.csv", table.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out_dir / "qingdao_cores.csv", cores.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out_dir / "qingdao_hotspots.csv", hot.to_csv(index=False, lineterminator="\n"))
-    atomic_write_text(out_dir / "SOURCES.md", sources_md(table, fig) + PLANNING_ASSUMPTIONS)
+    atomic_write_text(out_dir / "SOURCES.md", sources_md(table, fig) + PLANNING_ASSUMPTIONS
+                      + OPTICAL_BUDGET_SOURCES)
     return {"districts": len(gdf), "population": int(table["population"].sum()),
             "households": int(table["households"].sum()), "area_km2_measured": float(table["area_km2_measured"].sum()),
             "vertices": fig["vertices_after"], "hausdorff_max_m": fig["hausdorff_max_m"],
