@@ -640,18 +640,28 @@ def _as_labels(values, n: int, name: str) -> np.ndarray:
 
 def _keep_strongest(best: tuple[np.ndarray, np.ndarray, np.ndarray], point: np.ndarray, station: np.ndarray,
                     rsrp: np.ndarray, required_dbm: float) -> None:
-    """Fold candidate (point, station, rsrp) triples into the ``best`` arrays (ties: lowest station row)."""
+    """Fold candidate (point, station, rsrp) triples into the ``best`` arrays (ties: lowest station row).
+
+    One integer sort by point, a segmented maximum, then the lowest station row among each
+    segment's maxima: no Python loop over points.
+    """
     if point.size == 0:
         return
     best_rsrp, best_station, best_margin = best
-    order = np.lexsort((station, -rsrp, point))
-    uniq, first = np.unique(point[order], return_index=True)
-    cand, cand_station = rsrp[order][first], station[order][first]
-    better = cand > best_rsrp[uniq]
+    order = np.argsort(point, kind="stable")
+    p, r, s = point[order], rsrp[order], station[order]
+    starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+    seg_max = np.maximum.reduceat(r, starts)
+    segment = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, p.size]))
+    at_max = r == seg_max[segment]
+    seg_station = np.full(starts.size, np.iinfo(np.int64).max)
+    np.minimum.at(seg_station, segment[at_max], s[at_max])
+    uniq = p[starts]
+    better = seg_max > best_rsrp[uniq]
     pts = uniq[better]
-    best_rsrp[pts] = cand[better]
-    best_station[pts] = cand_station[better]
-    best_margin[pts] = cand[better] - required_dbm
+    best_rsrp[pts] = seg_max[better]
+    best_station[pts] = seg_station[better]
+    best_margin[pts] = seg_max[better] - required_dbm
 
 
 def best_server_rsrp(points_xy, point_clutter, station_xy, station_type,
