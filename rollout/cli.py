@@ -1,6 +1,7 @@
 """The ``rollout`` command line.
 
-Exit codes: 0 success, 2 bad input or usage, 3 infeasible plan, 1 anything unexpected.
+Exit codes: 0 success, 2 bad input or usage, 3 infeasible plan, 4 a failed ``rollout check``,
+1 anything unexpected.
 Errors print one line (no traceback unless ``--debug``) and leave no half-written output.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from gis.errors import InfeasibleError, RolloutError
 
 log = logging.getLogger("rollout")
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_CHECK_FAILED = 0, 1, 2, 3, 4
 
 
 def _configure_logging(quiet: bool, verbose: bool) -> None:
@@ -186,7 +187,7 @@ def cmd_check(args) -> int:
     failed = [c.name for c in checks if not c.ok]
     if failed:
         print(f"rollout: {len(failed)} check(s) failed: {', '.join(failed)}", file=sys.stderr)
-        return EXIT_UNEXPECTED
+        return EXIT_CHECK_FAILED
     return EXIT_OK
 
 
@@ -371,9 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=cmd_export)
 
     ck = sub.add_parser("check", parents=[common], help="recompute a saved plan's invariants",
-                        description="Recompute from DIR/plan.json and DIR/plan.gpkg alone, independently of the "
-                                    "solver: coverage within radius, station capacity, targets, ports >= lines / "
-                                    "split, chassis limits, optical reach, capex = sum of its parts, yearly figures.")
+                        description="Recompute a saved plan's invariants from the scenario stored in "
+                                    "DIR/plan.json, the geometry of DIR/plan.gpkg and the scenario's district inputs, "
+                                    "independently of the solver: k-fold coverage, station capacity, targets, ports >= "
+                                    "lines / split, chassis limits, optical reach of feeders and backhaul, containment, "
+                                    "district population, capex = counts x unit prices, yearly figures. Exit 4 when "
+                                    "a check fails, 2 when the plan cannot be read.")
     ck.add_argument("dir", help="folder of a saved plan")
     ck.add_argument("--json", action="store_true", help="print the checks as JSON")
     ck.set_defaults(func=cmd_check)

@@ -285,6 +285,7 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
         title=scenario.title, stations=stations, olt_sites=olts, links=links, districts=districts, demand=demand,
         totals=totals, coverage=coverage, pon=(resp.pon if resp is not None else {}), solves=solves,
         demand_source=layers.demand_source, scenario=scenario.to_dict(), extra=extra,
+        scenario_dir=str(scenario.base_dir),
     )
 
 
@@ -367,7 +368,7 @@ def _budget_plan(layers: Layers, scenario) -> Plan:
                    if pop_total and len(target.cells) else None}
     return Plan(title=scenario.title, stations=stations, olt_sites=olts, links=_empty_lines(), districts=districts,
                 demand=demand, totals=totals, coverage=coverage, pon={}, solves=[res.stats],
-                demand_source=layers.demand_source, scenario=scenario.to_dict(),
+                demand_source=layers.demand_source, scenario=scenario.to_dict(), scenario_dir=str(scenario.base_dir),
                 extra={"mode": "budget", "layers": layers.summary(),
                        "budget": {"capex_cny": inp.budget_cny, "spent_cny": res.capex_cny,
                                   "objective": scenario.budget.objective,

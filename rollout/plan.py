@@ -3,7 +3,8 @@
 A saved plan is two files in one folder:
 
 * ``plan.json``: the machine-readable summary (totals, coverage, PON figures,
-  per-district rows, solver statistics, the scenario, the demand source);
+  per-district rows, solver statistics, the scenario and the folder its relative
+  input paths resolve against, the demand source);
 * ``plan.gpkg``: the layers (``stations``, ``olt_sites``, ``links``,
   ``districts``, ``demand``), all in WGS-84.
 
@@ -151,6 +152,7 @@ class Plan:
     scenario: dict = field(default_factory=dict)
     years: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)   # e.g. joint-vs-sequential comparison, model sizes, layer stats
+    scenario_dir: str = ""  # folder the scenario's relative input paths resolve against (for ``rollout check``)
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> dict:
@@ -176,6 +178,7 @@ class Plan:
             "years": self.years,
             "demand_source": self.demand_source,
             "scenario": self.scenario,
+            "scenario_dir": self.scenario_dir,
             "extra": self.extra,
         })
 
@@ -263,5 +266,6 @@ def load_plan(plan_dir: str | os.PathLike) -> Plan:
         scenario=s.get("scenario", {}),
         years=s.get("years", []),
         extra=s.get("extra", {}),
+        scenario_dir=s.get("scenario_dir") or "",
         **layers,
     )
