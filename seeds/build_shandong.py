@@ -61,19 +61,25 @@ def read_gcj02(adcodes: list[str]) -> np.ndarray:
                     dtype=object)
 
 
-def simplified_wgs84(raw: np.ndarray) -> tuple[np.ndarray, dict]:
-    """``raw`` (GCJ-02) in WGS-84, simplified as one coverage in ``SHANDONG_TM``; and what it did."""
+def simplified_wgs84(raw: np.ndarray, *, metric_crs: str = SHANDONG_TM) -> tuple[np.ndarray, dict]:
+    """``raw`` (GCJ-02) in WGS-84, simplified as one coverage in ``metric_crs``; with their geodesic areas.
+
+    Returns ``(geometries and areas in km2 as two columns, figures)``; the figures
+    say how far the GCJ-02 conversion moved the vertices and what the
+    simplification did. Written for any region (``seeds/build.py`` does the same
+    for Qingdao in EPSG:32651).
+    """
     wgs = geometry_gcj02_to_wgs84(raw)
     before = shapely.get_coordinates(raw)
     after = shapely.get_coordinates(wgs)
     shift_m = haversine_m(before[:, 0], before[:, 1], after[:, 0], after[:, 1])
-    tm = gpd.GeoSeries(wgs, crs=WGS84).to_crs(SHANDONG_TM).values
+    tm = gpd.GeoSeries(wgs, crs=WGS84).to_crs(metric_crs).values
     if not shapely.coverage_is_valid(tm):
-        raise SystemExit("the converted counties are not a valid coverage; cannot simplify them safely")
+        raise SystemExit("the converted polygons are not a valid coverage; cannot simplify them safely")
     simple = shapely.coverage_simplify(tm, SIMPLIFY_TOLERANCE_M)
     if not (shapely.is_valid(simple).all() and shapely.coverage_is_valid(simple)):
-        raise SystemExit("the simplified counties are not a valid coverage")
-    out = gpd.GeoSeries(simple, crs=SHANDONG_TM).to_crs(WGS84).values
+        raise SystemExit("the simplified polygons are not a valid coverage")
+    out = gpd.GeoSeries(simple, crs=metric_crs).to_crs(WGS84).values
     geod = Geod(ellps="WGS84")
     area_km2 = np.array([abs(geod.geometry_area_perimeter(g)[0]) / 1e6 for g in out])
     figures = {"shift_min_m": float(shift_m.min()), "shift_max_m": float(shift_m.max()),
