@@ -402,7 +402,7 @@ def build(out_dir: Path = SEEDS_DIR) -> dict:
     radio_sources = (SEEDS_DIR / "sources_radio.md").read_text(encoding="utf-8")  # written by hand, see that file
     from seeds.shandong_census import sources_section  # imports this module: not at the top
     atomic_write_text(out_dir / "SOURCES.md", sources_md(table, fig) + PLANNING_ASSUMPTIONS
-                      + OPTICAL_BUDGET_SOURCES + "\n" + radio_sources + sources_section())
+                      + OPTICAL_BUDGET_SOURCES + radio_sources + sources_section())
     return {"districts": len(gdf), "population": int(table["population"].sum()),
             "households": int(table["households"].sum()), "area_km2_measured": float(table["area_km2_measured"].sum()),
             "vertices": fig["vertices_after"], "hausdorff_max_m": fig["hausdorff_max_m"],
