@@ -4,7 +4,7 @@ Run: ``python -m bench.bench_pon`` (prints a JSON dict; ``run()`` returns it).
 Options: ``--highs`` (solver), ``--synthetic`` (skip the Qingdao layers),
 ``--edge-scale 0.5`` (a synthetic grid with 4x the cells), ``-v`` (log).
 
-If :func:`rollout.layers.layers_from_scenario` exists and builds the Qingdao
+If :func:`gis.build.layers_from_scenario` builds the Qingdao
 default layers, the PON model runs on them (with the default scenario's solver
 settings). Otherwise a *synthetic* instance of Qingdao's size is generated: an
 adaptive square grid (6 km rural, 2.4 km suburban, 0.9 km urban, 0.3 km dense
@@ -105,11 +105,9 @@ def synthetic_input(scenario: Scenario | None = None, *, seed: int = 0, onts_tot
 
 
 def _qingdao_input(scenario: Scenario):
-    """The Qingdao default layers, or None (with the reason) when the builder is not there or fails."""
-    try:
-        from rollout.layers import layers_from_scenario  # type: ignore[import-not-found]
-    except ImportError as exc:
-        return None, f"rollout.layers.layers_from_scenario not available ({exc})"
+    """The Qingdao default layers, or None (with the reason) when the build fails."""
+    from gis.build import layers_from_scenario
+
     try:
         t0 = time.perf_counter()
         layers = layers_from_scenario(scenario)

@@ -73,7 +73,7 @@ def cmd_scenario_init(args) -> int:
 
 
 def cmd_layers(args) -> int:
-    from rollout.layers import layers_from_scenario
+    from gis.build import layers_from_scenario
 
     scenario = _scenario(args)
     out = _out_dir(args, scenario)
@@ -105,9 +105,9 @@ def cmd_validate(args) -> int:
             problems.append((str(args.scenario or "default scenario"), "", p))
         scenario = None
     if scenario is not None:
-        from rollout.layers import collect_input_problems
+        from gis.build import validate_scenario_inputs
 
-        problems.extend(collect_input_problems(scenario))
+        problems.extend(validate_scenario_inputs(scenario))
     if not problems:
         if not args.quiet:
             print("no problems found")

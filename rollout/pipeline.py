@@ -109,7 +109,7 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
 
     t0 = time.perf_counter()
     if layers is None:
-        from rollout.layers import layers_from_scenario
+        from gis.build import layers_from_scenario
 
         layers = layers_from_scenario(scenario)
     log.info("layers: %s", ", ".join(f"{k} {v:,}" for k, v in layers.summary().items() if isinstance(v, int)))

@@ -557,7 +557,7 @@ def test_polygon_and_line_geojson_round_trip(points, parts):
 
 def test_layers_map_from_real_layers_keeps_the_modelled_note(tmp_path):
     """Layers.to_gpkg writes a 'meta' table; the layers map must read the demand source from it."""
-    from rollout.layers import layers_from_scenario
+    from gis.build import layers_from_scenario
     from tests._gis_fixtures import second_city_scenario
 
     layers = layers_from_scenario(second_city_scenario(tmp_path / "city"))
