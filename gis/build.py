@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from gis.candidates import fill_reach, generate_offices, grid_sites, user_offices, user_sites
-from gis.crs import WGS84, metric_crs
+from gis.crs import WGS84, area_km2, metric_crs
 from gis.demand import (complete_cores, demand_columns, empty_hotspots, hotspot_lines, modelled_population,
                         raster_population, read_cores, read_hotspots, table_population)
 from gis.errors import InputError, ValidationError
@@ -174,7 +174,7 @@ def load_districts(settings: BuildSettings) -> gpd.GeoDataFrame:
     districts = validate_districts(inp.boundaries_path(), inp.districts_path(), id_field=inp.id_field,
                                    boundaries_layer=inp.boundaries_layer, boundary_coords=inp.coords())
     crs_metric = metric_crs(districts)
-    districts["area_km2_measured"] = districts.geometry.to_crs(crs_metric).area.to_numpy() / 1e6
+    districts["area_km2_measured"] = area_km2(districts, crs_metric)
     return districts
 
 

@@ -113,7 +113,7 @@ def grid_sites(cells: gpd.GeoDataFrame, *, fine: pd.DataFrame | None = None, fin
         g_cell = g_cell[keep]
         sub_ids = h3_str(np.asarray(uniq.get_level_values(1), dtype=np.uint64)[keep])
         out = pd.DataFrame({
-            "site_id": [f"G-{c}-{s}" for c, s in zip(cells["cell_id"].to_numpy()[g_cell], sub_ids)],
+            "site_id": [f"G-{c}-{s}" for c, s in zip(cells["cell_id"].to_numpy()[g_cell], sub_ids, strict=True)],
             "district_id": cells["district_id"].to_numpy()[g_cell], "clutter": cells["clutter"].to_numpy()[g_cell],
             "lon": fine["lon"].to_numpy()[best], "lat": fine["lat"].to_numpy()[best],
             "x_m": fine["x_m"].to_numpy()[best], "y_m": fine["y_m"].to_numpy()[best], "cell": g_cell})
@@ -180,7 +180,7 @@ def user_sites(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gpd.
                        "macro": (kind == "macro").astype(np.int64), "small": (kind == "small").astype(np.int64)})[inside]
     src = "existing" if existing else "user"
     if existing:
-        df["spot"] = list(zip(np.round(df["x_m"]).astype(np.int64), np.round(df["y_m"]).astype(np.int64)))
+        df["spot"] = list(zip(np.round(df["x_m"]).astype(np.int64), np.round(df["y_m"]).astype(np.int64), strict=True))
         df = (df.groupby("spot", sort=False)
                 .agg(lon=("lon", "first"), lat=("lat", "first"), x_m=("x_m", "first"), y_m=("y_m", "first"),
                      district_id=("district_id", "first"), cell=("cell", "first"),

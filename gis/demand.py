@@ -387,7 +387,7 @@ def demand_columns(cells: pd.DataFrame, districts: gpd.GeoDataFrame, *, penetrat
     """
     ratio = (districts["households"].to_numpy(dtype=float)
              / np.maximum(districts["population"].to_numpy(dtype=float), 1e-12))
-    by_id = dict(zip(districts["district_id"], ratio))
+    by_id = dict(zip(districts["district_id"], ratio, strict=True))
     hh = cells["population"].to_numpy(dtype=float) * cells["district_id"].map(by_id).to_numpy(dtype=float)
     cells["households"] = hh
     cells["traffic_mbps"] = cells["population"] * penetration_5g * busy_hour_mbps_per_user

@@ -32,7 +32,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import shape
 
-from gis.crs import WGS84, lonlat_to_xy, xy_to_lonlat
+from gis.crs import WGS84, area_km2, lonlat_to_xy, xy_to_lonlat
 from gis.errors import ScenarioError
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def fine_lattice(districts: gpd.GeoDataFrame, res: int, *, crs_metric: str) -> p
     ``area_km2`` (H3 cell area). A district too small to hold a cell centre
     gets the cell at its representative point.
     """
-    est = float(districts.to_crs(crs_metric).area.sum()) / 1e6 / h3.average_hexagon_area(res, "km^2")
+    est = float(area_km2(districts, crs_metric).sum()) / h3.average_hexagon_area(res, "km^2")
     if est > MAX_FINE_CELLS:
         raise ScenarioError(f"grid: a resolution-{res} base lattice would have about {est:,.0f} cells "
                             f"(limit {MAX_FINE_CELLS:,}); lower the finest of grid.res_*")
@@ -150,7 +150,7 @@ def _hexagons(cells: np.ndarray) -> np.ndarray:
     out = np.empty(len(cells), dtype=object)
     six = np.array([len(r) == 6 for r in rings], dtype=bool)
     if six.any():
-        arr = np.array([r for r, k in zip(rings, six) if k], dtype=float)[:, :, ::-1]  # (n, 6, lng/lat)
+        arr = np.array([r for r, k in zip(rings, six, strict=True) if k], dtype=float)[:, :, ::-1]  # (n, 6, lng/lat)
         arr = np.concatenate([arr, arr[:, :1]], axis=1)
         out[six] = shapely.polygons(arr)
     for i in np.flatnonzero(~six):  # pentagons (none in populated land, but be exact)
@@ -249,7 +249,7 @@ def aggregate(fine: pd.DataFrame, districts: gpd.GeoDataFrame, *, res_by_clutter
     h3_ids = h3_str(g_h3)
     district_id = districts["district_id"].to_numpy()[g_district]
     shared = pd.Series(h3_ids).duplicated(keep=False).to_numpy()
-    cell_id = np.where(shared, [f"{h}@{d}" for h, d in zip(h3_ids, district_id)], h3_ids)
+    cell_id = np.where(shared, [f"{h}@{d}" for h, d in zip(h3_ids, district_id, strict=True)], h3_ids)
     out = gpd.GeoDataFrame({
         "cell_id": cell_id,
         "h3": h3_ids,
@@ -262,5 +262,5 @@ def aggregate(fine: pd.DataFrame, districts: gpd.GeoDataFrame, *, res_by_clutter
         "clutter": classify(density, **thresholds),
         "lon": lon, "lat": lat, "x_m": cx, "y_m": cy,
     }, geometry=gpd.GeoSeries(geoms, crs=WGS84))
-    out["area_km2"] = out.geometry.to_crs(crs_metric).area.to_numpy() / 1e6
+    out["area_km2"] = area_km2(out, crs_metric)
     return out, codes

@@ -18,6 +18,7 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Polygon, box
 
+from gis.layers import Layers
 from rollout.plan import Plan, SolveStats
 
 # A name that runs script if it is ever inserted as HTML (and sets a flag the browser test reads).
@@ -50,28 +51,6 @@ def _district_geom(i: int, bbox) -> Polygon | MultiPolygon:
         cx, cy = (w + e) / 2, (s + n) / 2
         return Polygon(outer.exterior.coords, [box(cx - 0.01, cy - 0.01, cx + 0.01, cy + 0.01).exterior.coords[::-1]])
     return outer
-
-
-def reference_wgs84_to_gcj02(lon, lat):
-    """The public WGS-84 -> GCJ-02 formula, used only when gis.crs is not there yet."""
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    a, ee = 6378245.0, 0.00669342162296594323
-    x, y = lon - 105.0, lat - 35.0
-    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
-            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-            + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
-            + (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0)
-    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
-            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-            + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
-            + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0)
-    rad = lat / 180.0 * np.pi
-    magic = 1 - ee * np.sin(rad) ** 2
-    sq = np.sqrt(magic)
-    dlat = (dlat * 180.0) / ((a * (1 - ee)) / (magic * sq) * np.pi)
-    dlon = (dlon * 180.0) / (a / sq * np.cos(rad) * np.pi)
-    return lon + dlon, lat + dlat
 
 
 def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: int | None = None,
@@ -236,10 +215,9 @@ def save_plan(out_dir, **kw) -> Path:
     return Path(plan.save(out_dir))
 
 
-def make_layers_gpkg(path, *, seed: int = 0) -> Path:
-    """A small layers.gpkg (districts, demand, candidates, offices, hotspots) as gis/layers.py describes."""
+def make_layers_gpkg(path, *, seed: int = 0, demand_source: str = "modelled (census)") -> Path:
+    """A small layers.gpkg written by :meth:`gis.layers.Layers.to_gpkg`, as ``rollout layers`` writes it."""
     plan = make_plan(60, 40, seed=seed)
-    path = Path(path)
     rng = np.random.default_rng(seed)
     d = plan.districts[["district_id", "name_zh", "name_en", "population", "households", "area_km2", "geometry"]].copy()
     d["area_km2_measured"] = d.to_crs(32651).area / 1e6
@@ -257,6 +235,8 @@ def make_layers_gpkg(path, *, seed: int = 0) -> Path:
     hot = gpd.GeoDataFrame({"name": [HOSTILE, "Sino-German Ecopark"], "district_id": ["370211", "370211"],
                             "approximate": [True, False], "enterprise_lines": [1200.0, 800.0]},
                            geometry=[box(120.05, 35.92, 120.09, 35.96), box(120.12, 35.90, 120.15, 35.93)], crs=4326)
-    for name, gdf in (("districts", d), ("demand", dem), ("candidates", c), ("offices", o), ("hotspots", hot)):
-        gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
-    return path
+    pairs = pd.DataFrame({"cell": np.arange(3, dtype=np.int64), "site": np.arange(3, dtype=np.int64),
+                          "dist_m": np.zeros(3)})
+    layers = Layers(districts=d, demand=dem, candidates=c, offices=o, pairs=pairs, hotspots=hot,
+                    crs_metric="EPSG:32651", demand_source=demand_source)
+    return layers.to_gpkg(path)

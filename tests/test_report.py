@@ -89,18 +89,6 @@ def test_report_figures_match_the_plan(saved, report):
     assert districts.count("3702") == len(plan.districts)
 
 
-def test_district_figures_fill_gaps_from_layers(saved):
-    from rollout.plan import load_plan
-
-    plan = load_plan(saved)
-    plan.districts["stations_5g"] = np.nan  # lost column: recomputed from the stations layer
-    dist = mr.district_figures(plan)
-    per = plan.stations.groupby("district_id")["count"].sum()
-    for did, n in zip(dist["district_id"], dist["stations"]):
-        assert n == per.get(did, 0)
-    assert dist["area_km2"].notna().all()  # district 2 has no official area: measured
-
-
 def test_charts_are_inline_svg(report):
     html = report[1]
     charts = re.findall(r"<svg class=\"chart\".*?</svg>", html, re.S)
