@@ -209,9 +209,7 @@ def render_report_html(plan, *, map_href: str = "map.html", map_exists: bool = F
     """The report page as a string (see :func:`write_report`)."""
     dist = district_figures(plan)
     k = plan_kpis(plan, dist=dist)
-    from rollout.plan import combine_stats
-
-    solver = combine_stats(list(plan.solves))
+    solver = plan.summary()["solver"]  # all parts together, as plan.json holds them
     parts = [_solve_row(s.__dict__) for s in plan.solves]
     charts = _charts(plan, dist)
     years_cols, years_rows = _years_table(plan.years)

@@ -240,7 +240,7 @@ def cmd_sweep(args) -> int:
     variants = [load_scenario(args.scenario, overrides={**overrides, key: v}) for v in values]  # all valid before solving
     out = check_writable_dir(args.out or base.path(base.output.dir))
     dirs = []
-    for v, sc in zip(values, variants):
+    for v, sc in zip(values, variants, strict=True):
         d = check_writable_dir(out / f"{key}={v}")
         log.info("sweep %s = %s", key, v)
         plan = plan_from_scenario(sc)
@@ -270,11 +270,11 @@ def _fmt(v) -> str:
 def _print_table(rows, header) -> None:
     rows = [tuple(str(c) for c in r) for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     print(line)
     print("  ".join("-" * w for w in widths))
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
 def _print_plan(s: dict, out: Path, drew: bool) -> None:

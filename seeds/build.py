@@ -181,7 +181,7 @@ def hotspots_table() -> pd.DataFrame:
 
 
 def _check_points_inside(gdf: gpd.GeoDataFrame, table: pd.DataFrame, what: str) -> None:
-    by_id = dict(zip(gdf["adcode"], gdf.geometry.values))
+    by_id = dict(zip(gdf["adcode"], gdf.geometry.values, strict=True))
     for row in table.itertuples():
         if not by_id[row.adcode].contains(shapely.Point(row.lon, row.lat)):
             raise SystemExit(f"{what} '{row.name}' ({row.lon}, {row.lat}) is not inside district {row.adcode}")
