@@ -25,8 +25,6 @@ both
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 from typing import Iterable
 
 import geopandas as gpd
@@ -398,18 +396,6 @@ def check_numeric_column(df: pd.DataFrame, col: str, *, file: str, required: boo
     problems: list[Problem] = []
     num = _numeric(df, col, None, file, problems)
     return (None if problems else num.astype(float)), problems
-
-
-def read_checked(path: str | os.PathLike, checker, **kw):
-    """Read a vector file and run ``checker`` on it; raise one ValidationError on any problem."""
-    problems: list[Problem] = []
-    gdf, file = _read(Path(path), read_vector, None, problems)
-    if gdf is None:
-        raise ValidationError(problems)
-    out, problems = checker(gdf, file=file, **kw)
-    if problems:
-        raise ValidationError(problems)
-    return out
 
 
 def format_problems(problems: list[Problem]) -> str:

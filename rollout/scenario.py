@@ -107,7 +107,8 @@ class RadioSettings:
     small: StationType = _f(lambda: StationType(300.0, 60000.0, 3, ["dense_urban", "urban"]), "Small cell.", factory=True)
     district_min: dict = _f(dict, "Optional floor on total stations per district id, e.g. {\"370202\" = 2000}.", factory=True)
     district_max: dict = _f(dict, "Optional ceiling on total stations per district id.", factory=True)
-    surplus: str = _f("headroom", "Where stations beyond coverage and capacity go: 'headroom' (raise the uniform traffic headroom, so they relieve the most loaded stations) or 'none' (cheapest places).", choices=("headroom", "none"))
+    surplus: str = _f("headroom", "Where stations beyond coverage and capacity go: 'headroom' (first raise the cells' traffic headroom by radio.headroom_rule, so they relieve the most loaded traffic; then least capex) or 'none' (cheapest places).", choices=("headroom", "none"))
+    headroom_rule: str = _f("fair", "With surplus = 'headroom': 'fair' (each cell's own headroom, concave and traffic-weighted, so the busiest least-relieved cells come first) or 'uniform' (one headroom multiplier for every cell, fixed by the tightest cell; the rest go by cost).", choices=("fair", "uniform"))
 
 
 @dataclass
