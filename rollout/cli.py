@@ -296,6 +296,7 @@ def _print_plan(s: dict, out: Path, drew: bool) -> None:
 # --------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
+    # long on purpose: one flat declaration of every sub-command and flag reads better than pieces
     def flags(parser, default):
         parser.add_argument("-q", "--quiet", action="store_true", default=default, help="print only errors")
         parser.add_argument("-v", "--verbose", action="store_true", default=default, help="debug logging")
