@@ -165,10 +165,15 @@ def _boundary_ids(gdf: gpd.GeoDataFrame, file: str, id_field: str, problems: lis
         cols = [c for c in gdf.columns if c != gdf.geometry.name]
         problems.append((file, id_field, f"id field '{id_field}' not found; columns are: {_list(cols, 20)}"))
         return None
-    ids = normalize_ids(gdf[id_field])
+    return _checked_ids(gdf[id_field], file, id_field, "feature", problems)
+
+
+def _checked_ids(values: pd.Series, file: str, id_field: str, unit: str, problems: list[Problem]) -> pd.Series:
+    """Normalised ids; missing and duplicate ones are problems (``unit``: "feature" or "row")."""
+    ids = normalize_ids(values)
     missing = ids.isna().to_numpy()
     if missing.any():
-        problems.append((file, id_field, f"{int(missing.sum())} feature(s) have no id ({_list(_labels(None, missing))})"))
+        problems.append((file, id_field, f"{int(missing.sum())} {unit}(s) have no id ({_list(_labels(None, missing))})"))
     dup = ids.duplicated(keep=False).to_numpy() & ~missing
     if dup.any():
         problems.append((file, id_field, f"duplicate ids: {_list(sorted(set(ids[dup])))}"))
@@ -240,13 +245,7 @@ def check_district_table(df: pd.DataFrame, *, file: str, id_field: str = "adcode
             problems.append((file, col, f"required column '{col}' not found; columns are: {_list(df.columns, 20)}"))
     ids = None
     if id_field in df.columns:
-        ids = normalize_ids(df[id_field])
-        missing = ids.isna().to_numpy()
-        if missing.any():
-            problems.append((file, id_field, f"{int(missing.sum())} row(s) have no id ({_list(_labels(None, missing))})"))
-        dup = ids.duplicated(keep=False).to_numpy() & ~missing
-        if dup.any():
-            problems.append((file, id_field, f"duplicate ids: {_list(sorted(set(ids[dup])))}"))
+        ids = _checked_ids(df[id_field], file, id_field, "row", problems)
     pop = _numeric(df, "population", ids, file, problems) if "population" in df.columns else None
     hh = _numeric(df, "households", ids, file, problems, allow_missing=True) if "households" in df.columns else None
     area = _numeric(df, "area_km2", ids, file, problems, allow_missing=True) if "area_km2" in df.columns else None
