@@ -9,9 +9,10 @@ forbids scripts, so a hostile name in the inputs can only ever show as text;
 every input-derived string goes through Jinja2's autoescape or
 :func:`html.escape`.
 
-The figures are recomputed from the plan's layers (see :func:`plan_kpis` for
-each definition); the totals the planner saved in ``plan.json`` are also
-listed, unchanged, at the end of the report.
+The headline figures are recomputed from the plan's layers (see :func:`plan_kpis`
+for each definition); the per-district figures are the planner's saved
+``districts`` table (:func:`maps.tables.district_figures`); the totals the
+planner saved in ``plan.json`` are also listed, unchanged, at the end of the report.
 """
 from __future__ import annotations
 

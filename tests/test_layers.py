@@ -1,7 +1,6 @@
 """The whole layers build: Qingdao (built once) and a second, synthetic city through a Scenario."""
 from __future__ import annotations
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest

@@ -42,7 +42,7 @@ def page_data(html: str) -> dict:
     geojson = [json.loads(m) for m in re.findall(r"^\s*geo_json_[0-9a-f]+_add\((.*)\);$", html, re.M)]
     with_geo = [spec for spec in layers if spec["kind"] != "points"]
     assert len(with_geo) == len(geojson)
-    for spec, gj in zip(with_geo, geojson):
+    for spec, gj in zip(with_geo, geojson, strict=True):
         if "geojsonBlock" in spec:  # hidden at first: folium got the features without geometry, a block has them
             spec["geojson"] = geometry.pop(spec["geojsonBlock"])
             assert [f["id"] for f in gj["features"]] == [f["id"] for f in spec["geojson"]["features"]]
@@ -512,7 +512,7 @@ def test_polygon_and_line_geojson_round_trip(points, parts):
     geom = polys[0] if parts == 1 else MultiPolygon(polys)
     got, owner = mm._polygon_parts(np.array([geom], dtype=object))
     assert len(got) == parts and (owner == 0).all()
-    for poly, rings in zip(polys, got):
+    for poly, rings in zip(polys, got, strict=True):
         ring = np.array(rings[0])
         want = np.round(np.asarray(poly.exterior.coords) * mm.SCALE) / mm.SCALE
         keep = np.r_[True, np.any(np.diff(want, axis=0) != 0, axis=1)]

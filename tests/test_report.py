@@ -5,7 +5,6 @@ import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
-import numpy as np
 import pytest
 
 import maps.report as mr
