@@ -21,7 +21,7 @@ plan: $(BIN)/.installed
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium not found and not root: browser tests will be skipped"; fi; }
+	  else echo "chromium not found and not root: browser tests will be skipped (under CI=true they fail)"; fi; }
 
 ## The whole test suite
 test: $(BIN)/.installed browser

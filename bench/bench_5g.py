@@ -5,7 +5,7 @@ Options: ``--quick`` (small sizes, no Qingdao), ``--no-qingdao``, ``--no-spopt``
 ``--time-limit 60`` (seconds per solve stage), ``--budget 60`` (seconds, for the
 largest-size search), ``--solvers cbc,highs``, ``-v`` (log).
 
-1. **Qingdao default.** If :func:`rollout.layers.layers_from_scenario` builds the
+1. **Qingdao default.** If :func:`gis.build.layers_from_scenario` builds the
    default layers, the 5G model runs on them with CBC and with HiGHS: model size,
    build and solve seconds, status and gap of every stage (``5g_headroom``,
    ``5g``). The goal is build + solve < 60 s on 2 cores at a gap <= 0.5 %; the
@@ -172,7 +172,7 @@ def _print_lscp_row(row):
 def qingdao(solvers=("cbc", "highs"), *, time_limit_s: float = 60.0, gap_rel: float | None = None) -> dict:
     """The 5G model on the Qingdao default layers (if the layer builder exists)."""
     try:
-        from rollout.layers import layers_from_scenario
+        from gis.build import layers_from_scenario
         from rollout.scenario import load_scenario
     except ImportError as exc:
         return {"skipped": f"layer builder not available: {exc}"}

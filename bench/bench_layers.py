@@ -31,7 +31,7 @@ def _station_slots(layers, scenario) -> int:
 
 
 def _one(scenario, **kw) -> tuple[object, dict]:
-    from rollout.layers import layers_from_scenario
+    from gis.build import layers_from_scenario
 
     t = time.perf_counter()
     layers = layers_from_scenario(scenario, **kw)

@@ -11,7 +11,7 @@ import logging
 import tempfile
 import time
 
-from rollout.layers import layers_from_scenario
+from gis.build import layers_from_scenario
 from rollout.pipeline import plan_from_scenario
 from rollout.scenario import load_scenario
 from seeds import seed_path

@@ -4,7 +4,7 @@ Run: ``python -m bench.bench_pon`` (prints a JSON dict; ``run()`` returns it).
 Options: ``--highs`` (solver), ``--synthetic`` (skip the Qingdao layers),
 ``--edge-scale 0.5`` (a synthetic grid with 4x the cells), ``-v`` (log).
 
-If :func:`rollout.layers.layers_from_scenario` exists and builds the Qingdao
+If :func:`gis.build.layers_from_scenario` builds the Qingdao
 default layers, the PON model runs on them (with the default scenario's solver
 settings). Otherwise a *synthetic* instance of Qingdao's size is generated: an
 adaptive square grid (6 km rural, 2.4 km suburban, 0.9 km urban, 0.3 km dense
@@ -50,44 +50,55 @@ def synthetic_input(scenario: Scenario | None = None, *, seed: int = 0, onts_tot
     scenario = scenario or Scenario()
     rng = np.random.default_rng(seed)
     tr = Transformer.from_crs("EPSG:4326", "EPSG:32651", always_xy=True)
-    cx, cy = tr.transform([c[0] for c in CORES], [c[1] for c in CORES])
-    core_xy = np.column_stack([cx, cy])
+    core_xy = np.column_stack(tr.transform([c[0] for c in CORES], [c[1] for c in CORES]))
     weight = np.array([c[2] for c in CORES])
-    x0, y0 = core_xy.min(axis=0) - 20000
-    x1, y1 = core_xy.max(axis=0) + 20000
+    lo, hi = core_xy.min(axis=0) - 20000, core_xy.max(axis=0) + 20000
 
     def density(xy):  # people per km2
         d = np.hypot(xy[:, None, 0] - core_xy[None, :, 0], xy[:, None, 1] - core_xy[None, :, 1]) / 1000.0
         return 200.0 + (weight[None, :] * 25000.0 * np.exp(-d / 3.0)).sum(axis=1)
 
-    # adaptive grid: split a square in 4 (approximately 2.5x smaller edge per class) while denser
+    xy, clutter, area = _adaptive_grid(lo, hi, density, edge_scale)
+    pop = density(xy) * area * rng.lognormal(0.0, 0.3, len(xy))
+    onts = np.round(pop / pop.sum() * onts_total)
+    site_xy, is_existing, ex_ports = _olt_candidates(rng, xy, onts, lo, hi, candidates=candidates, existing=existing)
+    st = rng.poisson(pop / pop.sum() * stations)
+    return PonInput(cell_id=[f"c{i}" for i in range(len(xy))], cell_xy_m=xy, onts=onts, clutter=clutter,
+                    site_id=[f"o{j}" for j in range(candidates)], site_xy_m=site_xy, settings=scenario.pon,
+                    existing=is_existing, existing_ports=ex_ports, backhaul_stations=st,
+                    backhaul_cost_cny_per_km=scenario.radio.backhaul_cost_cny_per_km)
+
+
+def _adaptive_grid(lo: np.ndarray, hi: np.ndarray, density, edge_scale: float):
+    """Square cells over the box ``lo``..``hi`` (metres): (centres, clutter, area_km2).
+
+    A square is split in 4 (about 2.5x smaller edge per class) while its density exceeds its class's limit.
+    """
     levels = [(6000.0 * edge_scale, 500.0, "rural"), (2400.0 * edge_scale, 3000.0, "suburban"),
               (900.0 * edge_scale, 10000.0, "urban"), (300.0 * edge_scale, None, "dense_urban")]
-    xs = np.arange(x0, x1, levels[0][0]) + levels[0][0] / 2
-    ys = np.arange(y0, y1, levels[0][0]) + levels[0][0] / 2
+    xs = np.arange(lo[0], hi[0], levels[0][0]) + levels[0][0] / 2
+    ys = np.arange(lo[1], hi[1], levels[0][0]) + levels[0][0] / 2
     pts = np.array([(x, y) for x in xs for y in ys])
     cells_xy, cells_cl, cells_area = [], [], []
     for li, (edge, split_above, clutter) in enumerate(levels):
-        dens = density(pts)
-        leaf = np.ones(len(pts), dtype=bool) if split_above is None else dens < split_above
+        leaf = np.ones(len(pts), dtype=bool) if split_above is None else density(pts) < split_above
         cells_xy.append(pts[leaf])
         cells_cl += [clutter] * int(leaf.sum())
         cells_area.append(np.full(int(leaf.sum()), (edge / 1000.0) ** 2))
         if split_above is None:
             break
-        nxt = levels[li + 1][0]
-        per = int(round(edge / nxt))
+        per = int(round(edge / levels[li + 1][0]))
         offs = (np.arange(per) - (per - 1) / 2) * (edge / per)
-        sub = pts[~leaf]
-        pts = (sub[:, None, None, :] + np.stack(np.meshgrid(offs, offs), axis=-1)[None]).reshape(-1, 2)
-    xy = np.concatenate(cells_xy)
-    clutter = np.array(cells_cl, dtype=object)
-    area = np.concatenate(cells_area)
-    pop = density(xy) * area * rng.lognormal(0.0, 0.3, len(xy))
-    onts = np.round(pop / pop.sum() * onts_total)
-    # candidate OLT sites: an 18 km lattice (every point within 12.7 km straight, inside reach)
-    # plus offices drawn where the ONTs are
-    lx, ly = np.meshgrid(np.arange(x0 + 9000, x1 + 9000, 18000.0), np.arange(y0 + 9000, y1 + 9000, 18000.0))
+        pts = (pts[~leaf][:, None, None, :] + np.stack(np.meshgrid(offs, offs), axis=-1)[None]).reshape(-1, 2)
+    return np.concatenate(cells_xy), np.array(cells_cl, dtype=object), np.concatenate(cells_area)
+
+
+def _olt_candidates(rng, xy: np.ndarray, onts: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, candidates: int,
+                    existing: int):
+    """Candidate OLT sites: an 18 km lattice (every point within 12.7 km straight, inside reach) plus offices
+    drawn where the ONTs are; ``existing`` of the drawn ones are brownfield with ports. (site_xy, existing, ports)
+    """
+    lx, ly = np.meshgrid(np.arange(lo[0] + 9000, hi[0] + 9000, 18000.0), np.arange(lo[1] + 9000, hi[1] + 9000, 18000.0))
     rural = np.column_stack([lx.ravel(), ly.ravel()])
     n_rural = len(rural)
     if candidates < n_rural + existing:
@@ -96,20 +107,13 @@ def synthetic_input(scenario: Scenario | None = None, *, seed: int = 0, onts_tot
     site_xy = np.concatenate([urban, rural]) + rng.normal(0, 150, (candidates, 2))
     is_existing = np.zeros(candidates, dtype=bool)
     is_existing[rng.choice(candidates - n_rural, existing, replace=False)] = True
-    ex_ports = np.where(is_existing, rng.integers(64, 400, candidates), 0)
-    st = rng.poisson(pop / pop.sum() * stations)
-    return PonInput(cell_id=[f"c{i}" for i in range(len(xy))], cell_xy_m=xy, onts=onts, clutter=clutter,
-                    site_id=[f"o{j}" for j in range(candidates)], site_xy_m=site_xy, settings=scenario.pon,
-                    existing=is_existing, existing_ports=ex_ports, backhaul_stations=st,
-                    backhaul_cost_cny_per_km=scenario.radio.backhaul_cost_cny_per_km)
+    return site_xy, is_existing, np.where(is_existing, rng.integers(64, 400, candidates), 0)
 
 
 def _qingdao_input(scenario: Scenario):
-    """The Qingdao default layers, or None (with the reason) when the builder is not there or fails."""
-    try:
-        from rollout.layers import layers_from_scenario  # type: ignore[import-not-found]
-    except ImportError as exc:
-        return None, f"rollout.layers.layers_from_scenario not available ({exc})"
+    """The Qingdao default layers, or None (with the reason) when the build fails."""
+    from gis.build import layers_from_scenario
+
     try:
         t0 = time.perf_counter()
         layers = layers_from_scenario(scenario)

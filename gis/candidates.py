@@ -113,7 +113,7 @@ def grid_sites(cells: gpd.GeoDataFrame, *, fine: pd.DataFrame | None = None, fin
         g_cell = g_cell[keep]
         sub_ids = h3_str(np.asarray(uniq.get_level_values(1), dtype=np.uint64)[keep])
         out = pd.DataFrame({
-            "site_id": [f"G-{c}-{s}" for c, s in zip(cells["cell_id"].to_numpy()[g_cell], sub_ids)],
+            "site_id": [f"G-{c}-{s}" for c, s in zip(cells["cell_id"].to_numpy()[g_cell], sub_ids, strict=True)],
             "district_id": cells["district_id"].to_numpy()[g_cell], "clutter": cells["clutter"].to_numpy()[g_cell],
             "lon": fine["lon"].to_numpy()[best], "lat": fine["lat"].to_numpy()[best],
             "x_m": fine["x_m"].to_numpy()[best], "y_m": fine["y_m"].to_numpy()[best], "cell": g_cell})
@@ -180,7 +180,7 @@ def user_sites(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gpd.
                        "macro": (kind == "macro").astype(np.int64), "small": (kind == "small").astype(np.int64)})[inside]
     src = "existing" if existing else "user"
     if existing:
-        df["spot"] = list(zip(np.round(df["x_m"]).astype(np.int64), np.round(df["y_m"]).astype(np.int64)))
+        df["spot"] = list(zip(np.round(df["x_m"]).astype(np.int64), np.round(df["y_m"]).astype(np.int64), strict=True))
         df = (df.groupby("spot", sort=False)
                 .agg(lon=("lon", "first"), lat=("lat", "first"), x_m=("x_m", "first"), y_m=("y_m", "first"),
                      district_id=("district_id", "first"), cell=("cell", "first"),
@@ -219,23 +219,8 @@ def generate_offices(fine: pd.DataFrame, fine_to_cell: np.ndarray, cells: gpd.Ge
         Areas with fewer lines than ``min_share x capacity_onts`` get no office
         (a district keeps at least its largest area).
     """
-    h = fine["h3"].to_numpy()
-    fine_res = int(h3_resolution(h[:1])[0]) if len(h) else levels[0]
-    levels = tuple(r for r in levels if r <= fine_res) or (fine_res,)
     onts = fine["onts"].to_numpy(dtype=float)
-    area_of = np.zeros(len(fine), dtype=np.uint64)
-    todo = np.ones(len(fine), dtype=bool)
-    for k, r in enumerate(levels):
-        par = h3_parent(h, r)
-        codes, uniq = pd.factorize(par)
-        tot = np.bincount(codes, weights=onts, minlength=len(uniq))
-        last = k == len(levels) - 1
-        final = todo & ((tot[codes] <= capacity_onts / 2) | last)
-        area_of[final] = par[final]
-        todo &= ~final
-        if not todo.any():
-            break
-    codes, uniq = pd.factorize(area_of)
+    codes, uniq = pd.factorize(_office_areas(fine["h3"].to_numpy(), onts, capacity_onts, levels))
     n = len(uniq)
     tot = np.bincount(codes, weights=onts, minlength=n)
     best = _nearest_member(codes, n, fine["population"].to_numpy(dtype=float), fine["x_m"].to_numpy(),
@@ -255,18 +240,43 @@ def generate_offices(fine: pd.DataFrame, fine_to_cell: np.ndarray, cells: gpd.Ge
         "cell": fine_to_cell[best], "name": "", "onts_area": tot[keep]})
     parts = [gen]
     if cores is not None and len(cores):
-        district, cell, x, y = locate_cells(cores["lon"].to_numpy(), cores["lat"].to_numpy(), cells, districts,
-                                            crs_metric=crs_metric)
-        ok = district != None  # noqa: E711
-        parts.append(pd.DataFrame({
-            "office_id": [f"C-{i + 1}" for i in range(int(ok.sum()))], "district_id": district[ok],
-            "lon": cores["lon"].to_numpy()[ok], "lat": cores["lat"].to_numpy()[ok], "x_m": x[ok], "y_m": y[ok],
-            "cell": cell[ok], "name": ["core: " + str(s) for s in cores["name"].to_numpy()[ok]], "onts_area": np.nan}))
+        parts.append(_core_offices(cores, cells, districts, crs_metric=crs_metric))
     out = pd.concat(parts, ignore_index=True)
     out["clutter"] = cells["clutter"].to_numpy()[out["cell"].to_numpy()]
     out["existing"] = False
     out["existing_ports"] = 0
     return gpd.GeoDataFrame(out[OFFICE_COLUMNS], geometry=_points(out), crs=WGS84)
+
+
+def _office_areas(h: np.ndarray, onts: np.ndarray, capacity_onts: float, levels: tuple[int, ...]) -> np.ndarray:
+    """The H3 area (coarsest of ``levels`` holding at most half an office's lines) of every fine cell."""
+    fine_res = int(h3_resolution(h[:1])[0]) if len(h) else levels[0]
+    levels = tuple(r for r in levels if r <= fine_res) or (fine_res,)
+    area_of = np.zeros(len(h), dtype=np.uint64)
+    todo = np.ones(len(h), dtype=bool)
+    for k, r in enumerate(levels):
+        par = h3_parent(h, r)
+        codes, uniq = pd.factorize(par)
+        tot = np.bincount(codes, weights=onts, minlength=len(uniq))
+        last = k == len(levels) - 1
+        final = todo & ((tot[codes] <= capacity_onts / 2) | last)
+        area_of[final] = par[final]
+        todo &= ~final
+        if not todo.any():
+            break
+    return area_of
+
+
+def _core_offices(cores: pd.DataFrame, cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
+                  crs_metric: str) -> pd.DataFrame:
+    """An office at every urban core inside the study area (``C-1``, ``C-2``, ...)."""
+    district, cell, x, y = locate_cells(cores["lon"].to_numpy(), cores["lat"].to_numpy(), cells, districts,
+                                        crs_metric=crs_metric)
+    ok = district != None  # noqa: E711
+    return pd.DataFrame({
+        "office_id": [f"C-{i + 1}" for i in range(int(ok.sum()))], "district_id": district[ok],
+        "lon": cores["lon"].to_numpy()[ok], "lat": cores["lat"].to_numpy()[ok], "x_m": x[ok], "y_m": y[ok],
+        "cell": cell[ok], "name": ["core: " + str(s) for s in cores["name"].to_numpy()[ok]], "onts_area": np.nan})
 
 
 def user_offices(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,

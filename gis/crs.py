@@ -167,6 +167,18 @@ def metric_crs(gdf: gpd.GeoDataFrame) -> str:
     return utm_epsg(lon, lat)
 
 
+def area_km2(layer: gpd.GeoSeries | gpd.GeoDataFrame, crs_metric: str | None = None) -> np.ndarray:
+    """Area of every geometry in km², measured in ``crs_metric`` (default: :func:`metric_crs` of the layer).
+
+    Refuses a layer without a CRS, like :func:`metric_crs`.
+    """
+    if layer.crs is None:
+        raise ValueError("layer has no CRS; cannot measure areas")
+    if not len(layer):
+        return np.zeros(0)
+    return layer.geometry.to_crs(crs_metric or metric_crs(layer)).area.to_numpy() / 1e6
+
+
 def to_metric(gdf: gpd.GeoDataFrame, crs: str | None = None) -> gpd.GeoDataFrame:
     """Reproject a layer to ``crs`` (default: :func:`metric_crs` of the layer)."""
     return gdf.to_crs(crs or metric_crs(gdf))

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import h3
 import numpy as np
 import pandas as pd
 import shapely
@@ -387,7 +386,7 @@ def demand_columns(cells: pd.DataFrame, districts: gpd.GeoDataFrame, *, penetrat
     """
     ratio = (districts["households"].to_numpy(dtype=float)
              / np.maximum(districts["population"].to_numpy(dtype=float), 1e-12))
-    by_id = dict(zip(districts["district_id"], ratio))
+    by_id = dict(zip(districts["district_id"], ratio, strict=True))
     hh = cells["population"].to_numpy(dtype=float) * cells["district_id"].map(by_id).to_numpy(dtype=float)
     cells["households"] = hh
     cells["traffic_mbps"] = cells["population"] * penetration_5g * busy_hour_mbps_per_user
@@ -395,8 +394,3 @@ def demand_columns(cells: pd.DataFrame, districts: gpd.GeoDataFrame, *, penetrat
     cells["radius_m"] = cells["clutter"].map(radius_m).astype(float)
     cells["k_coverage"] = cells["clutter"].map(k_coverage).astype(np.int64)
     return cells
-
-
-def h3_edge_m(res: int) -> float:
-    """Average H3 edge length at ``res``, metres."""
-    return float(h3.average_hexagon_edge_length(res, "m"))

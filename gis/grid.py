@@ -32,7 +32,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import shape
 
-from gis.crs import WGS84, lonlat_to_xy, xy_to_lonlat
+from gis.crs import WGS84, area_km2, lonlat_to_xy, xy_to_lonlat
 from gis.errors import ScenarioError
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def fine_lattice(districts: gpd.GeoDataFrame, res: int, *, crs_metric: str) -> p
     ``area_km2`` (H3 cell area). A district too small to hold a cell centre
     gets the cell at its representative point.
     """
-    est = float(districts.to_crs(crs_metric).area.sum()) / 1e6 / h3.average_hexagon_area(res, "km^2")
+    est = float(area_km2(districts, crs_metric).sum()) / h3.average_hexagon_area(res, "km^2")
     if est > MAX_FINE_CELLS:
         raise ScenarioError(f"grid: a resolution-{res} base lattice would have about {est:,.0f} cells "
                             f"(limit {MAX_FINE_CELLS:,}); lower the finest of grid.res_*")
@@ -150,7 +150,7 @@ def _hexagons(cells: np.ndarray) -> np.ndarray:
     out = np.empty(len(cells), dtype=object)
     six = np.array([len(r) == 6 for r in rings], dtype=bool)
     if six.any():
-        arr = np.array([r for r, k in zip(rings, six) if k], dtype=float)[:, :, ::-1]  # (n, 6, lng/lat)
+        arr = np.array([r for r, k in zip(rings, six, strict=True) if k], dtype=float)[:, :, ::-1]  # (n, 6, lng/lat)
         arr = np.concatenate([arr, arr[:, :1]], axis=1)
         out[six] = shapely.polygons(arr)
     for i in np.flatnonzero(~six):  # pentagons (none in populated land, but be exact)
@@ -200,58 +200,27 @@ def aggregate(fine: pd.DataFrame, districts: gpd.GeoDataFrame, *, res_by_clutter
     """
     pop = fine["population"].to_numpy(dtype=float)
     area = fine["area_km2"].to_numpy(dtype=float)
-    fine_class = classify(pop / area, **thresholds)
-    target_res = np.array([res_by_clutter[c] for c in fine_class], dtype=np.int64)
-    target_res = np.minimum(target_res, h3_resolution(fine["h3"].to_numpy()))
-    anc = h3_parent(fine["h3"].to_numpy(), target_res)
-    key = pd.MultiIndex.from_arrays([fine["district"].to_numpy(), anc])
-    codes, uniq = pd.factorize(key, sort=True)
-    n = len(uniq)
-    g_district = np.asarray(uniq.get_level_values(0), dtype=np.int64)
-    g_h3 = np.asarray(uniq.get_level_values(1), dtype=np.uint64)
+    codes, g_district, g_h3 = _group_keys(fine, pop / area, res_by_clutter, thresholds)
+    n = len(g_h3)
 
     def gsum(v):
         return np.bincount(codes, weights=np.asarray(v, dtype=float), minlength=n)
 
     g_pop = gsum(pop)
     g_lattice = gsum(area)
-    x = fine["x_m"].to_numpy()
-    y = fine["y_m"].to_numpy()
     w = np.where(g_pop[codes] > 0, pop, area)  # a cell without people: plain area-weighted centre
-    wsum = gsum(w)
-    cx = gsum(w * x) / wsum
-    cy = gsum(w * y) / wsum
-
-    # geometry: union of member fine cells, clipped to the district where it spills over
+    cx, cy = (gsum(w * fine[c].to_numpy()) / gsum(w) for c in ("x_m", "y_m"))
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(n + 1))
-    fine_h3 = fine["h3"].to_numpy()
-    geoms = np.empty(n, dtype=object)
-    sizes = np.diff(bounds)
-    single = np.flatnonzero(sizes == 1)
-    geoms[single] = _hexagons(fine_h3[order[bounds[single]]])
-    for g in np.flatnonzero(sizes > 1):
-        geoms[g] = _group_geometry(fine_h3[order[bounds[g]:bounds[g + 1]]])
-    dgeoms = np.asarray(districts.geometry.values, dtype=object)[g_district]
-    inside = shapely.within(geoms, dgeoms)
-    for g in np.flatnonzero(~inside):
-        geoms[g] = _polygonal(shapely.intersection(geoms[g], dgeoms[g]))
-
-    lon, lat = xy_to_lonlat(cx, cy, crs_metric)
-    ok = shapely.contains_xy(geoms, lon, lat)
-    for g in np.flatnonzero(~ok):  # snap to the nearest member centre (always inside)
-        members = order[bounds[g]:bounds[g + 1]]
-        j = members[np.argmin(np.hypot(x[members] - cx[g], y[members] - cy[g]))]
-        cx[g], cy[g] = x[j], y[j]
-        lon[g], lat[g] = fine["lon"].iat[j], fine["lat"].iat[j]
+    geoms = _group_geometries(fine["h3"].to_numpy(), order, bounds,
+                              np.asarray(districts.geometry.values, dtype=object)[g_district])
+    lon, lat = _inside_centres(geoms, cx, cy, fine, order, bounds, crs_metric)
 
     density = g_pop / g_lattice
     h3_ids = h3_str(g_h3)
     district_id = districts["district_id"].to_numpy()[g_district]
-    shared = pd.Series(h3_ids).duplicated(keep=False).to_numpy()
-    cell_id = np.where(shared, [f"{h}@{d}" for h, d in zip(h3_ids, district_id)], h3_ids)
     out = gpd.GeoDataFrame({
-        "cell_id": cell_id,
+        "cell_id": _cell_ids(h3_ids, district_id),
         "h3": h3_ids,
         "district_id": district_id,
         "h3_res": h3_resolution(g_h3),
@@ -262,5 +231,60 @@ def aggregate(fine: pd.DataFrame, districts: gpd.GeoDataFrame, *, res_by_clutter
         "clutter": classify(density, **thresholds),
         "lon": lon, "lat": lat, "x_m": cx, "y_m": cy,
     }, geometry=gpd.GeoSeries(geoms, crs=WGS84))
-    out["area_km2"] = out.geometry.to_crs(crs_metric).area.to_numpy() / 1e6
+    out["area_km2"] = area_km2(out, crs_metric)
     return out, codes
+
+
+def _cell_ids(h3_ids: np.ndarray, district_id: np.ndarray) -> np.ndarray:
+    """The H3 index, or ``"<h3>@<district_id>"`` for the parts of an H3 cell split by a district border."""
+    shared = pd.Series(h3_ids).duplicated(keep=False).to_numpy()
+    return np.where(shared, [f"{h}@{d}" for h, d in zip(h3_ids, district_id, strict=True)], h3_ids)
+
+
+def _group_keys(fine: pd.DataFrame, density_per_km2: np.ndarray, res_by_clutter: dict[str, int],
+                thresholds: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Demand cell of every fine cell (``codes``), and each demand cell's district row and H3 index.
+
+    A fine cell goes up to the H3 ancestor at its clutter class's resolution, within its district.
+    """
+    fine_class = classify(density_per_km2, **thresholds)
+    target_res = np.array([res_by_clutter[c] for c in fine_class], dtype=np.int64)
+    target_res = np.minimum(target_res, h3_resolution(fine["h3"].to_numpy()))
+    anc = h3_parent(fine["h3"].to_numpy(), target_res)
+    key = pd.MultiIndex.from_arrays([fine["district"].to_numpy(), anc])
+    codes, uniq = pd.factorize(key, sort=True)
+    return (codes, np.asarray(uniq.get_level_values(0), dtype=np.int64),
+            np.asarray(uniq.get_level_values(1), dtype=np.uint64))
+
+
+def _group_geometries(fine_h3: np.ndarray, order: np.ndarray, bounds: np.ndarray, dgeoms: np.ndarray) -> np.ndarray:
+    """Union of each demand cell's fine cells, clipped to its district (``dgeoms``) where it spills over."""
+    n = len(bounds) - 1
+    geoms = np.empty(n, dtype=object)
+    sizes = np.diff(bounds)
+    single = np.flatnonzero(sizes == 1)
+    geoms[single] = _hexagons(fine_h3[order[bounds[single]]])
+    for g in np.flatnonzero(sizes > 1):
+        geoms[g] = _group_geometry(fine_h3[order[bounds[g]:bounds[g + 1]]])
+    inside = shapely.within(geoms, dgeoms)
+    for g in np.flatnonzero(~inside):
+        geoms[g] = _polygonal(shapely.intersection(geoms[g], dgeoms[g]))
+    return geoms
+
+
+def _inside_centres(geoms: np.ndarray, cx: np.ndarray, cy: np.ndarray, fine: pd.DataFrame, order: np.ndarray,
+                    bounds: np.ndarray, crs_metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Lon/lat of each planning point; a point outside its (clipped) cell snaps to the nearest member centre.
+
+    ``cx``/``cy`` (metres) are moved in place with it.
+    """
+    x = fine["x_m"].to_numpy()
+    y = fine["y_m"].to_numpy()
+    lon, lat = xy_to_lonlat(cx, cy, crs_metric)
+    ok = shapely.contains_xy(geoms, lon, lat)
+    for g in np.flatnonzero(~ok):  # the nearest member centre is always inside
+        members = order[bounds[g]:bounds[g + 1]]
+        j = members[np.argmin(np.hypot(x[members] - cx[g], y[members] - cy[g]))]
+        cx[g], cy[g] = x[j], y[j]
+        lon[g], lat[g] = fine["lon"].iat[j], fine["lat"].iat[j]
+    return lon, lat

@@ -117,7 +117,7 @@ class Layers:
             meta_df = pyogrio.read_dataframe(path, layer="meta", read_geometry=False)
         except Exception as exc:  # pyogrio's DataSourceError / DataLayerError
             raise InputError(f"not a layers GeoPackage ({str(exc).splitlines()[0][:160]})", file=str(path)) from None
-        meta = {k: json.loads(v) for k, v in zip(meta_df["key"], meta_df["value"])}
+        meta = {k: json.loads(v) for k, v in zip(meta_df["key"], meta_df["value"], strict=True)}
         for key in ("cell", "site"):
             if key in pairs:
                 pairs[key] = pairs[key].astype("int64")

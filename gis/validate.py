@@ -25,8 +25,6 @@ both
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 from typing import Iterable
 
 import geopandas as gpd
@@ -132,56 +130,18 @@ def check_boundaries(gdf: gpd.GeoDataFrame, *, file: str, id_field: str = "adcod
     coords
         Datum of the coordinates: ``{"wgs84", "gcj02"}``; GCJ-02 is converted to WGS-84.
     """
-    problems: list[Problem] = []
     if gdf is None or len(gdf) == 0:
         return None, [(file, None, "layer is empty")]
+    problems: list[Problem] = []
     if coords not in ("wgs84", "gcj02"):
         problems.append((file, "boundary_coords", f"unknown datum {coords!r}; use wgs84 or gcj02"))
-    ids = None
-    if id_field not in gdf.columns:
-        cols = [c for c in gdf.columns if c != gdf.geometry.name]
-        problems.append((file, id_field, f"id field '{id_field}' not found; columns are: {_list(cols, 20)}"))
-    else:
-        ids = normalize_ids(gdf[id_field])
-        missing = ids.isna().to_numpy()
-        if missing.any():
-            problems.append((file, id_field, f"{int(missing.sum())} feature(s) have no id ({_list(_labels(None, missing))})"))
-        dup = ids.duplicated(keep=False).to_numpy() & ~missing
-        if dup.any():
-            problems.append((file, id_field, f"duplicate ids: {_list(sorted(set(ids[dup])))}"))
-
+    ids = _boundary_ids(gdf, file, id_field, problems)
     if gdf.crs is None:
         problems.append((file, "crs", "layer has no coordinate reference system (CRS); "
                                        "save it with one, e.g. EPSG:4326 for lon/lat"))
-    geoms = np.asarray(gdf.geometry.values, dtype=object)
-    absent = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    if absent.any():
-        problems.append((file, "geometry", f"empty or missing geometry for {_list(_labels(ids, absent))}"))
-    types = np.array([g.geom_type if g is not None else "" for g in geoms], dtype=object)
-    nonpoly = ~absent & ~np.isin(types, list(_POLYGONAL))
-    if nonpoly.any():
-        kinds = sorted(set(types[nonpoly]))
-        problems.append((file, "geometry", f"not a polygon ({', '.join(kinds)}) for {_list(_labels(ids, nonpoly))}"))
-    ok = ~absent & ~nonpoly
-    invalid = np.zeros(len(geoms), dtype=bool)
-    invalid[ok] = ~shapely.is_valid(geoms[ok])
-    if invalid.any():
-        repaired = []
-        for i in np.flatnonzero(invalid):
-            fixed = _polygonal_part(shapely.make_valid(geoms[i]))
-            if fixed is None:
-                problems.append((file, "geometry", f"invalid polygon for {_labels(ids, np.arange(len(geoms)) == i)[0]}"
-                                                   f" ({shapely.is_valid_reason(geoms[i])}) cannot be repaired"))
-            else:
-                geoms[i] = fixed
-                repaired.append(i)
-        if repaired:
-            mask = np.zeros(len(geoms), dtype=bool)
-            mask[repaired] = True
-            log.warning("%s: repaired invalid geometry (shapely.make_valid) for %s", file, _list(_labels(ids, mask)))
+    geoms = _boundary_geometries(gdf, file, ids, problems)
     if problems:
         return None, problems
-
     out = gpd.GeoDataFrame(gdf.drop(columns=[gdf.geometry.name]).copy(),
                            geometry=gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
     if not _is_wgs84(out.crs):
@@ -197,6 +157,55 @@ def check_boundaries(gdf: gpd.GeoDataFrame, *, file: str, id_field: str = "adcod
                                     f"{x1:.1f}, {y1:.1f}); is the declared CRS ({gdf.crs}) right?")]
     out["district_id"] = ids.to_numpy()
     return out.reset_index(drop=True), []
+
+
+def _boundary_ids(gdf: gpd.GeoDataFrame, file: str, id_field: str, problems: list[Problem]) -> pd.Series | None:
+    """The normalised district ids (None without the id field); missing and duplicate ids are problems."""
+    if id_field not in gdf.columns:
+        cols = [c for c in gdf.columns if c != gdf.geometry.name]
+        problems.append((file, id_field, f"id field '{id_field}' not found; columns are: {_list(cols, 20)}"))
+        return None
+    return _checked_ids(gdf[id_field], file, id_field, "feature", problems)
+
+
+def _checked_ids(values: pd.Series, file: str, id_field: str, unit: str, problems: list[Problem]) -> pd.Series:
+    """Normalised ids; missing and duplicate ones are problems (``unit``: "feature" or "row")."""
+    ids = normalize_ids(values)
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        problems.append((file, id_field, f"{int(missing.sum())} {unit}(s) have no id ({_list(_labels(None, missing))})"))
+    dup = ids.duplicated(keep=False).to_numpy() & ~missing
+    if dup.any():
+        problems.append((file, id_field, f"duplicate ids: {_list(sorted(set(ids[dup])))}"))
+    return ids
+
+
+def _boundary_geometries(gdf: gpd.GeoDataFrame, file: str, ids: pd.Series | None, problems: list[Problem]) -> np.ndarray:
+    """The polygons, invalid ones repaired; missing, empty, non-polygonal or unrepairable ones are problems."""
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    absent = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if absent.any():
+        problems.append((file, "geometry", f"empty or missing geometry for {_list(_labels(ids, absent))}"))
+    types = np.array([g.geom_type if g is not None else "" for g in geoms], dtype=object)
+    nonpoly = ~absent & ~np.isin(types, list(_POLYGONAL))
+    if nonpoly.any():
+        kinds = sorted(set(types[nonpoly]))
+        problems.append((file, "geometry", f"not a polygon ({', '.join(kinds)}) for {_list(_labels(ids, nonpoly))}"))
+    ok = ~absent & ~nonpoly
+    invalid = np.zeros(len(geoms), dtype=bool)
+    invalid[ok] = ~shapely.is_valid(geoms[ok])
+    repaired = np.zeros(len(geoms), dtype=bool)
+    for i in np.flatnonzero(invalid):
+        fixed = _polygonal_part(shapely.make_valid(geoms[i]))
+        if fixed is None:
+            problems.append((file, "geometry", f"invalid polygon for {_labels(ids, np.arange(len(geoms)) == i)[0]}"
+                                               f" ({shapely.is_valid_reason(geoms[i])}) cannot be repaired"))
+        else:
+            geoms[i] = fixed
+            repaired[i] = True
+    if repaired.any():
+        log.warning("%s: repaired invalid geometry (shapely.make_valid) for %s", file, _list(_labels(ids, repaired)))
+    return geoms
 
 
 # --------------------------------------------------------------------------- district table
@@ -236,13 +245,7 @@ def check_district_table(df: pd.DataFrame, *, file: str, id_field: str = "adcode
             problems.append((file, col, f"required column '{col}' not found; columns are: {_list(df.columns, 20)}"))
     ids = None
     if id_field in df.columns:
-        ids = normalize_ids(df[id_field])
-        missing = ids.isna().to_numpy()
-        if missing.any():
-            problems.append((file, id_field, f"{int(missing.sum())} row(s) have no id ({_list(_labels(None, missing))})"))
-        dup = ids.duplicated(keep=False).to_numpy() & ~missing
-        if dup.any():
-            problems.append((file, id_field, f"duplicate ids: {_list(sorted(set(ids[dup])))}"))
+        ids = _checked_ids(df[id_field], file, id_field, "row", problems)
     pop = _numeric(df, "population", ids, file, problems) if "population" in df.columns else None
     hh = _numeric(df, "households", ids, file, problems, allow_missing=True) if "households" in df.columns else None
     area = _numeric(df, "area_km2", ids, file, problems, allow_missing=True) if "area_km2" in df.columns else None
@@ -398,18 +401,6 @@ def check_numeric_column(df: pd.DataFrame, col: str, *, file: str, required: boo
     problems: list[Problem] = []
     num = _numeric(df, col, None, file, problems)
     return (None if problems else num.astype(float)), problems
-
-
-def read_checked(path: str | os.PathLike, checker, **kw):
-    """Read a vector file and run ``checker`` on it; raise one ValidationError on any problem."""
-    problems: list[Problem] = []
-    gdf, file = _read(Path(path), read_vector, None, problems)
-    if gdf is None:
-        raise ValidationError(problems)
-    out, problems = checker(gdf, file=file, **kw)
-    if problems:
-        raise ValidationError(problems)
-    return out
 
 
 def format_problems(problems: list[Problem]) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from gis.io import atomic_write_text
-from maps.report import cny_text, status_text, svg_hbar_chart
+from maps.charts import svg_hbar_chart, svg_line_chart
+from maps.tables import cny_text, status_text
 from rollout.plan import load_plan_summary
 
 KPIS = [  # (key, label, source, format)
@@ -45,7 +46,7 @@ def _fmt(v, kind: str) -> str:
 def comparison_table(summaries: list[dict], labels: list[str]) -> dict:
     """Rows of KPIs per plan, plus per-district differences against the first plan."""
     rows = []
-    for lab, s in zip(labels, summaries):
+    for lab, s in zip(labels, summaries, strict=True):
         sol = s.get("solver", {})
         row = {"plan": lab, "title": s.get("title", ""), "status": sol.get("status"), "gap": sol.get("gap")}
         for key, _, src, _ in KPIS:
@@ -53,46 +54,12 @@ def comparison_table(summaries: list[dict], labels: list[str]) -> dict:
         rows.append(row)
     base = {d.get("district_id"): d for d in summaries[0].get("districts", [])} if summaries else {}
     diffs = []
-    for lab, s in zip(labels[1:], summaries[1:]):
+    for lab, s in zip(labels[1:], summaries[1:], strict=True):
         for d in s.get("districts", []):
             b = base.get(d.get("district_id"), {})
             diffs.append({"plan": lab, "district_id": d.get("district_id"), "name": d.get("name_en") or d.get("name"),
                           **{f"d_{k}": (d.get(k) or 0) - (b.get(k) or 0) for k in ("stations_5g", "pon_ports", "capex_cny")}})
     return {"plans": rows, "district_differences": diffs}
-
-
-def svg_line_chart(xs: list[float], series: list[tuple[str, list[float], str]], *, title: str = "",
-                   xlabel: str = "", width: int = 720, height: int = 260) -> str:
-    """Lines over a numeric x axis, each series scaled to its own maximum (labelled at its points)."""
-    e = html.escape
-    left, right, top, bottom = 60, 20, 28, 40
-    pw, ph = width - left - right, height - top - bottom
-    x = np.asarray(xs, dtype=float)
-    xmin, xmax = (float(x.min()), float(x.max())) if len(x) else (0.0, 1.0)
-    span = (xmax - xmin) or 1.0
-    out = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="{e(title)}"><title>{e(title)}</title>',
-           f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#888"/>']
-    for xv in x:
-        px = left + pw * (xv - xmin) / span
-        out.append(f'<text x="{px:.1f}" y="{top + ph + 16}" text-anchor="middle" class="lb">{e(f"{xv:g}")}</text>')
-    out.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" class="lb">{e(xlabel)}</text>')
-    lx = left
-    for name, ys, colour in series:
-        y = np.array([np.nan if v is None else float(v) for v in ys], dtype=float)
-        top_v = np.nanmax(np.abs(y)) if np.isfinite(y).any() else 1.0
-        top_v = top_v or 1.0
-        pts = [(left + pw * (xv - xmin) / span, top + ph - ph * (yv / top_v)) for xv, yv in zip(x, y) if np.isfinite(yv)]
-        if pts:
-            out.append(f'<polyline fill="none" stroke="{e(colour)}" stroke-width="2" points="'
-                       + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"/>')
-            for (a, b), yv in zip(pts, y[np.isfinite(y)]):
-                out.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{e(colour)}"><title>{e(name)}: {yv:,.4g}</title></circle>')
-        out.append(f'<rect x="{lx}" y="8" width="12" height="12" fill="{e(colour)}"/>'
-                   f'<text x="{lx + 16}" y="18" class="lg">{e(name)} (max {top_v:,.4g})</text>')
-        lx += 40 + 7 * len(name) + 60
-    out.append("</svg>")
-    return "".join(out)
 
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}

@@ -188,7 +188,7 @@ def _write_kml(layers: dict, target: Path, *, title: str) -> Path:
         ET.SubElement(folder, q("name")).text = f"{folders[name]} ({len(gdf):,})"
         cols = [c for c in gdf.columns if c != gdf.geometry.name]
         records = pd.DataFrame(gdf[cols]).to_dict("records") if cols else [{} for _ in range(len(gdf))]
-        for rec, geom in zip(records, gdf.geometry.values):
+        for rec, geom in zip(records, gdf.geometry.values, strict=True):
             pm = ET.SubElement(folder, q("Placemark"))
             ET.SubElement(pm, q("name")).text = _kml_name(name, rec)
             ET.SubElement(pm, q("styleUrl")).text = "#" + _kml_style(name, rec)

@@ -49,8 +49,7 @@ redraws in headless Chromium.
 Gaode/AMap tiles are in GCJ-02. When that basemap is chosen the page rebuilds
 every overlay shifted into GCJ-02, by bilinear interpolation in an offset grid
 (0.02 degree) computed here with :func:`gis.crs.wgs84_to_gcj02`; the
-interpolation error is below 0.5 m. Without ``gis.crs`` the Gaode basemap is
-left out rather than drawn misaligned.
+interpolation error is below 0.5 m.
 """
 from __future__ import annotations
 
@@ -75,8 +74,12 @@ import shapely
 from branca.element import Element, MacroElement
 from folium.elements import JSCSSMixin
 
+from gis.crs import wgs84_to_gcj02
 from gis.errors import InputError
-from gis.io import atomic_write_text, gpkg_layer_names
+from gis.io import atomic_write_text
+from gis.layers import Layers
+from maps.tables import (as_frame, booleans, district_figures, district_labels, district_area_km2, is_modelled,
+                         numbers, station_weights, strings)
 
 log = logging.getLogger(__name__)
 
@@ -177,10 +180,7 @@ def write_layers_map(layers_gpkg: str | os.PathLike, out_html: str | os.PathLike
     Parameters
     ----------
     layers_gpkg
-        GeoPackage with the layers ``districts`` (required), ``demand``,
-        ``candidates``, ``offices`` and ``hotspots`` (columns as in :mod:`gis.layers`).
-        Its ``meta`` table (key, value as JSON), or a ``layers.json`` beside it,
-        supplies ``demand_source``.
+        A layers GeoPackage written by ``rollout layers`` (read with :meth:`gis.layers.Layers.from_gpkg`).
     out_html
         Output file, written atomically.
     basemap
@@ -189,15 +189,7 @@ def write_layers_map(layers_gpkg: str | os.PathLike, out_html: str | os.PathLike
         Page title; default "Input layers: <file name>".
     """
     layers_gpkg = Path(layers_gpkg)
-    layers = _read_layers_gpkg(layers_gpkg)
-    demand_source = str(layers.pop("meta", {}).get("demand_source") or "")
-    side = layers_gpkg.with_suffix(".json")
-    if not demand_source and side.is_file():
-        try:
-            demand_source = str(json.loads(side.read_text(encoding="utf-8")).get("demand_source") or "")
-        except (ValueError, UnicodeDecodeError, AttributeError):
-            demand_source = ""
-    data = layers_map_data(layers, basemap=basemap, demand_source=demand_source,
+    data = layers_map_data(Layers.from_gpkg(layers_gpkg), basemap=basemap,
                            title=f"Input layers: {title}" if title else f"Input layers: {layers_gpkg.name}")
     return _write_page(Path(out_html), data)
 
@@ -205,15 +197,13 @@ def write_layers_map(layers_gpkg: str | os.PathLike, out_html: str | os.PathLike
 # ====================================================================== page data
 def plan_map_data(plan, *, basemap: str = "positron") -> dict:
     """The JSON-able description of a plan's map page (what the browser draws)."""
-    from maps.report import district_figures, is_modelled
-
     _check_basemap(basemap)
     modelled = is_modelled(plan.demand_source)
     dist = district_figures(plan)
     layers = [_districts_spec(plan.districts, dist, plan_metrics=True)]
     if len(plan.demand):
         layers.append(_demand_spec(plan.demand, dist, modelled=modelled, on=False, plan_columns=True))
-    links = _as_frame(plan.links)
+    links = as_frame(plan.links)
     kind = links["kind"].astype(str) if "kind" in links else pd.Series("", index=links.index)
     for k, label, color in (("feeder", "Feeder fibre (cell \u2192 OLT)", "#238b45"),
                             ("backhaul", "5G backhaul (station \u2192 OLT/office)", "#8c510a")):
@@ -225,10 +215,10 @@ def plan_map_data(plan, *, basemap: str = "positron") -> dict:
     layers.append(_stations_spec(plan.stations, dist))
 
     subtitle = []
-    st = _as_frame(plan.stations)
-    n = _station_weights(st)
+    st = as_frame(plan.stations)
+    n = station_weights(st)
     if len(st):
-        new = st["new"].astype(bool).to_numpy() if "new" in st else np.zeros(len(st), bool)
+        new = booleans(st, "new")
         subtitle.append(f"{int(n.sum()):,} 5G stations ({int(n[new].sum()):,} new)")
     if len(plan.olt_sites):
         subtitle.append(f"{len(plan.olt_sites):,} OLT sites")
@@ -239,18 +229,15 @@ def plan_map_data(plan, *, basemap: str = "positron") -> dict:
                  layers=layers, bounds=bounds, basemap=basemap)
 
 
-def layers_map_data(layers: dict, *, basemap: str = "positron", demand_source: str = "",
-                    title: str = "Input layers") -> dict:
+def layers_map_data(layers: Layers, *, basemap: str = "positron", title: str = "Input layers") -> dict:
     """The JSON-able description of the input-layers map page."""
-    from maps.report import is_modelled
-
     _check_basemap(basemap)
-    districts = layers["districts"]
-    d = _as_frame(districts)
-    area = _district_area_km2(districts)
-    pop = _num(d, "population")
-    hh = _num(d, "households")
-    dist = pd.DataFrame({"district_id": _str(d, "district_id"), "label": _district_labels(d),
+    districts = layers.districts
+    d = as_frame(districts)
+    area = district_area_km2(districts)
+    pop = numbers(d, "population")
+    hh = numbers(d, "households")
+    dist = pd.DataFrame({"district_id": strings(d, "district_id"), "label": district_labels(d),
                          "area_km2": area, "population": pop, "households": hh})
     dens = np.where(area > 0, pop / np.where(area > 0, area, 1), np.nan)
     spec = _districts_spec(districts, dist, plan_metrics=False)
@@ -261,33 +248,22 @@ def layers_map_data(layers: dict, *, basemap: str = "positron", demand_source: s
     ]
     spec["metric"] = "population_per_km2"
     out = [spec]
-    modelled = is_modelled(demand_source)
-    hot = layers.get("hotspots")
-    dem = layers.get("demand")
-    if dem is not None and len(dem):
-        out.append(_demand_spec(dem, dist, modelled=modelled, on=True, plan_columns=False))
-    if hot is not None and len(hot):
-        out.append(_hotspots_spec(hot, dist))
-    off = layers.get("offices")
-    if off is not None and len(off):
-        out.append(_offices_spec(off, dist))
-    cand = layers.get("candidates")
-    if cand is not None and len(cand):
-        out.append(_candidates_spec(cand, dist))
-    subtitle = [f"{len(districts):,} districts"]
-    if dem is not None:
-        subtitle.append(f"{len(dem):,} demand cells")
-    if cand is not None:
-        subtitle.append(f"{len(cand):,} candidate sites")
-    if modelled:
+    dem, hot, off, cand = layers.demand, layers.hotspots, layers.offices, layers.candidates
+    if len(dem):
+        out.append(_demand_spec(dem, dist, modelled=is_modelled(layers.demand_source), on=True, plan_columns=False))
+    for table, make in ((hot, _hotspots_spec), (off, _offices_spec), (cand, _candidates_spec)):
+        if len(table):
+            out.append(make(table, dist))
+    subtitle = [f"{len(districts):,} districts", f"{len(dem):,} demand cells", f"{len(cand):,} candidate sites"]
+    if is_modelled(layers.demand_source):
         subtitle.append("demand is modelled, not measured")
-    bounds = _bounds([layers.get(k) for k in ("districts", "demand", "candidates", "offices")])
+    bounds = _bounds([districts, dem, cand, off])
     return _page(title=title, subtitle=" \u00b7 ".join(subtitle), layers=out, bounds=bounds, basemap=basemap)
 
 
 # ====================================================================== layer specs
 def _districts_spec(districts: gpd.GeoDataFrame, dist: pd.DataFrame, *, plan_metrics: bool) -> dict:
-    d = _as_frame(districts)
+    d = as_frame(districts)
     geoms = shapely.simplify(np.asarray(districts.geometry.values, dtype=object), DISTRICT_SIMPLIFY_DEG,
                              preserve_topology=True)
     polys, owner = _polygon_parts(geoms)
@@ -301,9 +277,9 @@ def _districts_spec(districts: gpd.GeoDataFrame, dist: pd.DataFrame, *, plan_met
         "style": dict(DISTRICT_STYLE),
         "geojson": {"type": "FeatureCollection", "features": features},
     }
-    popup = [_field("district id", _str(d, "district_id")),
-             _field("name (zh)", _str(d, "name_zh")),
-             _field("name (en)", _str(d, "name_en")),
+    popup = [_field("district id", strings(d, "district_id")),
+             _field("name (zh)", strings(d, "name_zh")),
+             _field("name (en)", strings(d, "name_en")),
              _field("population", dist["population"], "int"),
              _field("households", dist["households"], "int"),
              _field("area", dist["area_km2"], "km2")]
@@ -328,11 +304,11 @@ def _districts_spec(districts: gpd.GeoDataFrame, dist: pd.DataFrame, *, plan_met
 
 
 def _stations_spec(stations: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
-    st = _as_frame(stations)
+    st = as_frame(stations)
     n = len(st)
-    typ = _str(st, "type").fillna("").str.lower()
-    new = st["new"].astype(bool).to_numpy() if "new" in st else np.zeros(n, bool)
-    year = _num(st, "build_year").fillna(0).astype(int).to_numpy() if n else np.zeros(0, int)
+    typ = strings(st, "type").fillna("").str.lower()
+    new = booleans(st, "new")
+    year = numbers(st, "build_year").fillna(0).astype(int).to_numpy() if n else np.zeros(0, int)
     classes = [
         {"label": "new macro", "color": "#99000d", "fill": "#e31a1c", "radius": 4.5},
         {"label": "new small cell", "color": "#a63603", "fill": "#fd8d3c", "radius": 3},
@@ -352,21 +328,21 @@ def _stations_spec(stations: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
         "id": "stations", "kind": "points", "label": "5G stations", "on": True,
         "x": _q(x).tolist(), "y": _q(y).tolist(), "classes": classes, "cls": cls.tolist(),
         "classesLabel": "type and new/existing",
-        "w": _station_weights(st).tolist(),
-        "titles": _str(st, "site_id").fillna("").tolist(),
+        "w": station_weights(st).tolist(),
+        "titles": strings(st, "site_id").fillna("").tolist(),
         "popup": [
             _field("type", typ.where(typ != "", None), dictionary=True),
             _field("new", new, "bool"),
             _field("district", _district_names(st, dist), dictionary=True),
-            _field("stations at site", _num(st, "count"), "int"),
-            _field("capex (incl. backhaul)", _num(st, "capex_cny"), "cny"),
-            _field("utilisation", _num(st, "utilisation"), "share"),
-            _field("carried / capacity", _ratio_text(_num(st, "carried_mbps"), _num(st, "capacity_mbps"), "Mbit/s"),
+            _field("stations at site", numbers(st, "count"), "int"),
+            _field("capex (incl. backhaul)", numbers(st, "capex_cny"), "cny"),
+            _field("utilisation", numbers(st, "utilisation"), "share"),
+            _field("carried / capacity", _ratio_text(numbers(st, "carried_mbps"), numbers(st, "capacity_mbps"), "Mbit/s"),
                    dictionary=False),
-            _field("clutter", _str(st, "clutter"), dictionary=True),
+            _field("clutter", strings(st, "clutter"), dictionary=True),
             _field("build year", year, "year"),
-            _field("backhaul to", _str(st, "backhaul_to")),
-            _field("backhaul route", _num(st, "backhaul_km"), "km"),
+            _field("backhaul to", strings(st, "backhaul_to")),
+            _field("backhaul route", numbers(st, "backhaul_km"), "km"),
         ],
     }
     years = sorted({int(v) for v in year[new & (year > 0)]})
@@ -387,9 +363,9 @@ def _stations_spec(stations: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
 
 
 def _olt_spec(olt: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
-    o = _as_frame(olt)
-    new = o["new"].astype(bool).to_numpy() if "new" in o else np.zeros(len(o), bool)
-    ports = _num(o, "ports").fillna(0).to_numpy()
+    o = as_frame(olt)
+    new = booleans(o, "new")
+    ports = numbers(o, "ports").fillna(0).to_numpy()
     pmax = float(ports.max()) if len(ports) and ports.max() > 0 else 1.0
     radius = np.round(4 + 12 * np.sqrt(np.clip(ports, 0, None) / pmax), 1)
     return {
@@ -400,16 +376,16 @@ def _olt_spec(olt: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
         "cls": np.where(new, 0, 1).tolist(),
         "radius": radius.tolist(),
         "sizeNote": f"Area grows with PON ports (largest: {int(pmax):,} ports).",
-        "titles": _str(o, "office_id").fillna("").tolist(),
+        "titles": strings(o, "office_id").fillna("").tolist(),
         "popup": [
             _field("new", new, "bool"),
             _field("district", _district_names(o, dist), dictionary=True),
             _field("PON ports", ports, "int"),
-            _field("new ports", _num(o, "ports_new"), "int"),
-            _field("chassis", _num(o, "chassis"), "int"),
-            _field("ONTs served", _num(o, "onts"), "int"),
-            _field("capex", _num(o, "capex_cny"), "cny"),
-            _field("build year", _num(o, "build_year").fillna(0), "year"),
+            _field("new ports", numbers(o, "ports_new"), "int"),
+            _field("chassis", numbers(o, "chassis"), "int"),
+            _field("ONTs served", numbers(o, "onts"), "int"),
+            _field("capex", numbers(o, "capex_cny"), "cny"),
+            _field("build year", numbers(o, "build_year").fillna(0), "year"),
         ],
     }
 
@@ -422,8 +398,8 @@ def _lines_spec(layer_id: str, label: str, links: gpd.GeoDataFrame, *, color: st
 
 def _demand_spec(demand: gpd.GeoDataFrame, dist: pd.DataFrame, *, modelled: bool, on: bool,
                  plan_columns: bool) -> dict:
-    d = _as_frame(demand)
-    clutter = _str(d, "clutter").fillna("")
+    d = as_frame(demand)
+    clutter = strings(d, "clutter").fillna("")
     classes, cls = [], np.full(len(d), len(CLUTTER_CLASSES))
     for k, (key, label, color) in enumerate(CLUTTER_CLASSES):
         classes.append({"label": label, "color": color, "fill": color, "weight": 0, "fillOpacity": 0.5})
@@ -433,25 +409,25 @@ def _demand_spec(demand: gpd.GeoDataFrame, dist: pd.DataFrame, *, modelled: bool
                              preserve_topology=True)
     popup = [_field("district", _district_names(d, dist), dictionary=True),
              _field("clutter", clutter.where(clutter != "", None), dictionary=True),
-             _field("population", _num(d, "population"), "int"),
-             _field("households", _num(d, "households"), "int"),
-             _field("busy-hour traffic", _num(d, "traffic_mbps"), "mbps"),
-             _field("PON lines (ONTs)", _num(d, "onts"), "int"),
-             _field("planning radius", _num(d, "radius_m"), "m")]
+             _field("population", numbers(d, "population"), "int"),
+             _field("households", numbers(d, "households"), "int"),
+             _field("busy-hour traffic", numbers(d, "traffic_mbps"), "mbps"),
+             _field("PON lines (ONTs)", numbers(d, "onts"), "int"),
+             _field("planning radius", numbers(d, "radius_m"), "m")]
     if plan_columns:
         popup += [_field("covered", d["covered"].astype(bool).to_numpy() if "covered" in d else None, "bool"),
-                  _field("stations within radius", _num(d, "stations_within"), "int"),
-                  _field("served by OLT", _str(d, "olt_id"))]
+                  _field("stations within radius", numbers(d, "stations_within"), "int"),
+                  _field("served by OLT", strings(d, "olt_id"))]
     note = ("Demand is MODELLED from census district totals spread around urban cores, not measured."
             if modelled else "")
     return {"id": "demand", "kind": "polys", "label": "Demand cells by clutter", "on": on,
             "classes": classes, "cls": cls.tolist(), "geojson": _merged_polygons_geojson(geoms, cls, len(classes)),
-            "titles": _str(d, "cell_id").fillna("").tolist(), "popup": popup, "note": note}
+            "titles": strings(d, "cell_id").fillna("").tolist(), "popup": popup, "note": note}
 
 
 def _hotspots_spec(hot: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
-    h = _as_frame(hot)
-    approx = h["approximate"].astype(bool).to_numpy() if "approximate" in h else np.zeros(len(h), bool)
+    h = as_frame(hot)
+    approx = booleans(h, "approximate")
     cls = np.where(approx, 1, 0)
     return {"id": "hotspots", "kind": "polys", "label": "Industrial hot spots", "on": True,
             "classes": [{"label": "hot spot", "color": "#6a51a3", "fill": "#9e9ac8", "weight": 1.5},
@@ -459,17 +435,17 @@ def _hotspots_spec(hot: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
                          "weight": 1.5}],
             "cls": cls.tolist(),
             "geojson": _merged_polygons_geojson(np.asarray(hot.geometry.values, dtype=object), cls, 2),
-            "titles": _str(h, "name").fillna("").tolist(),
+            "titles": strings(h, "name").fillna("").tolist(),
             "popup": [_field("district", _district_names(h, dist), dictionary=True),
                       _field("approximate location", approx, "bool"),
-                      _field("enterprise lines", _num(h, "enterprise_lines"), "int")],
+                      _field("enterprise lines", numbers(h, "enterprise_lines"), "int")],
             "note": "Approximate: placed from public descriptions, not surveyed." if approx.any() else ""}
 
 
 def _offices_spec(off: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
-    o = _as_frame(off)
-    existing = o["existing"].astype(bool).to_numpy() if "existing" in o else np.zeros(len(o), bool)
-    ports = _num(o, "existing_ports").fillna(0).to_numpy()
+    o = as_frame(off)
+    existing = booleans(o, "existing")
+    ports = numbers(o, "existing_ports").fillna(0).to_numpy()
     pmax = float(ports.max()) if len(ports) and ports.max() > 0 else 1.0
     return {"id": "offices", "kind": "circles", "label": "Offices / OLT candidates", "on": True,
             "geojson": _points_geojson(off),
@@ -478,17 +454,17 @@ def _offices_spec(off: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
             "cls": np.where(existing, 0, 1).tolist(),
             "radius": np.where(existing, np.round(5 + 8 * np.sqrt(np.clip(ports, 0, None) / pmax), 1), 5.0).tolist(),
             "sizeNote": "Existing offices grow with their existing PON ports.",
-            "titles": _str(o, "office_id").fillna("").tolist(),
+            "titles": strings(o, "office_id").fillna("").tolist(),
             "popup": [_field("district", _district_names(o, dist), dictionary=True),
                       _field("existing", existing, "bool"),
                       _field("existing ports", ports, "int"),
-                      _field("clutter", _str(o, "clutter"), dictionary=True)]}
+                      _field("clutter", strings(o, "clutter"), dictionary=True)]}
 
 
 def _candidates_spec(cand: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
-    c = _as_frame(cand)
-    source = _str(c, "source").fillna("")
-    ex = (_num(c, "existing_macro").fillna(0) + _num(c, "existing_small").fillna(0)).to_numpy() > 0
+    c = as_frame(cand)
+    source = strings(c, "source").fillna("")
+    ex = (numbers(c, "existing_macro").fillna(0) + numbers(c, "existing_small").fillna(0)).to_numpy() > 0
     cls = np.where(ex | (source == "existing").to_numpy(), 0, np.where((source == "user").to_numpy(), 1, 2))
     x, y = _xy(cand)
     return {"id": "candidates", "kind": "points", "label": "Candidate 5G sites", "on": False,
@@ -497,12 +473,12 @@ def _candidates_spec(cand: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
                         {"label": "user candidate", "color": "#7f2704", "fill": "#fd8d3c", "radius": 3},
                         {"label": "grid candidate", "color": "#525252", "fill": "#bdbdbd", "radius": 2.5}],
             "cls": cls.tolist(),
-            "titles": _str(c, "site_id").fillna("").tolist(),
+            "titles": strings(c, "site_id").fillna("").tolist(),
             "popup": [_field("district", _district_names(c, dist), dictionary=True),
                       _field("source", source.where(source != "", None), dictionary=True),
-                      _field("clutter", _str(c, "clutter"), dictionary=True),
-                      _field("existing macro", _num(c, "existing_macro"), "int"),
-                      _field("existing small", _num(c, "existing_small"), "int")]}
+                      _field("clutter", strings(c, "clutter"), dictionary=True),
+                      _field("existing macro", numbers(c, "existing_macro"), "int"),
+                      _field("existing small", numbers(c, "existing_small"), "int")]}
 
 
 # ====================================================================== GeoJSON helpers
@@ -648,7 +624,7 @@ def choropleth(values, fmt: str) -> tuple[list[str], list[dict]]:
             return CHOROPLETH[3]
         return CHOROPLETH[int(math.floor(c * (len(CHOROPLETH) - 1) / (n_classes - 1) + 0.5))]
 
-    colors = [color(int(c)) if good else NODATA for c, good in zip(k, ok)]
+    colors = [color(int(c)) if good else NODATA for c, good in zip(k, ok, strict=True)]
     step = float(br[1] - br[0]) if len(br) > 1 else 0.0
     legend = [{"color": color(c), "label": f"{_fmt_step(br[c], fmt, step)} \u2013 {_fmt_step(br[c + 1], fmt, step)}"}
               for c in range(n_classes)]
@@ -669,87 +645,20 @@ def _fmt_step(v: float, fmt: str, step: float) -> str:
     return f"{v * scale:,.{digits}f}{unit}"
 
 
-# ====================================================================== table helpers
-def _as_frame(gdf) -> pd.DataFrame:
-    if gdf is None:
-        return pd.DataFrame()
-    return pd.DataFrame(gdf.drop(columns=gdf.geometry.name, errors="ignore")) if isinstance(
-        gdf, gpd.GeoDataFrame) else pd.DataFrame(gdf)
-
-
-def _num(df: pd.DataFrame, col: str) -> pd.Series:
-    if col in df:
-        return pd.to_numeric(df[col], errors="coerce").astype(float).reset_index(drop=True)
-    return pd.Series(np.nan, index=range(len(df)), dtype=float)
-
-
-def _str(df: pd.DataFrame, col: str) -> pd.Series:
-    if col in df:
-        s = df[col].reset_index(drop=True)
-        missing = s.isna().to_numpy()
-        out = s.astype(str).astype(object)
-        out[missing] = None
-        return out
-    return pd.Series([None] * len(df), dtype=object)
-
-
-def _station_weights(st: pd.DataFrame) -> np.ndarray:
-    """Stations per row: the ``count`` column (1 where missing)."""
-    if not len(st):
-        return np.zeros(0, dtype=int)
-    return _num(st, "count").fillna(1).clip(lower=0).round().astype(int).to_numpy()
-
-
-def _district_labels(d: pd.DataFrame) -> pd.Series:
-    zh, en, ident = _str(d, "name_zh"), _str(d, "name_en"), _str(d, "district_id")
-    out = []
-    for a, b, c in zip(zh, en, ident):
-        parts = [p for p in (a, b) if p]
-        out.append(" ".join(parts) if parts else (c or "?"))
-    return pd.Series(out, dtype=object)
-
-
+# ====================================================================== columns
 def _district_names(df: pd.DataFrame, dist: pd.DataFrame) -> pd.Series:
     """Each row's district label, from its ``district_id`` (or its ``district`` column)."""
-    lookup = dict(zip(dist["district_id"].astype(object), dist["label"]))
-    ids = _str(df, "district_id")
+    lookup = dict(zip(dist["district_id"].astype(object), dist["label"], strict=True))
+    ids = strings(df, "district_id")
     names = ids.map(lambda v: lookup.get(v) if v is not None else None)
     if "district" in df:
-        names = names.where(names.notna(), _str(df, "district"))
+        names = names.where(names.notna(), strings(df, "district"))
     return names.where(names.notna(), ids)
-
-
-def _district_area_km2(districts: gpd.GeoDataFrame) -> np.ndarray:
-    """The official ``area_km2`` where given, else the area measured in a UTM zone."""
-    d = _as_frame(districts)
-    area = _num(d, "area_km2").to_numpy()
-    bad = ~np.isfinite(area) | (area <= 0)
-    if bad.any() and len(districts):
-        area = np.where(bad, area_km2(districts.geometry), area)
-    return area
-
-
-def utm_epsg(geoms: gpd.GeoSeries) -> int:
-    """EPSG code of the WGS-84 UTM zone at the centre of ``geoms`` (32651 for Qingdao)."""
-    w, s, e, n = gpd.GeoSeries(geoms).to_crs(4326).total_bounds
-    lon, lat = (w + e) / 2, (s + n) / 2
-    zone = int(np.clip(np.floor((lon + 180.0) / 6.0) + 1, 1, 60))
-    return (32600 if lat >= 0 else 32700) + zone
-
-
-def area_km2(geoms) -> np.ndarray:
-    """Areas in km² measured in the local UTM zone."""
-    g = gpd.GeoSeries(geoms)
-    if g.crs is None:
-        g = g.set_crs(4326)
-    if not len(g):
-        return np.zeros(0)
-    return g.to_crs(utm_epsg(g)).area.to_numpy() / 1e6
 
 
 def _ratio_text(a: pd.Series, b: pd.Series, unit: str) -> list:
     return [None if not (np.isfinite(x) and np.isfinite(y)) else f"{x:,.0f} / {y:,.0f} {unit}"
-            for x, y in zip(a, b)]
+            for x, y in zip(a, b, strict=True)]
 
 
 def _field(label: str, values, fmt: str = "text", *, dictionary: bool = False) -> dict:
@@ -806,16 +715,11 @@ def _check_basemap(basemap: str) -> None:
         raise InputError(f"unknown basemap {basemap!r}; choose one of {', '.join(BASEMAP_IDS)}", field="basemap")
 
 
-def gcj_offset_grid(bounds, *, step: float = GCJ_GRID_STEP_DEG) -> dict | None:
-    """Offsets WGS-84 -> GCJ-02 on a regular grid over ``bounds`` (lon/lat, padded).
+def gcj_offset_grid(bounds, *, step: float = GCJ_GRID_STEP_DEG) -> dict:
+    """Offsets WGS-84 -> GCJ-02 (:func:`gis.crs.wgs84_to_gcj02`) on a regular grid over ``bounds`` (lon/lat, padded).
 
-    Values are integers in 1e-7 degree. ``None`` when :mod:`gis.crs` is not available.
+    Values are integers in 1e-7 degree.
     """
-    try:
-        from gis.crs import wgs84_to_gcj02
-    except ImportError:
-        log.warning("gis.crs not available: the Gaode (GCJ-02) basemap is left out of the map")
-        return None
     w, s, e, n = (float(v) for v in bounds)
     pad = 0.1
     w, s, e, n = w - pad, s - pad, e + pad, n + pad
@@ -835,12 +739,9 @@ def gcj_offset_grid(bounds, *, step: float = GCJ_GRID_STEP_DEG) -> dict | None:
 
 
 def _page(*, title: str, subtitle: str, layers: list, bounds: list, basemap: str) -> dict:
-    grid = gcj_offset_grid(bounds)
-    bases = [dict(b) for b in BASEMAPS if not (b["gcj"] and grid is None)]
-    if basemap not in {b["id"] for b in bases}:
-        basemap = bases[0]["id"]
     return {"format": 1, "title": str(title), "subtitle": subtitle, "scale": SCALE, "bounds": bounds,
-            "basemap": basemap, "basemaps": bases, "gcjGrid": grid, "layers": layers}
+            "basemap": basemap, "basemaps": [dict(b) for b in BASEMAPS], "gcjGrid": gcj_offset_grid(bounds),
+            "layers": layers}
 
 
 # ====================================================================== folium elements
@@ -1059,49 +960,10 @@ def _overlay(spec: dict):
     name, show, kind = _layer_name(spec["label"]), bool(spec["on"]), spec["kind"]
     if kind == "points":
         return RolloutPoints(_spec_for_browser(spec), name=name, show=show)
-    geojson = spec["geojson"] if show else _deferred(spec["geojson"])
-    if kind == "districts":
-        base = dict(spec["style"])
-        metric = next((mt for mt in spec.get("metrics", []) if mt["id"] == spec.get("metric")), None)
-
-        def style(feature, base=base, metric=metric):
-            st = dict(base)
-            if metric is not None:
-                st["fillColor"] = metric["colors"][feature["properties"]["i"]]
-            else:
-                st["fillOpacity"] = 0
-            return st
-
-        layer = folium.GeoJson(geojson, name=name, show=show, style_function=style,
-                               highlight_function=lambda feature: dict(DISTRICT_HIGHLIGHT))
-    elif kind == "polys":
-        classes = spec["classes"]
-
-        def style(feature, classes=classes):
-            c = classes[feature["properties"]["k"]]
-            wt = c.get("weight", 0.5)
-            return {"color": c["color"], "weight": wt, "stroke": wt > 0, "opacity": 0.8,
-                    "fillColor": c.get("fill") or c["color"], "fillOpacity": c.get("fillOpacity", 0.45)}
-
-        layer = folium.GeoJson(geojson, name=name, show=show, style_function=style,
-                               interactive=bool(spec.get("popup")))
-    elif kind == "lines":
-        line_style = {"color": spec["color"], "weight": spec.get("weight", 1), "opacity": spec.get("opacity", 0.7)}
-        layer = folium.GeoJson(geojson, name=name, show=show, style_function=lambda f: dict(line_style),
-                               interactive=False)
-    elif kind == "circles":
-        classes, cls, radius = spec["classes"], spec["cls"], spec["radius"]
-
-        def style(feature, classes=classes, cls=cls, radius=radius):
-            i = feature["properties"]["i"]
-            c = classes[cls[i]]
-            return {"radius": radius[i], "color": c["color"], "weight": c.get("weight", 1), "opacity": 1,
-                    "fillColor": c.get("fill") or c["color"], "fillOpacity": c.get("fillOpacity", 0.9)}
-
-        layer = folium.GeoJson(geojson, name=name, show=show, style_function=style,
-                               marker=folium.CircleMarker(radius=6, fill=True))
-    else:
+    if kind not in _GEOJSON_LAYERS:
         raise ValueError(f"unknown layer kind {kind!r}")
+    geojson = spec["geojson"] if show else _deferred(spec["geojson"])
+    layer = _GEOJSON_LAYERS[kind](spec, geojson, name=name, show=show)
     browser_spec = _spec_for_browser(spec)
     if not show:
         block = _GeoJsonBlock(spec["geojson"])
@@ -1109,6 +971,60 @@ def _overlay(spec: dict):
         browser_spec["geojsonBlock"] = block.get_name()
     layer.add_child(_Register(browser_spec))
     return layer
+
+
+def _districts_layer(spec: dict, geojson: dict, *, name: str, show: bool) -> folium.GeoJson:
+    """Districts filled by the chosen choropleth metric (outlines only without one)."""
+    base = dict(spec["style"])
+    metric = next((mt for mt in spec.get("metrics", []) if mt["id"] == spec.get("metric")), None)
+
+    def style(feature):
+        st = dict(base)
+        if metric is not None:
+            st["fillColor"] = metric["colors"][feature["properties"]["i"]]
+        else:
+            st["fillOpacity"] = 0
+        return st
+
+    return folium.GeoJson(geojson, name=name, show=show, style_function=style,
+                          highlight_function=lambda feature: dict(DISTRICT_HIGHLIGHT))
+
+
+def _polys_layer(spec: dict, geojson: dict, *, name: str, show: bool) -> folium.GeoJson:
+    """One multi-polygon per class (demand cells, hot spots), styled by its class."""
+    classes = spec["classes"]
+
+    def style(feature):
+        c = classes[feature["properties"]["k"]]
+        wt = c.get("weight", 0.5)
+        return {"color": c["color"], "weight": wt, "stroke": wt > 0, "opacity": 0.8,
+                "fillColor": c.get("fill") or c["color"], "fillOpacity": c.get("fillOpacity", 0.45)}
+
+    return folium.GeoJson(geojson, name=name, show=show, style_function=style, interactive=bool(spec.get("popup")))
+
+
+def _lines_layer(spec: dict, geojson: dict, *, name: str, show: bool) -> folium.GeoJson:
+    """One multi-line (feeder or backhaul links) in one colour."""
+    line_style = {"color": spec["color"], "weight": spec.get("weight", 1), "opacity": spec.get("opacity", 0.7)}
+    return folium.GeoJson(geojson, name=name, show=show, style_function=lambda f: dict(line_style), interactive=False)
+
+
+def _circles_layer(spec: dict, geojson: dict, *, name: str, show: bool) -> folium.GeoJson:
+    """Circle markers (OLT sites, offices) sized and coloured per point."""
+    classes, cls, radius = spec["classes"], spec["cls"], spec["radius"]
+
+    def style(feature):
+        i = feature["properties"]["i"]
+        c = classes[cls[i]]
+        return {"radius": radius[i], "color": c["color"], "weight": c.get("weight", 1), "opacity": 1,
+                "fillColor": c.get("fill") or c["color"], "fillOpacity": c.get("fillOpacity", 0.9)}
+
+    return folium.GeoJson(geojson, name=name, show=show, style_function=style,
+                          marker=folium.CircleMarker(radius=6, fill=True))
+
+
+_GEOJSON_LAYERS = {"districts": _districts_layer, "polys": _polys_layer, "lines": _lines_layer,
+                   "circles": _circles_layer}
 
 
 # ====================================================================== HTML
@@ -1231,34 +1147,4 @@ def _write_page(out: Path, data: dict) -> Path:
         log.warning("%s is %.1f MB, above the %.0f MB a browser opens comfortably", out, mb, MAX_HTML_MB)
     else:
         log.info("wrote %s (%.1f MB)", out, mb)
-    return out
-
-
-def _read_layers_gpkg(path: Path) -> dict:
-    if not path.is_file():
-        raise InputError("layers file not found; run 'rollout layers' first", file=str(path))
-    present = gpkg_layer_names(path)
-    if "districts" not in present:
-        raise InputError("no 'districts' layer", file=str(path), field="districts")
-    out: dict = {}
-    for name in ("districts", "demand", "candidates", "offices", "hotspots"):
-        if name in present:
-            gdf = gpd.read_file(path, layer=name, engine="pyogrio")
-            if gdf.crs is None:
-                gdf = gdf.set_crs(4326)
-            out[name] = gdf.to_crs(4326)
-    meta = {}
-    if "meta" in present:
-        import pyogrio
-
-        try:
-            table = pyogrio.read_dataframe(path, layer="meta", read_geometry=False)
-            for key, value in zip(table["key"], table["value"]):
-                try:
-                    meta[str(key)] = json.loads(value)
-                except (TypeError, ValueError):
-                    meta[str(key)] = value
-        except Exception:  # noqa: BLE001 - a broken meta table only loses the demand note
-            log.warning("%s: unreadable 'meta' table ignored", path)
-    out["meta"] = meta
     return out

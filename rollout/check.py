@@ -192,9 +192,9 @@ def scenario_of(summary: dict, plan_dir: Path) -> Scenario:
 
 def input_districts(scenario: Scenario) -> gpd.GeoDataFrame:
     """The district boundary joined to the census table, read again from the scenario's input files."""
-    from rollout.layers import load_districts
+    from gis.build import load_districts
 
-    d = load_districts(scenario)
+    d = load_districts(scenario.layer_settings())
     return d.assign(district_id=d["district_id"].astype(str)).reset_index(drop=True)
 
 

@@ -74,7 +74,7 @@ def cmd_scenario_init(args) -> int:
 
 
 def cmd_layers(args) -> int:
-    from rollout.layers import layers_from_scenario
+    from gis.build import layers_from_scenario
 
     scenario = _scenario(args)
     out = _out_dir(args, scenario)
@@ -106,9 +106,9 @@ def cmd_validate(args) -> int:
             problems.append((str(args.scenario or "default scenario"), "", p))
         scenario = None
     if scenario is not None:
-        from rollout.layers import collect_input_problems
+        from gis.build import validate_scenario_inputs
 
-        problems.extend(collect_input_problems(scenario))
+        problems.extend(validate_scenario_inputs(scenario))
     if not problems:
         if not args.quiet:
             print("no problems found")
@@ -241,7 +241,7 @@ def cmd_sweep(args) -> int:
     variants = [load_scenario(args.scenario, overrides={**overrides, key: v}) for v in values]  # all valid before solving
     out = check_writable_dir(args.out or base.path(base.output.dir))
     dirs = []
-    for v, sc in zip(values, variants):
+    for v, sc in zip(values, variants, strict=True):
         d = check_writable_dir(out / f"{key}={v}")
         log.info("sweep %s = %s", key, v)
         plan = plan_from_scenario(sc)
@@ -271,11 +271,11 @@ def _fmt(v) -> str:
 def _print_table(rows, header) -> None:
     rows = [tuple(str(c) for c in r) for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     print(line)
     print("  ".join("-" * w for w in widths))
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
 def _print_plan(s: dict, out: Path, drew: bool) -> None:
@@ -297,6 +297,7 @@ def _print_plan(s: dict, out: Path, drew: bool) -> None:
 # --------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
+    # long on purpose: one flat declaration of every sub-command and flag reads better than pieces
     def flags(parser, default):
         parser.add_argument("-q", "--quiet", action="store_true", default=default, help="print only errors")
         parser.add_argument("-v", "--verbose", action="store_true", default=default, help="debug logging")

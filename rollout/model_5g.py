@@ -400,6 +400,7 @@ class Siting5GInput:
             district_min=dict(radio.district_min),
             district_max=dict(radio.district_max),
             surplus=radio.surplus,
+            headroom_rule=radio.headroom_rule,
             cell_ids=dem["cell_id"].astype(str).to_numpy() if "cell_id" in dem else None,
             site_ids=cand["site_id"].astype(str).to_numpy() if "site_id" in cand else None,
             cell_radius_m=dem["radius_m"].to_numpy(float) if "radius_m" in dem else None,

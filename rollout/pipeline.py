@@ -109,7 +109,7 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
 
     t0 = time.perf_counter()
     if layers is None:
-        from rollout.layers import layers_from_scenario
+        from gis.build import layers_from_scenario
 
         layers = layers_from_scenario(scenario)
     log.info("layers: %s", ", ".join(f"{k} {v:,}" for k, v in layers.summary().items() if isinstance(v, int)))
@@ -158,34 +158,59 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
 # --------------------------------------------------------------------------- assembly
 
 def _district_table(layers: Layers, stations, olts, demand: pd.DataFrame, pon_capex_by_district: pd.Series) -> gpd.GeoDataFrame:
+    """The districts layer with the plan's KPIs: the one place they are computed (maps read them as saved)."""
     d = layers.districts.copy()
     ids = d["district_id"].astype(str)
-    st = stations.assign(district_id=stations["district_id"].astype(str)) if len(stations) else stations
-    by = (lambda df, col, mask=None: (df[mask] if mask is not None else df).groupby("district_id")[col].sum()
-          if len(df) else pd.Series(dtype=float))
-    d["stations_5g"] = ids.map(by(st, "count")).fillna(0).astype(int).to_numpy()
-    d["stations_5g_new"] = ids.map(by(st, "count", st["new"].astype(bool) if len(st) else None)).fillna(0).astype(int).to_numpy()
-    capex_5g = ids.map(by(st, "capex_cny")).fillna(0.0)
-    if len(olts):
-        o = olts.assign(district_id=olts["district_id"].astype(str))
-        d["pon_ports"] = ids.map(o.groupby("district_id")["ports"].sum()).fillna(0).astype(int).to_numpy()
-        d["olt_sites"] = ids.map(o.groupby("district_id").size()).fillna(0).astype(int).to_numpy()
-    else:
-        d["pon_ports"] = 0
-        d["olt_sites"] = 0
-    d["capex_5g_cny"] = capex_5g.to_numpy()
+
+    def per_district(df, col=None, mask=None) -> pd.Series:
+        """Sum of ``col`` (rows counted without one) per district id, aligned on ``d``."""
+        if not len(df):
+            return pd.Series(np.nan, index=d.index)
+        df = df.assign(district_id=df["district_id"].astype(str))
+        df = df[mask] if mask is not None else df
+        grouped = df.groupby("district_id")
+        return ids.map(grouped[col].sum() if col else grouped.size())
+
+    new = stations["new"].astype(bool) if len(stations) else None
+    d["stations_5g"] = per_district(stations, "count").fillna(0).astype(int).to_numpy()
+    d["stations_5g_new"] = per_district(stations, "count", new).fillna(0).astype(int).to_numpy()
+    d["pon_ports"] = per_district(olts, "ports").fillna(0).astype(int).to_numpy()
+    d["olt_sites"] = per_district(olts).fillna(0).astype(int).to_numpy()
+    d["capex_5g_cny"] = per_district(stations, "capex_cny").fillna(0.0).to_numpy()
     d["capex_pon_cny"] = ids.map(pon_capex_by_district).fillna(0.0).to_numpy()
     d["capex_cny"] = d["capex_5g_cny"] + d["capex_pon_cny"]
-    dem = demand.assign(district_id=demand["district_id"].astype(str))
-    pop = dem.groupby("district_id")["population"].sum()
-    cov = dem[dem["covered"]].groupby("district_id")["population"].sum()
-    d["population_covered_share"] = (ids.map(cov).fillna(0.0) / ids.map(pop)).fillna(0.0).to_numpy()
+    pop = per_district(demand, "population")
+    cov = per_district(demand, "population", demand["covered"].to_numpy(bool))
+    d["population_covered_share"] = (cov.fillna(0.0) / pop).fillna(0.0).to_numpy()
     d["area_km2_measured"] = d.get("area_km2_measured", pd.Series(np.nan, index=d.index))
     return d
 
 
 def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: list) -> Plan:
+    """The plan of the kept variant ``best``: its layers, totals, coverage and the joint-vs-sequential figures."""
     res5, resp, stations = best["res5"], best["resp"], best["stations"]
+    demand = _plan_demand(layers, res5, resp)
+    olts = resp.olt_sites if resp is not None else _empty_points(["office_id", "ports", "capex_cny"])
+    # backhaul links are drawn for the map; their capex is the stations' backhaul_cny, counted once there
+    links = resp.links if resp is not None else _empty_lines()
+    districts = _district_table(layers, stations, olts, demand, _pon_capex_by_district(resp, olts, links))
+    totals = _station_totals(stations, scenario)
+    if resp is not None:
+        totals.update(_pon_totals(resp, best, stations, demand, scenario))
+    totals["capex_cny"] = best["total"]
+    solves = list(res5.solves) + (list(resp.solves) if resp is not None else [])
+    for st in solves:
+        st.iterations = len(rounds)
+    return Plan(
+        title=scenario.title, stations=stations, olt_sites=olts, links=links, districts=districts, demand=demand,
+        totals=totals, coverage=_coverage(demand, res5), pon=(resp.pon if resp is not None else {}), solves=solves,
+        demand_source=layers.demand_source, scenario=scenario.to_dict(),
+        extra=_extra(layers, scenario, res5, best, sequential, rounds), scenario_dir=str(scenario.base_dir),
+    )
+
+
+def _plan_demand(layers: Layers, res5, resp) -> gpd.GeoDataFrame:
+    """The demand cells with what the plan gives them: stations within radius, traffic carried, OLT homing."""
     demand = layers.demand.copy()
     cells5 = res5.cells.set_index("cell_id") if len(res5.cells) else None
     ids = demand["cell_id"].astype(str)
@@ -203,24 +228,20 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
         demand["olt_id"] = None
     keep = ["cell_id", "district_id", "clutter", "h3_res", "population", "households", "traffic_mbps", "onts",
             "radius_m", "area_km2", "lon", "lat", "covered", "stations_within", "carried_mbps", "olt_id", "geometry"]
-    demand = demand[[c for c in keep if c in demand.columns]]
+    return demand[[c for c in keep if c in demand.columns]]
 
-    olts = resp.olt_sites if resp is not None else _empty_points(["office_id", "ports", "capex_cny"])
-    # backhaul links are drawn for the map; their capex is the stations' backhaul_cny, counted once there
-    links = resp.links if resp is not None else _empty_lines()
-    pon_capex_by_district = pd.Series(dtype=float)
-    if resp is not None and len(olts):
-        feeder = links[links["kind"] == "feeder"].groupby("to_id")["capex_cny"].sum() if len(links) else pd.Series(dtype=float)
-        o = olts.assign(total=olts["capex_cny"].to_numpy(float) + olts["office_id"].map(feeder).fillna(0.0).to_numpy(float))
-        pon_capex_by_district = o.groupby(o["district_id"].astype(str))["total"].sum()
-    districts = _district_table(layers, stations, olts, demand, pon_capex_by_district)
 
-    pop_total = float(demand["population"].sum())
-    area_total = float(demand["area_km2"].sum()) if "area_km2" in demand else float("nan")
-    covered = demand["covered"].to_numpy(bool)
-    populated = demand["population"].to_numpy(float) > 0
+def _pon_capex_by_district(resp, olts, links) -> pd.Series:
+    """PON capex (OLT sites, chassis, ports and their feeder fibre) per district id."""
+    if resp is None or not len(olts):
+        return pd.Series(dtype=float)
+    feeder = links[links["kind"] == "feeder"].groupby("to_id")["capex_cny"].sum() if len(links) else pd.Series(dtype=float)
+    o = olts.assign(total=olts["capex_cny"].to_numpy(float) + olts["office_id"].map(feeder).fillna(0.0).to_numpy(float))
+    return o.groupby(o["district_id"].astype(str))["total"].sum()
+
+
+def _station_totals(stations, scenario) -> dict:
     new = stations["new"].astype(bool) if len(stations) else pd.Series(dtype=bool)
-    capex_5g = float(stations["capex_cny"].sum()) if len(stations) else 0.0
     totals = {
         "stations_5g": int(stations["count"].sum()) if len(stations) else 0,
         "stations_5g_new": int(stations.loc[new, "count"].sum()) if len(stations) else 0,
@@ -230,28 +251,37 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
     for t in sorted(stations["type"].unique()) if len(stations) else []:
         totals[f"stations_5g_{t}"] = int(stations.loc[stations["type"] == t, "count"].sum())
     totals.update({
-        "capex_5g_cny": capex_5g,
+        "capex_5g_cny": float(stations["capex_cny"].sum()) if len(stations) else 0.0,
         "capex_5g_equipment_cny": float(stations["equipment_cny"].sum()) if len(stations) else 0.0,
         "capex_5g_backhaul_cny": float(stations["backhaul_cny"].sum()) if len(stations) else 0.0,
     })
-    if resp is not None:
-        t = resp.totals
-        hh_passed = float(demand.loc[demand["olt_id"].notna(), "households"].sum()) if "households" in demand else 0.0
-        totals.update({
-            "pon_ports": int(t["pon_ports"]), "pon_ports_new": int(t.get("pon_ports_new", t["pon_ports"])),
-            "pon_ports_target": int(scenario.pon.target_ports),
-            "olt_sites": int(t["olt_sites"]), "olt_sites_new": int(t.get("olt_sites_new", t["olt_sites"])),
-            "chassis": int(t.get("chassis", 0)), "onts": float(t.get("onts", 0.0)),
-            "fiber_km": float(t["fiber_km"]), "backhaul_km": float(stations["backhaul_km"].mul(stations["count"]).where(new, 0.0).sum()),
-            "capex_pon_cny": best["pon_capex"],
-            "capex_pon_site_cny": float(t.get("site_cny", 0.0)), "capex_pon_chassis_cny": float(t.get("chassis_cny", 0.0)),
-            "capex_pon_ports_cny": float(t.get("ports_cny", 0.0)), "capex_pon_feeder_cny": float(t.get("feeder_cny", 0.0)),
-            "households_passed": hh_passed,
-            "cost_per_household_passed_cny": best["pon_capex"] / hh_passed if hh_passed else None,
-        })
-    totals["capex_cny"] = best["total"]
+    return totals
 
-    coverage = {
+
+def _pon_totals(resp, best: dict, stations, demand, scenario) -> dict:
+    t = resp.totals
+    new = stations["new"].astype(bool) if len(stations) else pd.Series(dtype=bool)
+    hh_passed = float(demand.loc[demand["olt_id"].notna(), "households"].sum()) if "households" in demand else 0.0
+    return {
+        "pon_ports": int(t["pon_ports"]), "pon_ports_new": int(t.get("pon_ports_new", t["pon_ports"])),
+        "pon_ports_target": int(scenario.pon.target_ports),
+        "olt_sites": int(t["olt_sites"]), "olt_sites_new": int(t.get("olt_sites_new", t["olt_sites"])),
+        "chassis": int(t.get("chassis", 0)), "onts": float(t.get("onts", 0.0)),
+        "fiber_km": float(t["fiber_km"]), "backhaul_km": float(stations["backhaul_km"].mul(stations["count"]).where(new, 0.0).sum()),
+        "capex_pon_cny": best["pon_capex"],
+        "capex_pon_site_cny": float(t.get("site_cny", 0.0)), "capex_pon_chassis_cny": float(t.get("chassis_cny", 0.0)),
+        "capex_pon_ports_cny": float(t.get("ports_cny", 0.0)), "capex_pon_feeder_cny": float(t.get("feeder_cny", 0.0)),
+        "households_passed": hh_passed,
+        "cost_per_household_passed_cny": best["pon_capex"] / hh_passed if hh_passed else None,
+    }
+
+
+def _coverage(demand, res5) -> dict:
+    pop_total = float(demand["population"].sum())
+    area_total = float(demand["area_km2"].sum()) if "area_km2" in demand else float("nan")
+    covered = demand["covered"].to_numpy(bool)
+    populated = demand["population"].to_numpy(float) > 0
+    return {
         "population_covered": float(demand.loc[covered, "population"].sum()),
         "population_covered_share": float(demand.loc[covered, "population"].sum() / pop_total) if pop_total else None,
         "area_covered_share": float(demand.loc[covered, "area_km2"].sum() / area_total) if area_total else None,
@@ -261,10 +291,9 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
         "stations_needed_without_target": res5.stations_needed,
         "surplus_rule": res5.surplus,
     }
-    solves = list(res5.solves) + (list(resp.solves) if resp is not None else [])
-    n_rounds = len(rounds)
-    for st in solves:
-        st.iterations = n_rounds
+
+
+def _extra(layers: Layers, scenario, res5, best: dict, sequential: dict | None, rounds: list) -> dict:
     extra = {
         "layers": layers.summary(),
         "five_g": {k: v for k, v in res5.summary().items() if k != "by_type"},
@@ -273,20 +302,15 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
                       "stations_new": int(r["stations"].loc[r["stations"]["new"].astype(bool), "count"].sum()),
                       "olt_sites": 0 if r["resp"] is None else int(r["resp"].totals["olt_sites"])} for r in rounds],
     }
-    if resp is not None and sequential is not None:
+    if best["resp"] is not None and sequential is not None:
         seq, joint = sequential["total"], best["total"]
         extra["joint_vs_sequential"] = {
             "sequential_capex_cny": seq, "joint_capex_cny": joint, "saving_cny": seq - joint,
-            "saving_share": (seq - joint) / seq if seq else 0.0, "rounds": n_rounds, "kept": best["name"],
+            "saving_share": (seq - joint) / seq if seq else 0.0, "rounds": len(rounds), "kept": best["name"],
             "method": "sequential: 5G, then PON for its own lines, then stations to the nearest open OLT; joint: PON "
                       "homes the station backhaul, 5G re-sited to the open OLT sites; cheapest variant kept",
         }
-    return Plan(
-        title=scenario.title, stations=stations, olt_sites=olts, links=links, districts=districts, demand=demand,
-        totals=totals, coverage=coverage, pon=(resp.pon if resp is not None else {}), solves=solves,
-        demand_source=layers.demand_source, scenario=scenario.to_dict(), extra=extra,
-        scenario_dir=str(scenario.base_dir),
-    )
+    return extra
 
 
 def _empty_points(cols):

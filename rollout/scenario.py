@@ -107,7 +107,8 @@ class RadioSettings:
     small: StationType = _f(lambda: StationType(300.0, 60000.0, 3, ["dense_urban", "urban"]), "Small cell.", factory=True)
     district_min: dict = _f(dict, "Optional floor on total stations per district id, e.g. {\"370202\" = 2000}.", factory=True)
     district_max: dict = _f(dict, "Optional ceiling on total stations per district id.", factory=True)
-    surplus: str = _f("headroom", "Where stations beyond coverage and capacity go: 'headroom' (raise the uniform traffic headroom, so they relieve the most loaded stations) or 'none' (cheapest places).", choices=("headroom", "none"))
+    surplus: str = _f("headroom", "Where stations beyond coverage and capacity go: 'headroom' (first raise the cells' traffic headroom by radio.headroom_rule, so they relieve the most loaded traffic; then least capex) or 'none' (cheapest places).", choices=("headroom", "none"))
+    headroom_rule: str = _f("fair", "With surplus = 'headroom': 'fair' (each cell's own headroom, concave and traffic-weighted, so the busiest least-relieved cells come first) or 'uniform' (one headroom multiplier for every cell, fixed by the tightest cell; the rest go by cost).", choices=("fair", "uniform"))
 
 
 @dataclass
@@ -190,6 +191,35 @@ class Scenario:
         d = dataclasses.asdict(self)
         d.pop("base_dir", None)
         return d
+
+    def layer_settings(self):
+        """What the gis layer build reads, as its own plain data (:class:`gis.build.BuildSettings`), paths resolved."""
+        from gis.build import BuildSettings, DemandModel, LayerInputs
+
+        d, g, dm, pon = self.data, self.grid, self.demand, self.pon
+        inputs = LayerInputs(
+            boundaries=self.path(d.boundaries), districts=self.path(d.districts),
+            boundaries_layer=d.boundaries_layer or None, boundary_coords=d.boundary_coords, id_field=d.id_field,
+            cores=self.path(d.cores), hotspots=self.path(d.hotspots), candidates=self.path(d.candidates),
+            existing_sites=self.path(d.existing_sites), offices=self.path(d.offices),
+            demand=None if d.demand.strip().lower() == "modelled" else self.path(d.demand),
+            demand_population_field=d.demand_population_field)
+        model = DemandModel(
+            urban_share=dm.urban_share, core_scale_km=dm.core_scale_km,
+            thresholds_per_km2={"dense_urban": dm.dense_urban_per_km2, "urban": dm.urban_per_km2,
+                                "suburban": dm.suburban_per_km2},
+            penetration_5g=dm.penetration_5g, busy_hour_mbps_per_user=dm.busy_hour_mbps_per_user,
+            ont_takeup=dm.ont_takeup, enterprise_lines_per_1000=dm.enterprise_lines_per_1000,
+            hotspot_lines_per_km2=dm.hotspot_lines_per_km2)
+        return BuildSettings(
+            inputs=inputs, demand=model,
+            cell_res={c: getattr(g, f"res_{c}") for c in CLUTTERS},
+            site_res={c: getattr(g, f"site_res_{c}") for c in CLUTTERS},
+            max_pairs_per_cell=g.max_pairs_per_cell,
+            radius_m=self.radio.radius_m.as_dict(),
+            k_coverage={c: int(v) for c, v in self.radio.k_coverage.as_dict().items()},
+            office_capacity_onts=pon.ports_per_chassis * pon.max_chassis_per_site * max(pon.split_ratio.as_dict().values()),
+            office_reach_straight_m=pon.reach_km * 1000.0 / pon.route_factor)
 
 
 # --------------------------------------------------------------------------- loading

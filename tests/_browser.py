@@ -3,17 +3,21 @@
 Uses Debian's ``/usr/bin/chromium`` through Playwright (Playwright never
 downloads a browser here), a fresh user-data folder per session, and every
 http(s) request aborted, so a page is checked exactly as it behaves offline.
+
+Without the browser the browser tests are skipped, except on CI (``CI=true``),
+where coverage must not vanish silently: there they fail (:func:`browser_gate`).
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -30,6 +34,20 @@ def chromium_missing_reason() -> str | None:
     except ImportError:
         return "the playwright Python package is not installed (pip install playwright)"
     return None
+
+
+def ci_requires_browser(env: Mapping[str, str] | None = None) -> bool:
+    """True on CI: the ``CI`` variable is set to true, 1 or yes (GitHub Actions, GitLab and others set it)."""
+    value = (os.environ if env is None else env).get("CI", "")
+    return value.strip().lower() in ("true", "1", "yes")
+
+
+def browser_gate(env: Mapping[str, str] | None = None) -> tuple[str | None, bool]:
+    """``(reason, must_run)``: why the browser tests cannot run (None: they can), and whether they must run anyway.
+
+    With a reason and ``must_run`` (on CI) the tests fail; with a reason alone they are skipped.
+    """
+    return chromium_missing_reason(), ci_requires_browser(env)
 
 
 @dataclass

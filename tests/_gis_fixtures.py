@@ -19,7 +19,7 @@ SECOND_CITY = {
 @functools.lru_cache(maxsize=1)
 def qingdao_layers():
     """The default Qingdao layers, built at most once per test session."""
-    from rollout.layers import layers_from_scenario
+    from gis.build import layers_from_scenario
     from rollout.scenario import scenario_from_dict
 
     return layers_from_scenario(scenario_from_dict({}))

@@ -18,6 +18,7 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Polygon, box
 
+from gis.layers import Layers
 from rollout.plan import Plan, SolveStats
 
 # A name that runs script if it is ever inserted as HTML (and sets a flag the browser test reads).
@@ -52,32 +53,45 @@ def _district_geom(i: int, bbox) -> Polygon | MultiPolygon:
     return outer
 
 
-def reference_wgs84_to_gcj02(lon, lat):
-    """The public WGS-84 -> GCJ-02 formula, used only when gis.crs is not there yet."""
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    a, ee = 6378245.0, 0.00669342162296594323
-    x, y = lon - 105.0, lat - 35.0
-    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
-            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-            + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
-            + (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0)
-    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
-            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-            + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
-            + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0)
-    rad = lat / 180.0 * np.pi
-    magic = 1 - ee * np.sin(rad) ** 2
-    sq = np.sqrt(magic)
-    dlat = (dlat * 180.0) / ((a * (1 - ee)) / (magic * sq) * np.pi)
-    dlon = (dlon * 180.0) / (a / sq * np.cos(rad) * np.pi)
-    return lon + dlon, lat + dlat
-
-
 def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: int | None = None,
               years: bool = True, hostile: bool = True, h3_res: int | None = None) -> Plan:
     """A deterministic synthetic plan (see the module docstring)."""
     rng = np.random.default_rng(seed)
+    districts = _districts(hostile)
+    boxes = [d[3] for d in DISTRICTS]
+    demand, cxy = _demand(rng, boxes, n_cells, h3_res if h3_res is not None else (7 if n_cells <= 400 else 9))
+    olt, tree = _olt_sites(rng, boxes, n_olt if n_olt is not None else max(4, n_stations // 12), hostile)
+    cell_olt = tree.query(np.c_[cxy[:, 0] * 0.81, cxy[:, 1]])[1] if len(demand) else np.zeros(0, int)
+    office_ids = olt["office_id"].tolist()
+    demand["olt_id"] = [office_ids[k] for k in cell_olt]
+    demand.loc[demand.index[-1], "olt_id"] = None  # one cell without fibre
+    stations, near, straight = _stations(rng, boxes, n_stations, olt, tree, years=years, hostile=hostile)
+    links = _links(stations, olt, demand, cxy, cell_olt, near, straight)
+    _district_figures(districts, stations, olt, rng)
+    capex = float(districts["capex_cny"].sum())
+    count, ports = stations["count"].to_numpy(), olt["ports"].to_numpy()
+    scenario = {
+        "title": HOSTILE_TITLE if hostile else "Synthetic Qingdao plan",
+        "data": {"boundaries": "", "districts": "", "demand": "modelled", "existing_sites": "sites_<b>.csv"},
+        "radio": {"target_stations": int(count.sum()), "radius_m": {"dense_urban": 250.0, "urban": 450.0,
+                                                                   "suburban": 1000.0, "rural": 2500.0},
+                  "macro": {"capex_cny": 400000.0, "capacity_mbps": 2000.0}},
+        "pon": {"target_ports": int(ports.sum()), "port_cost_cny": 1900.0, "reach_km": 20.0},
+        "solver": {"name": "cbc", "time_limit_s": 120.0, "gap_rel": 0.005},
+    }
+    return Plan(
+        title=scenario["title"], stations=stations, olt_sites=olt, links=links, districts=districts, demand=demand,
+        totals={"capex_cny": capex, "stations_5g": int(count.sum()), "pon_ports": int(ports.sum())},
+        coverage={"population_covered_share": 0.86}, pon={"split_ratio": 64},
+        solves=_solves(capex),
+        demand_source="modelled (census district totals spread around urban cores; <not measured>)",
+        scenario=scenario, years=_years(stations) if years else [],
+        extra={"joint_vs_sequential": {"joint_capex_cny": capex, "sequential_capex_cny": capex * 1.04,
+                                       "rounds": 3}},
+    )
+
+
+def _districts(hostile: bool) -> gpd.GeoDataFrame:
     rows = []
     for i, (did, zh, en, bbox, pop) in enumerate(DISTRICTS):
         if not hostile and did in CLEAN_NAMES:
@@ -88,11 +102,16 @@ def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: 
     utm = districts.to_crs(32651)
     districts["area_km2"] = (utm.area / 1e6).round(2)
     districts.loc[2, "area_km2"] = np.nan  # official area unknown: maps must measure it
-    boxes = [d[3] for d in DISTRICTS]
-    areas = np.array([(b[2] - b[0]) * (b[3] - b[1]) for b in boxes])
+    return districts
 
-    # ------------------------------------------------------------------ demand hexagons
-    res = h3_res if h3_res is not None else (7 if n_cells <= 400 else 9)
+
+def _area_weights(boxes) -> np.ndarray:
+    areas = np.array([(b[2] - b[0]) * (b[3] - b[1]) for b in boxes])
+    return areas / areas.sum()
+
+
+def _demand(rng, boxes, n_cells: int, res: int) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """H3 demand hexagons picked at random in the districts, and their centres (lon, lat)."""
     cells = []
     for i, b in enumerate(boxes):
         shape = h3.LatLngPoly([(b[1], b[0]), (b[1], b[2]), (b[3], b[2]), (b[3], b[0])])
@@ -112,14 +131,16 @@ def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: 
         "radius_m": np.select([clutter == c for c in CLUTTERS], [250.0, 450.0, 1000.0, 2500.0]),
         "covered": rng.random(nc) < 0.85, "stations_within": rng.integers(0, 5, nc),
     }, geometry=geoms, crs=4326)
+    return demand, cxy
 
-    # ------------------------------------------------------------------ OLT sites
-    n_olt = n_olt if n_olt is not None else max(4, n_stations // 12)
-    od = rng.choice(len(boxes), size=n_olt, p=areas / areas.sum())
+
+def _olt_sites(rng, boxes, n_olt: int, hostile: bool) -> tuple[gpd.GeoDataFrame, cKDTree]:
+    """OLT sites at random in the districts, and a KD-tree on them (roughly equal-distance axes at 36 N)."""
+    od = rng.choice(len(boxes), size=n_olt, p=_area_weights(boxes))
     bb = np.array(boxes)
     ox = rng.uniform(bb[od, 0], bb[od, 2])
     oy = rng.uniform(bb[od, 1], bb[od, 3])
-    tree = cKDTree(np.c_[ox * 0.81, oy])  # ~ equal-distance axes at 36 N
+    tree = cKDTree(np.c_[ox * 0.81, oy])
     ports = rng.integers(16, 272, n_olt)
     onew = rng.random(n_olt) < 0.4
     office_ids = [f"OLT-{i:04d}" for i in range(n_olt)]
@@ -133,12 +154,14 @@ def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: 
         "site_cny": np.where(onew, 300_000.0, 0.0), "chassis_cny": 150_000.0, "ports_cny": ports * 1900.0,
         "build_year": np.where(onew, 2026, 0), "lon": ox, "lat": oy,
     }, geometry=gpd.points_from_xy(ox, oy), crs=4326)
-    cell_olt = tree.query(np.c_[cxy[:, 0] * 0.81, cxy[:, 1]])[1] if nc else np.zeros(0, int)
-    demand["olt_id"] = [office_ids[k] for k in cell_olt]
-    demand.loc[demand.index[-1], "olt_id"] = None  # one cell without fibre
+    return olt, tree
 
-    # ------------------------------------------------------------------ stations
-    sd = rng.choice(len(boxes), size=n_stations, p=areas / areas.sum())
+
+def _stations(rng, boxes, n_stations: int, olt, tree, *, years: bool,
+              hostile: bool) -> tuple[gpd.GeoDataFrame, np.ndarray, np.ndarray]:
+    """Stations at random in the districts, the row of their nearest OLT site and the straight km to it."""
+    sd = rng.choice(len(boxes), size=n_stations, p=_area_weights(boxes))
+    bb = np.array(boxes)
     sx = rng.uniform(bb[sd, 0] + 0.001, bb[sd, 2] - 0.001)
     sy = rng.uniform(bb[sd, 1] + 0.001, bb[sd, 3] - 0.001)
     typ = np.where(rng.random(n_stations) < 0.7, "macro", "small")
@@ -146,6 +169,7 @@ def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: 
     count = np.where((typ == "small") & (rng.random(n_stations) < 0.3), 2, 1)
     eq = np.where(new, np.where(typ == "macro", 400_000.0, 60_000.0), 0.0) * count
     near = tree.query(np.c_[sx * 0.81, sy])[1]
+    ox, oy = olt["lon"].to_numpy(), olt["lat"].to_numpy()
     straight = np.hypot((ox[near] - sx) * 90.0, (oy[near] - sy) * 111.0)
     bh_km = np.where(new, straight * 1.4, 0.0)
     cap = np.where(typ == "macro", 2000.0, 300.0) * count
@@ -158,17 +182,24 @@ def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: 
         "site_id": site_ids, "district_id": [DISTRICTS[k][0] for k in sd],
         "district": [DISTRICTS[k][2] for k in sd], "type": typ, "count": count, "new": new,
         "capex_cny": eq + bh_km * 80_000.0, "equipment_cny": eq, "backhaul_km": bh_km.round(3),
-        "backhaul_cny": bh_km * 80_000.0, "backhaul_to": [office_ids[k] for k in near],
+        "backhaul_cny": bh_km * 80_000.0, "backhaul_to": olt["office_id"].to_numpy()[near].tolist(),
         "clutter": rng.choice(CLUTTERS, n_stations), "carried_mbps": (util * cap).round(1),
         "capacity_mbps": cap, "utilisation": util.round(4), "build_year": byear, "lon": sx, "lat": sy,
     }, geometry=gpd.points_from_xy(sx, sy), crs=4326)
     if n_stations > 3:
         stations.loc[3, "utilisation"] = np.nan
+    return stations, near, straight
 
-    # ------------------------------------------------------------------ links
-    bi = np.flatnonzero(new)
+
+def _links(stations, olt, demand, cxy, cell_olt, near, straight) -> gpd.GeoDataFrame:
+    """Backhaul (new station -> nearest OLT) and feeder (homed cell -> its OLT) lines."""
+    office_ids = olt["office_id"].to_numpy()
+    ox, oy = olt["lon"].to_numpy(), olt["lat"].to_numpy()
+    sx, sy = stations["lon"].to_numpy(), stations["lat"].to_numpy()
+    bi = np.flatnonzero(stations["new"].to_numpy())
     backhaul = gpd.GeoDataFrame({
-        "kind": "backhaul", "from_id": [site_ids[i] for i in bi], "to_id": [office_ids[k] for k in near[bi]],
+        "kind": "backhaul", "from_id": stations["site_id"].to_numpy()[bi].tolist(),
+        "to_id": office_ids[near[bi]].tolist(),
         "straight_km": straight[bi], "route_km": straight[bi] * 1.4, "capex_cny": straight[bi] * 1.4 * 80_000.0,
     }, geometry=shapely.linestrings(np.stack([np.c_[sx[bi], sy[bi]], np.c_[ox[near[bi]], oy[near[bi]]]], axis=1)),
         crs=4326)
@@ -176,25 +207,28 @@ def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: 
     fk = cell_olt[fi]
     fkm = np.hypot((ox[fk] - cxy[fi, 0]) * 90.0, (oy[fk] - cxy[fi, 1]) * 111.0)
     feeder = gpd.GeoDataFrame({
-        "kind": "feeder", "from_id": demand["cell_id"].to_numpy()[fi], "to_id": [office_ids[k] for k in fk],
+        "kind": "feeder", "from_id": demand["cell_id"].to_numpy()[fi], "to_id": office_ids[fk].tolist(),
         "straight_km": fkm, "route_km": fkm * 1.4, "capex_cny": fkm * 1.4 * 90_000.0,
     }, geometry=shapely.linestrings(np.stack([cxy[fi], np.c_[ox[fk], oy[fk]]], axis=1)), crs=4326)
-    links = gpd.GeoDataFrame(pd.concat([backhaul, feeder], ignore_index=True), geometry="geometry", crs=4326)
+    return gpd.GeoDataFrame(pd.concat([backhaul, feeder], ignore_index=True), geometry="geometry", crs=4326)
 
-    # ------------------------------------------------------------------ district figures
-    w = pd.Series(count)
-    districts["stations_5g"] = [int(w[(stations["district_id"] == d).to_numpy()].sum()) for d in districts["district_id"]]
+
+def _district_figures(districts, stations, olt, rng) -> None:
+    """The planner's per-district KPI columns, added to ``districts`` in place."""
+    ids = districts["district_id"]
+    w = pd.Series(stations["count"].to_numpy())
+    districts["stations_5g"] = [int(w[(stations["district_id"] == d).to_numpy()].sum()) for d in ids]
     districts["stations_5g_new"] = [int(w[((stations["district_id"] == d) & stations["new"]).to_numpy()].sum())
-                                    for d in districts["district_id"]]
-    districts["pon_ports"] = [int(olt.loc[olt["district_id"] == d, "ports"].sum()) for d in districts["district_id"]]
-    districts["olt_sites"] = [int((olt["district_id"] == d).sum()) for d in districts["district_id"]]
+                                    for d in ids]
+    districts["pon_ports"] = [int(olt.loc[olt["district_id"] == d, "ports"].sum()) for d in ids]
+    districts["olt_sites"] = [int((olt["district_id"] == d).sum()) for d in ids]
     districts["capex_cny"] = [float(stations.loc[stations["district_id"] == d, "capex_cny"].sum()
-                                    + olt.loc[olt["district_id"] == d, "capex_cny"].sum())
-                              for d in districts["district_id"]]
+                                    + olt.loc[olt["district_id"] == d, "capex_cny"].sum()) for d in ids]
     districts["population_covered_share"] = rng.uniform(0.7, 1.0, len(districts)).round(4)
 
-    capex = float(districts["capex_cny"].sum())
-    solves = [
+
+def _solves(capex: float) -> list[SolveStats]:
+    return [
         SolveStats(part="5g", name="cbc", status="optimal", objective=capex * 0.8, bound=capex * 0.8, gap=0.0,
                    seconds=3.2, build_seconds=0.4, variables=1200, integer_variables=1100, constraints=900,
                    nonzeros=5000, time_limit_s=120.0, gap_rel_requested=0.005),
@@ -203,31 +237,14 @@ def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: 
                    constraints=4000, nonzeros=12000, time_limit_s=120.0, gap_rel_requested=0.005,
                    notes="stopped at the time limit <i>with</i> an incumbent"),
     ]
-    scenario = {
-        "title": HOSTILE_TITLE if hostile else "Synthetic Qingdao plan",
-        "data": {"boundaries": "", "districts": "", "demand": "modelled", "existing_sites": "sites_<b>.csv"},
-        "radio": {"target_stations": int(count.sum()), "radius_m": {"dense_urban": 250.0, "urban": 450.0,
-                                                                   "suburban": 1000.0, "rural": 2500.0},
-                  "macro": {"capex_cny": 400000.0, "capacity_mbps": 2000.0}},
-        "pon": {"target_ports": int(ports.sum()), "port_cost_cny": 1900.0, "reach_km": 20.0},
-        "solver": {"name": "cbc", "time_limit_s": 120.0, "gap_rel": 0.005},
-    }
-    year_rows = []
-    if years:
-        for yr in (2026, 2027, 2028):
-            m = new & (byear == yr)
-            year_rows.append({"year": yr, "stations_new": int(count[m].sum()), "capex_cny": float(eq[m].sum()),
-                              "budget_cny": 5e8, "population_covered_share": 0.8 + 0.05 * (yr - 2026)})
-    return Plan(
-        title=scenario["title"], stations=stations, olt_sites=olt, links=links, districts=districts, demand=demand,
-        totals={"capex_cny": capex, "stations_5g": int(count.sum()), "pon_ports": int(ports.sum())},
-        coverage={"population_covered_share": 0.86}, pon={"split_ratio": 64},
-        solves=solves,
-        demand_source="modelled (census district totals spread around urban cores; <not measured>)",
-        scenario=scenario, years=year_rows,
-        extra={"joint_vs_sequential": {"joint_capex_cny": capex, "sequential_capex_cny": capex * 1.04,
-                                       "rounds": 3}},
-    )
+
+
+def _years(stations) -> list[dict]:
+    new, byear = stations["new"].to_numpy(), stations["build_year"].to_numpy()
+    count, eq = stations["count"].to_numpy(), stations["equipment_cny"].to_numpy()
+    return [{"year": yr, "stations_new": int(count[new & (byear == yr)].sum()),
+             "capex_cny": float(eq[new & (byear == yr)].sum()), "budget_cny": 5e8,
+             "population_covered_share": 0.8 + 0.05 * (yr - 2026)} for yr in (2026, 2027, 2028)]
 
 
 def save_plan(out_dir, **kw) -> Path:
@@ -236,10 +253,9 @@ def save_plan(out_dir, **kw) -> Path:
     return Path(plan.save(out_dir))
 
 
-def make_layers_gpkg(path, *, seed: int = 0) -> Path:
-    """A small layers.gpkg (districts, demand, candidates, offices, hotspots) as gis/layers.py describes."""
+def make_layers_gpkg(path, *, seed: int = 0, demand_source: str = "modelled (census)") -> Path:
+    """A small layers.gpkg written by :meth:`gis.layers.Layers.to_gpkg`, as ``rollout layers`` writes it."""
     plan = make_plan(60, 40, seed=seed)
-    path = Path(path)
     rng = np.random.default_rng(seed)
     d = plan.districts[["district_id", "name_zh", "name_en", "population", "households", "area_km2", "geometry"]].copy()
     d["area_km2_measured"] = d.to_crs(32651).area / 1e6
@@ -257,6 +273,8 @@ def make_layers_gpkg(path, *, seed: int = 0) -> Path:
     hot = gpd.GeoDataFrame({"name": [HOSTILE, "Sino-German Ecopark"], "district_id": ["370211", "370211"],
                             "approximate": [True, False], "enterprise_lines": [1200.0, 800.0]},
                            geometry=[box(120.05, 35.92, 120.09, 35.96), box(120.12, 35.90, 120.15, 35.93)], crs=4326)
-    for name, gdf in (("districts", d), ("demand", dem), ("candidates", c), ("offices", o), ("hotspots", hot)):
-        gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
-    return path
+    pairs = pd.DataFrame({"cell": np.arange(3, dtype=np.int64), "site": np.arange(3, dtype=np.int64),
+                          "dist_m": np.zeros(3)})
+    layers = Layers(districts=d, demand=dem, candidates=c, offices=o, pairs=pairs, hotspots=hot,
+                    crs_metric="EPSG:32651", demand_source=demand_source)
+    return layers.to_gpkg(path)

@@ -20,7 +20,7 @@ from scipy.optimize import linprog
 from gis.errors import InputError
 from rollout.check import INVARIANTS, PlanFormatError, check_plan, max_flow_served, radius_m
 from rollout.cli import main
-from rollout.layers import layers_from_scenario
+from gis.build import layers_from_scenario
 from rollout.pipeline import plan_from_scenario
 from rollout.plan import LAYERS
 from rollout.scenario import scenario_from_dict

@@ -70,7 +70,7 @@ def test_round_trip_under_1m_anywhere_in_china(lon, lat):
     g_lon, g_lat = wgs84_to_gcj02(lon, lat)
     w_lon, w_lat = gcj02_to_wgs84(g_lon, g_lat)
     assert haversine_m(lon, lat, w_lon, w_lat) < 1.0
-    assert 50 < offset_m(lon, lat) < 1500  # the offset exists everywhere in China
+    assert 10 < offset_m(lon, lat) < 1500  # the offset exists everywhere in China (smallest, ~18 m, near 96.6 E 37.1 N)
 
 
 @settings(max_examples=20, deadline=None)

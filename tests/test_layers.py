@@ -1,21 +1,21 @@
 """The whole layers build: Qingdao (built once) and a second, synthetic city through a Scenario."""
 from __future__ import annotations
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
+from gis.build import layers_from_scenario, validate_scenario_inputs
 from gis.errors import InputError, ValidationError
 from gis.layers import Layers
 from rollout.scenario import Scenario
-from rollout.layers import MAX_PAIRS_PER_CELL, layers_from_scenario, validate_scenario_inputs
 from tests._gis_fixtures import SECOND_CITY, qingdao_layers, second_city_scenario, write_geojson
 
 CENSUS = {"370202": 486_643, "370203": 1_096_879, "370211": 1_903_595, "370212": 502_370, "370213": 737_281,
           "370214": 1_109_606, "370215": 1_336_077, "370281": 987_820, "370283": 1_191_348, "370285": 720_103}
 CLUTTER_ORDER = ["dense_urban", "urban", "suburban", "rural"]
+MAX_PAIRS_PER_CELL = Scenario().grid.max_pairs_per_cell
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +226,17 @@ def test_denser_grid_sites_option(city):
     assert shapely.contains_xy(cells, lay.candidates["lon"], lay.candidates["lat"]).all()
     per_cell = lay.pairs.groupby("cell").size()
     assert per_cell.max() <= MAX_PAIRS_PER_CELL and len(per_cell) == len(lay.demand)
+
+
+def test_build_runs_on_plain_settings_without_a_scenario(city):
+    import dataclasses
+
+    from gis.build import BuildSettings, build_layers
+
+    _, s, lay = city
+    settings = s.layer_settings()
+    assert isinstance(settings, BuildSettings)
+    assert settings.inputs.boundaries.is_absolute() and settings.inputs.demand is None  # resolved; modelled
+    few = build_layers(dataclasses.replace(settings, max_pairs_per_cell=2))
+    assert few.pairs.groupby("cell").size().max() <= 2
+    assert len(few.demand) == len(lay.demand) and few.stats["max_pairs_cap"] == 2

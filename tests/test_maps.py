@@ -1,11 +1,8 @@
 """maps.map: the offline folium map page of a saved plan and of the input layers."""
 from __future__ import annotations
 
-import importlib
 import json
 import re
-import sys
-import types
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,31 +11,16 @@ import numpy as np
 import pytest
 
 import maps.map as mm
+from gis.crs import wgs84_to_gcj02
 from gis.errors import InputError
 from tests._plan_fixture import (HOSTILE, HOSTILE_OFFICE, HOSTILE_PLAIN, HOSTILE_SITE, HOSTILE_TITLE, HOSTILE_ZH,
-                                 make_layers_gpkg, make_plan, reference_wgs84_to_gcj02, save_plan)
+                                 make_layers_gpkg, make_plan, save_plan)
 
 
 # ---------------------------------------------------------------------- helpers
-def gcj_available() -> bool:
-    try:
-        importlib.import_module("gis.crs").wgs84_to_gcj02  # noqa: B018
-        return True
-    except (ImportError, AttributeError):
-        return False
-
-
 @pytest.fixture
-def gcj(monkeypatch):
-    """gis.crs.wgs84_to_gcj02: the colleague's, or the public reference formula until it lands."""
-    if gcj_available():
-        from gis.crs import wgs84_to_gcj02
-
-        return wgs84_to_gcj02
-    mod = types.ModuleType("gis.crs")
-    mod.wgs84_to_gcj02 = reference_wgs84_to_gcj02
-    monkeypatch.setitem(sys.modules, "gis.crs", mod)
-    return reference_wgs84_to_gcj02
+def gcj():
+    return wgs84_to_gcj02
 
 
 def page_data(html: str) -> dict:
@@ -60,7 +42,7 @@ def page_data(html: str) -> dict:
     geojson = [json.loads(m) for m in re.findall(r"^\s*geo_json_[0-9a-f]+_add\((.*)\);$", html, re.M)]
     with_geo = [spec for spec in layers if spec["kind"] != "points"]
     assert len(with_geo) == len(geojson)
-    for spec, gj in zip(with_geo, geojson):
+    for spec, gj in zip(with_geo, geojson, strict=True):
         if "geojsonBlock" in spec:  # hidden at first: folium got the features without geometry, a block has them
             spec["geojson"] = geometry.pop(spec["geojsonBlock"])
             assert [f["id"] for f in gj["features"]] == [f["id"] for f in spec["geojson"]["features"]]
@@ -422,16 +404,6 @@ def test_gaode_basemap_offered_only_with_a_shift(gcj, saved, tmp_path):
     assert re.search(r'addBasemap\(%s, \{"gcj": true, "id": "gaode"\}\)' % var["Gaode / AMap (GCJ-02)"], html)
 
 
-def test_without_gis_crs_the_gaode_basemap_is_left_out(monkeypatch, saved, tmp_path):
-    monkeypatch.setitem(sys.modules, "gis.crs", None)  # import fails
-    html = mm.write_map(saved, tmp_path / "m.html", basemap="gaode").read_text(encoding="utf-8")
-    data = page_data(html)
-    assert data["gcjGrid"] is None and data["basemap"] == "positron"
-    base, _, var = layer_control(html)
-    assert "Gaode / AMap (GCJ-02)" not in base and "autonavi" not in html
-    assert f"{var['CartoDB Positron']}.addTo({map_name(html)});" in html
-
-
 def test_bad_plan_dir_and_basemap(tmp_path, saved):
     with pytest.raises(InputError, match="plan.json"):
         mm.write_map(tmp_path / "nothing-here")
@@ -495,7 +467,6 @@ def test_layers_map(tmp_path):
     import geopandas as gpd
 
     gpkg = make_layers_gpkg(tmp_path / "layers.gpkg")
-    (tmp_path / "layers.json").write_text(json.dumps({"demand_source": "modelled (census)"}), encoding="utf-8")
     out = mm.write_layers_map(gpkg, tmp_path / "layers_map.html")
     html = out.read_text(encoding="utf-8")
     layers = layers_by_id(html)
@@ -541,7 +512,7 @@ def test_polygon_and_line_geojson_round_trip(points, parts):
     geom = polys[0] if parts == 1 else MultiPolygon(polys)
     got, owner = mm._polygon_parts(np.array([geom], dtype=object))
     assert len(got) == parts and (owner == 0).all()
-    for poly, rings in zip(polys, got):
+    for poly, rings in zip(polys, got, strict=True):
         ring = np.array(rings[0])
         want = np.round(np.asarray(poly.exterior.coords) * mm.SCALE) / mm.SCALE
         keep = np.r_[True, np.any(np.diff(want, axis=0) != 0, axis=1)]
@@ -557,7 +528,7 @@ def test_polygon_and_line_geojson_round_trip(points, parts):
 
 def test_layers_map_from_real_layers_keeps_the_modelled_note(tmp_path):
     """Layers.to_gpkg writes a 'meta' table; the layers map must read the demand source from it."""
-    from rollout.layers import layers_from_scenario
+    from gis.build import layers_from_scenario
     from tests._gis_fixtures import second_city_scenario
 
     layers = layers_from_scenario(second_city_scenario(tmp_path / "city"))

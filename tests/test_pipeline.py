@@ -6,7 +6,7 @@ import pytest
 
 from rollout.check import check_plan
 from rollout.cli import main
-from rollout.layers import layers_from_scenario
+from gis.build import layers_from_scenario
 from rollout.pipeline import plan_from_scenario
 from tests._gis_fixtures import second_city_scenario
 

@@ -91,3 +91,18 @@ def test_numbers_in_range_are_kept_and_others_refused(value, key):
         assert not (lo <= value <= hi) or value != value or value == float("inf")
     else:
         assert getattr(s.solver, key) == value
+
+
+def test_headroom_rule_is_set_from_toml_validated_and_reaches_the_5g_model(tmp_path):
+    from gis.build import layers_from_scenario
+    from rollout.model_5g import Siting5GInput
+    from tests._gis_fixtures import second_city_scenario
+
+    assert Scenario().radio.headroom_rule == "fair"
+    assert 'headroom_rule = "fair"' in default_toml() and "one of: fair, uniform" in default_toml()
+    with pytest.raises(ScenarioError, match=r"'radio.headroom_rule' = 'unifrom' is not one of fair, uniform; "
+                                            r"did you mean 'uniform'"):
+        scenario_from_dict({"radio": {"headroom_rule": "unifrom"}})
+    s = second_city_scenario(tmp_path, scenario={"radio": {"headroom_rule": "uniform"}})
+    assert s.radio.headroom_rule == "uniform"
+    assert Siting5GInput.from_layers(layers_from_scenario(s), s).headroom_rule == "uniform"
