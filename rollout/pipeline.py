@@ -258,7 +258,6 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
         "populated_cells": int(populated.sum()),
         "populated_cells_uncovered": int((populated & ~covered).sum()),
         "headroom_min": res5.headroom_min, "headroom_mean": res5.headroom_mean,
-        "stations_needed_without_target": res5.stations_needed,
         "surplus_rule": res5.surplus,
     }
     solves = list(res5.solves) + (list(resp.solves) if resp is not None else [])
