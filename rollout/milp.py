@@ -19,8 +19,8 @@ Adding a family is one :class:`Family` entry beside its builder, plus its test.
 
 Errors, the same for every model:
 
-* before solving, a model's cheap checks collect every problem in :class:`Problems` and raise them once
-  (:class:`~gis.errors.InfeasibleError`, exit 3, the message listing all of them);
+* before solving, a model's cheap checks (:func:`check_all`) collect every problem in :class:`Problems` and
+  raise them once (:class:`~gis.errors.InfeasibleError`, exit 3, the message listing all of them);
 * after a solve, :func:`solved` raises :class:`~gis.errors.SolverLimitError` when the solver stopped before any
   plan (naming the part and what to raise), and, when the solver proved the model infeasible, the error of
   :func:`explain_infeasible`: a family-level deletion filter (Chinneck) finds a minimal set of families that
@@ -190,11 +190,19 @@ class Problems:
         raise InfeasibleError(f"{self.model}: {text}", family=family, items=items, problems=self.found)
 
 
-def name_items(labels: Sequence, ids: Sequence, limit: int = NAMED) -> str:
-    """'a, b, c and 5 more'."""
-    shown = [str(ids[i]) for i in labels[:limit]]
-    more = len(labels) - limit
-    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+def check_all(model: str, checks: Sequence[Callable[[Problems], None]], *,
+              strict: bool = True) -> list[tuple[str, str, list[str]]]:
+    """Run every check (each adds what it finds to one :class:`Problems`), then raise them at once.
+
+    Returns every problem as ``(family, message, items)``; with ``strict`` raises one
+    :class:`InfeasibleError` listing all of them instead (nothing found: returns ``[]``).
+    """
+    problems = Problems(model)
+    for check in checks:
+        check(problems)
+    if strict:
+        problems.raise_all()
+    return problems.found
 
 
 # --------------------------------------------------------------------------- the explanation
@@ -296,4 +304,4 @@ def explain_infeasible(registry: Sequence[Family], build: Builder, *, model: str
     return InfeasibleError(msg, family=family, items=items)
 
 
-__all__ = ["Family", "Milp", "Problems", "names", "solved", "find_conflict", "explain_infeasible", "name_items"]
+__all__ = ["Family", "Milp", "Problems", "names", "solved", "check_all", "find_conflict", "explain_infeasible"]

@@ -134,6 +134,7 @@ districts or sites at fault.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -354,7 +355,7 @@ class Siting5GInput:
             problems.append((None, "headroom_rule", f"{self.headroom_rule!r} is not one of fair, uniform"))
         steps = tuple((float(w), float(s)) for w, s in self.headroom_steps)
         if (not steps or any(w <= 0 or s <= 0 for w, s in steps)
-                or any(b[1] > a[1] for a, b in zip(steps, steps[1:], strict=False))):
+                or any(b[1] > a[1] for a, b in itertools.pairwise(steps))):
             problems.append((None, "headroom_steps", "must be (width > 0, weight > 0) pairs with non-increasing "
                                                      "weights"))
         self.headroom_steps = steps
@@ -494,14 +495,8 @@ def diagnose(inp: Siting5GInput, *, strict: bool = True) -> list[tuple[str, str,
         listing every problem; ``family`` (one of target_total, district_min, district_max,
         coverage, capacity_assign) and ``items`` (cells or districts) of the first.
     """
-    problems = Problems("5G")
-    _diagnose_target(inp, problems)
-    _diagnose_districts(inp, problems)
-    _diagnose_coverage(inp, problems)
-    _diagnose_capacity(inp, problems)
-    if strict:
-        problems.raise_all()
-    return problems.found
+    checks = (_diagnose_target, _diagnose_districts, _diagnose_coverage, _diagnose_capacity)
+    return milp.check_all("5G", [partial(check, inp) for check in checks], strict=strict)
 
 
 def _diagnose_target(inp: Siting5GInput, problems: Problems) -> None:

@@ -505,8 +505,12 @@ def check_feasibility(inp: PonInput, data: PonData | None = None, *, strict: boo
     (``err.problems``), with the first problem's family and items.
     """
     data = data or prepare(inp)
+    checks = (_check_reach, _check_target, _check_chassis)
+    return milp.check_all("PON", [partial(check, inp, data) for check in checks], strict=strict)
+
+
+def _check_reach(inp: PonInput, data: PonData, problems: Problems) -> None:
     s = inp.settings
-    problems = Problems("PON")
     paired = np.zeros(inp.n_cells, dtype=bool)
     paired[data.pairs["cell"].to_numpy()] = True
     lost = data.cells[~paired[data.cells]]
@@ -514,16 +518,20 @@ def check_feasibility(inp: PonInput, data: PonData | None = None, *, strict: boo
         problems.add("reach", f"{len(lost)} demand cell(s) have no OLT candidate within {s.reach_km:g} km of fibre "
                      f"route ({inp.max_straight_m / 1000:.2f} km straight at route factor {s.route_factor:g}): "
                      + _where(inp, lost), inp.cell_id[lost])
+
+
+def _check_target(inp: PonInput, data: PonData, problems: Problems) -> None:
+    s = inp.settings
     total_cap = int(data.cap_ports.sum())
     if s.target_ports > total_cap:
         problems.add("target_ports", f"target of {s.target_ports:,} PON ports exceeds what all {inp.n_sites} "
                      f"candidate OLT sites can hold ({total_cap:,} = {s.ports_per_chassis} ports x up to "
                      f"{s.max_chassis_per_site} chassis per site)")
+
+
+def _check_chassis(inp: PonInput, data: PonData, problems: Problems) -> None:
     for family, msg, items in _capacity_problems(inp, data, data.a, "chassis_site"):
         problems.add(family, msg, items)
-    if strict:
-        problems.raise_all()
-    return problems.found
 
 
 # --------------------------------------------------------------------------- the model

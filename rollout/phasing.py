@@ -50,6 +50,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -174,12 +175,8 @@ def diagnose(inp: PhasingInput, *, strict: bool = True) -> list[tuple[str, str, 
     Returns every problem as ``(family, message, [year])``; with ``strict`` (the default) raises
     them at once (one :class:`~gis.errors.InfeasibleError` listing all).
     """
-    problems = Problems("phasing")
-    _diagnose_years(inp, problems)
-    _diagnose_coverage_floor(inp, problems)
-    if strict:
-        problems.raise_all()
-    return problems.found
+    return milp.check_all("phasing", [partial(_diagnose_years, inp), partial(_diagnose_coverage_floor, inp)],
+                          strict=strict)
 
 
 def _diagnose_years(inp: PhasingInput, problems: Problems) -> None:

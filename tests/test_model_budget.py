@@ -1,7 +1,6 @@
 """Budget mode: maximal coverage under a capex budget, on hand-made layers with known optima."""
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 from shapely.geometry import Point
