@@ -236,8 +236,7 @@ def _print_qingdao(out):
                   f"{s['constraints']:>7,} {s['nonzeros']:>8,} {s['build_seconds']:>8.2f} {s['seconds']:>8.1f} "
                   f"{s['status']:9s} {obj:>16s} {gap:>7s}")
         sm = r["summary"]
-        need = "" if sm["stations_needed"] is None else f" ({sm['stations_needed']:,} needed without the target)"
-        print(f"{solver:6s} total {r['wall_s']:.1f} s: {sm['total_stations']:,} stations{need}, capex "
+        print(f"{solver:6s} total {r['wall_s']:.1f} s: {sm['total_stations']:,} stations, capex "
               f"{sm['capex_cny']:,.0f} CNY, headroom min {sm['headroom_min']:.2f} mean {sm['headroom_mean']:.2f}, "
               f"surplus rule applied {sm['surplus_applied']}, status {sm['status']}")
 

@@ -46,11 +46,22 @@ class OutputError(RolloutError):
 
 
 class InfeasibleError(RolloutError):
-    """The plan cannot meet its constraints; ``family`` names the constraint family."""
+    """The plan cannot meet its constraints.
+
+    ``family`` names the constraint family (or ``a+b`` the families that conflict), ``items`` the cells,
+    sites, districts or years at fault, and ``problems`` every ``(family, message, items)`` found by a
+    model's checks before solving (the message lists them all).
+    """
 
     exit_code = 3
 
-    def __init__(self, message: str, *, family: str | None = None, items: list[str] | None = None):
+    def __init__(self, message: str, *, family: str | None = None, items: list[str] | None = None,
+                 problems: list[tuple[str, str, list[str]]] | None = None):
         self.family = family
         self.items = list(items or [])
+        self.problems = list(problems or [])
         super().__init__(message)
+
+
+class SolverLimitError(RolloutError):
+    """The solver stopped (time limit) before it found any plan; the message says which part and what to raise."""

@@ -30,7 +30,7 @@ x_jτ ∈ Z,  0 ≤ x_jτ ≤ max(U_jτ − E_jτ, 0)   new stations of type τ 
 a_ij ∈ [0, h_max t_i], (i, j) ∈ P, t_i > 0   traffic of cell i carried by site j
                                              [Mbit/s] (continuous assignment)
 g_is ∈ [0, Δ_s]                              headroom segments of cell i [-]
-                                             (surplus stage 2 only)
+                                             (headroom stage 1 only)
 
 Write ``y_jτ = E_jτ + x_jτ`` for the total stations of type τ at j, and
 ``h_i = 1 + Σ_s g_is`` for cell i's headroom multiplier (``h_i = 1`` in the
@@ -43,9 +43,9 @@ Objective (stage "5g"): least capital cost [CNY]
 i.e. every *new* station pays its equipment and its own fibre backhaul
 ``b_j × β`` (per station, as the scenario prices it); existing stations cost 0.
 
-Constraint families (each built by one function; the name is the PuLP
-constraint-name prefix, ``<family>_<row>``)
--------------------------------------------------------------------------
+Constraint families (registered once in :data:`FAMILIES`, each built by one
+``add_<family>`` call; the name is the PuLP row-name prefix, ``<family>_<row>``)
+-------------------------------------------------------------------------------
 coverage         Σ_{j∈P(i)} Σ_τ x_jτ ≥ k_i − Σ_{j∈P(i)} Σ_τ E_jτ       ∀ i: pop_i > 0, k_i > 0
                  (counts *stations*, so three small cells on one site count 3;
                  rows whose brownfield already satisfies them are omitted)
@@ -60,6 +60,7 @@ capacity_cover<u> valid inequalities (cuts), one row per cell with traffic and u
                  u ∈ {C_τ}: Σ_{j∈P(i)} Σ_τ ⌈min(C_τ, t_i)/u⌉ y_jτ ≥ ⌈t_i/u⌉
                  (see :func:`add_capacity_cover`); they remove no integer plan and
                  lift the LP bound (+26 % on a finer Qingdao test grid).
+target_cap       Σ_jτ x_jτ ≤ N − Σ_jτ E_jτ   (headroom stage only, below)
 
 The capacity formulation is a transportation problem on the sparse pair table:
 cell i's traffic may be split over any stations within its radius, and each
@@ -91,9 +92,6 @@ two solves:
    approximation of max-min fairness). If this stage is infeasible, N stations
    cannot even carry the traffic once: the target does not bind, and the plain
    cost model (with ``target_total``, now slack) is solved as part ``5g``.
-   (An earlier version first solved the cost model without the target to count
-   the stations needed; on Qingdao that solve alone took over 2 minutes, so the
-   count is no longer computed: ``stations_needed`` is None.)
 2. part ``5g``: least capex with ``target_total``, and every cell
    keeping the headroom stage 1 gave it: the cost model with traffic
    ``t_i · h*_i · (1 − 1e-6)``. This picks the cheapest sites and types among
@@ -112,9 +110,11 @@ smaller λ lets backhaul savings send surplus stations to empty land.
 ``surplus = 'none'`` solves only the cost model with the target (part ``5g``):
 extra stations go wherever they are cheapest. Each stage is a full MIP with
 its own time limit; the result reports the SolveStats of every stage, the
-achieved weighted headroom and the smallest per-cell headroom. If stage 2 finds
-no solution in time, stage 3 runs with h* = 1 (surplus by cost) and
-``Result5G.surplus_applied`` is False.
+achieved weighted headroom and the smallest per-cell headroom. If stage 1 finds
+no solution in time, stage 2 runs with h* = 1 (surplus by cost) and
+``Result5G.surplus_applied`` is False. If the final stage finds none,
+:class:`~gis.errors.SolverLimitError` names the part and says to raise
+``solver.time_limit_s``.
 
 Diagnosis
 ---------
@@ -122,42 +122,74 @@ Before solving, :func:`diagnose` checks with numpy only: target above what every
 candidate can hold; district floors above ceilings or above what the district's
 candidates hold; brownfield above a ceiling; targets above what ceilings allow;
 populated cells with fewer than k station slots within radius; cells whose traffic
-exceeds the capacity within reach. Each raises :class:`InfeasibleError` naming the
-family and the cells/districts (exit code 3). If a solve is nonetheless
-infeasible, :func:`infeasible_families` runs a *family-level deletion filter*
-(Chinneck): with all families present, drop one family at a time and keep it
-dropped if the model (LP relaxation; the MIP when the relaxation is feasible)
-stays infeasible. What remains is a minimal set of families that conflict; it is
-named in the raised error.
+exceeds the capacity within reach. It collects every problem and raises one
+:class:`InfeasibleError` listing them all, naming the first family and its cells or
+districts (exit code 3). If a solve is nonetheless infeasible, :func:`explain_infeasible`
+runs the shared explanation of :mod:`rollout.milp`: a *family-level deletion filter*
+(Chinneck) over the ranked families of :data:`FAMILIES` (LP relaxation; the MIP when
+the relaxation is feasible), then an elastic re-solve of the conflict's lowest-ranked
+family, whose rows with slack name the cells (unserved Mbit/s, missing stations),
+districts or sites at fault.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pulp
 
-from gis.errors import InfeasibleError, InputError
-from rollout.plan import STATUSES, SolveStats
+from gis.errors import InfeasibleError, ValidationError
+from rollout import milp
+from rollout.milp import Family, Milp, Problems
+from rollout.plan import SolveStats
 from rollout.solve import solve
 
 log = logging.getLogger(__name__)
 
-#: every constraint family of the cost model (the ones the infeasibility filter may drop)
-FAMILIES = ("target_total", "district_max", "district_min", "coverage", "station_capacity", "capacity_assign")
-#: rows that only the headroom stage adds
-SURPLUS_FAMILIES = ("target_cap",)
-
 DEFAULT_HEADROOM_STEPS = ((0.25, 1.0), (0.25, 0.5), (0.5, 0.25), (1.0, 0.125))  # h up to 3
-HEADROOM_TOL = 1e-6  # relative slack on the headroom kept from stage 2 to stage 3
+HEADROOM_TOL = 1e-6  # relative slack on the headroom kept from stage 1 to stage 2
 
 STATION_COLUMNS = ["site_id", "district_id", "district", "type", "count", "new", "capex_cny", "equipment_cny",
                    "backhaul_km", "backhaul_cny", "backhaul_to", "clutter", "carried_mbps", "capacity_mbps",
                    "utilisation", "build_year", "lon", "lat"]
+
+
+# --------------------------------------------------------------------------- shared with budget mode
+
+def station_types(radio) -> list[tuple[str, object]]:
+    """``(name, StationType)`` of every station type of ``scenario.radio`` (macro, small, ...), in field order."""
+    from rollout.scenario import StationType
+
+    return [(f.name, getattr(radio, f.name)) for f in dataclasses.fields(radio)
+            if isinstance(getattr(radio, f.name), StationType)]
+
+
+def backhaul_to_nearest_office(layers, route_factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Route km from every candidate site to its nearest office (straight line × route factor), and that office.
+
+    The default backhaul of a new station before the PON plan is known (5G siting and budget mode).
+    Without offices the backhaul is priced at 0 km to no office.
+    """
+    from gis.pairs import nearest_pairs
+
+    cand, off = layers.candidates, layers.offices
+    km = np.zeros(len(cand))
+    to = np.full(len(cand), "", dtype=object)
+    if not len(off):
+        log.warning("no offices: 5G backhaul priced at 0 km")
+        return km, to
+    nn = nearest_pairs(cand[["x_m", "y_m"]].to_numpy(float), off[["x_m", "y_m"]].to_numpy(float), k=1,
+                       max_dist_m=np.inf)
+    rows = nn["cell"].to_numpy()
+    km[rows] = nn["dist_m"].to_numpy() / 1000.0 * route_factor
+    to[rows] = off["office_id"].astype(str).to_numpy()[nn["site"].to_numpy()]
+    return km, to
 
 
 # --------------------------------------------------------------------------- input
@@ -165,8 +197,29 @@ STATION_COLUMNS = ["site_id", "district_id", "district", "type", "count", "new",
 def _arr(x, dtype, shape, name, problems):
     a = np.asarray(x, dtype=dtype)
     if a.shape != shape:
-        problems.append(f"{name}: shape {a.shape}, expected {shape}")
+        problems.append((None, name, f"shape {a.shape}, expected {shape}"))
     return a
+
+
+def _labels(v, size: int, name: str, default, problems) -> np.ndarray:
+    """String labels (object array) of ``size`` rows; ``default(i)`` where none are given."""
+    if v is None:
+        return np.array([default(i) for i in range(size)], dtype=object)
+    return _arr(v, object, (size,), name, problems).astype(str).astype(object)
+
+
+def _check_pairs(pairs, n: int, m: int, problems) -> pd.DataFrame:
+    """The pair table with integer rows in range, unique and sorted by (cell, site)."""
+    p = pd.DataFrame(pairs)
+    missing = [c for c in ("cell", "site", "dist_m") if c not in p]
+    if missing:
+        problems.append((None, "pairs", f"missing column(s) {', '.join(missing)}"))
+        return p
+    p = pd.DataFrame({"cell": p["cell"].to_numpy(np.int64), "site": p["site"].to_numpy(np.int64),
+                      "dist_m": p["dist_m"].to_numpy(float)})
+    if len(p) and (p["cell"].min() < 0 or p["cell"].max() >= n or p["site"].min() < 0 or p["site"].max() >= m):
+        problems.append((None, "pairs", "cell or site row out of range"))
+    return p.drop_duplicates(["cell", "site"]).sort_values(["cell", "site"], kind="stable").reset_index(drop=True)
 
 
 @dataclass
@@ -214,6 +267,8 @@ class Siting5GInput:
     site_clutter, site_backhaul_to, district_names
         Optional labels and coordinates (metres for ``*_xy``, WGS-84 for ``*_lonlat``),
         carried into the result and used by the checks.
+
+    Every problem of the arrays is collected and raised once as a :class:`~gis.errors.ValidationError`.
     """
 
     traffic_mbps: np.ndarray
@@ -247,7 +302,17 @@ class Siting5GInput:
     district_names: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        problems: list[str] = []
+        problems: list[tuple[None, str, str]] = []
+        self._coerce_arrays(problems)
+        self._coerce_labels(problems)
+        self._check_rules(problems)
+        self._check_values(problems)
+        self.pairs = _check_pairs(self.pairs, self.n_cells, self.n_sites, problems)
+        if problems:
+            raise ValidationError(problems)
+
+    def _coerce_arrays(self, problems) -> None:
+        """Numbers as arrays of the documented shapes."""
         self.traffic_mbps = np.asarray(self.traffic_mbps, dtype=float).reshape(-1)
         n = len(self.traffic_mbps)
         self.population = _arr(self.population, float, (n,), "population", problems)
@@ -259,59 +324,52 @@ class Siting5GInput:
         self.max_per_site = (np.asarray(self.max_per_site, dtype=np.int64).reshape(-1, nt) if nt
                              else np.zeros((0, 0), np.int64))
         m = self.max_per_site.shape[0]
-
-        def labels(v, size, name, default):
-            if v is None:
-                return np.array([default(i) for i in range(size)], dtype=object)
-            return _arr(v, object, (size,), name, problems).astype(str).astype(object)
-
         self.existing = (np.zeros((m, nt), np.int64) if self.existing is None
                          else _arr(self.existing, np.int64, (m, nt), "existing", problems))
-        self.backhaul_km = np.zeros(m) if self.backhaul_km is None else _arr(self.backhaul_km, float, (m,), "backhaul_km", problems)
-        self.site_district = labels(self.site_district, m, "site_district", lambda i: "")
-        self.cell_district = labels(self.cell_district, n, "cell_district", lambda i: "")
-        self.cell_ids = labels(self.cell_ids, n, "cell_ids", lambda i: f"c{i}")
-        self.site_ids = labels(self.site_ids, m, "site_ids", lambda i: f"s{i}")
-        self.site_clutter = labels(self.site_clutter, m, "site_clutter", lambda i: "")
-        self.site_backhaul_to = labels(self.site_backhaul_to, m, "site_backhaul_to", lambda i: "")
+        self.backhaul_km = (np.zeros(m) if self.backhaul_km is None
+                            else _arr(self.backhaul_km, float, (m,), "backhaul_km", problems))
         for name, shape in (("cell_radius_m", (n,)), ("cell_xy", (n, 2)), ("site_xy", (m, 2)),
                             ("cell_lonlat", (n, 2)), ("site_lonlat", (m, 2))):
             v = getattr(self, name)
             if v is not None:
                 setattr(self, name, _arr(v, float, shape, name, problems))
+        self.target_stations = int(self.target_stations)
+
+    def _coerce_labels(self, problems) -> None:
+        """Ids, districts, clutter and backhaul offices as string arrays; district bounds as int dicts."""
+        n, m = self.n_cells, self.n_sites
+        self.site_district = _labels(self.site_district, m, "site_district", lambda i: "", problems)
+        self.cell_district = _labels(self.cell_district, n, "cell_district", lambda i: "", problems)
+        self.cell_ids = _labels(self.cell_ids, n, "cell_ids", lambda i: f"c{i}", problems)
+        self.site_ids = _labels(self.site_ids, m, "site_ids", lambda i: f"s{i}", problems)
+        self.site_clutter = _labels(self.site_clutter, m, "site_clutter", lambda i: "", problems)
+        self.site_backhaul_to = _labels(self.site_backhaul_to, m, "site_backhaul_to", lambda i: "", problems)
         self.district_min = {str(k): int(v) for k, v in (self.district_min or {}).items()}
         self.district_max = {str(k): int(v) for k, v in (self.district_max or {}).items()}
-        self.target_stations = int(self.target_stations)
+
+    def _check_rules(self, problems) -> None:
+        """The surplus rule, the headroom rule and its segments."""
         if self.surplus not in ("headroom", "none"):
-            problems.append(f"surplus = {self.surplus!r} is not one of headroom, none")
+            problems.append((None, "surplus", f"{self.surplus!r} is not one of headroom, none"))
         if self.headroom_rule not in ("fair", "uniform"):
-            problems.append(f"headroom_rule = {self.headroom_rule!r} is not one of fair, uniform")
+            problems.append((None, "headroom_rule", f"{self.headroom_rule!r} is not one of fair, uniform"))
         steps = tuple((float(w), float(s)) for w, s in self.headroom_steps)
-        if not steps or any(w <= 0 or s <= 0 for w, s in steps) or any(b[1] > a[1] for a, b in zip(steps, steps[1:])):
-            problems.append("headroom_steps must be (width > 0, weight > 0) pairs with non-increasing weights")
+        if (not steps or any(w <= 0 or s <= 0 for w, s in steps)
+                or any(b[1] > a[1] for a, b in itertools.pairwise(steps))):
+            problems.append((None, "headroom_steps", "must be (width > 0, weight > 0) pairs with non-increasing "
+                                                     "weights"))
         self.headroom_steps = steps
-        for name, a in (("traffic_mbps", self.traffic_mbps), ("population", self.population),
-                        ("capacity_mbps", self.capacity_mbps), ("capex_cny", self.capex_cny),
-                        ("backhaul_km", self.backhaul_km)):
+
+    def _check_values(self, problems) -> None:
+        """Finite, nonnegative amounts and counts."""
+        for name in ("traffic_mbps", "population", "capacity_mbps", "capex_cny", "backhaul_km"):
+            a = getattr(self, name)
             if a.size and (not np.all(np.isfinite(a)) or a.min() < 0):
-                problems.append(f"{name} must be finite and >= 0")
-        for name, a in (("k_coverage", self.k_coverage), ("max_per_site", self.max_per_site), ("existing", self.existing)):
+                problems.append((None, name, "must be finite and >= 0"))
+        for name in ("k_coverage", "max_per_site", "existing"):
+            a = getattr(self, name)
             if a.size and a.min() < 0:
-                problems.append(f"{name} must be >= 0")
-        # pairs: integer rows in range, unique, sorted by (cell, site)
-        p = pd.DataFrame(self.pairs)
-        missing = [c for c in ("cell", "site", "dist_m") if c not in p]
-        if missing:
-            problems.append(f"pairs: missing column(s) {', '.join(missing)}")
-        else:
-            p = pd.DataFrame({"cell": p["cell"].to_numpy(np.int64), "site": p["site"].to_numpy(np.int64),
-                              "dist_m": p["dist_m"].to_numpy(float)})
-            if len(p) and (p["cell"].min() < 0 or p["cell"].max() >= n or p["site"].min() < 0 or p["site"].max() >= m):
-                problems.append("pairs: cell or site row out of range")
-            p = p.drop_duplicates(["cell", "site"]).sort_values(["cell", "site"], kind="stable").reset_index(drop=True)
-        self.pairs = p
-        if problems:
-            raise InputError("; ".join(problems), field="Siting5GInput")
+                problems.append((None, name, "must be >= 0"))
 
     # ------------------------------------------------------------------ derived
     @property
@@ -353,35 +411,12 @@ class Siting5GInput:
         the candidates' ``existing_<type>`` columns. ``backhaul_km`` defaults to
         the straight distance to the nearest office × ``scenario.pon.route_factor``.
         """
-        from gis.pairs import nearest_pairs
-        from rollout.scenario import StationType
-
         radio = scenario.radio
-        types = [(f.name, getattr(radio, f.name)) for f in dataclasses.fields(radio)
-                 if isinstance(getattr(radio, f.name), StationType)]
-        dem, cand, off = layers.demand, layers.candidates, layers.offices
-        site_clutter = cand["clutter"].astype(str).to_numpy()
-        max_per_site = np.column_stack([np.where(np.isin(site_clutter, list(t.clutters)), int(t.max_per_site), 0)
-                                        for _, t in types]).astype(np.int64)
-        existing = np.column_stack([cand[f"existing_{name}"].fillna(0).to_numpy(np.int64) if f"existing_{name}" in cand
-                                    else np.zeros(len(cand), np.int64) for name, _ in types])
-        site_xy = cand[["x_m", "y_m"]].to_numpy(float)
+        types = station_types(radio)
+        dem, cand = layers.demand, layers.candidates
         backhaul_to = np.full(len(cand), "", dtype=object)
         if backhaul_km is None:
-            if len(off):
-                nn = nearest_pairs(site_xy, off[["x_m", "y_m"]].to_numpy(float), k=1, max_dist_m=np.inf)
-                km = np.zeros(len(cand))
-                km[nn["cell"].to_numpy()] = nn["dist_m"].to_numpy() / 1000.0 * scenario.pon.route_factor
-                backhaul_km = km
-                backhaul_to[nn["cell"].to_numpy()] = off["office_id"].astype(str).to_numpy()[nn["site"].to_numpy()]
-            else:
-                log.warning("no offices: 5G backhaul priced at 0 km")
-                backhaul_km = np.zeros(len(cand))
-        names = {}
-        if "district_id" in layers.districts:
-            col = "name_en" if "name_en" in layers.districts else None
-            if col:
-                names = dict(zip(layers.districts["district_id"].astype(str), layers.districts[col].astype(str)))
+            backhaul_km, backhaul_to = backhaul_to_nearest_office(layers, scenario.pon.route_factor)
         return cls(
             traffic_mbps=dem["traffic_mbps"].to_numpy(float),
             population=dem["population"].to_numpy(float),
@@ -390,8 +425,8 @@ class Siting5GInput:
             type_names=tuple(name for name, _ in types),
             capacity_mbps=np.array([t.capacity_mbps for _, t in types], float),
             capex_cny=np.array([t.capex_cny for _, t in types], float),
-            max_per_site=max_per_site,
-            existing=existing,
+            max_per_site=allowed_per_site(cand, types),
+            existing=existing_per_site(cand, types),
             backhaul_km=np.asarray(backhaul_km, float),
             backhaul_cost_cny_per_km=float(radio.backhaul_cost_cny_per_km),
             target_stations=int(radio.target_stations),
@@ -401,17 +436,44 @@ class Siting5GInput:
             district_max=dict(radio.district_max),
             surplus=radio.surplus,
             headroom_rule=radio.headroom_rule,
-            cell_ids=dem["cell_id"].astype(str).to_numpy() if "cell_id" in dem else None,
-            site_ids=cand["site_id"].astype(str).to_numpy() if "site_id" in cand else None,
-            cell_radius_m=dem["radius_m"].to_numpy(float) if "radius_m" in dem else None,
-            cell_xy=dem[["x_m", "y_m"]].to_numpy(float) if {"x_m", "y_m"} <= set(dem.columns) else None,
-            site_xy=site_xy,
-            cell_lonlat=dem[["lon", "lat"]].to_numpy(float) if {"lon", "lat"} <= set(dem.columns) else None,
-            site_lonlat=cand[["lon", "lat"]].to_numpy(float) if {"lon", "lat"} <= set(cand.columns) else None,
-            site_clutter=site_clutter,
+            site_clutter=cand["clutter"].astype(str).to_numpy(),
             site_backhaul_to=backhaul_to,
-            district_names=names,
+            district_names=_district_names(layers.districts),
+            **_labels_and_coordinates(dem, cand),
         )
+
+
+def allowed_per_site(cand: pd.DataFrame, types) -> np.ndarray:
+    """(sites, T) ``max_per_site`` of each type where the candidate's clutter allows it, else 0."""
+    clutter = cand["clutter"].astype(str).to_numpy()
+    return np.column_stack([np.where(np.isin(clutter, list(t.clutters)), int(t.max_per_site), 0)
+                            for _, t in types]).astype(np.int64)
+
+
+def existing_per_site(cand: pd.DataFrame, types) -> np.ndarray:
+    """(sites, T) existing stations of each type (the candidates' ``existing_<type>`` columns; missing: 0)."""
+    return np.column_stack([cand[f"existing_{name}"].fillna(0).to_numpy(np.int64) if f"existing_{name}" in cand
+                            else np.zeros(len(cand), np.int64) for name, _ in types])
+
+
+def _district_names(districts) -> dict:
+    if "district_id" not in districts or "name_en" not in districts:
+        return {}
+    return dict(zip(districts["district_id"].astype(str), districts["name_en"].astype(str), strict=True))
+
+
+def _labels_and_coordinates(dem: pd.DataFrame, cand: pd.DataFrame) -> dict:
+    """Ids, radius and coordinates of cells and sites, where the layers have them."""
+    def cols(df, names):
+        return df[names].to_numpy(float) if set(names) <= set(df.columns) else None
+
+    return dict(
+        cell_ids=dem["cell_id"].astype(str).to_numpy() if "cell_id" in dem else None,
+        site_ids=cand["site_id"].astype(str).to_numpy() if "site_id" in cand else None,
+        cell_radius_m=dem["radius_m"].to_numpy(float) if "radius_m" in dem else None,
+        cell_xy=cols(dem, ["x_m", "y_m"]), site_xy=cand[["x_m", "y_m"]].to_numpy(float),
+        cell_lonlat=cols(dem, ["lon", "lat"]), site_lonlat=cols(cand, ["lon", "lat"]),
+    )
 
 
 # --------------------------------------------------------------------------- diagnosis
@@ -422,153 +484,122 @@ def _name_cells(inp: Siting5GInput, idx: np.ndarray, limit: int = 8) -> str:
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
-def diagnose(inp: Siting5GInput) -> None:
+def diagnose(inp: Siting5GInput, *, strict: bool = True) -> list[tuple[str, str, list[str]]]:
     """Cheap infeasibility checks (numpy only) before building anything.
+
+    Returns every problem as ``(family, message, items)``; with ``strict`` (the default)
+    raises them at once.
 
     Raises
     ------
     InfeasibleError
-        with ``family`` one of target_total, district_min, district_max, coverage,
-        capacity_assign and ``items`` the offending cells or districts.
+        listing every problem; ``family`` (one of target_total, district_min, district_max,
+        coverage, capacity_assign) and ``items`` (cells or districts) of the first.
     """
-    slots = inp.slots
-    site_slots = slots.sum(axis=1)
-    total_slots = int(site_slots.sum())
+    checks = (_diagnose_target, _diagnose_districts, _diagnose_coverage, _diagnose_capacity)
+    return milp.check_all("5G", [partial(check, inp) for check in checks], strict=strict)
+
+
+def _diagnose_target(inp: Siting5GInput, problems: Problems) -> None:
+    total_slots = int(inp.slots.sum())
     N = inp.target_stations
     if N > total_slots:
-        raise InfeasibleError(
-            f"target_total: the target of {N:,} stations exceeds the {total_slots:,} that all {inp.n_sites:,} "
-            f"candidates can hold (max_per_site over the types their clutter allows, existing included)",
-            family="target_total", items=[])
-    dist_slots = pd.Series(site_slots).groupby(inp.site_district).sum()
+        problems.add("target_total", f"the target of {N:,} stations exceeds the {total_slots:,} that all "
+                     f"{inp.n_sites:,} candidates can hold (max_per_site over the types their clutter allows, "
+                     f"existing included)")
+
+
+def _diagnose_districts(inp: Siting5GInput, problems: Problems) -> None:
+    lo_, hi_ = inp.district_min, inp.district_max
+    dist_slots = pd.Series(inp.slots.sum(axis=1)).groupby(inp.site_district).sum()
     dist_exist = pd.Series(inp.existing.sum(axis=1)).groupby(inp.site_district).sum()
-    bad = sorted(d for d, lo in inp.district_min.items() if d in inp.district_max and lo > inp.district_max[d])
+    slots = {d: int(dist_slots.get(d, 0)) for d in {*lo_, *hi_}}
+    exist = {d: int(dist_exist.get(d, 0)) for d in hi_}
+    bad = sorted(d for d, lo in lo_.items() if d in hi_ and lo > hi_[d])
     if bad:
-        raise InfeasibleError(
-            "district_min: floor above ceiling in district(s) "
-            + ", ".join(f"{d} (min {inp.district_min[d]:,} > max {inp.district_max[d]:,})" for d in bad),
-            family="district_min", items=bad)
-    bad = sorted(d for d, lo in inp.district_min.items() if lo > int(dist_slots.get(d, 0)))
+        problems.add("district_min", "floor above ceiling in district(s) " + ", ".join(
+            f"{d} (min {lo_[d]:,} > max {hi_[d]:,})" for d in bad), bad)
+    bad = sorted(d for d, lo in lo_.items() if lo > slots[d])
     if bad:
-        raise InfeasibleError(
-            "district_min: floor above what the district's candidates can hold in district(s) "
-            + ", ".join(f"{d} (min {inp.district_min[d]:,} > {int(dist_slots.get(d, 0)):,} slots)" for d in bad),
-            family="district_min", items=bad)
-    bad = sorted(d for d, hi in inp.district_max.items() if int(dist_exist.get(d, 0)) > hi)
+        problems.add("district_min", "floor above what the district's candidates can hold in district(s) " + ", ".join(
+            f"{d} (min {lo_[d]:,} > {slots[d]:,} slots)" for d in bad), bad)
+    bad = sorted(d for d, hi in hi_.items() if exist[d] > hi)
     if bad:
-        raise InfeasibleError(
-            "district_max: existing stations already exceed the ceiling in district(s) "
-            + ", ".join(f"{d} ({int(dist_exist.get(d, 0)):,} existing > max {inp.district_max[d]:,})" for d in bad),
-            family="district_max", items=bad)
-    if inp.district_max:
-        capped = sum(min(int(dist_slots.get(d, 0)), max(hi, int(dist_exist.get(d, 0)))) for d, hi in inp.district_max.items())
-        free = int(dist_slots[[d not in inp.district_max for d in dist_slots.index]].sum())
-        if N > capped + free:
-            ds = sorted(inp.district_max)
-            raise InfeasibleError(
-                f"district_max: the target of {N:,} stations exceeds the {capped + free:,} that district ceilings "
-                f"({', '.join(ds)}) and candidate slots allow", family="district_max", items=ds)
+        problems.add("district_max", "existing stations already exceed the ceiling in district(s) " + ", ".join(
+            f"{d} ({exist[d]:,} existing > max {hi_[d]:,})" for d in bad), bad)
+    if hi_:
+        capped = sum(min(slots[d], max(hi, exist[d])) for d, hi in hi_.items())
+        free = int(dist_slots[[d not in hi_ for d in dist_slots.index]].sum())
+        if inp.target_stations > capped + free:
+            ds = sorted(hi_)
+            problems.add("district_max", f"the target of {inp.target_stations:,} stations exceeds the "
+                         f"{capped + free:,} that district ceilings ({', '.join(ds)}) and candidate slots allow", ds)
+
+
+def _reach(inp: Siting5GInput, per_site: np.ndarray) -> np.ndarray:
+    """(n_cells,) sum of ``per_site`` over the usable sites within each cell's radius."""
     pairs = inp.usable_pairs()
-    c = pairs["cell"].to_numpy()
-    s = pairs["site"].to_numpy()
-    reach_slots = np.bincount(c, weights=site_slots[s], minlength=inp.n_cells)
+    return np.bincount(pairs["cell"].to_numpy(), weights=per_site[pairs["site"].to_numpy()], minlength=inp.n_cells)
+
+
+def _diagnose_coverage(inp: Siting5GInput, problems: Problems) -> None:
+    reach_slots = _reach(inp, inp.slots.sum(axis=1))
     need = (inp.population > 0) & (inp.k_coverage > 0)
     bad = np.flatnonzero(need & (reach_slots < inp.k_coverage))
-    if len(bad):
-        none = bad[reach_slots[bad] == 0]
-        few = bad[reach_slots[bad] > 0]
-        parts = []
-        if len(none):
-            parts.append(f"{len(none)} populated cell(s) have no candidate site within their radius: {_name_cells(inp, none)}")
-        if len(few):
-            parts.append(f"{len(few)} cell(s) have fewer station slots within radius than their k: {_name_cells(inp, few)}")
-        raise InfeasibleError("coverage: " + "; ".join(parts), family="coverage",
-                              items=[str(inp.cell_ids[i]) for i in bad])
-    site_cap = slots @ inp.capacity_mbps
-    reach_cap = np.bincount(c, weights=site_cap[s], minlength=inp.n_cells)
-    bad = np.flatnonzero(inp.traffic_mbps > reach_cap * (1 + 1e-9) + 1e-9)
-    if len(bad):
-        worst = bad[np.argsort(-(inp.traffic_mbps[bad] - reach_cap[bad]), kind="stable")]
-        detail = ", ".join(f"{inp.cell_ids[i]} (district {inp.cell_district[i] or '?'}: {inp.traffic_mbps[i]:,.0f} Mbit/s "
-                           f"> {reach_cap[i]:,.0f} reachable)" for i in worst[:8])
-        raise InfeasibleError(
-            f"capacity_assign: {len(bad)} cell(s) carry more busy-hour traffic than all stations within their radius "
-            f"could: {detail}" + (f" and {len(bad) - 8} more" if len(bad) > 8 else ""),
-            family="capacity_assign", items=[str(inp.cell_ids[i]) for i in worst])
+    if not len(bad):
+        return
+    none = bad[reach_slots[bad] == 0]
+    few = bad[reach_slots[bad] > 0]
+    parts = []
+    if len(none):
+        parts.append(f"{len(none)} populated cell(s) have no candidate site within their radius: {_name_cells(inp, none)}")
+    if len(few):
+        parts.append(f"{len(few)} cell(s) have fewer station slots within radius than their k: {_name_cells(inp, few)}")
+    problems.add("coverage", "; ".join(parts), inp.cell_ids[bad])
+
+
+def _diagnose_capacity(inp: Siting5GInput, problems: Problems) -> None:
+    reach_cap = _reach(inp, inp.slots @ inp.capacity_mbps)
+    t = inp.traffic_mbps
+    bad = np.flatnonzero(t > reach_cap * (1 + 1e-9) + 1e-9)
+    if not len(bad):
+        return
+    worst = bad[np.argsort(-(t[bad] - reach_cap[bad]), kind="stable")]
+    detail = ", ".join(f"{inp.cell_ids[i]} (district {inp.cell_district[i] or '?'}: {t[i]:,.0f} Mbit/s "
+                       f"> {reach_cap[i]:,.0f} reachable)" for i in worst[:8])
+    problems.add("capacity_assign", f"{len(bad)} cell(s) carry more busy-hour traffic than all stations within "
+                 f"their radius could: {detail}" + (f" and {len(bad) - 8} more" if len(bad) > 8 else ""),
+                 inp.cell_ids[worst])
 
 
 # --------------------------------------------------------------------------- model
 
-@dataclass
-class Model5G:
-    """A built PuLP problem and the index arrays that map its variables back to the data."""
+@dataclass(kw_only=True)
+class Model5G(Milp):
+    """A built 5G model: the PuLP problem and the index arrays that map its variables back to the data."""
 
-    problem: pulp.LpProblem
-    stage: str                      # "cost" | "headroom"
-    families: tuple                 # families present
-    x: list                         # new-station variables
-    x_site: np.ndarray
-    x_type: np.ndarray
-    x_cost: np.ndarray              # CNY per new station
-    a: list                         # flow variables, one per flow pair
-    flow_pairs: pd.DataFrame        # cell, site, dist_m of each flow variable
-    g: list = field(default_factory=list)        # headroom segment variables (fair)
+    inp: Siting5GInput | None = None                # the data the family builders read
+    stage: str = "cost"                             # "cost" | "headroom"
+    cover_cuts: bool = True                         # add the capacity_cover valid inequalities
+    x: list = field(default_factory=list)           # new-station variables
+    x_site: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    x_type: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    x_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))   # CNY per new station
+    a: list = field(default_factory=list)           # flow variables, one per flow pair
+    flow_pairs: pd.DataFrame | None = None          # cell, site, dist_m of each flow variable
+    g: list = field(default_factory=list)           # headroom segment variables (fair)
     g_cell: np.ndarray | None = None
     g_step: np.ndarray | None = None
-    h: object = None                # uniform headroom variable
-    headroom_expr: object = None    # Hw (fair) or h (uniform) as an LpAffineExpression
-    elastic: str | None = None      # family whose rows get a slack variable (infeasibility explanation)
-    slacks: list = field(default_factory=list)   # (row id, slack variable) of the elastic family
-    build_seconds: float = 0.0
-    nonzeros: int = 0
+    h: object = None                                # uniform headroom variable
+    headroom_expr: object = None                    # Hw (fair) or h (uniform) as an LpAffineExpression
 
 
-def _add_rows(m: Model5G, family: str, row_ids: np.ndarray, row_of_term: np.ndarray, var_of_term: list,
-              coef_of_term: np.ndarray, sense: int, rhs: np.ndarray) -> int:
-    """Add one constraint family in one pass.
-
-    ``row_of_term`` must be sorted; each run of equal values is one row whose
-    terms are the matching ``var_of_term``/``coef_of_term``. ``row_ids`` (the
-    sorted distinct rows) name the rows ``<family>_<row>``; ``rhs`` is aligned
-    with ``row_ids``. Returns the number of rows added.
-    """
-    if len(row_ids) == 0:
-        return 0
-    bounds = np.flatnonzero(np.diff(row_of_term)) + 1
-    starts = np.concatenate([[0], bounds]).tolist()
-    ends = np.concatenate([bounds, [len(row_of_term)]]).tolist()
-    assert len(starts) == len(row_ids), family
-    coefs = np.asarray(coef_of_term, dtype=float).tolist()
-    rhs = np.asarray(rhs, dtype=float).tolist()
-    prob = m.problem
-    add = prob.addConstraint
-    elastic = m.elastic == family
-    sign = -1.0 if sense == pulp.LpConstraintLE else 1.0
-    for r, st, en, b in zip(row_ids.tolist(), starts, ends, rhs):
-        expr = pulp.LpAffineExpression(zip(var_of_term[st:en], coefs[st:en]))
-        if elastic:
-            slack = prob.add_variable(f"slack_{family}_{r}", 0)
-            expr[slack] = sign
-            m.slacks.append((r, slack))
-        add(pulp.LpConstraint(expr, sense, f"{family}_{r}", b))
-    m.nonzeros += len(coefs) + (len(row_ids) if elastic else 0)
-    return len(row_ids)
-
-
-def define_variables(m: Model5G, inp: Siting5GInput, *, relax: bool, flows: bool,
-                     x_lower: np.ndarray | None = None) -> None:
-    """x (new stations per site × type), a (flows on the pair table) and, in the headroom stage, g or h.
-
-    ``x_lower`` (n_sites, T) raises the lower bound of x (the surplus stages keep
-    the least-cost plan and add to it).
-    """
-    prob = m.problem
+def define_variables(m: Model5G, inp: Siting5GInput, *, flows: bool) -> None:
+    """x (new stations per site × type), a (flows on the pair table) and, in the headroom stage, g or h."""
     ub = inp.new_max
     site, typ = np.nonzero(ub)                     # row-major: sorted by site, then type
-    lb = np.zeros(len(site), np.int64) if x_lower is None else np.minimum(x_lower[site, typ], ub[site, typ])
-    cat = pulp.LpContinuous if relax else pulp.LpInteger
-    m.x = [prob.add_variable(f"x_{j}_{t}", int(lo), int(u), cat)
-           for j, t, lo, u in zip(site.tolist(), typ.tolist(), lb.tolist(), ub[site, typ].tolist())]
+    cat = pulp.LpContinuous if m.relax else pulp.LpInteger
+    m.x = m.variables([f"x_{j}_{t}" for j, t in zip(site.tolist(), typ.tolist(), strict=True)], 0, ub[site, typ], cat)
     m.x_site, m.x_type = site, typ
     m.x_cost = inp.station_cost_cny[site, typ]
     if flows:
@@ -577,22 +608,25 @@ def define_variables(m: Model5G, inp: Siting5GInput, *, relax: bool, flows: bool
     else:
         pairs = inp.pairs.iloc[:0]
     h_cap = 1.0 + sum(w for w, _ in inp.headroom_steps) if m.stage == "headroom" else 1.0
-    ub_a = (inp.traffic_mbps[pairs["cell"].to_numpy()] * h_cap).tolist()
-    m.a = [prob.add_variable(f"a_{p}", 0, u) for p, u in enumerate(ub_a)]
+    m.a = m.variables([f"a_{p}" for p in range(len(pairs))], 0, inp.traffic_mbps[pairs["cell"].to_numpy()] * h_cap)
     m.flow_pairs = pairs
     if m.stage == "headroom" and flows:
-        cells = np.unique(pairs["cell"].to_numpy())
-        if inp.headroom_rule == "fair":
-            steps = inp.headroom_steps
-            m.g_cell = np.repeat(cells, len(steps))
-            m.g_step = np.tile(np.arange(len(steps)), len(cells))
-            widths = np.array([w for w, _ in steps])[m.g_step]
-            m.g = [prob.add_variable(f"g_{i}_{s}", 0, w) for i, s, w in zip(m.g_cell.tolist(), m.g_step.tolist(), widths.tolist())]
-            weights = np.array([w for _, w in steps])[m.g_step] * inp.traffic_mbps[m.g_cell]
-            m.headroom_expr = pulp.LpAffineExpression(zip(m.g, weights.tolist()))
-        else:
-            m.h = prob.add_variable("h", 1.0, h_cap)
-            m.headroom_expr = pulp.LpAffineExpression([(m.h, 1.0)])
+        _define_headroom(m, inp, np.unique(pairs["cell"].to_numpy()), h_cap)
+
+
+def _define_headroom(m: Model5G, inp: Siting5GInput, cells: np.ndarray, h_cap: float) -> None:
+    """g_is ∈ [0, Δ_s] per cell with flows and segment (fair), or one h ∈ [1, h_max] (uniform)."""
+    if inp.headroom_rule == "fair":
+        steps = inp.headroom_steps
+        m.g_cell = np.repeat(cells, len(steps))
+        m.g_step = np.tile(np.arange(len(steps)), len(cells))
+        widths = np.array([w for w, _ in steps])[m.g_step]
+        m.g = m.variables([f"g_{i}_{s}" for i, s in zip(m.g_cell.tolist(), m.g_step.tolist(), strict=True)], 0, widths)
+        weights = np.array([w for _, w in steps])[m.g_step] * inp.traffic_mbps[m.g_cell]
+        m.headroom_expr = pulp.LpAffineExpression(zip(m.g, weights.tolist(), strict=True))
+    else:
+        m.h = m.problem.add_variable("h", 1.0, h_cap)
+        m.headroom_expr = pulp.LpAffineExpression([(m.h, 1.0)])
 
 
 def _site_var_csr(m: Model5G, n_sites: int):
@@ -612,8 +646,9 @@ def _expand(sites_of_row_term: np.ndarray, ptr: np.ndarray, counts: np.ndarray):
     return first + offset, rep
 
 
-def add_coverage(m: Model5G, inp: Siting5GInput) -> int:
+def add_coverage(m: Model5G) -> int:
     """coverage: Σ_{j∈P(i)} Σ_τ x_jτ ≥ k_i − (existing within radius), for populated cells."""
+    inp = m.inp
     pairs = inp.usable_pairs()
     c = pairs["cell"].to_numpy()
     s = pairs["site"].to_numpy()
@@ -625,50 +660,48 @@ def add_coverage(m: Model5G, inp: Siting5GInput) -> int:
     xi, rep = _expand(s[keep], ptr, counts)
     row_of_term = np.repeat(c[keep], rep)
     rows = np.unique(row_of_term)          # a cell whose sites have no new slot left is caught by diagnose
-    return _add_rows(m, "coverage", rows, row_of_term, [m.x[k] for k in xi.tolist()], np.ones(len(xi)),
-                     pulp.LpConstraintGE, rhs[rows])
+    return m.add_rows("coverage", row_of_term, [m.x[k] for k in xi.tolist()], np.ones(len(xi)),
+                      pulp.LpConstraintGE, rhs[rows])
 
 
-def add_capacity_assign(m: Model5G, inp: Siting5GInput) -> int:
+def _merged(row_a: np.ndarray, var_a: list, coef_a, row_b: np.ndarray, var_b: list, coef_b):
+    """Two term lists merged by row (stable: a row's ``a`` terms first), for :meth:`Milp.add_rows`."""
+    row = np.concatenate([row_a, row_b])
+    var = var_a + var_b
+    coef = np.concatenate([coef_a, coef_b])
+    order = np.argsort(row, kind="stable")
+    return row[order], [var[k] for k in order.tolist()], coef[order]
+
+
+def add_capacity_assign(m: Model5G) -> int:
     """capacity_assign: Σ_{j∈P(i)} a_ij = h_i t_i for every cell with traffic."""
-    fp = m.flow_pairs
-    c = fp["cell"].to_numpy()
+    inp = m.inp
+    c = m.flow_pairs["cell"].to_numpy()
     rows = np.unique(c)
     t = inp.traffic_mbps
+    ones = np.ones(len(c))
     if m.stage == "headroom" and m.g:
-        # Σ a − t_i Σ_s g_is = t_i ; merge the g terms of each row after its a terms
-        row = np.concatenate([c, m.g_cell])
-        var = m.a + m.g
-        coef = np.concatenate([np.ones(len(c)), -t[m.g_cell]])
-        order = np.argsort(row, kind="stable")
-        return _add_rows(m, "capacity_assign", rows, row[order], [var[k] for k in order.tolist()], coef[order],
-                         pulp.LpConstraintEQ, t[rows])
+        # Σ a − t_i Σ_s g_is = t_i ; the g terms of each row after its a terms
+        terms = _merged(c, m.a, ones, m.g_cell, m.g, -t[m.g_cell])
+        return m.add_rows("capacity_assign", *terms, pulp.LpConstraintEQ, t[rows])
     if m.stage == "headroom" and m.h is not None:
-        row = np.concatenate([c, rows])
-        var = m.a + [m.h] * len(rows)
-        coef = np.concatenate([np.ones(len(c)), -t[rows]])
-        order = np.argsort(row, kind="stable")
-        return _add_rows(m, "capacity_assign", rows, row[order], [var[k] for k in order.tolist()], coef[order],
-                         pulp.LpConstraintEQ, np.zeros(len(rows)))
-    return _add_rows(m, "capacity_assign", rows, c, m.a, np.ones(len(c)), pulp.LpConstraintEQ, t[rows])
+        terms = _merged(c, m.a, ones, rows, [m.h] * len(rows), -t[rows])
+        return m.add_rows("capacity_assign", *terms, pulp.LpConstraintEQ, np.zeros(len(rows)))
+    return m.add_rows("capacity_assign", c, m.a, ones, pulp.LpConstraintEQ, t[rows])
 
 
-def add_station_capacity(m: Model5G, inp: Siting5GInput) -> int:
+def add_station_capacity(m: Model5G) -> int:
     """station_capacity: Σ_{i∈P(j)} a_ij − Σ_τ C_τ x_jτ ≤ Σ_τ C_τ E_jτ for every site with flows."""
-    fp = m.flow_pairs
-    s_of_a = fp["site"].to_numpy()
+    inp = m.inp
+    s_of_a = m.flow_pairs["site"].to_numpy()
     rows = np.unique(s_of_a)
     has_x = np.isin(m.x_site, rows)
-    row = np.concatenate([s_of_a, m.x_site[has_x]])
-    var = m.a + [v for v, k in zip(m.x, has_x.tolist()) if k]
-    coef = np.concatenate([np.ones(len(s_of_a)), -inp.capacity_mbps[m.x_type[has_x]]])
-    order = np.argsort(row, kind="stable")
-    rhs = (inp.existing @ inp.capacity_mbps)[rows]
-    return _add_rows(m, "station_capacity", rows, row[order], [var[k] for k in order.tolist()], coef[order],
-                     pulp.LpConstraintLE, rhs)
+    terms = _merged(s_of_a, m.a, np.ones(len(s_of_a)), m.x_site[has_x],
+                    [v for v, k in zip(m.x, has_x.tolist(), strict=True) if k], -inp.capacity_mbps[m.x_type[has_x]])
+    return m.add_rows("station_capacity", *terms, pulp.LpConstraintLE, (inp.existing @ inp.capacity_mbps)[rows])
 
 
-def add_capacity_cover(m: Model5G, inp: Siting5GInput) -> int:
+def add_capacity_cover(m: Model5G) -> int:
     """capacity_cover (valid inequalities, implied by the two capacity families and integrality).
 
     For cell i and each unit u in the set of type capacities: with
@@ -680,8 +713,12 @@ def add_capacity_cover(m: Model5G, inp: Siting5GInput) -> int:
 
     These rows cut off the LP's fractional macros (a 600 Mbit/s cell: 2·macro +
     small ≥ 2 with u = 300) and raise the root bound a lot; they remove no
-    integer plan. Rows already implied by ``coverage`` are omitted.
+    integer plan. Rows already implied by ``coverage`` are omitted. Built only with
+    ``cover_cuts`` and both capacity families; one row family ``capacity_cover<u>`` per unit.
     """
+    inp = m.inp
+    if not (m.cover_cuts and {"capacity_assign", "station_capacity"} <= set(m.families)):
+        return 0
     pairs = inp.usable_pairs()
     c = pairs["cell"].to_numpy()
     s = pairs["site"].to_numpy()
@@ -704,41 +741,34 @@ def add_capacity_cover(m: Model5G, inp: Siting5GInput) -> int:
         if not k.any():
             continue
         r_terms = row_of_term[k]
-        coef = coef_t[r_terms, m.x_type[xi[k]]]
-        rows = np.unique(r_terms)
-        fam = "capacity_cover"
-        n += _add_rows(m, f"{fam}{int(u)}", rows, r_terms, [m.x[q] for q in xi[k].tolist()], coef,
-                       pulp.LpConstraintGE, rhs[rows])
+        n += m.add_rows(f"capacity_cover{int(u)}", r_terms, [m.x[q] for q in xi[k].tolist()],
+                        coef_t[r_terms, m.x_type[xi[k]]], pulp.LpConstraintGE, rhs[np.unique(r_terms)])
     return n
 
 
-def _total_row(m: Model5G, name: str, sense: int, rhs: float) -> int:
-    if not m.x:
-        return 0
-    expr = pulp.LpAffineExpression(zip(m.x, [1.0] * len(m.x)))
-    if m.elastic == name:
-        slack = m.problem.add_variable(f"slack_{name}_0", 0)
-        expr[slack] = -1.0 if sense == pulp.LpConstraintLE else 1.0
-        m.slacks.append((0, slack))
-    m.problem.addConstraint(pulp.LpConstraint(expr, sense, f"{name}_0", rhs))
-    m.nonzeros += len(m.x)
-    return 1
-
-
-def add_target_total(m: Model5G, inp: Siting5GInput) -> int:
-    """target_total: Σ x ≥ N − Σ E (omitted when the brownfield already meets the target)."""
+def add_target_total(m: Model5G) -> int:
+    """target_total (cost stage): Σ x ≥ N − Σ E (omitted when the brownfield already meets the target)."""
+    inp = m.inp
     rhs = inp.target_stations - int(inp.existing.sum())
-    return _total_row(m, "target_total", pulp.LpConstraintGE, rhs) if rhs > 0 else 0
+    if m.stage != "cost" or rhs <= 0:
+        return 0
+    return m.add_row("target_total", m.x, np.ones(len(m.x)), pulp.LpConstraintGE, rhs, label=0)
 
 
-def add_target_cap(m: Model5G, inp: Siting5GInput) -> int:
+def add_target_cap(m: Model5G) -> int:
     """target_cap (headroom stage only): Σ x ≤ N − Σ E; the target is the station budget."""
-    return _total_row(m, "target_cap", pulp.LpConstraintLE, max(inp.target_stations - int(inp.existing.sum()), 0))
+    inp = m.inp
+    if m.stage != "headroom":
+        return 0
+    rhs = max(inp.target_stations - int(inp.existing.sum()), 0)
+    return m.add_row("target_cap", m.x, np.ones(len(m.x)), pulp.LpConstraintLE, rhs, label=0)
 
 
-def _district_rows(m: Model5G, inp: Siting5GInput, bounds: dict, family: str, sense: int) -> int:
+def _district_rows(m: Model5G, bounds: dict, family: str, sense: int) -> int:
+    """Σ_{j∈d} Σ_τ x_jτ (sense) bound_d − E_d, one row per bounded district (named by its rank in sorted ids)."""
     if not bounds:
         return 0
+    inp = m.inp
     ds = sorted(bounds)
     code = {d: r for r, d in enumerate(ds)}
     x_d = np.array([code.get(d, -1) for d in inp.site_district[m.x_site]], dtype=np.int64)
@@ -747,170 +777,102 @@ def _district_rows(m: Model5G, inp: Siting5GInput, bounds: dict, family: str, se
     order = keep[np.argsort(x_d[keep], kind="stable")]
     rows = np.unique(x_d[order])
     rhs = np.array([bounds[ds[r]] - int(exist_d.get(ds[r], 0)) for r in rows], dtype=float)
-    n = _add_rows(m, family, rows, x_d[order], [m.x[k] for k in order.tolist()], np.ones(len(order)), sense, rhs)
     # a district with a floor but no new slot: diagnose() already checked it
-    return n
+    return m.add_rows(family, x_d[order], [m.x[k] for k in order.tolist()], np.ones(len(order)), sense, rhs)
 
 
-def add_district_min(m: Model5G, inp: Siting5GInput) -> int:
+def add_district_min(m: Model5G) -> int:
     """district_min: Σ_{j∈d} Σ_τ x_jτ ≥ L_d − E_d (row name ``district_min_<r>``, r = rank of d in sorted ids)."""
-    return _district_rows(m, inp, inp.district_min, "district_min", pulp.LpConstraintGE)
+    inp = m.inp
+    return _district_rows(m, inp.district_min, "district_min", pulp.LpConstraintGE)
 
 
-def add_district_max(m: Model5G, inp: Siting5GInput) -> int:
+def add_district_max(m: Model5G) -> int:
     """district_max: Σ_{j∈d} Σ_τ x_jτ ≤ H_d − E_d."""
-    return _district_rows(m, inp, inp.district_max, "district_max", pulp.LpConstraintLE)
+    inp = m.inp
+    return _district_rows(m, inp.district_max, "district_max", pulp.LpConstraintLE)
 
 
-_ADDERS = {
-    "coverage": add_coverage,
-    "capacity_assign": add_capacity_assign,
-    "station_capacity": add_station_capacity,
-    "target_total": add_target_total,
-    "district_min": add_district_min,
-    "district_max": add_district_max,
-}
+#: every constraint family, in build order (see the module docstring); ``rank``: place in the infeasibility
+#: explanation (0 names the conflict first: unserved traffic, then missing coverage, ...)
+FAMILIES = (
+    Family("target_total", add_target_total, rank=5, blames="target", unit="stations short"),
+    Family("district_max", add_district_max, rank=3, blames="districts", unit="stations over the ceiling"),
+    Family("district_min", add_district_min, rank=2, blames="districts", unit="stations short"),
+    Family("coverage", add_coverage, rank=1, blames="cells", unit="station(s) missing"),
+    Family("station_capacity", add_station_capacity, rank=4, blames="sites", unit="Mbit/s over"),
+    Family("capacity_assign", add_capacity_assign, rank=0, blames="cells", unit="Mbit/s unserved"),
+    Family("capacity_cover", add_capacity_cover),    # valid inequalities: not part of the explanation
+    Family("target_cap", add_target_cap),            # the headroom stage's station budget
+)
 
 
-def build_model(inp: Siting5GInput, *, objective: str = "capex", families=FAMILIES, headroom: bool = False,
-                relax: bool = False, cover_cuts: bool = True,
-                elastic: str | None = None, x_lower: np.ndarray | None = None, name: str = "siting_5g") -> Model5G:
+def build_model(inp: Siting5GInput, *, objective: str = "capex", families: tuple | None = None,
+                relax: bool = False, cover_cuts: bool = True, elastic: str | None = None,
+                name: str = "siting_5g") -> Model5G:
     """Build one stage of the 5G model.
 
     Parameters
     ----------
     objective
-        ``"capex"`` (min Σ cost·x) or ``"headroom"`` (max Hw, or h; adds ``target_cap``).
+        ``"capex"`` (min Σ cost·x; stage "cost") or ``"headroom"`` (max Hw, or h; stage "headroom",
+        with ``target_cap`` instead of ``target_total``).
     families
-        Constraint families to include (subset of :data:`FAMILIES`).
-    headroom
-        Add headroom variables (``h_i = 1 + Σ g``, or a common h) to ``capacity_assign``
-        (implied by ``objective="headroom"``).
+        Names of the constraint families to include (default: all of :data:`FAMILIES`).
     relax
-        Continuous x (LP relaxation), used by the infeasibility filter.
+        Continuous x (LP relaxation), used by the infeasibility explanation.
     cover_cuts
         Add the ``capacity_cover`` valid inequalities (when both capacity families are present).
     elastic
-        A family whose rows get a nonnegative slack; the objective becomes min Σ slack
-        (used to name the cells / sites / districts behind an infeasibility).
-    x_lower
-        (n_sites, T) lower bounds on new stations (the plan the surplus is added to).
+        A family whose rows get a nonnegative slack (the infeasibility explanation).
     """
     t0 = time.perf_counter()
-    stage = "headroom" if (headroom or objective == "headroom") else "cost"
+    stage = "headroom" if objective == "headroom" else "cost"
     sense = pulp.LpMaximize if objective == "headroom" else pulp.LpMinimize
-    m = Model5G(problem=pulp.LpProblem(name, sense), stage=stage, families=tuple(families),
-                x=[], x_site=np.zeros(0, np.int64), x_type=np.zeros(0, np.int64), x_cost=np.zeros(0), a=[],
-                flow_pairs=inp.pairs.iloc[:0], elastic=elastic)
-    flows = "capacity_assign" in families or "station_capacity" in families
-    define_variables(m, inp, relax=relax, flows=flows, x_lower=x_lower)
-    rows = {}
-    for fam in FAMILIES:
-        if fam in families:
-            if fam == "target_total" and objective == "headroom":
-                continue
-            rows[fam] = _ADDERS[fam](m, inp)
-    if cover_cuts and "capacity_assign" in families and "station_capacity" in families:
-        rows["capacity_cover"] = add_capacity_cover(m, inp)
+    m = Model5G(problem=pulp.LpProblem(name, sense), inp=inp, stage=stage, relax=relax, cover_cuts=cover_cuts,
+                families=milp.names(FAMILIES) if families is None else tuple(families), elastic=elastic,
+                flow_pairs=inp.pairs.iloc[:0])
+    define_variables(m, inp, flows="capacity_assign" in m.families or "station_capacity" in m.families)
+    m.build(FAMILIES)
     if objective == "headroom":
-        rows["target_cap"] = add_target_cap(m, inp)
         m.problem.setObjective(m.headroom_expr if m.headroom_expr is not None else pulp.LpAffineExpression())
     else:
-        m.problem.setObjective(pulp.LpAffineExpression(zip(m.x, m.x_cost.tolist())))
-    if elastic is not None:
-        m.problem.setObjective(pulp.LpAffineExpression([(v, 1.0) for _, v in m.slacks]))
+        m.problem.setObjective(pulp.LpAffineExpression(zip(m.x, m.x_cost.tolist(), strict=True)))
     m.build_seconds = time.perf_counter() - t0
     nvar = len(m.x) + len(m.a) + len(m.g) + (m.h is not None)
     log.info("5G %s model built in %.2f s: %d variables (%d integer), %d constraints (%s), %d nonzeros",
-             "least-cost" if objective == "capex" else "most-headroom", m.build_seconds, nvar, 0 if relax else len(m.x), sum(rows.values()),
-             ", ".join(f"{k} {v}" for k, v in rows.items() if v), m.nonzeros)
+             "least-cost" if objective == "capex" else "most-headroom", m.build_seconds, nvar,
+             0 if relax else len(m.x), sum(m.rows.values()), m.rows_text(), m.nonzeros)
     return m
+
 
 
 # --------------------------------------------------------------------------- infeasibility
 
-def infeasible_families(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 60.0, threads: int = 2,
-                        seed: int = 0) -> tuple[list[str], bool]:
-    """A minimal set of constraint families that cannot hold together (family-level deletion filter).
-
-    Starting from all of :data:`FAMILIES` (without the ``capacity_cover`` cuts),
-    each family in turn is dropped and stays dropped if the rest is still
-    infeasible. The LP relaxation is used when it is already infeasible (cheap);
-    otherwise the infeasibility comes from integrality and the filter re-solves
-    MIPs. Returns ``(families, relaxed)``; ``families`` is ``[]`` if the model
-    turns out feasible.
-    """
-    def infeasible(fams, relax):
-        m = build_model(inp, families=fams, relax=relax, cover_cuts=False, name="siting_5g_iis")
-        st = solve(m.problem, part="5g_iis", solver=solver, time_limit_s=time_limit_s, gap_rel=1.0,
-                   threads=threads, seed=seed)
-        return st.status == "infeasible"
-
-    relax = True
-    if not infeasible(FAMILIES, True):
-        relax = False
-        if not infeasible(FAMILIES, False):
-            return [], relax
-    keep = list(FAMILIES)
-    for fam in _FILTER_ORDER:
-        trial = [f for f in keep if f != fam]
-        if trial and infeasible(trial, relax):
-            keep = trial
-    return keep, relax
-
-
-#: the deletion filter tries to drop these first, so coverage is blamed before capacity when both would do
-_FILTER_ORDER = ("target_total", "district_max", "district_min", "station_capacity", "capacity_assign", "coverage")
-
-
-#: which family of a conflict names the culprits (the first present), and what its rows are
-_FOCUS = ("capacity_assign", "coverage", "district_min", "district_max", "station_capacity", "target_total")
+def _item_of(inp: Siting5GInput, family: Family, row) -> tuple[str, str]:
+    """The cell, site or district a row of ``family`` stands for (``""`` for the target row)."""
+    if family.blames == "cells":
+        return str(inp.cell_ids[row]), f"district {inp.cell_district[row] or '?'}"
+    if family.blames == "sites":
+        return str(inp.site_ids[row]), ""
+    if family.blames == "districts":
+        return sorted(getattr(inp, family.name))[row], ""
+    return "", ""
 
 
 def explain_infeasible(inp: Siting5GInput, *, part: str = "5g", solver: str = "cbc", time_limit_s: float = 60.0,
                        threads: int = 2, seed: int = 0) -> InfeasibleError:
-    """The error to raise after an infeasible solve: families at fault, and the rows that cannot hold.
+    """The error to raise after an infeasible solve: the families at fault, and the rows that cannot hold.
 
-    After :func:`infeasible_families`, the conflicting families are solved again
-    with a nonnegative slack on every row of one of them (the demand side first:
-    capacity_assign, then coverage, district floors, ceilings, ...), minimising
-    the total slack. Rows with positive slack name the cells (unserved Mbit/s or
-    missing stations), districts or sites.
+    The shared explanation of :func:`rollout.milp.explain_infeasible` over :data:`FAMILIES` (without the
+    ``capacity_cover`` cuts): unserved Mbit/s or missing stations name cells, district rows name districts,
+    station capacity rows name sites.
     """
-    fams, relax = infeasible_families(inp, solver=solver, time_limit_s=time_limit_s, threads=threads, seed=seed)
-    if not fams:
-        return InfeasibleError(f"unknown: the 5G model ({part}) was reported infeasible, but no family conflict "
-                               "was found on re-solving", family="unknown")
-    focus = next(f for f in _FOCUS if f in fams)
-    m = build_model(inp, families=fams, relax=relax, cover_cuts=False, elastic=focus, name="siting_5g_elastic")
-    st = solve(m.problem, part="5g_elastic", solver=solver, time_limit_s=time_limit_s, gap_rel=0.0,
-               threads=threads, seed=seed)
-    rows = []
-    if st.status in ("optimal", "feasible"):
-        rows = sorted(((v.varValue or 0.0, r) for r, v in m.slacks if (v.varValue or 0.0) > 1e-6), key=lambda t: (-t[0], t[1]))
-    if focus in ("capacity_assign", "coverage"):
-        unit = "Mbit/s unserved" if focus == "capacity_assign" else "station(s) missing"
-        items = [str(inp.cell_ids[r]) for _, r in rows]
-        named = [f"{inp.cell_ids[r]} (district {inp.cell_district[r] or '?'}: {v:,.0f} {unit})" for v, r in rows[:8]]
-        what = "cells"
-    elif focus in ("district_min", "district_max"):
-        ds = sorted(inp.district_min if focus == "district_min" else inp.district_max)
-        items = [ds[r] for _, r in rows]
-        named = [f"{ds[r]} ({v:,.0f} stations short)" for v, r in rows[:8]]
-        what = "districts"
-    elif focus == "station_capacity":
-        items = [str(inp.site_ids[r]) for _, r in rows]
-        named = [f"{inp.site_ids[r]} ({v:,.0f} Mbit/s over)" for v, r in rows[:8]]
-        what = "sites"
-    else:
-        items, named, what = [], [f"{v:,.0f} stations short" for v, _ in rows[:1]], "target"
-    more = len(rows) - len(named)
-    fam = "+".join(fams)
-    msg = (f"{fam}: the 5G model ({part}) is infeasible: constraint families {', '.join(fams)} cannot all hold "
-           f"(family-level deletion filter on the {'LP relaxation' if relax else 'integer model'})")
-    if named:
-        msg += f"; {what} at fault: " + ", ".join(named) + (f" and {more} more" if more > 0 else "")
-    return InfeasibleError(msg, family=fam, items=items)
+    def build(fams, relax, elastic):
+        return build_model(inp, families=fams, relax=relax, cover_cuts=False, elastic=elastic, name="siting_5g_iis")
+
+    return milp.explain_infeasible(FAMILIES, build, model="5G", part=part, item_of=partial(_item_of, inp),
+                                   solver=solver, time_limit_s=time_limit_s, threads=threads, seed=seed)
 
 
 # --------------------------------------------------------------------------- result
@@ -943,14 +905,11 @@ class Result5G:
         Hw of the final assignment [Mbit/s] (0 without surplus).
     headroom_mean
         Traffic-weighted mean of h_i.
-    stations_needed
-        Stations (existing + new) of the least-cost plan without the target, or
-        None if it was not solved separately.
     solves
         SolveStats of every stage, in order (parts ``5g_headroom``, ``5g``;
         only ``5g`` when the target does not bind or ``surplus = 'none'``).
     status
-        Status of the final ``5g`` solve (optimal | feasible | no_solution).
+        Status of the final ``5g`` solve (optimal | feasible).
     surplus_applied
         True when the surplus stations were placed by the headroom rule.
     """
@@ -969,7 +928,6 @@ class Result5G:
     headroom_min: float
     headroom_weighted: float
     headroom_mean: float
-    stations_needed: int | None
     surplus: str
     headroom_rule: str
     solves: list
@@ -983,7 +941,7 @@ class Result5G:
         return {
             "total_stations": self.total_stations, "new_stations": self.new_stations,
             "existing_stations": self.existing_stations, "target_stations": self.target_stations,
-            "stations_needed": self.stations_needed, "capex_cny": self.capex_cny,
+            "capex_cny": self.capex_cny,
             "equipment_cny": self.equipment_cny, "backhaul_cny": self.backhaul_cny,
             "headroom_min": self.headroom_min, "headroom_mean": self.headroom_mean,
             "headroom_weighted_mbps": self.headroom_weighted, "surplus": self.surplus,
@@ -992,64 +950,59 @@ class Result5G:
         }
 
 
-def _worst(statuses) -> str:
-    order = {s: i for i, s in enumerate(STATUSES)}
-    return max(statuses, key=lambda s: order.get(s, 99))
+def _values(variables: list) -> np.ndarray:
+    """Solution values (0 where the solver left none)."""
+    return np.array([v.varValue or 0.0 for v in variables]) if variables else np.zeros(0)
 
 
-def _extract(inp: Siting5GInput, m: Model5G, solves: list, stations_needed, *, headroom: bool = False) -> Result5G:
-    """Result tables from a solved model; ``inp`` carries the real busy-hour traffic.
+def _flows_and_headroom(inp: Siting5GInput, m: Model5G, headroom: bool):
+    """(flow per flow pair, dimensioned traffic per cell, h_i) of a solved model.
 
-    With ``headroom`` the model's flows carry ``h_i × t_i``; otherwise they carry
-    ``t_i`` and h_i = 1 exactly.
+    With ``headroom`` the flows carry ``h_i × t_i``; otherwise they carry ``t_i`` and h_i = 1 exactly.
     """
-    import geopandas as gpd
-
-    new = _new_counts(inp, m)
-    total = inp.existing + new
-    fp = m.flow_pairs
-    fc = fp["cell"].to_numpy()
-    fs = fp["site"].to_numpy()
-    flow = np.array([v.varValue or 0.0 for v in m.a]) if m.a else np.zeros(0)
-    flow = np.maximum(flow, 0.0)
+    flow = np.maximum(_values(m.a), 0.0)
+    dim = np.bincount(m.flow_pairs["cell"].to_numpy(), weights=flow, minlength=inp.n_cells)
     t = inp.traffic_mbps
-    dim = np.bincount(fc, weights=flow, minlength=inp.n_cells)
     h = np.ones(inp.n_cells)
     has_t = t > 0
     h[has_t] = np.where(dim[has_t] > 0, dim[has_t] / t[has_t], 1.0)
     h = np.maximum(h, 1.0)
     if not headroom:
         h[:] = 1.0          # flows equal traffic up to solver tolerance
-    carried = flow / h[fc] if len(flow) else flow
-    # stations within radius, from the pair table and the integer plan
+    return flow, dim, h
+
+
+def _cells_table(inp: Siting5GInput, total: np.ndarray, dim: np.ndarray, h: np.ndarray, carried_cell) -> pd.DataFrame:
+    """One row per demand cell, with the stations within radius counted on the pair table."""
     up = inp.usable_pairs()
-    site_tot = total.sum(axis=1)
-    within = np.bincount(up["cell"].to_numpy(), weights=site_tot[up["site"].to_numpy()], minlength=inp.n_cells)
+    within = np.bincount(up["cell"].to_numpy(), weights=total.sum(axis=1)[up["site"].to_numpy()],
+                         minlength=inp.n_cells)
     within = np.rint(within).astype(np.int64)
-    cells = pd.DataFrame({
+    return pd.DataFrame({
         "cell": np.arange(inp.n_cells), "cell_id": inp.cell_ids, "district_id": inp.cell_district,
-        "population": inp.population, "traffic_mbps": t, "k_required": inp.k_coverage,
+        "population": inp.population, "traffic_mbps": inp.traffic_mbps, "k_required": inp.k_coverage,
         "stations_within": within, "covered": within >= 1, "k_met": within >= inp.k_coverage,
-        "headroom": h, "dimensioned_mbps": dim, "carried_mbps": np.bincount(fc, weights=carried, minlength=inp.n_cells),
+        "headroom": h, "dimensioned_mbps": dim, "carried_mbps": carried_cell,
     })
-    flows = pd.DataFrame({"cell": fc, "site": fs, "dist_m": fp["dist_m"].to_numpy(),
-                          "flow_mbps": flow, "carried_mbps": carried})
-    flows = flows[flows["flow_mbps"] > 1e-9].reset_index(drop=True)
-    site_cap = total @ inp.capacity_mbps
-    site_flow = np.bincount(fs, weights=flow, minlength=inp.n_sites)
-    site_carried = np.bincount(fs, weights=carried, minlength=inp.n_sites)
-    any_st = np.flatnonzero(site_tot > 0)
-    sites = pd.DataFrame({"site": any_st, "site_id": inp.site_ids[any_st], "stations": site_tot[any_st],
-                          "new_stations": new.sum(axis=1)[any_st], "capacity_mbps": site_cap[any_st],
-                          "flow_mbps": site_flow[any_st], "carried_mbps": site_carried[any_st]})
-    # stations layer: one row per site x type x (existing, new) with count > 0
+
+
+def _station_rows(inp: Siting5GInput, new: np.ndarray) -> pd.DataFrame:
+    """site, type_idx, count, new: one row per site × type × (existing, new) with count > 0."""
     rows = []
     for is_new, counts in ((False, inp.existing), (True, new)):
         j, ty = np.nonzero(counts)
         if len(j):
             rows.append(pd.DataFrame({"site": j, "type_idx": ty, "count": counts[j, ty], "new": is_new}))
-    st = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame({"site": [], "type_idx": [], "count": [], "new": []})
-    st = st.astype({"site": np.int64, "type_idx": np.int64, "count": np.int64, "new": bool})
+    st = (pd.concat(rows, ignore_index=True) if rows
+          else pd.DataFrame({"site": [], "type_idx": [], "count": [], "new": []}))
+    return st.astype({"site": np.int64, "type_idx": np.int64, "count": np.int64, "new": bool})
+
+
+def _stations_layer(inp: Siting5GInput, new: np.ndarray, site_cap: np.ndarray, site_carried: np.ndarray):
+    """The ``stations`` layer (WGS-84 points): equipment and backhaul capex, carried traffic by capacity share."""
+    import geopandas as gpd
+
+    st = _station_rows(inp, new)
     j, ty, cnt = st["site"].to_numpy(), st["type_idx"].to_numpy(), st["count"].to_numpy()
     cap_row = cnt * inp.capacity_mbps[ty]
     share = np.divide(cap_row, site_cap[j], out=np.zeros(len(j)), where=site_cap[j] > 0)
@@ -1069,95 +1022,108 @@ def _extract(inp: Siting5GInput, m: Model5G, solves: list, stations_needed, *, h
         "site": j,
     }).sort_values(["site", "type", "new"], kind="stable").reset_index(drop=True)
     geom = gpd.points_from_xy(df["lon"], df["lat"])
-    stations = gpd.GeoDataFrame(df.drop(columns="site"), geometry=geom, crs=4326)
-    with_t = has_t & (dim > 0)
+    return gpd.GeoDataFrame(df.drop(columns="site"), geometry=geom, crs=4326)
+
+
+def _weighted_headroom(inp: Siting5GInput, h: np.ndarray, with_t: np.ndarray) -> float:
+    """Hw recomputed from the h_i of the assignment, segment by segment [Mbit/s]."""
+    t = inp.traffic_mbps[with_t]
+    excess = h[with_t] - 1.0
     hw = 0.0
-    if headroom and with_t.any():
-        # Hw recomputed from the h_i of the assignment, segment by segment
-        excess = h[with_t] - 1.0
-        for width, weight in inp.headroom_steps:
-            take = np.clip(excess, 0.0, width)
-            hw += float((t[with_t] * weight * take).sum())
-            excess = excess - take
+    for width, weight in inp.headroom_steps:
+        take = np.clip(excess, 0.0, width)
+        hw += float((t * weight * take).sum())
+        excess = excess - take
+    return hw
+
+
+def _extract(inp: Siting5GInput, m: Model5G, solves: list, *, headroom: bool = False) -> Result5G:
+    """Result tables from a solved model; ``inp`` carries the real busy-hour traffic."""
+    new = _new_counts(inp, m)
+    total = inp.existing + new
+    fc, fs = m.flow_pairs["cell"].to_numpy(), m.flow_pairs["site"].to_numpy()
+    flow, dim, h = _flows_and_headroom(inp, m, headroom)
+    carried = flow / h[fc] if len(flow) else flow
+    cells = _cells_table(inp, total, dim, h, np.bincount(fc, weights=carried, minlength=inp.n_cells))
+    flows = pd.DataFrame({"cell": fc, "site": fs, "dist_m": m.flow_pairs["dist_m"].to_numpy(),
+                          "flow_mbps": flow, "carried_mbps": carried})
+    flows = flows[flows["flow_mbps"] > 1e-9].reset_index(drop=True)
+    site_tot = total.sum(axis=1)
+    site_cap = total @ inp.capacity_mbps
+    site_flow = np.bincount(fs, weights=flow, minlength=inp.n_sites)
+    site_carried = np.bincount(fs, weights=carried, minlength=inp.n_sites)
+    any_st = np.flatnonzero(site_tot > 0)
+    sites = pd.DataFrame({"site": any_st, "site_id": inp.site_ids[any_st], "stations": site_tot[any_st],
+                          "new_stations": new.sum(axis=1)[any_st], "capacity_mbps": site_cap[any_st],
+                          "flow_mbps": site_flow[any_st], "carried_mbps": site_carried[any_st]})
+    stations = _stations_layer(inp, new, site_cap, site_carried)
+    t = inp.traffic_mbps
+    with_t = (t > 0) & (dim > 0)
     return Result5G(
         stations=stations, cells=cells, flows=flows, sites=sites,
         total_stations=int(total.sum()), new_stations=int(new.sum()), existing_stations=int(inp.existing.sum()),
         target_stations=inp.target_stations,
-        capex_cny=float(df["capex_cny"].sum()), equipment_cny=float(df["equipment_cny"].sum()),
-        backhaul_cny=float(df["backhaul_cny"].sum()),
+        capex_cny=float(stations["capex_cny"].sum()), equipment_cny=float(stations["equipment_cny"].sum()),
+        backhaul_cny=float(stations["backhaul_cny"].sum()),
         headroom_min=float(h[with_t].min()) if with_t.any() else 1.0,
-        headroom_weighted=hw,
+        headroom_weighted=_weighted_headroom(inp, h, with_t) if headroom and with_t.any() else 0.0,
         headroom_mean=float((h[with_t] * t[with_t]).sum() / t[with_t].sum()) if with_t.any() else 1.0,
-        stations_needed=stations_needed, surplus=inp.surplus, headroom_rule=inp.headroom_rule,
+        surplus=inp.surplus, headroom_rule=inp.headroom_rule,
         solves=list(solves), status=solves[-1].status, surplus_applied=headroom,
     )
 
 
-def _empty_result(inp: Siting5GInput, solves: list) -> Result5G:
-    import geopandas as gpd
-
-    stations = gpd.GeoDataFrame({c: [] for c in STATION_COLUMNS}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
-    return Result5G(stations=stations, cells=pd.DataFrame(), flows=pd.DataFrame(), sites=pd.DataFrame(),
-                    total_stations=0, new_stations=0, existing_stations=int(inp.existing.sum()),
-                    target_stations=inp.target_stations, capex_cny=float("nan"), equipment_cny=float("nan"),
-                    backhaul_cny=float("nan"), headroom_min=float("nan"), headroom_weighted=float("nan"),
-                    headroom_mean=float("nan"), stations_needed=None, surplus=inp.surplus,
-                    headroom_rule=inp.headroom_rule, solves=list(solves), status="no_solution")
-
-
 # --------------------------------------------------------------------------- solve
+
+def _solve_stage(inp: Siting5GInput, part: str, kw: dict, *, objective: str = "capex") -> tuple[Model5G, SolveStats]:
+    m = build_model(inp, objective=objective)
+    return m, solve(m.problem, part=part, build_seconds=m.build_seconds, **kw)
+
 
 def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 120.0, gap_rel: float = 0.005,
              threads: int = 2, msg: bool = False, seed: int = 0, headroom_floor: np.ndarray | None = None) -> Result5G:
     """Diagnose, build, solve (one or two stages) and return the plan.
 
-    Each stage gets ``time_limit_s``. Raises :class:`InfeasibleError` (exit 3)
-    from the diagnosis or, after an infeasible solve, naming the families at fault.
-    A final stage that stops with no incumbent yields a result with status
-    ``no_solution`` and empty tables. ``headroom_floor`` (a previous result's
-    ``headroom_floor``) skips the headroom stage: it does not depend on costs, so
-    a re-solve with new backhaul prices keeps the same per-cell headroom.
+    Each stage gets ``time_limit_s``. ``headroom_floor`` (a previous result's ``headroom_floor``) skips the
+    headroom stage: it does not depend on costs, so a re-solve with new backhaul prices keeps the same
+    per-cell headroom.
+
+    Raises
+    ------
+    InfeasibleError
+        (exit 3) from the diagnosis or, after an infeasible solve, naming the families at fault.
+    SolverLimitError
+        when the final stage stops before it finds any plan.
     """
     diagnose(inp)
     kw = dict(solver=solver, time_limit_s=time_limit_s, gap_rel=gap_rel, threads=threads, msg=msg, seed=seed)
-    solves: list[SolveStats] = []
     has_traffic = bool((inp.traffic_mbps > 0).any())
     if inp.surplus == "none" or not has_traffic:
-        m = build_model(inp)
-        st = solve(m.problem, part="5g", build_seconds=m.build_seconds, **kw)
-        solves.append(st)
-        return _finish(inp, m, solves, None, kw)
+        m, st = _solve_stage(inp, "5g", kw)
+        return _finish(inp, m, [st], kw)
     if headroom_floor is not None:
-        return _cost_stage(inp, np.asarray(headroom_floor, float), solves, kw, applied=True)
+        return _cost_stage(inp, np.asarray(headroom_floor, float), [], kw, applied=True)
     # stage 1: the most headroom with at most N stations (no cost). If even h = 1 cannot be carried
     # by N stations, the target does not bind: the least-cost plan already needs more.
-    m2 = build_model(inp, objective="headroom")
-    st2 = solve(m2.problem, part="5g_headroom", build_seconds=m2.build_seconds, **kw)
+    m1, st1 = _solve_stage(inp, "5g_headroom", kw, objective="headroom")
     what = "weighted headroom Hw [Mbit/s]" if inp.headroom_rule == "fair" else "uniform headroom h [-]"
-    st2.notes = (st2.notes + "; " if st2.notes else "") + f"objective = {what}, maximised"
-    solves.append(st2)
-    if st2.status == "infeasible":
-        st2.notes += "; target not binding: coverage and capacity need more than the target"
-        m = build_model(inp)
-        st = solve(m.problem, part="5g", build_seconds=m.build_seconds, **kw)
-        solves.append(st)
-        return _finish(inp, m, solves, None, kw)
-    h_star = np.ones(inp.n_cells)
-    applied = st2.status in ("optimal", "feasible")
-    if applied:
-        h_star = _cell_headroom(inp, m2)
-    return _cost_stage(inp, h_star, solves, kw, applied=applied)
+    st1.notes = (st1.notes + "; " if st1.notes else "") + f"objective = {what}, maximised"
+    if st1.status == "infeasible":
+        st1.notes += "; target not binding: coverage and capacity need more than the target"
+        m, st = _solve_stage(inp, "5g", kw)
+        return _finish(inp, m, [st1, st], kw)
+    applied = st1.status in ("optimal", "feasible")
+    h_star = _cell_headroom(inp, m1) if applied else np.ones(inp.n_cells)
+    return _cost_stage(inp, h_star, [st1], kw, applied=applied)
 
 
 def _cost_stage(inp: Siting5GInput, h_star: np.ndarray, solves: list, kw: dict, *, applied: bool) -> Result5G:
     """Stage 2: least cost with every cell keeping its headroom ``h_star``, the target met."""
-    inp3 = dataclasses.replace(inp, traffic_mbps=inp.traffic_mbps * np.maximum(h_star * (1 - HEADROOM_TOL), 1.0))
-    m3 = build_model(inp3)
-    st3 = solve(m3.problem, part="5g", build_seconds=m3.build_seconds, **kw)
+    inp2 = dataclasses.replace(inp, traffic_mbps=inp.traffic_mbps * np.maximum(h_star * (1 - HEADROOM_TOL), 1.0))
+    m2, st2 = _solve_stage(inp2, "5g", kw)
     if not applied:
-        st3.notes = (st3.notes + "; " if st3.notes else "") + "headroom stage found no solution: surplus placed by cost"
-    solves.append(st3)
-    res = _finish(inp, m3, solves, None, kw, headroom=applied)
+        st2.notes = (st2.notes + "; " if st2.notes else "") + "headroom stage found no solution: surplus placed by cost"
+    res = _finish(inp, m2, [*solves, st2], kw, headroom=applied)
     res.headroom_floor = h_star if applied else None
     return res
 
@@ -1166,15 +1132,14 @@ def _new_counts(inp: Siting5GInput, m: Model5G) -> np.ndarray:
     """(n_sites, T) new stations of a solved model, rounded."""
     new = np.zeros((inp.n_sites, len(inp.type_names)), np.int64)
     if m.x:
-        new[m.x_site, m.x_type] = np.rint([v.varValue or 0.0 for v in m.x]).astype(np.int64)
+        new[m.x_site, m.x_type] = np.rint(_values(m.x)).astype(np.int64)
     return new
 
 
 def _cell_headroom(inp: Siting5GInput, m: Model5G) -> np.ndarray:
     """h_i = Σ_j a_ij / t_i of a solved model (1 where no traffic)."""
     fc = m.flow_pairs["cell"].to_numpy()
-    flow = np.maximum(np.array([v.varValue or 0.0 for v in m.a]), 0.0) if m.a else np.zeros(0)
-    dim = np.bincount(fc, weights=flow, minlength=inp.n_cells)
+    dim = np.bincount(fc, weights=np.maximum(_values(m.a), 0.0), minlength=inp.n_cells)
     t = inp.traffic_mbps
     h = np.ones(inp.n_cells)
     ok = t > 0
@@ -1182,15 +1147,14 @@ def _cell_headroom(inp: Siting5GInput, m: Model5G) -> np.ndarray:
     return np.maximum(h, 1.0)
 
 
-def _finish(inp, m, solves, need, kw, headroom: bool = False) -> Result5G:
+def _finish(inp: Siting5GInput, m: Model5G, solves: list, kw: dict, headroom: bool = False) -> Result5G:
+    """The result of the final stage, or the one error of an infeasible or solution-less final solve."""
     st = solves[-1]
     if st.status == "optimal" and st.objective is None:   # nothing to decide: PuLP's empty objective
         st.objective, st.bound, st.gap = 0.0, 0.0, 0.0
-    if st.status == "infeasible":
-        raise explain_infeasible(inp, part=st.part, solver=kw["solver"], threads=kw["threads"], seed=kw["seed"])
-    if st.status == "no_solution":
-        return _empty_result(inp, solves)
-    return _extract(inp, m, solves, need, headroom=headroom)
+    milp.solved(st, model="5G", explain=lambda: explain_infeasible(
+        inp, part=st.part, solver=kw["solver"], threads=kw["threads"], seed=kw["seed"]))
+    return _extract(inp, m, solves, headroom=headroom)
 
 
 def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
@@ -1203,6 +1167,6 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
 
 
 __all__ = ["Siting5GInput", "Result5G", "Model5G", "FAMILIES", "diagnose", "build_model", "solve_5g", "plan_5g",
-           "infeasible_families", "explain_infeasible", "define_variables", "add_coverage", "add_capacity_assign",
-           "add_station_capacity", "add_capacity_cover", "add_target_total", "add_target_cap", "add_district_min",
-           "add_district_max"]
+           "explain_infeasible", "define_variables", "add_coverage", "add_capacity_assign", "add_station_capacity",
+           "add_capacity_cover", "add_target_total", "add_target_cap", "add_district_min", "add_district_max",
+           "station_types", "backhaul_to_nearest_office", "allowed_per_site", "existing_per_site"]

@@ -19,66 +19,69 @@ Variables: :math:`x_j \in \{0,1\}` a new station at j; :math:`z_i \in [0,1]` cel
     z_i \le e_i + \sum_{j \in N(i)} x_j \;\;(\text{covered}),\qquad
     \sum_j c_j x_j \le \beta \;\;(\text{budget}).
 
-One station per site is enough for coverage, so only the cheapest allowed type is offered.
-:math:`z` may be continuous: with integer :math:`x` an optimum has :math:`z_i = \min(1, \cdot)`.
+Constraint families (registered once in :data:`FAMILIES`, each built by one ``add_<family>`` call):
+``covered`` (one row ``covered_<i>`` per uncovered weighted cell that an affordable site reaches; cells
+already covered by existing stations, e_i > 0, are left out with z_i = 1) and ``budget`` (one row).
+
+One station per site is enough for coverage, so only the cheapest allowed type is offered
+(:attr:`BudgetInput.site_type`; the plan builds that type). :math:`z` may be continuous: with
+integer :math:`x` an optimum has :math:`z_i = \min(1, \cdot)`. The model is always feasible
+(build nothing); errors after the solve are those of :func:`rollout.milp.solved`.
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pulp
 
 from gis.layers import Layers
-from gis.pairs import nearest_pairs
+from rollout import milp
+from rollout.milp import Family, Milp
+from rollout.model_5g import allowed_per_site, backhaul_to_nearest_office, existing_per_site, station_types
 from rollout.plan import SolveStats
 from rollout.solve import solve
 
 log = logging.getLogger(__name__)
 
 
-def backhaul_km_to_nearest_office(layers: Layers, route_factor: float) -> np.ndarray:
-    """Route km from every candidate site to its nearest office (straight line x route factor)."""
-    cand = layers.candidates
-    if len(layers.offices) == 0:
-        return np.zeros(len(cand))
-    near = nearest_pairs(cand[["x_m", "y_m"]].to_numpy(), layers.offices[["x_m", "y_m"]].to_numpy(),
-                         k=1, max_dist_m=np.inf)
-    km = np.zeros(len(cand))
-    km[near["cell"].to_numpy()] = near["dist_m"].to_numpy() / 1000.0 * route_factor
-    return km
-
-
 @dataclass
 class BudgetInput:
     weight: np.ndarray          # w_i (people or Mbit/s)
     existing_cover: np.ndarray  # e_i
-    site_cost_cny: np.ndarray   # c_j (inf: no type allowed)
+    site_cost_cny: np.ndarray   # c_j (inf: no type allowed, or a station there already)
     pairs: pd.DataFrame         # cell, site
     budget_cny: float
+    site_type: np.ndarray | None = None   # the type a new station at j is: the cheapest allowed ("" where none)
 
     @classmethod
     def from_layers(cls, layers: Layers, scenario, backhaul_km: np.ndarray | None = None) -> "BudgetInput":
+        """The budget model's arrays from the layers: the cheapest allowed station type per site, plus backhaul.
+
+        ``backhaul_km`` defaults to the route to the nearest office (as in 5G siting).
+        """
         radio = scenario.radio
         cand = layers.candidates.reset_index(drop=True)
         if backhaul_km is None:
-            backhaul_km = backhaul_km_to_nearest_office(layers, scenario.pon.route_factor)
-        cost = np.full(len(cand), np.inf)
-        for t in (radio.macro, radio.small):
-            allowed = cand["clutter"].isin(t.clutters).to_numpy() & (t.max_per_site > 0)
-            cost = np.where(allowed, np.minimum(cost, t.capex_cny), cost)
+            backhaul_km, _ = backhaul_to_nearest_office(layers, scenario.pon.route_factor)
+        types = station_types(radio)
+        allowed = allowed_per_site(cand, types) > 0
+        equipment = np.where(allowed, np.array([t.capex_cny for _, t in types], float)[None, :], np.inf)
+        cheapest = np.argmin(equipment, axis=1) if len(types) else np.zeros(len(cand), np.int64)  # ties: field order
+        cost = (equipment[np.arange(len(cand)), cheapest] if len(types) else np.full(len(cand), np.inf))
+        site_type = np.where(np.isfinite(cost), np.array([n for n, _ in types] or [""], dtype=object)[cheapest], "")
         cost = cost + backhaul_km * radio.backhaul_cost_cny_per_km
-        exist = (cand["existing_macro"].to_numpy(float) + cand["existing_small"].to_numpy(float))
+        exist = existing_per_site(cand, types).sum(axis=1).astype(float)
         cost = np.where(exist > 0, np.inf, cost)  # a site with a station already needs no new one for coverage
         pairs = layers.pairs[["cell", "site"]]
-        e = np.zeros(len(layers.demand))
-        np.add.at(e, pairs["cell"].to_numpy(), exist[pairs["site"].to_numpy()])
-        field = "population" if scenario.budget.objective == "population" else "traffic_mbps"
-        return cls(weight=layers.demand[field].to_numpy(float), existing_cover=e, site_cost_cny=cost,
-                   pairs=pairs.reset_index(drop=True), budget_cny=float(scenario.budget.capex_cny))
+        e = np.bincount(pairs["cell"].to_numpy(), weights=exist[pairs["site"].to_numpy()], minlength=len(layers.demand))
+        field_ = "population" if scenario.budget.objective == "population" else "traffic_mbps"
+        return cls(weight=layers.demand[field_].to_numpy(float), existing_cover=e, site_cost_cny=cost,
+                   pairs=pairs.reset_index(drop=True), budget_cny=float(scenario.budget.capex_cny),
+                   site_type=site_type.astype(object))
 
 
 @dataclass
@@ -91,43 +94,91 @@ class BudgetResult:
     stats: SolveStats
 
 
+# --------------------------------------------------------------------------- model
+
+@dataclass(kw_only=True)
+class BudgetModel(Milp):
+    """The maximal covering model on the pairs that can matter (uncovered weighted cells, affordable sites)."""
+
+    inp: BudgetInput
+    pairs: pd.DataFrame                      # cell, site: sorted, unique
+    sites: np.ndarray                        # site of each x
+    cells: np.ndarray                        # cell of each z
+    x: list = field(default_factory=list)
+    z: list = field(default_factory=list)
+
+
+def add_covered(m: BudgetModel) -> int:
+    """covered_{i}: z_i - sum_{j in N(i)} x_j <= 0 (z first in each row)."""
+    c = m.pairs["cell"].to_numpy()
+    s = m.pairs["site"].to_numpy()
+    x_of = np.searchsorted(m.sites, s)
+    row = np.concatenate([m.cells, c])
+    var = m.z + [m.x[k] for k in x_of.tolist()]
+    coef = np.concatenate([np.ones(len(m.cells)), -np.ones(len(c))])
+    order = np.argsort(row, kind="stable")
+    return m.add_rows("covered", row[order], [var[k] for k in order.tolist()], coef[order], pulp.LpConstraintLE, 0.0)
+
+
+def add_budget(m: BudgetModel) -> int:
+    """budget: sum_j c_j x_j <= beta (one row)."""
+    return m.add_row("budget", m.x, m.inp.site_cost_cny[m.sites], pulp.LpConstraintLE, m.inp.budget_cny)
+
+
+#: constraint families in build order; ``rank``: place in the (never needed) infeasibility explanation
+FAMILIES = (
+    Family("covered", add_covered, rank=1, blames="cells", unit="uncovered"),
+    Family("budget", add_budget, rank=0, blames="budget", unit="CNY over"),
+)
+
+
+def build_model(inp: BudgetInput, *, families=None, relax: bool = False, elastic: str | None = None) -> BudgetModel:
+    """The maximal covering model of the module docstring."""
+    t0 = time.perf_counter()
+    already = inp.existing_cover > 0
+    c, s = inp.pairs["cell"].to_numpy(), inp.pairs["site"].to_numpy()
+    cost = inp.site_cost_cny[s]
+    keep = ~already[c] & (inp.weight[c] > 0) & np.isfinite(cost) & (cost <= inp.budget_cny)
+    pairs = (inp.pairs[keep].drop_duplicates(["cell", "site"]).sort_values(["cell", "site"], kind="stable")
+             .reset_index(drop=True))
+    m = BudgetModel(problem=pulp.LpProblem("budget_max_coverage", pulp.LpMaximize), inp=inp, pairs=pairs,
+                    sites=np.unique(pairs["site"].to_numpy()), cells=np.unique(pairs["cell"].to_numpy()),
+                    families=milp.names(FAMILIES) if families is None else tuple(families), relax=relax,
+                    elastic=elastic)
+    m.x = m.variables([f"x_{j}" for j in m.sites.tolist()], 0, 1, pulp.LpContinuous if relax else pulp.LpBinary)
+    m.z = m.variables([f"z_{i}" for i in m.cells.tolist()], 0, 1)
+    m.problem.setObjective(pulp.LpAffineExpression(zip(m.z, inp.weight[m.cells].tolist(), strict=True)))
+    m.build(FAMILIES)
+    m.build_seconds = time.perf_counter() - t0
+    return m
+
+
+def _item_of(family: Family, row) -> tuple[str, str]:
+    return (f"cell {row}", "") if family.blames == "cells" else ("", "")
+
+
 def solve_budget(inp: BudgetInput, *, solver="cbc", time_limit_s=120.0, gap_rel=0.005, threads=2, msg=False,
                  seed=0) -> BudgetResult:
     """Build and solve the maximal covering model of the module docstring."""
-    t0 = time.perf_counter()
-    n_cells, n_sites = len(inp.weight), len(inp.site_cost_cny)
-    already = inp.existing_cover > 0
-    # only uncovered, weighted cells and affordable sites enter the model
-    p = inp.pairs[(~already[inp.pairs["cell"].to_numpy()]) & (inp.weight[inp.pairs["cell"].to_numpy()] > 0)]
-    p = p[np.isfinite(inp.site_cost_cny[p["site"].to_numpy()]) & (inp.site_cost_cny[p["site"].to_numpy()] <= inp.budget_cny)]
-    sites = np.unique(p["site"].to_numpy())
-    cells = np.unique(p["cell"].to_numpy())
-    prob = pulp.LpProblem("budget_max_coverage", pulp.LpMaximize)
-    x = {int(j): pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary) for j in sites}
-    z = {int(i): pulp.LpVariable(f"z_{i}", 0, 1) for i in cells}
-    prob += pulp.LpAffineExpression([(z[i], float(inp.weight[i])) for i in cells])
-    for i, grp in p.groupby("cell", sort=True)["site"]:
-        prob.addConstraint(pulp.LpAffineExpression([(z[int(i)], 1.0)] + [(x[int(j)], -1.0) for j in np.unique(grp)]) <= 0,
-                           name=f"covered_{i}")
-    prob.addConstraint(pulp.LpAffineExpression([(x[int(j)], float(inp.site_cost_cny[j])) for j in sites]) <= inp.budget_cny,
-                       name="budget")
-    build_s = time.perf_counter() - t0
-    if not x:  # nothing affordable or nothing left to cover: the empty plan is optimal
+    m = build_model(inp)
+    if not m.x:  # nothing affordable or nothing left to cover: the empty plan is optimal
         stats = SolveStats(part="budget", name=solver, status="optimal", objective=0.0, bound=0.0, gap=0.0,
-                           build_seconds=round(build_s, 3), time_limit_s=time_limit_s, gap_rel_requested=gap_rel,
-                           notes="nothing affordable to build")
+                           build_seconds=round(m.build_seconds, 3), time_limit_s=time_limit_s,
+                           gap_rel_requested=gap_rel, notes="nothing affordable to build")
     else:
-        stats = solve(prob, part="budget", solver=solver, time_limit_s=time_limit_s, gap_rel=gap_rel,
-                      threads=threads, msg=msg, seed=seed, build_seconds=build_s)
-    build = np.zeros(n_sites, bool)
-    if stats.status in ("optimal", "feasible"):
-        for j, var in x.items():
-            build[j] = (var.varValue or 0) > 0.5
+        kw = dict(solver=solver, time_limit_s=time_limit_s, threads=threads, seed=seed)
+        stats = solve(m.problem, part="budget", gap_rel=gap_rel, msg=msg, build_seconds=m.build_seconds, **kw)
+        milp.solved(stats, model="budget", explain=lambda: milp.explain_infeasible(
+            FAMILIES, lambda f, r, e: build_model(inp, families=f, relax=r, elastic=e), model="budget",
+            part="budget", item_of=_item_of, **kw))
+    build = np.zeros(len(inp.site_cost_cny), bool)
+    build[m.sites] = np.array([(v.varValue or 0) > 0.5 for v in m.x], dtype=bool)
     # coverage recomputed from the chosen sites, not read from z
-    covered = already.copy()
-    hit = inp.pairs[build[inp.pairs["site"].to_numpy()]]["cell"].to_numpy()
-    covered[hit] = True
-    capex = float(inp.site_cost_cny[build].sum())
-    return BudgetResult(build=build, covered=covered, capex_cny=capex,
+    covered = inp.existing_cover > 0
+    covered[inp.pairs["cell"].to_numpy()[build[inp.pairs["site"].to_numpy()]]] = True
+    return BudgetResult(build=build, covered=covered, capex_cny=float(inp.site_cost_cny[build].sum()),
                         weight_covered=float(inp.weight[covered].sum()), weight_total=float(inp.weight.sum()),
                         stats=stats)
+
+
+__all__ = ["BudgetInput", "BudgetResult", "BudgetModel", "FAMILIES", "build_model", "solve_budget"]

@@ -51,8 +51,9 @@ Objective: minimum capital expenditure [CNY]
 Existing sites, their ports and their chassis cost nothing; only what is added
 is paid for.
 
-Constraints (one function each; the PuLP row names start with the family name)
--------------------------------------------------------------------------------
+Constraints (registered once in :data:`FAMILIES`, each built by one ``add_<family>``
+call; the PuLP row names start with the family name)
+------------------------------------------------------------------------------------
 assign_once    sum_{j in P(i)} x_ij = 1                       for i in I
 open_link      x_ij <= y_j                                   for (i,j) in P, j not in E
                (the disaggregated, strong form; for existing sites y_j = 1)
@@ -108,8 +109,8 @@ headroom       p0_j + q_j >= g * sum_{i in P(j)} a_i x_ij    for j with some a_i
 
 Diagnosis
 ---------
-Before solving (cheap, and all problems are collected and raised once as an
-:class:`~gis.errors.InfeasibleError`, exit 3): a cell with no candidate in
+Before solving (cheap; all problems are collected and raised once as an
+:class:`~gis.errors.InfeasibleError`, exit 3, listing them all): a cell with no candidate in
 reach (``reach``, naming cells and districts); a target above what all the
 candidates' chassis can hold (``target_ports``); demand above what the split
 ratio and the chassis allow (``chassis_site``): globally, per connected group
@@ -118,14 +119,15 @@ cannot hold them (with single sourcing: whose largest paired site cannot).
 
 If the solver still proves the model infeasible (the checks above are
 necessary, not sufficient: e.g. two cells that reach only one full site while
-a third cell of their group reaches another), :func:`diagnose_infeasible`
-names the family at fault: it solves the LP relaxation with each constraint
-family dropped in turn and names the families whose removal alone restores
-feasibility (hard limits first); if the LP relaxation is feasible, it re-solves
-with the homing continuous (single sourcing relaxed) and, if that is feasible,
-blames single sourcing (``assign_once``), otherwise the integrality of ports
-and chassis (``chassis_ports``). Each probe is one LP/MIP solve, so this costs
-up to about ten solves and runs only after an infeasible solve.
+a third cell of their group reaches another), :func:`explain_infeasible` runs
+the shared explanation of :mod:`rollout.milp`: a family-level deletion filter
+over :data:`FAMILIES` (LP relaxation first; the integer model when the LP is
+feasible) finds the families that cannot hold together, and an elastic re-solve
+of the hardest limit among them (target, then chassis per site, chassis ports,
+...: the ``rank`` of each family) names the OLT sites or cells at fault. When
+only the integer model is infeasible the message says so: whole cells (single
+sourcing), ports and chassis are what cannot be packed. Each probe is one LP/MIP
+solve (at most about a dozen), run only after an infeasible solve.
 
 Size
 ----
@@ -145,11 +147,11 @@ heuristics and relaxations for the capacitated plant location problem", EJOR
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -157,22 +159,17 @@ import pandas as pd
 import pulp
 from shapely import linestrings, points
 
-from gis.errors import InfeasibleError, RolloutError, ValidationError
+from gis.errors import InfeasibleError, ValidationError
 from gis.pairs import nearest_pairs
+from rollout import milp
+from rollout.milp import Family, Milp, Problems
 from rollout.plan import SolveStats
 from rollout.scenario import CLUTTERS, PonSettings
 from rollout.solve import solve
 
 log = logging.getLogger(__name__)
 
-#: constraint families, in the order they are built; ``reach`` has no rows (pair table)
-FAMILIES = ("assign_once", "open_link", "open_chassis", "ports_split", "headroom", "chassis_ports", "chassis_site",
-            "target_ports", "brownfield")
 SURPLUS_RULES = ("fill", "headroom", "none")
-#: the order in which the diagnosis names families that each alone restore feasibility:
-#: hard limits first, the demand itself (assign_once) last
-_BLAME_ORDER = ("target_ports", "chassis_site", "chassis_ports", "open_link", "open_chassis", "brownfield", "headroom",
-                "ports_split", "assign_once")
 _EPS = 1e-6
 
 
@@ -237,8 +234,19 @@ class PonInput:
     crs_metric: str = "EPSG:32651"
 
     def __post_init__(self):
-        # own copies (np.array), never views of the caller's frames
         problems: list[tuple[str | None, str | None, str]] = []
+        self._coerce()
+        self._check_lengths(problems)
+        if not problems:
+            self._check_values(problems)
+        if problems:
+            raise ValidationError(problems)
+        self.existing_ports = self.existing_ports.astype(np.int64)
+        self.existing = self.existing | (self.existing_ports > 0)
+        self._lonlat()
+
+    def _coerce(self) -> None:
+        """Own copies (np.array), never views of the caller's frames; defaults for the optional arrays."""
         self.cell_id = np.array(self.cell_id).astype(str).astype(object)
         self.site_id = np.array(self.site_id).astype(str).astype(object)
         n, m = len(self.cell_id), len(self.site_id)
@@ -257,44 +265,49 @@ class PonInput:
         self.site_district = (np.full(m, "", dtype=object) if self.site_district is None
                               else np.array(self.site_district).astype(str).astype(object))
         self.district_names = {str(k): str(v) for k, v in (self.district_names or {}).items()}
-        for name, arr, size in (("cell_xy_m", self.cell_xy_m, n), ("onts", self.onts, n),
-                                ("clutter", self.clutter, n), ("backhaul_stations", self.backhaul_stations, n),
-                                ("cell_district", self.cell_district, n), ("site_xy_m", self.site_xy_m, m),
-                                ("existing", self.existing, m), ("existing_ports", self.existing_ports, m),
-                                ("site_district", self.site_district, m)):
-            if len(arr) != size:
-                problems.append((None, name, f"has {len(arr)} rows, expected {size}"))
-        if not problems:
-            if not np.isfinite(self.cell_xy_m).all():
-                problems.append((None, "cell_xy_m", "has missing or infinite coordinates"))
-            if not np.isfinite(self.site_xy_m).all():
-                problems.append((None, "site_xy_m", "has missing or infinite coordinates"))
-            for name, arr in (("onts", self.onts), ("backhaul_stations", self.backhaul_stations),
-                              ("existing_ports", self.existing_ports)):
-                bad = ~np.isfinite(arr) | (arr < 0)
-                if bad.any():
-                    problems.append((None, name, f"must be finite and >= 0 ({int(bad.sum())} bad rows)"))
-            if (self.existing_ports != np.round(self.existing_ports)).any():
-                problems.append((None, "existing_ports", "must be whole numbers"))
-            bad = sorted(set(self.clutter) - set(CLUTTERS))
-            if bad:
-                problems.append((None, "clutter", f"unknown class {bad[0]!r}; valid: {', '.join(CLUTTERS)}"))
-            for name, ids in (("cell_id", self.cell_id), ("site_id", self.site_id)):
-                dup = pd.Index(ids)[pd.Index(ids).duplicated()]
-                if len(dup):
-                    problems.append((None, name, f"ids must be unique ({dup[0]!r} repeats)"))
-        if problems:
-            raise ValidationError(problems)
-        self.existing_ports = self.existing_ports.astype(np.int64)
-        self.existing = self.existing | (self.existing_ports > 0)
+
+    def _check_lengths(self, problems) -> None:
+        n, m = self.n_cells, self.n_sites
+        for name, size in (("cell_xy_m", n), ("onts", n), ("clutter", n), ("backhaul_stations", n),
+                           ("cell_district", n), ("site_xy_m", m), ("existing", m), ("existing_ports", m),
+                           ("site_district", m)):
+            rows = len(getattr(self, name))
+            if rows != size:
+                problems.append((None, name, f"has {rows} rows, expected {size}"))
+
+    def _check_values(self, problems) -> None:
+        for name in ("cell_xy_m", "site_xy_m"):
+            if not np.isfinite(getattr(self, name)).all():
+                problems.append((None, name, "has missing or infinite coordinates"))
+        for name in ("onts", "backhaul_stations", "existing_ports"):
+            arr = getattr(self, name)
+            bad = ~np.isfinite(arr) | (arr < 0)
+            if bad.any():
+                problems.append((None, name, f"must be finite and >= 0 ({int(bad.sum())} bad rows)"))
+        if (self.existing_ports != np.round(self.existing_ports)).any():
+            problems.append((None, "existing_ports", "must be whole numbers"))
+        bad = sorted(set(self.clutter) - set(CLUTTERS))
+        if bad:
+            problems.append((None, "clutter", f"unknown class {bad[0]!r}; valid: {', '.join(CLUTTERS)}"))
+        for name, ids in (("cell_id", self.cell_id), ("site_id", self.site_id)):
+            dup = pd.Index(ids)[pd.Index(ids).duplicated()]
+            if len(dup):
+                problems.append((None, name, f"ids must be unique ({dup[0]!r} repeats)"))
+
+    def _lonlat(self) -> None:
+        """WGS-84 lon/lat of cells and sites: as given, else from the planar coordinates."""
         if self.cell_lonlat is None or self.site_lonlat is None:
             from pyproj import Transformer
 
             tr = Transformer.from_crs(self.crs_metric, "EPSG:4326", always_xy=True)
+
+            def lonlat(xy):
+                return np.column_stack(tr.transform(xy[:, 0], xy[:, 1])) if len(xy) else np.zeros((0, 2))
+
             if self.cell_lonlat is None:
-                self.cell_lonlat = np.column_stack(tr.transform(self.cell_xy_m[:, 0], self.cell_xy_m[:, 1])) if n else np.zeros((0, 2))
+                self.cell_lonlat = lonlat(self.cell_xy_m)
             if self.site_lonlat is None:
-                self.site_lonlat = np.column_stack(tr.transform(self.site_xy_m[:, 0], self.site_xy_m[:, 1])) if m else np.zeros((0, 2))
+                self.site_lonlat = lonlat(self.site_xy_m)
         self.cell_lonlat = np.asarray(self.cell_lonlat, dtype=float).reshape(-1, 2)
         self.site_lonlat = np.asarray(self.site_lonlat, dtype=float).reshape(-1, 2)
 
@@ -337,7 +350,8 @@ class PonInput:
         if layers.districts is not None and len(layers.districts):
             col = "name_zh" if "name_zh" in layers.districts else ("name_en" if "name_en" in layers.districts else None)
             if col:
-                names = dict(zip(layers.districts["district_id"].astype(str), layers.districts[col].astype(str)))
+                names = dict(zip(layers.districts["district_id"].astype(str), layers.districts[col].astype(str),
+                                 strict=True))
         return cls(
             cell_id=d["cell_id"].to_numpy(), cell_xy_m=d[["x_m", "y_m"]].to_numpy(float),
             onts=d["onts"].to_numpy(float), clutter=d["clutter"].to_numpy(),
@@ -482,97 +496,78 @@ def _capacity_problems(inp: PonInput, data: PonData, a: np.ndarray, family: str)
     return problems
 
 
+
 def check_feasibility(inp: PonInput, data: PonData | None = None, *, strict: bool = True) -> list[tuple[str, str, list[str]]]:
     """Cheap necessary conditions, checked before building the model.
 
     Returns every problem as ``(family, message, items)``; with ``strict``
-    (the default) raises one :class:`InfeasibleError` naming the first
-    problem's family and listing all of them (``err.problems``).
+    (the default) raises one :class:`InfeasibleError` listing all of them
+    (``err.problems``), with the first problem's family and items.
     """
     data = data or prepare(inp)
+    checks = (_check_reach, _check_target, _check_chassis)
+    return milp.check_all("PON", [partial(check, inp, data) for check in checks], strict=strict)
+
+
+def _check_reach(inp: PonInput, data: PonData, problems: Problems) -> None:
     s = inp.settings
-    problems: list[tuple[str, str, list[str]]] = []
     paired = np.zeros(inp.n_cells, dtype=bool)
     paired[data.pairs["cell"].to_numpy()] = True
     lost = data.cells[~paired[data.cells]]
     if len(lost):
-        problems.append(("reach", f"{len(lost)} demand cell(s) have no OLT candidate within {s.reach_km:g} km of fibre "
-                         f"route ({inp.max_straight_m / 1000:.2f} km straight at route factor {s.route_factor:g}): "
-                         + _where(inp, lost), list(inp.cell_id[lost])))
+        problems.add("reach", f"{len(lost)} demand cell(s) have no OLT candidate within {s.reach_km:g} km of fibre "
+                     f"route ({inp.max_straight_m / 1000:.2f} km straight at route factor {s.route_factor:g}): "
+                     + _where(inp, lost), inp.cell_id[lost])
+
+
+def _check_target(inp: PonInput, data: PonData, problems: Problems) -> None:
+    s = inp.settings
     total_cap = int(data.cap_ports.sum())
     if s.target_ports > total_cap:
-        problems.append(("target_ports", f"target of {s.target_ports:,} PON ports exceeds what all {inp.n_sites} candidate "
-                         f"OLT sites can hold ({total_cap:,} = {s.ports_per_chassis} ports x up to "
-                         f"{s.max_chassis_per_site} chassis per site)", []))
-    problems += _capacity_problems(inp, data, data.a, "chassis_site")
-    if problems and strict:
-        family, msg, items = problems[0]
-        more = len(problems) - 1
-        err = InfeasibleError("PON: " + msg + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""),
-                              family=family, items=items)
-        err.problems = problems
-        raise err
-    return problems
+        problems.add("target_ports", f"target of {s.target_ports:,} PON ports exceeds what all {inp.n_sites} "
+                     f"candidate OLT sites can hold ({total_cap:,} = {s.ports_per_chassis} ports x up to "
+                     f"{s.max_chassis_per_site} chassis per site)")
+
+
+def _check_chassis(inp: PonInput, data: PonData, problems: Problems) -> None:
+    for family, msg, items in _capacity_problems(inp, data, data.a, "chassis_site"):
+        problems.add(family, msg, items)
 
 
 # --------------------------------------------------------------------------- the model
 
-@dataclass
-class PonModel:
-    """A built PuLP model with its index arrays (pair p <-> x[p], site j <-> y[j], k[j], q[j])."""
+@dataclass(kw_only=True)
+class PonModel(Milp):
+    """A built PON model with its index arrays (pair p <-> x[p], site j <-> y[j], k[j], q[j])."""
 
-    problem: pulp.LpProblem
     inp: PonInput
     data: PonData
-    x: list
-    y: list
-    k: list
-    q: list
-    families: tuple
-    build_seconds: float = 0.0
+    split: bool = False
+    x: list = field(default_factory=list)
+    y: list = field(default_factory=list)
+    k: list = field(default_factory=list)
+    q: list = field(default_factory=list)
 
 
-def _groups(keys: np.ndarray, size: int) -> list[np.ndarray]:
-    """Row indices of ``keys`` grouped by key value 0..size-1 (one sort, no quadratic scan)."""
-    order = np.argsort(keys, kind="stable")
-    bounds = np.searchsorted(keys[order], np.arange(size + 1))
-    return [order[bounds[j]:bounds[j + 1]] for j in range(size)]
-
-
-def _var(problem: pulp.LpProblem, name: str, lo, hi, cat) -> pulp.LpVariable:
-    """A variable of ``problem`` (PuLP 3's ``add_variable``; plain ``LpVariable`` on PuLP 2)."""
-    if hasattr(problem, "add_variable"):
-        return problem.add_variable(name, lo, hi, cat)
-    return pulp.LpVariable(name, lo, hi, cat)
-
-
-def n_constraints(problem: pulp.LpProblem) -> int:
-    """Rows of ``problem`` without PuLP 3's mapping deprecation warning."""
-    rows = getattr(problem, "_constraints", None)
-    return len(rows if rows is not None else problem.constraints)
-
-
-def _add(problem: pulp.LpProblem, terms, sense, rhs: float, name: str) -> None:
-    problem.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(terms), sense=sense, rhs=float(rhs), name=name))
-
-
-def define_variables(problem, inp: PonInput, data: PonData, *, relax: bool, split: bool, families=FAMILIES):
+def define_variables(m: PonModel) -> None:
     """x (one per pair), y (open), k (new chassis), q (new ports).
 
     The bounds k_j <= M_j - h0_j and q_j <= Q M_j - p0_j repeat ``chassis_site``
-    and ``chassis_ports``; they are set only when those families are built, so
-    that dropping a family in the diagnosis really drops its limit.
+    and ``chassis_ports``; they are set only when those families are built as hard
+    rows, so that dropping a family (or making it elastic) in the infeasibility
+    explanation really lifts its limit.
     """
-    integer = pulp.LpContinuous if relax else pulp.LpInteger
-    xcat = pulp.LpContinuous if (relax or split) else pulp.LpInteger
-    kmax = data.chassis_max - data.h0 if "chassis_site" in families else [None] * inp.n_sites
-    qmax = (data.cap_ports - data.p0 if {"chassis_site", "chassis_ports"} <= set(families)
-            else [None] * inp.n_sites)
-    x = [_var(problem, f"x_{p}", 0, 1, xcat) for p in range(len(data.pairs))]
-    y = [_var(problem, f"y_{j}", 0, 1, integer) for j in range(inp.n_sites)]
-    k = [_var(problem, f"k_{j}", 0, None if kmax[j] is None else int(kmax[j]), integer) for j in range(inp.n_sites)]
-    q = [_var(problem, f"q_{j}", 0, None if qmax[j] is None else int(qmax[j]), integer) for j in range(inp.n_sites)]
-    return x, y, k, q
+    inp, data = m.inp, m.data
+    hard = set(m.families) - {m.elastic}
+    integer = pulp.LpContinuous if m.relax else pulp.LpInteger
+    xcat = pulp.LpContinuous if (m.relax or m.split) else pulp.LpInteger
+    kmax = data.chassis_max - data.h0 if "chassis_site" in hard else None
+    qmax = data.cap_ports - data.p0 if {"chassis_site", "chassis_ports"} <= hard else None
+    sites = range(inp.n_sites)
+    m.x = m.variables([f"x_{p}" for p in range(len(data.pairs))], 0, 1, xcat)
+    m.y = m.variables([f"y_{j}" for j in sites], 0, 1, integer)
+    m.k = m.variables([f"k_{j}" for j in sites], 0, kmax, integer)
+    m.q = m.variables([f"q_{j}" for j in sites], 0, qmax, integer)
 
 
 def define_objective(m: PonModel) -> None:
@@ -581,26 +576,31 @@ def define_objective(m: PonModel) -> None:
     terms = [(m.y[j], float(s.olt_site_cost_cny)) for j in np.flatnonzero(~m.inp.existing)]
     terms += [(v, float(s.chassis_cost_cny)) for v in m.k]
     terms += [(v, float(s.port_cost_cny)) for v in m.q]
-    terms += [(m.x[p], float(c)) for p, c in enumerate(m.data.pairs["cost_cny"].to_numpy())]
+    terms += list(zip(m.x, m.data.pairs["cost_cny"].to_numpy(float).tolist(), strict=True))
     m.problem.setObjective(pulp.LpAffineExpression(terms))
 
 
-def define_assign_once(m: PonModel) -> None:
-    """assign_once_{i}: sum_j x_ij = 1 for every cell that needs a home."""
+def _pair_rows(m: PonModel, family: str, pairs: np.ndarray, site_vars: list) -> int:
+    """``<family>_<p>``: x_p - v_j <= 0 for the given pairs p (j their site), one row each."""
+    ps = m.data.pairs["site"].to_numpy()
+    var = [v for p in pairs.tolist() for v in (m.x[p], site_vars[int(ps[p])])]
+    coef = np.tile([1.0, -1.0], len(pairs))
+    return m.add_rows(family, np.repeat(pairs, 2), var, coef, pulp.LpConstraintLE, 0.0)
+
+
+def add_assign_once(m: PonModel) -> int:
+    """assign_once_{i}: sum_j x_ij = 1 for every cell that needs a home (pairs are sorted by cell)."""
     pc = m.data.pairs["cell"].to_numpy()
-    for group in np.split(np.arange(len(pc)), np.flatnonzero(np.diff(pc)) + 1) if len(pc) else []:
-        i = int(pc[group[0]])
-        _add(m.problem, [(m.x[p], 1.0) for p in group], pulp.LpConstraintEQ, 1.0, f"assign_once_{i}")
+    return m.add_rows("assign_once", pc, m.x, np.ones(len(pc)), pulp.LpConstraintEQ, 1.0)
 
 
-def define_open_link(m: PonModel) -> None:
+def add_open_link(m: PonModel) -> int:
     """open_link_{p}: x_ij <= y_j for pairs to new (non-existing) sites."""
     ps = m.data.pairs["site"].to_numpy()
-    for p in np.flatnonzero(~m.inp.existing[ps]):
-        _add(m.problem, [(m.x[p], 1.0), (m.y[int(ps[p])], -1.0)], pulp.LpConstraintLE, 0.0, f"open_link_{p}")
+    return _pair_rows(m, "open_link", np.flatnonzero(~m.inp.existing[ps]), m.y)
 
 
-def define_open_chassis(m: PonModel) -> None:
+def add_open_chassis(m: PonModel) -> int:
     """open_chassis_{p}: x_ij <= k_j for cells with ONTs and sites without a chassis yet (h0_j = 0).
 
     Valid (a homed ONT needs a port, hence a chassis) and redundant for the
@@ -609,149 +609,152 @@ def define_open_chassis(m: PonModel) -> None:
     """
     pairs = m.data.pairs
     ps = pairs["site"].to_numpy()
-    mask = (pairs["a"].to_numpy() > 0) & (m.data.h0[ps] == 0)
-    for p in np.flatnonzero(mask):
-        _add(m.problem, [(m.x[p], 1.0), (m.k[int(ps[p])], -1.0)], pulp.LpConstraintLE, 0.0, f"open_chassis_{p}")
+    return _pair_rows(m, "open_chassis", np.flatnonzero((pairs["a"].to_numpy() > 0) & (m.data.h0[ps] == 0)), m.k)
 
 
-def define_ports_split(m: PonModel) -> None:
-    """ports_split_{j}: p0_j + q_j >= sum_i (onts_i / split_i) x_ij."""
+def _demand_rows(m: PonModel, family: str, g: float) -> int:
+    """``<family>_{j}``: q_j - g sum_i a_i x_ij >= -p0_j for sites with demand pairs (q_j first in each row)."""
     pairs = m.data.pairs
     a = pairs["a"].to_numpy()
-    for j, group in enumerate(_groups(pairs["site"].to_numpy(), m.inp.n_sites)):
-        group = group[a[group] > 0]
-        if not len(group):
-            continue
-        terms = [(m.q[j], 1.0)] + [(m.x[p], -float(a[p])) for p in group]
-        _add(m.problem, terms, pulp.LpConstraintGE, -float(m.data.p0[j]), f"ports_split_{j}")
+    p = np.flatnonzero(a > 0)
+    p = p[np.argsort(pairs["site"].to_numpy()[p], kind="stable")]
+    ps = pairs["site"].to_numpy()[p]
+    sites = np.unique(ps)
+    row = np.concatenate([sites, ps])
+    var = [m.q[j] for j in sites.tolist()] + [m.x[i] for i in p.tolist()]
+    coef = np.concatenate([np.ones(len(sites)), -g * a[p]])
+    order = np.argsort(row, kind="stable")
+    return m.add_rows(family, row[order], [var[i] for i in order.tolist()], coef[order], pulp.LpConstraintGE,
+                      -m.data.p0[sites].astype(float))
 
 
-def define_headroom(m: PonModel) -> None:
+def add_ports_split(m: PonModel) -> int:
+    """ports_split_{j}: p0_j + q_j >= sum_i (onts_i / split_i) x_ij."""
+    return _demand_rows(m, "ports_split", 1.0)
+
+
+def add_headroom(m: PonModel) -> int:
     """headroom_{j}: p0_j + q_j >= g sum_i (onts_i / split_i) x_ij, only when g > 1."""
     g = float(m.data.g)
-    if g <= 1.0:
-        return
-    pairs = m.data.pairs
-    a = pairs["a"].to_numpy()
-    for j, group in enumerate(_groups(pairs["site"].to_numpy(), m.inp.n_sites)):
-        group = group[a[group] > 0]
-        if not len(group):
-            continue
-        terms = [(m.q[j], 1.0)] + [(m.x[p], -g * float(a[p])) for p in group]
-        _add(m.problem, terms, pulp.LpConstraintGE, -float(m.data.p0[j]), f"headroom_{j}")
+    return _demand_rows(m, "headroom", g) if g > 1.0 else 0
 
 
-def define_chassis_ports(m: PonModel) -> None:
+def _site_rows(m: PonModel, family: str, first: list, second: list, coef_second: np.ndarray, rhs) -> int:
+    """``<family>_{j}``: first_j + coef_j second_j <= rhs_j for every candidate site j."""
+    n = m.inp.n_sites
+    var = [v for pair in zip(first, second, strict=True) for v in pair]
+    coef = np.column_stack([np.ones(n), coef_second]).reshape(-1)
+    return m.add_rows(family, np.repeat(np.arange(n), 2), var, coef, pulp.LpConstraintLE, rhs)
+
+
+def add_chassis_ports(m: PonModel) -> int:
     """chassis_ports_{j}: p0_j + q_j <= Q (h0_j + k_j)."""
     qq = float(m.inp.settings.ports_per_chassis)
-    for j in range(m.inp.n_sites):
-        rhs = qq * m.data.h0[j] - m.data.p0[j]
-        _add(m.problem, [(m.q[j], 1.0), (m.k[j], -qq)], pulp.LpConstraintLE, rhs, f"chassis_ports_{j}")
+    rhs = qq * m.data.h0 - m.data.p0
+    return _site_rows(m, "chassis_ports", m.q, m.k, np.full(m.inp.n_sites, -qq), rhs)
 
 
-def define_chassis_site(m: PonModel) -> None:
+def add_chassis_site(m: PonModel) -> int:
     """chassis_site_{j}: k_j <= (M_j - h0_j) y_j."""
-    for j in range(m.inp.n_sites):
-        room = float(m.data.chassis_max[j] - m.data.h0[j])
-        _add(m.problem, [(m.k[j], 1.0), (m.y[j], -room)], pulp.LpConstraintLE, 0.0, f"chassis_site_{j}")
+    room = (m.data.chassis_max - m.data.h0).astype(float)
+    return _site_rows(m, "chassis_site", m.k, m.y, -room, 0.0)
 
 
-def define_target_ports(m: PonModel) -> None:
-    """target_ports: sum_j (p0_j + q_j) >= T."""
+def add_target_ports(m: PonModel) -> int:
+    """target_ports: sum_j (p0_j + q_j) >= T (one row)."""
     rhs = float(m.inp.settings.target_ports) - float(m.data.p0.sum())
-    if rhs > 0:
-        _add(m.problem, [(v, 1.0) for v in m.q], pulp.LpConstraintGE, rhs, "target_ports")
+    return m.add_row("target_ports", m.q, np.ones(len(m.q)), pulp.LpConstraintGE, rhs) if rhs > 0 else 0
 
 
-def define_brownfield(m: PonModel) -> None:
+def add_brownfield(m: PonModel) -> int:
     """brownfield_{j}: y_j = 1 for existing sites (their ports and chassis are free lower bounds)."""
-    for j in np.flatnonzero(m.inp.existing):
-        _add(m.problem, [(m.y[j], 1.0)], pulp.LpConstraintEQ, 1.0, f"brownfield_{j}")
+    js = np.flatnonzero(m.inp.existing)
+    return m.add_rows("brownfield", js, [m.y[j] for j in js.tolist()], np.ones(len(js)), pulp.LpConstraintEQ, 1.0)
 
 
-_DEFINE = {
-    "assign_once": define_assign_once,
-    "open_link": define_open_link,
-    "open_chassis": define_open_chassis,
-    "ports_split": define_ports_split,
-    "headroom": define_headroom,
-    "chassis_ports": define_chassis_ports,
-    "chassis_site": define_chassis_site,
-    "target_ports": define_target_ports,
-    "brownfield": define_brownfield,
-}
+#: constraint families in build order (``reach`` has no rows: the pair table holds only pairs in reach);
+#: ``rank``: place in the infeasibility explanation, hard limits first and the demand itself last
+FAMILIES = (
+    Family("assign_once", add_assign_once, rank=8, blames="cells", unit="of the cell not homed"),
+    Family("open_link", add_open_link, rank=3, blames="cells", unit="homed on a closed site"),
+    Family("open_chassis", add_open_chassis, rank=4, blames="cells", unit="homed without a chassis"),
+    Family("ports_split", add_ports_split, rank=7, blames="OLT sites", unit="ports short"),
+    Family("headroom", add_headroom, rank=6, blames="OLT sites", unit="ports short of the headroom"),
+    Family("chassis_ports", add_chassis_ports, rank=2, blames="OLT sites", unit="ports over the chassis"),
+    Family("chassis_site", add_chassis_site, rank=1, blames="OLT sites", unit="chassis over the site limit"),
+    Family("target_ports", add_target_ports, rank=0, blames="target", unit="ports short"),
+    Family("brownfield", add_brownfield, rank=5, blames="OLT sites", unit="existing site closed"),
+)
 
 
-def build_model(inp: PonInput, data: PonData | None = None, *, relax: bool = False, skip=(),
-                split: bool | None = None) -> PonModel:
+def build_model(inp: PonInput, data: PonData | None = None, *, relax: bool = False, families=None,
+                split: bool | None = None, elastic: str | None = None) -> PonModel:
     """Build the PON integer program (see the module docstring).
 
     Parameters
     ----------
     relax
-        LP relaxation: every variable continuous (used by the diagnosis).
-    skip
-        constraint families to leave out (used by the diagnosis).
+        LP relaxation: every variable continuous (the infeasibility explanation).
+    families
+        names of the constraint families to build (default: all of :data:`FAMILIES`).
     split
         continuous homing; default ``not settings.single_sourcing``.
+    elastic
+        a family whose rows get a nonnegative slack (the infeasibility explanation).
     """
     t0 = time.perf_counter()
     data = data or prepare(inp)
-    split = (not inp.settings.single_sourcing) if split is None else split
-    bad = set(skip) - set(FAMILIES)
+    every = milp.names(FAMILIES)
+    families = every if families is None else tuple(families)
+    bad = set(families) - set(every)
     if bad:
-        raise ValueError(f"unknown constraint families {sorted(bad)}; valid: {', '.join(FAMILIES)}")
-    problem = pulp.LpProblem("pon", pulp.LpMinimize)
-    families = tuple(f for f in FAMILIES if f not in skip)
-    x, y, k, q = define_variables(problem, inp, data, relax=relax, split=split, families=families)
-    m = PonModel(problem=problem, inp=inp, data=data, x=x, y=y, k=k, q=q, families=families)
+        raise ValueError(f"unknown constraint families {sorted(bad)}; valid: {', '.join(every)}")
+    m = PonModel(problem=pulp.LpProblem("pon", pulp.LpMinimize), inp=inp, data=data, families=families,
+                 relax=relax, elastic=elastic,
+                 split=(not inp.settings.single_sourcing) if split is None else split)
+    define_variables(m)
     define_objective(m)
-    for f in families:
-        _DEFINE[f](m)
+    m.build(FAMILIES)
     m.build_seconds = time.perf_counter() - t0
+    skipped = [f for f in every if f not in families]
     log.info("PON model built in %.2f s: %d cells, %d sites, %d pairs, %d constraints%s",
-             m.build_seconds, len(data.cells), inp.n_sites, len(data.pairs),
-             n_constraints(problem), "" if not skip else f" (without {', '.join(skip)})")
+             m.build_seconds, len(data.cells), inp.n_sites, len(data.pairs), sum(m.rows.values()),
+             f" (without {', '.join(skipped)})" if skipped else "")
     return m
 
 
-# --------------------------------------------------------------------------- diagnosis after an infeasible solve
+# --------------------------------------------------------------------------- explanation after an infeasible solve
 
-def diagnose_infeasible(inp: PonInput, data: PonData | None = None, *, solver: str = "cbc",
-                        time_limit_s: float = 30.0, threads: int = 1) -> InfeasibleError:
-    """Name the constraint family at fault in an infeasible model.
+def _item_of(inp: PonInput, data: PonData, family: Family, row) -> tuple[str, str]:
+    """The cell or OLT site a row of ``family`` stands for (rows are cells, pairs or sites)."""
+    if family.name == "assign_once":
+        return str(inp.cell_id[row]), f"district {inp.cell_district[row] or '?'}"
+    if family.blames == "cells":   # a pair row: its cell, at its site
+        pair = data.pairs.iloc[int(row)]
+        return str(inp.cell_id[int(pair["cell"])]), f"OLT site {inp.site_id[int(pair['site'])]}"
+    if family.blames == "OLT sites":
+        return str(inp.site_id[row]), ""
+    return "", ""
 
-    1. LP relaxation infeasible: drop each family in turn; the families whose
-       removal alone makes the LP feasible are at fault, named hard limits
-       first (target_ports, chassis_site, chassis_ports, open_link, brownfield,
-       headroom) and the demand itself (ports_split, assign_once) last; the
-       error's ``family`` is the first, ``items`` all of them.
-    2. LP feasible: solve with the homing continuous (single sourcing relaxed);
-       if that is feasible the fault is single sourcing (``assign_once``),
-       otherwise the integrality of ports and chassis (``chassis_ports``).
+
+def explain_infeasible(inp: PonInput, data: PonData | None = None, *, solver: str = "cbc",
+                       time_limit_s: float = 60.0, threads: int = 1, seed: int = 0) -> InfeasibleError:
+    """Name the families and the OLT sites or cells at fault in an infeasible PON model.
+
+    The shared explanation of :func:`rollout.milp.explain_infeasible` over :data:`FAMILIES`.
     """
     data = data or prepare(inp)
+    hint = ("whole cells per OLT (single sourcing), whole ports and chassis do not fit the OLT sites in reach: set "
+            "pon.single_sourcing = false, raise pon.nearest_sites or add candidates" if inp.settings.single_sourcing
+            else "whole ports and chassis do not fit the OLT sites in reach: raise pon.max_chassis_per_site or add "
+                 "candidates")
 
-    def feasible(**kw) -> bool:
-        m = build_model(inp, data, **kw)
-        st = solve(m.problem, part="pon-diagnosis", solver=solver, time_limit_s=time_limit_s, gap_rel=1.0,
-                   threads=threads)
-        return st.status in ("optimal", "feasible")
+    def build(fams, relax, elastic):
+        return build_model(inp, data, families=fams, relax=relax, elastic=elastic)
 
-    if not feasible(relax=True):
-        order = [f for f in _BLAME_ORDER if f in FAMILIES]
-        culprits = [f for f in order if feasible(relax=True, skip=(f,))]
-        if not culprits:
-            return InfeasibleError("PON: infeasible; no single constraint family is at fault "
-                                   f"(several of {', '.join(FAMILIES)} together)", family="several", items=list(FAMILIES))
-        return InfeasibleError(f"PON: infeasible even as an LP; dropping {' or '.join(culprits)} alone restores "
-                               f"feasibility", family=culprits[0], items=culprits)
-    if inp.settings.single_sourcing and feasible(split=True):
-        return InfeasibleError("PON: infeasible with single sourcing: whole cells cannot be packed into the "
-                               "OLT sites' chassis in reach (set pon.single_sourcing = false, raise "
-                               "pon.nearest_sites or add candidates)", family="assign_once", items=["assign_once"])
-    return InfeasibleError("PON: infeasible only because ports and chassis are whole numbers (the LP relaxation is "
-                           "feasible)", family="chassis_ports", items=["chassis_ports", "ports_split"])
+    return milp.explain_infeasible(FAMILIES, build, model="PON", part="pon", item_of=partial(_item_of, inp, data),
+                                   hint_integer=hint, solver=solver, time_limit_s=time_limit_s, threads=threads,
+                                   seed=seed)
 
 
 # --------------------------------------------------------------------------- results
@@ -791,7 +794,8 @@ class ResultPON:
         with demand has at least, fill_level, olts_below_fill_level, spread,
         note), model (size and seconds).
     solves
-        one :class:`SolveStats` (part 'pon'; the objective is the capex in CNY).
+        one :class:`SolveStats` (part 'pon'): what the solver proved; its objective is the
+        model's capex [CNY], which ``totals['capex_cny']`` recomputes from the plan.
     olt_xy_m
         (open sites, 2) planar positions of the open OLTs, for :meth:`route_km_to_olt`.
     """
@@ -895,30 +899,33 @@ def _surplus_info(data: PonData, ports: np.ndarray, need: np.ndarray) -> dict:
             "ports_over_need": float(ports[pos].sum() / need.sum()) if pos.any() else None}
 
 
-def _result(m: PonModel, stats: SolveStats) -> ResultPON:
-    """Read the solution back into the result layers and totals (all recomputed from the values)."""
-    inp, data, s = m.inp, m.data, m.inp.settings
-    pairs = data.pairs
-    split = not s.single_sourcing
+
+def _solution(m: PonModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x per pair, new chassis k, new ports q) of the solved model, rounded where integer."""
     xv = np.array([_value(v) for v in m.x])
-    xv = np.clip(xv, 0.0, 1.0) if split else np.round(xv)
+    xv = np.clip(xv, 0.0, 1.0) if not m.inp.settings.single_sourcing else np.round(xv)
     xv[xv < 1e-7] = 0.0
     k = np.round([_value(v) for v in m.k]).astype(np.int64)
     q = np.round([_value(v) for v in m.q]).astype(np.int64)
-    # --- per pair (assignment)
+    return xv, k, q
+
+
+def _assignment(inp: PonInput, data: PonData, xv: np.ndarray) -> pd.DataFrame:
+    """One row per (cell, OLT) homing with share > 0."""
     use = xv > 0
-    asg = pairs.loc[use, ["cell", "site", "dist_m", "route_km", "feeder_cny", "backhaul_cny"]].copy()
+    asg = data.pairs.loc[use, ["cell", "site", "dist_m", "route_km", "feeder_cny", "backhaul_cny"]]
     share = xv[use]
     c, j = asg["cell"].to_numpy(), asg["site"].to_numpy()
-    asg = pd.DataFrame({
+    return pd.DataFrame({
         "cell": c, "cell_id": inp.cell_id[c], "district_id": inp.cell_district[c], "office_id": inp.site_id[j], "site": j,
         "share": share, "onts": inp.onts[c] * share, "backhaul_stations": inp.backhaul_stations[c] * share,
         "straight_km": asg["dist_m"].to_numpy() / 1000.0, "route_km": asg["route_km"].to_numpy(),
         "feeder_cny": asg["feeder_cny"].to_numpy() * share, "backhaul_cny": asg["backhaul_cny"].to_numpy() * share,
     })
-    # --- per site
-    onts = np.bincount(j, weights=asg["onts"].to_numpy(), minlength=inp.n_sites)
-    need = np.bincount(j, weights=data.a[c] * share, minlength=inp.n_sites)
+
+
+def _site_ports(inp: PonInput, data: PonData, need: np.ndarray, k: np.ndarray, q: np.ndarray):
+    """(ports, new ports, new chassis) per site: at least the need (x g), then the surplus rule's fill."""
     ports = data.p0 + q
     want = np.ceil(data.g * need - 1e-6)
     short = ports < want
@@ -926,30 +933,39 @@ def _result(m: PonModel, stats: SolveStats) -> ResultPON:
         log.warning("PON: %d OLT(s) had fewer ports than their ONTs need after rounding; raised", int(short.sum()))
         q = np.where(short, want.astype(np.int64) - data.p0, q)
         ports = data.p0 + q
-    QQ = int(s.ports_per_chassis)
+    QQ = int(inp.settings.ports_per_chassis)
     k = np.maximum(k, -(-ports // QQ) - data.h0)
     if data.surplus == "fill":
         base = np.maximum(data.p0, np.ceil(need - 1e-9)).astype(np.int64)
         ports, data.level = fill_surplus(need, base, QQ * (data.h0 + k), int(ports.sum()))
         q = ports - data.p0
         k = np.maximum(-(-ports // QQ) - data.h0, 0)  # never more than before: the fill keeps within them
-    used = np.zeros(inp.n_sites, dtype=bool)
-    used[j] = True
-    open_ = inp.existing | used | (q > 0) | (k > 0)  # a site the solver opened but left empty is not built
-    site_cny = np.where(open_ & ~inp.existing, float(s.olt_site_cost_cny), 0.0)
-    chassis_cny = k * float(s.chassis_cost_cny)
-    ports_cny = q * float(s.port_cost_cny)
-    js = np.flatnonzero(open_)
-    olt = gpd.GeoDataFrame({
+    return ports, q, k
+
+
+def _site_capex(inp: PonInput, open_: np.ndarray, q: np.ndarray, k: np.ndarray) -> dict:
+    """Per candidate site [CNY]: site (new open sites), chassis and ports added."""
+    s = inp.settings
+    return {"site_cny": np.where(open_ & ~inp.existing, float(s.olt_site_cost_cny), 0.0),
+            "chassis_cny": k * float(s.chassis_cost_cny), "ports_cny": q * float(s.port_cost_cny)}
+
+
+def _olt_sites(inp: PonInput, data: PonData, js: np.ndarray, ports, q, k, onts, cny: dict) -> gpd.GeoDataFrame:
+    """The ``olt_sites`` layer: open sites with ports, chassis and their capex."""
+    return gpd.GeoDataFrame({
         "office_id": inp.site_id[js], "district_id": inp.site_district[js],
         "district": [inp.district_names.get(d, d) for d in inp.site_district[js]],
         "new": ~inp.existing[js], "ports": ports[js].astype(np.int64), "ports_new": q[js].astype(np.int64),
         "chassis": (data.h0 + k)[js].astype(np.int64), "onts": onts[js],
-        "capex_cny": (site_cny + chassis_cny + ports_cny)[js], "site_cny": site_cny[js],
-        "chassis_cny": chassis_cny[js], "ports_cny": ports_cny[js], "build_year": np.zeros(len(js), dtype=np.int64),
-        "lon": inp.site_lonlat[js, 0], "lat": inp.site_lonlat[js, 1],
+        "capex_cny": (cny["site_cny"] + cny["chassis_cny"] + cny["ports_cny"])[js], "site_cny": cny["site_cny"][js],
+        "chassis_cny": cny["chassis_cny"][js], "ports_cny": cny["ports_cny"][js],
+        "build_year": np.zeros(len(js), dtype=np.int64), "lon": inp.site_lonlat[js, 0], "lat": inp.site_lonlat[js, 1],
     }, geometry=points(inp.site_lonlat[js]), crs=4326)
-    # --- links
+
+
+def _links(inp: PonInput, asg: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The ``links`` layer: a feeder per homed cell with ONTs, a backhaul per homed cell with new stations."""
+    c, j = asg["cell"].to_numpy(), asg["site"].to_numpy()
     line = linestrings(np.stack([inp.cell_lonlat[c], inp.site_lonlat[j]], axis=1)) if len(c) else np.array([], dtype=object)
     parts = []
     for kind, mask, cost in (("feeder", inp.onts[c] > 0, asg["feeder_cny"].to_numpy()),
@@ -958,40 +974,72 @@ def _result(m: PonModel, stats: SolveStats) -> ResultPON:
             "kind": kind, "from_id": inp.cell_id[c][mask], "to_id": inp.site_id[j][mask],
             "straight_km": asg["straight_km"].to_numpy()[mask], "route_km": asg["route_km"].to_numpy()[mask],
             "capex_cny": cost[mask]}, geometry=gpd.GeoSeries(line[mask], crs=4326), crs=4326))
-    links = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=4326)
-    # --- per cell route km
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=4326)
+
+
+def _cell_route_km(inp: PonInput, asg: pd.DataFrame) -> pd.Series:
+    """Share-weighted route km from each input cell to its OLT (NaN where none), indexed by cell_id."""
     rk = asg.assign(w=asg["share"] * asg["route_km"]).groupby("cell")[["w", "share"]].sum()
     cell_route = np.full(inp.n_cells, np.nan)
     cell_route[rk.index.to_numpy()] = (rk["w"] / rk["share"]).to_numpy()
-    totals = {
+    return pd.Series(cell_route, index=pd.Index(inp.cell_id, name="cell_id"), name="route_km")
+
+
+def _totals(inp: PonInput, data: PonData, js: np.ndarray, ports, q, k, asg: pd.DataFrame, cny: dict) -> dict:
+    """Counts and capex by part; ``capex_cny`` is the sum of the parts."""
+    c = asg["cell"].to_numpy()
+    t = {
         "pon_ports": int(ports[js].sum()), "pon_ports_new": int(q.sum()),
         "olt_sites": int(len(js)), "olt_sites_new": int((~inp.existing[js]).sum()),
         "chassis": int((data.h0 + k)[js].sum()), "chassis_new": int(k.sum()),
         "onts": float(inp.onts[data.cells].sum()),
         "fiber_km": float((asg["route_km"] * asg["share"])[inp.onts[c] > 0].sum()),
         "backhaul_km": float((asg["route_km"] * asg["backhaul_stations"]).sum()),
-        "site_cny": float(site_cny.sum()), "chassis_cny": float(chassis_cny.sum()), "ports_cny": float(ports_cny.sum()),
+        **{part: float(v.sum()) for part, v in cny.items()},
         "feeder_cny": float(asg["feeder_cny"].sum()), "backhaul_cny": float(asg["backhaul_cny"].sum()),
     }
-    totals["capex_cny"] = (totals["site_cny"] + totals["chassis_cny"] + totals["ports_cny"]
-                           + totals["feeder_cny"] + totals["backhaul_cny"])
-    pon = {
+    t["capex_cny"] = t["site_cny"] + t["chassis_cny"] + t["ports_cny"] + t["feeder_cny"] + t["backhaul_cny"]
+    return t
+
+
+def _pon_info(inp: PonInput, data: PonData, asg: pd.DataFrame, ports: np.ndarray, need: np.ndarray) -> dict:
+    s = inp.settings
+    return {
         "split_ratio": {cl: int(v) for cl, v in s.split_ratio.as_dict().items()},
         "max_route_km": float(asg["route_km"].max()) if len(asg) else 0.0,
         "reach_km": float(s.reach_km), "route_factor": float(s.route_factor), "nearest_sites": int(s.nearest_sites),
         "single_sourcing": bool(s.single_sourcing), "target_ports": int(s.target_ports),
         "ports_needed": int(np.ceil(need - 1e-9).clip(min=0).sum()), "existing_ports": int(data.p0.sum()),
-        "cells_homed": int(len(data.cells)), "pairs": int(len(pairs)), "candidates": int(inp.n_sites),
+        "cells_homed": int(len(data.cells)), "pairs": int(len(data.pairs)), "candidates": int(inp.n_sites),
         "surplus": _surplus_info(data, ports, need),
     }
-    cap = totals["capex_cny"]
-    if stats.objective is not None and abs(cap - stats.objective) > 1e-7 * max(1.0, abs(cap)):
-        # rounding read-back (e.g. a site opened but left empty is not built): report what the plan costs
-        log.info("PON: plan capex %.0f CNY differs from the solver objective %.0f CNY", cap, stats.objective)
-        gap = None if stats.bound is None else max(0.0, (cap - stats.bound) / abs(cap)) if cap else 0.0
-        stats = dataclasses.replace(stats, objective=cap, gap=gap)
-    return ResultPON(olt_sites=olt, links=links, assignment=asg, totals=totals, pon=pon, solves=[stats],
-                     cell_route_km=pd.Series(cell_route, index=pd.Index(inp.cell_id, name="cell_id"), name="route_km"),
+
+
+def _result(m: PonModel, stats: SolveStats) -> ResultPON:
+    """Read the solution back into the result layers and totals (all recomputed from the values).
+
+    ``stats`` stays what the solver proved; the plan's capex is ``totals["capex_cny"]``. The two differ
+    only when the read-back drops something the solver paid for (a site opened but left empty is not built).
+    """
+    inp, data = m.inp, m.data
+    xv, k, q = _solution(m)
+    asg = _assignment(inp, data, xv)
+    j = asg["site"].to_numpy()
+    onts = np.bincount(j, weights=asg["onts"].to_numpy(), minlength=inp.n_sites)
+    need = np.bincount(j, weights=data.a[asg["cell"].to_numpy()] * asg["share"].to_numpy(), minlength=inp.n_sites)
+    ports, q, k = _site_ports(inp, data, need, k, q)
+    used = np.zeros(inp.n_sites, dtype=bool)
+    used[j] = True
+    open_ = inp.existing | used | (q > 0) | (k > 0)  # a site the solver opened but left empty is not built
+    js = np.flatnonzero(open_)
+    cny = _site_capex(inp, open_, q, k)
+    olt = _olt_sites(inp, data, js, ports, q, k, onts, cny)
+    totals = _totals(inp, data, js, ports, q, k, asg, cny)
+    if stats.objective is not None and abs(totals["capex_cny"] - stats.objective) > 1e-7 * max(1.0, totals["capex_cny"]):
+        log.info("PON: plan capex %.0f CNY differs from the solver objective %.0f CNY (read-back)",
+                 totals["capex_cny"], stats.objective)
+    return ResultPON(olt_sites=olt, links=_links(inp, asg), assignment=asg, totals=totals,
+                     pon=_pon_info(inp, data, asg, ports, need), solves=[stats], cell_route_km=_cell_route_km(inp, asg),
                      olt_xy_m=inp.site_xy_m[js])
 
 
@@ -1014,9 +1062,13 @@ def solve_pon(inp: PonInput, *, solver: str = "cbc", time_limit_s: float = 120.0
         makes the plan infeasible (checked before solving, or proven by the
         solver) it is dropped with a warning and ``pon["surplus"]["note"]`` says why.
 
-    Raises :class:`InfeasibleError` (exit 3) when a necessary condition fails
-    or the solver proves the model infeasible (naming the family at fault), and
-    :class:`RolloutError` when the solver stops without any plan.
+    Raises
+    ------
+    InfeasibleError
+        (exit 3) when a necessary condition fails or the solver proves the model
+        infeasible (naming the families and the OLT sites or cells at fault).
+    SolverLimitError
+        when the solver stops before it finds any plan.
     """
     t0 = time.perf_counter()
     data = prepare(inp, surplus=surplus)
@@ -1033,11 +1085,8 @@ def solve_pon(inp: PonInput, *, solver: str = "cbc", time_limit_s: float = 120.0
         _drop_headroom(data, f"the solver proved the plan infeasible with need x {data.g:.3f}")
         m = build_model(inp, data)
         stats = solve(m.problem, build_seconds=prep + m.build_seconds, **kw)
-    if stats.status == "infeasible":
-        raise diagnose_infeasible(inp, data, solver=solver, time_limit_s=min(time_limit_s, 60.0), threads=threads)
-    if stats.status == "no_solution":
-        raise RolloutError(f"PON: the {solver} solver found no plan within {time_limit_s:g} s "
-                           f"({stats.notes or 'no incumbent'}); raise solver.time_limit_s")
+    milp.solved(stats, model="PON", explain=lambda: explain_infeasible(
+        inp, data, solver=solver, time_limit_s=time_limit_s, threads=threads, seed=seed))
     t1 = time.perf_counter()
     res = _result(m, stats)
     res.pon["model"] = {"variables": stats.variables, "integer_variables": stats.integer_variables,
@@ -1059,5 +1108,4 @@ def plan_pon(layers, scenario, *, backhaul_stations=None, surplus: str | None = 
 
 
 __all__ = ["PonInput", "PonData", "PonModel", "ResultPON", "FAMILIES", "SURPLUS_RULES", "prepare", "headroom_factor",
-           "check_feasibility", "build_model", "diagnose_infeasible", "fill_surplus", "n_constraints", "solve_pon",
-           "plan_pon"]
+           "check_feasibility", "build_model", "explain_infeasible", "fill_surplus", "solve_pon", "plan_pon"]

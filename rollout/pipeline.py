@@ -288,7 +288,6 @@ def _coverage(demand, res5) -> dict:
         "populated_cells": int(populated.sum()),
         "populated_cells_uncovered": int((populated & ~covered).sum()),
         "headroom_min": res5.headroom_min, "headroom_mean": res5.headroom_mean,
-        "stations_needed_without_target": res5.stations_needed,
         "surplus_rule": res5.surplus,
     }
 
@@ -325,41 +324,15 @@ def _empty_lines():
 
 def _budget_plan(layers: Layers, scenario) -> Plan:
     """Budget mode: the most population (or traffic) one capex budget covers, plus the target plan's cost."""
-    from rollout.model_budget import BudgetInput, backhaul_km_to_nearest_office, solve_budget
+    from rollout.model_5g import backhaul_to_nearest_office
+    from rollout.model_budget import BudgetInput, solve_budget
 
     sv = scenario.solver
-    bh = backhaul_km_to_nearest_office(layers, scenario.pon.route_factor)
+    bh, _ = backhaul_to_nearest_office(layers, scenario.pon.route_factor)
     inp = BudgetInput.from_layers(layers, scenario, backhaul_km=bh)
     res = solve_budget(inp, solver=sv.name, time_limit_s=sv.time_limit_s, gap_rel=sv.gap_rel, threads=sv.threads,
                        msg=sv.msg, seed=scenario.seed)
-    cand = layers.candidates.reset_index(drop=True)
-    radio = scenario.radio
-    rows = []
-    for j in np.flatnonzero(res.build):
-        t = "small" if (cand.at[j, "clutter"] in radio.small.clutters and radio.small.max_per_site > 0
-                        and radio.small.capex_cny < radio.macro.capex_cny) else "macro"
-        cap = getattr(radio, t).capacity_mbps
-        eq = getattr(radio, t).capex_cny
-        rows.append({"site_id": cand.at[j, "site_id"], "district_id": cand.at[j, "district_id"], "type": t, "count": 1,
-                     "new": True, "equipment_cny": eq, "backhaul_km": bh[j], "backhaul_cny": bh[j] * radio.backhaul_cost_cny_per_km,
-                     "capex_cny": float(inp.site_cost_cny[j]), "clutter": cand.at[j, "clutter"], "capacity_mbps": cap,
-                     "carried_mbps": np.nan, "utilisation": np.nan, "build_year": 0,
-                     "lon": cand.at[j, "lon"], "lat": cand.at[j, "lat"]})
-    existing = cand[(cand["existing_macro"] + cand["existing_small"]) > 0]
-    for j, r in existing.iterrows():
-        for t, col in (("macro", "existing_macro"), ("small", "existing_small")):
-            if r[col] > 0:
-                rows.append({"site_id": r["site_id"], "district_id": r["district_id"], "type": t, "count": int(r[col]),
-                             "new": False, "equipment_cny": 0.0, "backhaul_km": 0.0, "backhaul_cny": 0.0, "capex_cny": 0.0,
-                             "clutter": r["clutter"], "capacity_mbps": getattr(radio, t).capacity_mbps,
-                             "carried_mbps": np.nan, "utilisation": np.nan, "build_year": 0, "lon": r["lon"], "lat": r["lat"]})
-    df = pd.DataFrame(rows, columns=["site_id", "district_id", "type", "count", "new", "equipment_cny", "backhaul_km",
-                                     "backhaul_cny", "capex_cny", "clutter", "capacity_mbps", "carried_mbps",
-                                     "utilisation", "build_year", "lon", "lat"])
-    names = layers.districts.set_index(layers.districts["district_id"].astype(str))["name_zh"]
-    df["district"] = df["district_id"].astype(str).map(names)
-    stations = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs=4326)
-
+    stations = _budget_stations(layers, scenario, inp, res.build, bh)
     demand = layers.demand.copy()
     demand["covered"] = res.covered
     demand["stations_within"] = np.nan
@@ -380,16 +353,6 @@ def _budget_plan(layers: Layers, scenario) -> Plan:
                 if "area_km2" in demand else None,
                 "objective": scenario.budget.objective, "weight_covered": res.weight_covered,
                 "weight_total": res.weight_total}
-    # what the stated 5G target would cost, solved on the same layers (reported beside what the budget buys)
-    from rollout.model_5g import plan_5g
-
-    log.info("budget mode: solving the %d-station target plan for its cost", scenario.radio.target_stations)
-    target = plan_5g(layers, scenario, backhaul_km=bh)
-    target_stats = target.solves[-1]
-    target_cost = {"stations": target.total_stations, "capex_cny": target.capex_cny,
-                   "status": target.status, "gap": target_stats.gap, "bound_cny": target_stats.bound,
-                   "population_covered_share": float(target.cells.loc[target.cells["covered"], "population"].sum() / pop_total)
-                   if pop_total and len(target.cells) else None}
     return Plan(title=scenario.title, stations=stations, olt_sites=olts, links=_empty_lines(), districts=districts,
                 demand=demand, totals=totals, coverage=coverage, pon={}, solves=[res.stats],
                 demand_source=layers.demand_source, scenario=scenario.to_dict(), scenario_dir=str(scenario.base_dir),
@@ -397,4 +360,57 @@ def _budget_plan(layers: Layers, scenario) -> Plan:
                        "budget": {"capex_cny": inp.budget_cny, "spent_cny": res.capex_cny,
                                   "objective": scenario.budget.objective,
                                   "covered": res.weight_covered, "total": res.weight_total,
-                                  "target_plan": target_cost}})
+                                  "target_plan": _target_plan_cost(layers, scenario, bh, pop_total)}})
+
+
+_BUDGET_STATION_COLUMNS = ["site_id", "district_id", "type", "count", "new", "equipment_cny", "backhaul_km",
+                           "backhaul_cny", "capex_cny", "clutter", "capacity_mbps", "carried_mbps", "utilisation",
+                           "build_year", "lon", "lat"]
+
+
+def _budget_stations(layers: Layers, scenario, inp, build: np.ndarray, bh: np.ndarray) -> gpd.GeoDataFrame:
+    """The stations layer of a budget plan: the new stations (the type :class:`BudgetInput` priced), then the
+    existing ones (free), one row per site and type."""
+    from rollout.model_5g import existing_per_site, station_types
+
+    radio = scenario.radio
+    types = dict(station_types(radio))
+    cand = layers.candidates.reset_index(drop=True)
+    j = np.flatnonzero(build)
+    kind = inp.site_type[j].astype(object)
+    new = pd.DataFrame({
+        "site_id": cand["site_id"].to_numpy()[j], "district_id": cand["district_id"].to_numpy()[j], "type": kind,
+        "count": np.ones(len(j), np.int64), "new": True,
+        "equipment_cny": np.array([types[t].capex_cny for t in kind], float), "backhaul_km": bh[j],
+        "backhaul_cny": bh[j] * radio.backhaul_cost_cny_per_km, "capex_cny": inp.site_cost_cny[j].astype(float)})
+    names = list(types)
+    counts = existing_per_site(cand, list(types.items()))
+    je, te = np.nonzero(counts)
+    old = pd.DataFrame({
+        "site_id": cand["site_id"].to_numpy()[je], "district_id": cand["district_id"].to_numpy()[je],
+        "type": np.array(names, dtype=object)[te], "count": counts[je, te].astype(np.int64), "new": False,
+        "equipment_cny": 0.0, "backhaul_km": 0.0, "backhaul_cny": 0.0, "capex_cny": 0.0})
+    rows = np.concatenate([j, je])
+    df = pd.concat([new, old], ignore_index=True)
+    df["clutter"] = cand["clutter"].to_numpy()[rows]
+    df["capacity_mbps"] = np.array([types[t].capacity_mbps for t in df["type"]], float)
+    df["carried_mbps"] = df["utilisation"] = np.nan
+    df["build_year"] = np.zeros(len(df), np.int64)
+    df["lon"], df["lat"] = cand["lon"].to_numpy(float)[rows], cand["lat"].to_numpy(float)[rows]
+    df = df[_BUDGET_STATION_COLUMNS]
+    names_zh = layers.districts.set_index(layers.districts["district_id"].astype(str))["name_zh"]
+    df["district"] = df["district_id"].astype(str).map(names_zh)
+    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs=4326)
+
+
+def _target_plan_cost(layers: Layers, scenario, bh: np.ndarray, pop_total: float) -> dict:
+    """What the stated 5G target would cost, solved on the same layers (reported beside what the budget buys)."""
+    from rollout.model_5g import plan_5g
+
+    log.info("budget mode: solving the %d-station target plan for its cost", scenario.radio.target_stations)
+    target = plan_5g(layers, scenario, backhaul_km=bh)
+    stats = target.solves[-1]
+    covered = (float(target.cells.loc[target.cells["covered"], "population"].sum() / pop_total)
+               if pop_total and len(target.cells) else None)
+    return {"stations": target.total_stations, "capex_cny": target.capex_cny, "status": target.status,
+            "gap": stats.gap, "bound_cny": stats.bound, "population_covered_share": covered}

@@ -52,19 +52,21 @@ STATUSES = ("optimal", "feasible", "infeasible", "no_solution")
 
 @dataclass
 class SolveStats:
-    """What one solve proved. ``status`` is one of ``STATUSES``.
+    """What one solve proved, and nothing else. ``status`` is one of ``STATUSES``.
 
     ``optimal`` only when the solver proved optimality within ``gap_rel_requested``;
     ``feasible`` when it stopped (time limit) with an incumbent: ``gap`` and
-    ``bound`` say how far from proven.
+    ``bound`` say how far from proven. ``objective`` and ``bound`` are the solver's,
+    in the model's own unit (CNY for the cost models; Mbit/s for ``5g_headroom``):
+    a plan's capex is reported separately (``Plan.totals``), recomputed from the plan.
     """
 
-    part: str                      # "5g" | "pon" | "phased" | ...
+    part: str                      # "5g" | "pon" | "phasing" | ...
     name: str                      # "cbc" | "highs"
     status: str
-    objective: float | None = None  # CNY
-    bound: float | None = None      # best proven lower bound, CNY
-    gap: float | None = None        # (objective - bound) / |objective|
+    objective: float | None = None  # the solver's objective value (model unit)
+    bound: float | None = None      # best proven bound on it (a lower bound when minimising)
+    gap: float | None = None        # |objective - bound| / |objective|
     seconds: float = 0.0            # solve wall time
     build_seconds: float = 0.0      # model construction wall time
     variables: int = 0
@@ -90,9 +92,8 @@ def _clean(x):
     return x
 
 
-#: auxiliary stages (their objectives are not capex): e.g. the 5G stage that counts the stations
-#: needed without the target, and the stage that maximises headroom
-AUXILIARY_SUFFIXES = ("_need", "_headroom")
+#: auxiliary stages (their objectives are not capex): the 5G stage that maximises headroom
+AUXILIARY_SUFFIXES = ("_headroom",)
 
 
 def is_auxiliary(part: str) -> bool:

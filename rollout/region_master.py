@@ -209,9 +209,9 @@ def _knapsack(name: str, options: list[tuple[np.ndarray, np.ndarray, np.ndarray]
     prob = pulp.LpProblem(name, pulp.LpMinimize)
     pre = "x" if cat == pulp.LpBinary else "w"
     fam = "" if cat == pulp.LpBinary else "bound_"
-    xs = [[pulp.LpVariable(f"{pre}_{i}_{j}", lowBound=0, upBound=1, cat=cat) for j in range(len(cost))]
+    xs = [[prob.add_variable(f"{pre}_{i}_{j}", 0, 1, cat) for j in range(len(cost))]
           for i, (_, _, cost) in enumerate(options)]
-    cost_expr = pulp.lpSum(float(k) * x for (_, _, cost), row in zip(options, xs) for k, x in zip(cost, row))
+    cost_expr = pulp.lpSum(float(k) * x for (_, _, cost), row in zip(options, xs, strict=True) for k, x in zip(cost, row, strict=True))
     prob += cost_expr
     for i, row in enumerate(xs):
         prob += pulp.lpSum(row) == 1, f"{fam}choice_{i}"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-
 import re
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pulp
 
+from gis.errors import ScenarioError
 from rollout.plan import SolveStats
 
 log = logging.getLogger(__name__)
@@ -43,11 +43,12 @@ def available_solvers() -> list[str]:
 def model_size(problem: pulp.LpProblem) -> dict:
     """Variables, integer variables, constraints and nonzeros of ``problem``."""
     variables = problem.variables()
+    rows = problem.constraints()
     return {
         "variables": len(variables),
         "integer_variables": sum(v.cat == pulp.LpInteger for v in variables),
-        "constraints": len(problem.constraints),
-        "nonzeros": sum(len(c) for c in problem.constraints.values()),
+        "constraints": len(rows),
+        "nonzeros": sum(len(c) for c in rows),
     }
 
 
@@ -88,72 +89,85 @@ def _gap(obj: float | None, bound: float | None, sense: int = pulp.LpMinimize) -
     return max(0.0, diff / abs(obj))
 
 
+def _cbc_command(**kw) -> pulp.COIN_CMD:
+    """CBC as bundled with PuLP 3 (the binary of the deprecated ``PULP_CBC_CMD``), run through ``COIN_CMD``."""
+    return pulp.COIN_CMD(path=pulp.PULP_CBC_CMD.pulp_cbc_path, **kw)
+
+
+def _solve_cbc(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, gap_rel: float, threads: int,
+               msg: bool, seed: int) -> tuple[str, float | None, float | None, str]:
+    """(status, objective, bound, notes) of one CBC run; the bound comes from CBC's own log."""
+    with tempfile.TemporaryDirectory(prefix="rollout-cbc-") as tmp:
+        log_path = Path(tmp) / "cbc.log"
+        cmd = _cbc_command(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, logPath=str(log_path),
+                           options=[f"randomSeed {seed + 1}", f"randomCbcSeed {seed + 1}"])
+        problem.solve(cmd)
+        text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    objective = pulp.value(problem.objective) if problem.sol_status in (1, 2) else None
+    if is_mip:
+        bound, result = parse_cbc_log(text, objective, problem.sense)
+    else:
+        bound, result = (objective, "LP optimal") if problem.sol_status == 1 else (None, "")
+    if problem.sol_status == pulp.LpSolutionOptimal:
+        status = "optimal"
+    elif problem.sol_status == pulp.LpSolutionIntegerFeasible:
+        status = "feasible"
+    elif problem.sol_status == pulp.LpSolutionInfeasible or problem.status == pulp.LpStatusInfeasible:
+        status = "infeasible"
+    else:
+        status = "no_solution"
+    return status, objective, bound, result
+
+
+def _solve_highs(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, gap_rel: float, threads: int,
+                 msg: bool, seed: int) -> tuple[str, float | None, float | None, str]:
+    """(status, objective, bound, notes) of one HiGHS run (highspy), read from HiGHS's model status and info."""
+    if "HiGHS" not in pulp.listSolvers(onlyAvailable=True):
+        raise ScenarioError("solver 'highs' needs the highspy package: pip install 'qingdao-rollout[highs]'")
+    cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, random_seed=seed)
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink) if not msg else contextlib.nullcontext():
+        problem.solve(cmd)
+    h = problem.solverModel
+    ms = h.modelStatusToString(h.getModelStatus())
+    info = h.getInfo()
+    has_sol = problem.sol_status in (1, 2)
+    objective = pulp.value(problem.objective) if has_sol else None
+    bound = None
+    if is_mip and has_sol:
+        bound = float(info.mip_dual_bound)
+        hv = float(info.objective_function_value)
+        if problem.sense == pulp.LpMaximize and abs(hv + objective) < 1e-6 * max(1.0, abs(objective)) and abs(objective) > 1e-9:
+            bound = -bound  # PuLP hands HiGHS the negated objective of a maximisation
+    elif has_sol:
+        bound = objective
+    if ms == "Optimal":
+        status = "optimal"
+    elif "nfeasible" in ms:
+        status = "infeasible"
+    elif has_sol:
+        status = "feasible"
+    else:
+        status = "no_solution"
+    return status, objective, bound, ms
+
+
+_BACKENDS = {"cbc": _solve_cbc, "highs": _solve_highs}
+
+
 def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit_s: float = 120.0,
           gap_rel: float = 0.005, threads: int = 2, msg: bool = False, seed: int = 0,
           build_seconds: float = 0.0) -> SolveStats:
     """Solve ``problem`` in place and return what was proven about it."""
+    if solver not in _BACKENDS:
+        raise ScenarioError(f"unknown solver {solver!r}; use 'cbc' or 'highs'")
     size = model_size(problem)
     log.info("%s model: %d variables (%d integer), %d constraints, %d nonzeros",
              part, size["variables"], size["integer_variables"], size["constraints"], size["nonzeros"])
     is_mip = size["integer_variables"] > 0 or any(v.cat == pulp.LpBinary for v in problem.variables())
     t0 = time.perf_counter()
-    bound = None
-    notes = ""
-    if solver == "cbc":
-        with tempfile.TemporaryDirectory(prefix="rollout-cbc-") as tmp:
-            log_path = Path(tmp) / "cbc.log"
-            cmd = pulp.PULP_CBC_CMD(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads,
-                                    logPath=str(log_path), options=[f"randomSeed {seed + 1}", f"randomCbcSeed {seed + 1}"])
-            problem.solve(cmd)
-            text = log_path.read_text(errors="replace") if log_path.exists() else ""
-        objective = pulp.value(problem.objective) if problem.sol_status in (1, 2) else None
-        if is_mip:
-            bound, result = parse_cbc_log(text, objective, problem.sense)
-        else:
-            bound, result = (objective, "LP optimal") if problem.sol_status == 1 else (None, "")
-        notes = result
-        if problem.sol_status == pulp.LpSolutionOptimal:
-            status = "optimal"
-        elif problem.sol_status == pulp.LpSolutionIntegerFeasible:
-            status = "feasible"
-        elif problem.sol_status == pulp.LpSolutionInfeasible or problem.status == pulp.LpStatusInfeasible:
-            status = "infeasible"
-        else:
-            status = "no_solution"
-    elif solver == "highs":
-        if "HiGHS" not in pulp.listSolvers(onlyAvailable=True):
-            from gis.errors import ScenarioError
-
-            raise ScenarioError("solver 'highs' needs the highspy package: pip install 'qingdao-rollout[highs]'")
-        cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, random_seed=seed)
-        sink = io.StringIO()
-        with contextlib.redirect_stdout(sink) if not msg else contextlib.nullcontext():
-            problem.solve(cmd)
-        h = problem.solverModel
-        ms = h.modelStatusToString(h.getModelStatus())
-        info = h.getInfo()
-        has_sol = problem.sol_status in (1, 2)
-        objective = pulp.value(problem.objective) if has_sol else None
-        notes = ms
-        if is_mip and has_sol:
-            bound = float(info.mip_dual_bound)
-            hv = float(info.objective_function_value)
-            if problem.sense == pulp.LpMaximize and abs(hv + objective) < 1e-6 * max(1.0, abs(objective)) and abs(objective) > 1e-9:
-                bound = -bound  # PuLP hands HiGHS the negated objective of a maximisation
-        elif has_sol:
-            bound = objective
-        if ms == "Optimal":
-            status = "optimal"
-        elif "nfeasible" in ms:
-            status = "infeasible"
-        elif has_sol:
-            status = "feasible"
-        else:
-            status = "no_solution"
-    else:
-        from gis.errors import ScenarioError
-
-        raise ScenarioError(f"unknown solver {solver!r}; use 'cbc' or 'highs'")
+    status, objective, bound, notes = _BACKENDS[solver](problem, is_mip=is_mip, time_limit_s=time_limit_s,
+                                                        gap_rel=gap_rel, threads=threads, msg=msg, seed=seed)
     seconds = time.perf_counter() - t0
     # solvers report their bound without the objective's constant term; PuLP's objective value includes it
     constant = float(getattr(problem.objective, "constant", 0.0) or 0.0)

@@ -6,8 +6,6 @@ flows, traffic balance, target, district bounds, capex as the sum of its parts.
 """
 from __future__ import annotations
 
-import time
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -20,7 +18,7 @@ from gis.errors import InfeasibleError, InputError
 from gis.layers import Layers
 from gis.pairs import pairs_within_radius
 from rollout.model_5g import (DEFAULT_HEADROOM_STEPS, FAMILIES, STATION_COLUMNS, Siting5GInput, build_model, diagnose,
-                              infeasible_families, plan_5g, solve_5g)
+                              plan_5g, solve_5g)
 from rollout.scenario import Scenario
 
 MACRO = dict(capacity_mbps=2000.0, capex_cny=400_000.0)
@@ -382,8 +380,6 @@ def test_infeasible_from_integrality_only_is_found_on_the_integer_model():
     inp = make([[0, 0], [2000, 0], [4000, 0]], 300.0, [[0, 0], [2000, 0], [4000, 0]], 100.0, pop=0.0,
                types=((300.0, 1.0),), site_district=["A"] * 3, district_max={"A": 2})
     diagnose(inp)
-    fams, relaxed = infeasible_families(inp)
-    assert not relaxed and fams == ["district_max", "station_capacity", "capacity_assign"]
     with pytest.raises(InfeasibleError) as e:
         solve_5g(inp)
     assert e.value.family == "district_max+station_capacity+capacity_assign"
@@ -423,18 +419,24 @@ def test_constraint_families_and_names():
     inp = make(**LINE, traffic=[100.0, 2500.0, 100.0], types=("macro", "small"), max_per_site=[1, 3],
                site_district=["A", "B"], target=3, district_min={"A": 1}, district_max={"B": 4})
     m = build_model(inp)
-    names = [c.name for c in m.problem._constraints.values()]
+    names = [c.name for c in m.problem.constraints()]
     prefixes = {n.rsplit("_", 1)[0] for n in names}
     assert prefixes == {"coverage", "capacity_assign", "station_capacity", "target_total", "district_min",
                         "district_max", "capacity_cover300", "capacity_cover2000"}
     assert sum(n.startswith("coverage_") for n in names) == 3
+    # rows per family as built, in registry order
+    assert list(m.rows) == [f.name for f in FAMILIES]
+    assert m.rows["coverage"] == 3 and m.rows["target_cap"] == 0 and sum(m.rows.values()) == len(names)
     # sizes: 4 x (2 sites x 2 types), 4 flows (pairs with traffic)
     assert len(m.x) == 4 and len(m.a) == 4
     m2 = build_model(inp, objective="headroom")
-    assert m2.problem.sense == pulp.LpMaximize and "target_cap_0" in {c.name for c in m2.problem._constraints.values()}
+    rows2 = {c.name for c in m2.problem.constraints()}
+    assert m2.problem.sense == pulp.LpMaximize and "target_cap_0" in rows2 and "target_total_0" not in rows2
     assert len(m2.g) == 3 * len(DEFAULT_HEADROOM_STEPS)              # 3 cells x the segments
-    assert set(FAMILIES) == {"coverage", "capacity_assign", "station_capacity", "target_total", "district_min",
-                             "district_max"}
+    # every family is explained except the cuts and the headroom stage's cap
+    assert {f.name for f in FAMILIES if f.rank is not None} == {
+        "coverage", "capacity_assign", "station_capacity", "target_total", "district_min", "district_max"}
+    assert sorted(f.rank for f in FAMILIES if f.rank is not None) == list(range(6))
 
 
 def test_capacity_cover_cuts_keep_the_optimum_and_raise_the_lp_bound():
@@ -451,18 +453,15 @@ def test_capacity_cover_cuts_keep_the_optimum_and_raise_the_lp_bound():
     assert st_plain.objective == pytest.approx(solve_5g(inp).capex_cny)
 
 
-def test_build_is_sparse_and_fast():
+def test_build_is_sparse():
     rng = np.random.default_rng(0)
     n, m = 6000, 3000
     cxy = rng.uniform(0, 30_000, (n, 2))
     sxy = rng.uniform(0, 30_000, (m, 2))
     inp = make(cxy, 700.0, sxy, rng.uniform(0, 500, n), types=("macro", "small"), max_per_site=[1, 3])
-    t0 = time.perf_counter()
     mod = build_model(inp)
-    secs = time.perf_counter() - t0
     pairs = len(inp.usable_pairs())
     assert mod.nonzeros < 12 * pairs + 10 * n                      # linear in the pair table, not n x m
-    assert secs < 10.0
     assert len(mod.a) == int((inp.traffic_mbps[inp.pairs["cell"]] > 0).sum())
 
 

@@ -1,7 +1,6 @@
 """Budget mode: maximal coverage under a capex budget, on hand-made layers with known optima."""
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 from shapely.geometry import Point
@@ -83,3 +82,39 @@ def test_invariants_and_monotone_in_budget(pops, budget):
         assert res.weight_covered == pytest.approx(res.stats.objective or 0.0)
     assert lo.capex_cny <= budget + 1e-9
     assert hi.weight_covered >= lo.weight_covered
+
+
+def test_station_type_is_the_cheapest_allowed_one_in_the_plan_too():
+    """Where macro is not allowed, a small cell is built even when it costs more than a macro: the budget model
+    prices it, and the plan's stations layer shows the same type and cost (one rule, in BudgetInput)."""
+    from rollout.pipeline import _budget_stations
+
+    layers = make_layers([0, 1000, 2000], [10, 40, 30], existing=[0, 0, 1])
+    layers.candidates["clutter"] = ["urban", "suburban", "suburban"]
+    layers.candidates["lon"] = layers.candidates.geometry.x
+    layers.candidates["lat"] = layers.candidates.geometry.y
+    layers.districts = gpd.GeoDataFrame({"district_id": ["d"], "name_zh": ["甲"]}, geometry=[Point(120, 36)], crs=4326)
+    sc = scenario_from_dict({"budget": {"capex_cny": 1000.0}, "radio": {
+        "backhaul_cost_cny_per_km": 0.0, "macro": {"capex_cny": 100.0, "clutters": ["urban", "dense_urban"]},
+        "small": {"capex_cny": 150.0, "capacity_mbps": 300.0, "max_per_site": 2, "clutters": ["urban", "suburban"]}}})
+    inp = BudgetInput.from_layers(layers, sc)
+    assert inp.site_type.tolist() == ["macro", "small", "small"]
+    assert inp.site_cost_cny[:2].tolist() == [100.0, 150.0] and np.isinf(inp.site_cost_cny[2])  # s2 has a station
+    res = solve_budget(inp, gap_rel=0.0)
+    assert res.build.tolist() == [True, True, False] and res.capex_cny == 250.0
+    st_ = _budget_stations(layers, sc, inp, res.build, np.zeros(3)).set_index(["site_id", "new"])
+    assert st_.loc[("s0", True), "type"] == "macro" and st_.loc[("s1", True), "type"] == "small"
+    assert st_.loc[("s1", True), "equipment_cny"] == 150.0 and st_.loc[("s1", True), "capacity_mbps"] == 300.0
+    assert st_.loc[("s2", False), "type"] == "macro" and st_.loc[("s2", False), "count"] == 1
+    assert st_["capex_cny"].sum() == pytest.approx(res.capex_cny)
+    assert (st_["district"] == "甲").all()
+
+
+def test_budget_rows_are_one_family_call_each():
+    from rollout.model_budget import FAMILIES, build_model
+
+    layers = make_layers([0, 500, 1000], [50, 0, 50], radius=600)
+    m = build_model(BudgetInput.from_layers(layers, scenario(100)))
+    names = [c.name for c in m.problem.constraints()]
+    assert names == ["covered_0", "covered_2", "budget"]
+    assert list(m.rows) == [f.name for f in FAMILIES] and m.rows == {"covered": 2, "budget": 1}

@@ -123,9 +123,39 @@ def test_infeasible_year_names_year_and_limit():
 
 
 def test_solver_infeasibility_is_blamed_on_a_year():
-    # the cheap diagnosis passes (budget 150 >= 100 for the 1 station needed), but the OLT's 1,700 CNY
-    # must also be spent by 2022 to meet the port target: only the solve finds it.
+    # the cheap diagnosis passes (budget 150 >= 100 for the 1 station needed), but the OLT's 1,200 CNY (site and
+    # ports) must also be spent by 2022 to meet the port target: only the solve finds it.
     plan, cover = _plan()
-    with pytest.raises(InfeasibleError, match="year 2022, binding limit 'budget'"):
+    with pytest.raises(InfeasibleError) as info:
         phase_plan(plan, cover, _scenario(years=[2022, 2023], stations_cumulative=[1, 2], ports_cumulative=[20, 20],
                                           budget_cny=[400, 1e6]))
+    # the conflict: ports only at open sites, the 2022 port target and the 2022 budget (by 800 CNY)
+    assert info.value.family == "ports_open+ports_target+budget" and info.value.items == ["2022"]
+    assert "years at fault: 2022 (800 CNY over the budget)" in str(info.value)
+
+
+def test_diagnosis_lists_every_year_at_fault():
+    plan, cover = _plan()
+    with pytest.raises(InfeasibleError) as info:
+        phase_plan(plan, cover, _scenario(years=[2022, 2023], stations_cumulative=[2, 3], budget_cny=[150, 10]))
+    fams = [(f, items) for f, _, items in info.value.problems]
+    assert fams == [("budget", ["2022"]), ("stations_target", ["2023"]), ("budget", ["2023"])]
+    assert info.value.family == "budget" and info.value.items == ["2022"]
+    assert str(info.value).count("year 202") == 3
+
+
+def test_rows_are_one_call_per_family_with_stable_names():
+    from rollout.phasing import FAMILIES, build_phasing_model, phasing_input_from_plan
+
+    plan, cover = _plan()
+    sc = _scenario(years=[2022, 2023, 2024], stations_cumulative=[1, 2, 2], ports_cumulative=[0, 20, 20],
+                   budget_cny=[1e6, 1e6, 1e6], build_cap_stations=[1, 1, 1], coverage_floor=[0.0, 0.5, 1.0])
+    m = build_phasing_model(phasing_input_from_plan(plan, cover, sc))
+    names = [c.name for c in m.problem.constraints()]
+    assert list(m.rows) == [f.name for f in FAMILIES] and sum(m.rows.values()) == len(names)
+    # rows of a family are contiguous, in registry order
+    fam_of = [next(f.name for f in FAMILIES if n.startswith(f.name + "_")) for n in names]
+    assert [k for i, k in enumerate(fam_of) if i == 0 or fam_of[i - 1] != k] == [f.name for f in FAMILIES]
+    assert names[:2] == ["monotone_B0_1", "monotone_B1_1"] and "monotone_U_0_1" in names
+    assert "budget_2024" in names and "stations_target_2024" not in names      # the last year is the plan itself
+    assert m.rows["covered"] == 2 * 3 and m.rows["coverage_floor"] == 2

@@ -127,7 +127,7 @@ def _set_cover(n=400, m=200, per_row=6, seed=1):
     rng = np.random.default_rng(seed)
     p = pulp.LpProblem("sc", pulp.LpMinimize)
     x = [p.add_variable(f"x{j}", 0, 1, pulp.LpInteger) for j in range(m)]
-    p.setObjective(pulp.LpAffineExpression(zip(x, rng.integers(10, 30, m).tolist())))
+    p.setObjective(pulp.LpAffineExpression(zip(x, rng.integers(10, 30, m).tolist(), strict=True)))
     for i in range(n):
         cols = rng.choice(m, per_row, replace=False)
         p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x[j], 1) for j in cols]),
@@ -150,9 +150,9 @@ def _market_split(m=4, n=40, seed=0):
     a = rng.integers(0, 100, (m, n))
     p = pulp.LpProblem("ms", pulp.LpMinimize)
     x = [p.add_variable(f"x{j}", 0, 1, pulp.LpInteger) for j in range(n)]
-    p.setObjective(pulp.LpAffineExpression(zip(x, [1.0] * n)))
+    p.setObjective(pulp.LpAffineExpression(zip(x, [1.0] * n, strict=True)))
     for i in range(m):
-        p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(zip(x, a[i].tolist())), pulp.LpConstraintEQ,
+        p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(zip(x, a[i].tolist(), strict=True)), pulp.LpConstraintEQ,
                                           f"r_{i}", int(a[i].sum() // 2)))
     return p
 
@@ -178,9 +178,10 @@ def test_objective_constant_is_in_the_bound_too():
 
     for name in available_solvers():
         p = pulp.LpProblem("const", pulp.LpMinimize)
-        x = [pulp.LpVariable(f"x{i}", 0, 3, cat="Integer") for i in range(3)]
-        p += pulp.lpSum(x) + 1_000_000.0
-        p += x[0] + 2 * x[1] + 3 * x[2] >= 4
+        x = [p.add_variable(f"x{i}", 0, 3, pulp.LpInteger) for i in range(3)]
+        p.setObjective(pulp.LpAffineExpression([(v, 1.0) for v in x], constant=1_000_000.0))
+        p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x[0], 1.0), (x[1], 2.0), (x[2], 3.0)]),
+                                          pulp.LpConstraintGE, "c_0", 4))
         st = solve(p, part="t", solver=name, time_limit_s=10)
         assert st.status == "optimal" and st.objective == pytest.approx(1_000_002.0)
         assert st.bound == pytest.approx(1_000_002.0) and st.gap == pytest.approx(0.0, abs=1e-9)
