@@ -40,7 +40,7 @@ def page_data(html: str) -> dict:
         r'<script type="application/json" class="rollout-data" data-kind="geojson" id="(\w+)">(.*?)</script>',
         html, re.S)}
     geojson = [json.loads(m) for m in re.findall(r"^\s*geo_json_[0-9a-f]+_add\((.*)\);$", html, re.M)]
-    with_geo = [spec for spec in layers if spec["kind"] != "points"]
+    with_geo = [spec for spec in layers if spec["kind"] not in ("points", "raster")]
     assert len(with_geo) == len(geojson)
     for spec, gj in zip(with_geo, geojson, strict=True):
         if "geojsonBlock" in spec:  # hidden at first: folium got the features without geometry, a block has them
@@ -133,6 +133,14 @@ def plan_html(saved):
     return out, out.read_text(encoding="utf-8")
 
 
+#: The overlays of the fixture plan, in the layer control (and drawing) order.
+OVERLAYS = ["Districts", "Best-server RSRP", "Demand cells by clutter", "Feeder tree (OLT \u2192 cabinets)",
+            "Distribution fibre (cabinet \u2192 cell)", "5G backhaul on PON (station \u2192 OLT)",
+            "5G backhaul on transport ring (SPN/IPRAN)", "Splitter cabinets", "OLT sites", "5G stations"]
+LINK_LAYERS = {"links_feeder": ("feeder", None), "links_distribution": ("distribution", None),
+               "links_backhaul_pon": ("backhaul", "pon"), "links_backhaul_ring": ("backhaul", "ring")}
+
+
 # ---------------------------------------------------------------------- folium
 def test_the_page_is_a_folium_map(plan_html):
     html = plan_html[1]
@@ -145,19 +153,24 @@ def test_the_page_is_a_folium_map(plan_html):
     assert f"RolloutMap.of({name}).legend(" in html                      # the Legend MacroElement
     base, over, var = layer_control(html)
     assert base == ["CartoDB Positron", "OpenStreetMap", "Gaode / AMap (GCJ-02)", "No basemap"]
-    assert over == ["Districts", "Demand cells by clutter", "Feeder fibre (cell \u2192 OLT)",
-                    "5G backhaul (station \u2192 OLT/office)", "OLT sites", "5G stations"]
-    # base layers are folium TileLayers; overlays folium GeoJson layers, stations the custom canvas layer
+    assert over == OVERLAYS
+    # base layers are folium TileLayers; overlays folium GeoJson layers, stations and splitters the custom
+    # canvas layer, the RSRP raster the custom image layer
     for b in base:
         assert var[b].startswith("tile_layer_") and f"var {var[b]} = L.tileLayer(" in html
-    for o in over[:-1]:
-        assert var[o].startswith("geo_json_") and f"var {var[o]} = L.geoJson(" in html
-    assert var["5G stations"].startswith("rollout_points_")
-    assert f"var {var['5G stations']} = RolloutMap.of({name}).addPoints(" in html
+    for o in over:
+        if o in ("5G stations", "Splitter cabinets"):
+            assert var[o].startswith("rollout_points_")
+            assert f"var {var[o]} = RolloutMap.of({name}).addPoints(" in html
+        elif o == "Best-server RSRP":
+            assert var[o].startswith("rollout_raster_")
+            assert f"var {var[o]} = RolloutMap.of({name}).addRaster(" in html
+        else:
+            assert var[o].startswith("geo_json_") and f"var {var[o]} = L.geoJson(" in html
     # show / show=False: only the layers shown at first are added to the map
     added = set(re.findall(r"^\s*(\w+)\.addTo\(%s\);$" % name, html, re.M))
     assert {var[o] for o in ("Districts", "OLT sites", "5G stations", "CartoDB Positron")} <= added
-    assert not {var[o] for o in over[1:4]} & added
+    assert not {var[o] for o in over if o not in ("Districts", "OLT sites", "5G stations")} & added
     assert not {var[b] for b in base[1:]} & added
 
 
@@ -199,10 +212,10 @@ def test_map_holds_every_feature_of_the_plan(saved, plan_html):
     assert len(layers["olt_sites"]["geojson"]["features"]) == len(plan.olt_sites)
     cells = [c for f in layers["demand"]["geojson"]["features"] for c in f["properties"]["cells"]]
     assert sorted(cells) == list(range(len(plan.demand)))
-    kinds = plan.links["kind"].value_counts()
-    for kind in ("feeder", "backhaul"):
-        (feature,) = layers[f"links_{kind}"]["geojson"]["features"]
-        assert len(feature["geometry"]["coordinates"]) == len(feature["properties"]["owners"]) == kinds[kind]
+    for layer_id, (kind, carrier) in LINK_LAYERS.items():
+        want = (plan.links["kind"] == kind) & ((plan.links["carrier"] == carrier) if carrier else True)
+        (feature,) = layers[layer_id]["geojson"]["features"]
+        assert len(feature["geometry"]["coordinates"]) == len(feature["properties"]["owners"]) == want.sum() > 0
     # every popup column has one value per feature
     for layer in layers.values():
         n = len(layer.get("x") or layer.get("cls") or layer.get("titles") or [])
@@ -214,7 +227,8 @@ def test_map_holds_every_feature_of_the_plan(saved, plan_html):
     new_macro = int(((plan.stations["type"] == "macro") & plan.stations["new"]).sum())
     assert st["cls"].count(0) == new_macro
     # overlays the brief wants off by default
-    assert not layers["demand"]["on"] and not layers["links_feeder"]["on"] and not layers["links_backhaul"]["on"]
+    assert not layers["demand"]["on"] and not any(layers[k]["on"] for k in LINK_LAYERS)
+    assert not layers["rsrp"]["on"] and not layers["splitters"]["on"]
     assert layers["stations"]["on"] and layers["districts"]["on"]
 
 
@@ -430,7 +444,7 @@ def test_write_is_atomic(saved, tmp_path, monkeypatch):
 def test_map_of_a_plan_without_demand_links_or_olt(tmp_path):
     import geopandas as gpd
 
-    plan = make_plan(10, 5, seed=3, years=False)
+    plan = make_plan(10, 5, seed=3, years=False, network=False)
     empty = plan.links.iloc[0:0]
     plan.links = empty
     plan.olt_sites = plan.olt_sites.iloc[0:0]
@@ -453,8 +467,8 @@ def test_build_year_colouring(plan_html):
 
 
 def test_size_budget_at_city_scale(gcj):
-    """35,000 stations + 15,000 demand hexes stay well under 15 MB."""
-    plan = make_plan(35_000, 15_000, seed=7)
+    """35,000 stations + 15,000 demand hexes, their splitters, fibre and an RSRP lattice stay under 15 MB."""
+    plan = make_plan(35_000, 15_000, seed=7, rsrp_res=9)
     html = mm.render_map_html(mm.plan_map_data(plan))
     mb = len(html.encode("utf-8")) / 1e6
     assert mb <= 15.0, mb
