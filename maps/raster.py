@@ -63,8 +63,10 @@ def lattice_raster(lon, lat, cls, area_km2, *, max_side_px: int = MAX_SIDE_PX,
                    min_pixel_m: float = MIN_PIXEL_M) -> LatticeRaster:
     """Paint lattice points (centres of hexagonal cells of ``area_km2``) of class ``cls`` (0..254) into pixels.
 
-    The pixel size follows the finest lattice cell (its circumradius), but no finer than ``min_pixel_m``
-    and no finer than the image's longest side allows (``max_side_px``).
+    The pixel size is half the spacing of the finest lattice (the 5th percentile of the distances between
+    neighbouring points; at most the smallest circumradius), so that each lattice point has pixels of its own, but no finer than
+    ``min_pixel_m`` and no finer than the image's longest side allows (``max_side_px``); there, neighbouring
+    points may share a pixel, which shows the class of the point nearest to its centre.
     """
     lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     cls = np.asarray(cls, dtype=np.uint8)
@@ -84,7 +86,9 @@ def lattice_raster(lon, lat, cls, area_km2, *, max_side_px: int = MAX_SIDE_PX,
     n = float(lat.max()) + pad / 110_574.0
     width_m = (e - w) * m_per_deg_lon
     height_m = (n - s) * 110_574.0
-    pixel_m = max(float(reach_m.min()), min_pixel_m, max(width_m, height_m) / max_side_px)
+    tree = cKDTree(xy)
+    spacing_m = float(np.percentile(tree.query(xy, k=2)[0][:, 1], 5)) if len(xy) > 1 else 2 * pad
+    pixel_m = max(min(spacing_m / 2, float(reach_m.min())), min_pixel_m, max(width_m, height_m) / max_side_px)
     nx, ny = max(1, math.ceil(width_m / pixel_m)), max(1, math.ceil(height_m / pixel_m))
     px_lon = w + (np.arange(nx) + 0.5) * (e - w) / nx
     y_n, y_s = mercator_y(n), mercator_y(s)
@@ -99,7 +103,7 @@ def lattice_raster(lon, lat, cls, area_km2, *, max_side_px: int = MAX_SIDE_PX,
     near = _grow(near, grow)
     rr, cc = np.nonzero(near)
     pxy = np.column_stack(lonlat_to_xy(px_lon[cc], px_lat[rr], crs))
-    dist, nearest = cKDTree(xy).query(pxy, distance_upper_bound=pad)
+    dist, nearest = tree.query(pxy, distance_upper_bound=pad)
     hit = np.isfinite(dist)
     hit[hit] = dist[hit] <= reach_m[nearest[hit]]
     index[rr[hit], cc[hit]] = cls[nearest[hit]]

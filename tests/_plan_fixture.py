@@ -156,8 +156,7 @@ def _rsrp_lattice(rng, stations, res: int) -> gpd.GeoDataFrame:
     rsrp = -75.0 - 30.0 * np.log10(np.maximum(d_m, 30.0) / 1000.0) + rng.normal(0, 3, len(cells))
     rsrp = np.round(np.clip(rsrp, -140.0, -44.0), 1)
     rsrp[d_m > 9_000] = -np.inf          # no station in reach
-    res_of = np.array([h3.get_resolution(c) for c in cells], dtype=int)
-    area = np.array([h3.average_hexagon_area(r, "km^2") for r in range(16)])[res_of]
+    area = np.array([h3.cell_area(c, "km^2") for c in cells])
     return gpd.GeoDataFrame({
         "h3": cells, "district_id": dids, "clutter": rng.choice(CLUTTERS, len(cells)),
         "population": rng.gamma(1.5, 40.0, len(cells)).round(1), "area_km2": area.round(5),

@@ -549,3 +549,127 @@ def test_layers_map_from_real_layers_keeps_the_modelled_note(tmp_path):
     gpkg = layers.to_gpkg(tmp_path / "layers.gpkg")
     html = mm.write_layers_map(gpkg, tmp_path / "layers_map.html").read_text(encoding="utf-8")
     assert "modelled" in layers_by_id(html)["demand"]["note"].lower()
+
+
+# ---------------------------------------------------------------------- radio and ODN layers (issues 9, 10)
+def decode_png(data: bytes) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Class indices and RGBA palette of an 8-bit palette PNG with filter 0 rows (what maps.raster writes)."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+        assert struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0] == zlib.crc32(kind + body) & 0xFFFFFFFF
+        chunks[kind] = chunks.get(kind, b"") + body
+        pos += 12 + n
+    w, h, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
+    assert (depth, colour, interlace) == (8, 3, 0)
+    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8).reshape(h, w + 1)
+    assert (rows[:, 0] == 0).all()
+    rgb = np.frombuffer(chunks[b"PLTE"], dtype=np.uint8).reshape(-1, 3)
+    alpha = list(chunks.get(b"tRNS", b"")) + [255] * (len(rgb) - len(chunks.get(b"tRNS", b"")))
+    return rows[:, 1:], [(*map(int, c), a) for c, a in zip(rgb, alpha, strict=True)]
+
+
+def test_png_bytes_round_trip():
+    from maps.raster import png_bytes
+
+    rng = np.random.default_rng(3)
+    index = rng.integers(0, 4, (17, 33)).astype(np.uint8)
+    index[0, 0] = 9   # beyond the palette: transparent
+    pal = [(255, 0, 0, 255), (0, 255, 0, 128), (0, 0, 255, 255), (10, 20, 30, 0)]
+    got, got_pal = decode_png(png_bytes(index, pal))
+    assert (got == index).all()
+    assert got_pal[:4] == pal and got_pal[9][3] == 0
+    with pytest.raises(ValueError):
+        png_bytes(np.zeros((0, 3), np.uint8), pal)
+
+
+def test_rsrp_classes_around_the_threshold():
+    classes = mm.rsrp_classes(-95.0)
+    assert [c["label"] for c in classes] == [
+        "no server in reach", "< \u2212105 dBm", "\u2212105 \u2026 \u221295 dBm", "\u221295 \u2026 \u221285 dBm (threshold)",
+        "\u221285 \u2026 \u221275 dBm", "\u221275 \u2026 \u221265 dBm", "\u2265 \u221265 dBm"]
+    got = mm.rsrp_class_of([-np.inf, np.nan, -140, -105.01, -105, -95.01, -95, -84.9, -65, -20], -95.0)
+    assert got.tolist() == [0, 0, 1, 1, 2, 2, 3, 4, 6, 6]
+
+
+def test_rsrp_raster_paints_every_lattice_point_in_its_class(saved, plan_html):
+    """Each lattice point's pixel (Web-Mercator rows, as Leaflet stretches the image) holds its own class."""
+    import base64
+
+    from maps.network import network_parts
+    from maps.raster import TRANSPARENT, mercator_y
+    from rollout.plan import load_plan
+
+    plan = load_plan(saved)
+    parts = network_parts(plan, saved)
+    spec = layers_by_id(plan_html[1])["rsrp"]
+    assert spec["kind"] == "raster" and spec["points"] == len(parts.rsrp)
+    assert spec["url"].startswith("data:image/png;base64,")
+    index, palette = decode_png(base64.b64decode(spec["url"].split(",", 1)[1]))
+    assert [f"#{r:02x}{g:02x}{b:02x}" for r, g, b, _ in palette[:len(spec["classes"])]] == [
+        c["color"] for c in spec["classes"]]
+    w, s, e, n = spec["bounds"]
+    h, wd = index.shape
+    lon, lat = parts.rsrp.geometry.x.to_numpy(), parts.rsrp.geometry.y.to_numpy()
+    col = ((lon - w) / (e - w) * wd).astype(int)
+    row = ((mercator_y(n) - mercator_y(lat)) / (mercator_y(n) - mercator_y(s)) * h).astype(int)
+    want = mm.rsrp_class_of(parts.rsrp["rsrp_dbm"], parts.evaluation["threshold_dbm"])
+    assert (index[row, col] == want).all()
+    # the legend counts the lattice points per class; pixels outside every hexagon stay transparent
+    assert [c["n"] for c in spec["classes"]] == np.bincount(want, minlength=len(spec["classes"])).tolist()
+    assert (index == TRANSPARENT).any() and palette[TRANSPARENT][3] == 0 if len(palette) > TRANSPARENT else True
+    assert "\u221295 dBm" in spec["note"] and f"{len(parts.rsrp):,} lattice points" in spec["note"]
+
+
+def test_raster_pixels_follow_mercator_rows():
+    """A lattice far north and south of the equator: rows are equally spaced in Mercator y, not latitude."""
+    from maps.raster import lattice_raster, mercator_lat, mercator_y
+
+    lat = np.array([20.0, 60.0])
+    ras = lattice_raster(np.array([10.0, 10.0]), lat, np.array([1, 2]), np.array([500.0, 500.0]),
+                         max_side_px=400)
+    w, s, e, n = ras.bounds
+    h = ras.index.shape[0]
+    rows = [int(r) for r in (mercator_y(n) - mercator_y(lat)) / (mercator_y(n) - mercator_y(s)) * h]
+    assert ras.index[rows[0]].max() == 1 and ras.index[rows[1]].max() == 2
+    # the painted disc of each point spans about as many rows as columns (square pixels on the map)
+    for k in (1, 2):
+        r, c = np.nonzero(ras.index == k)
+        assert abs((r.max() - r.min()) - (c.max() - c.min())) <= 2
+    assert mercator_lat(mercator_y(np.array([35.0]))) == pytest.approx(35.0)
+
+
+def test_splitters_and_fibre_layers(saved, plan_html):
+    from rollout.plan import load_plan
+
+    from maps.network import network_parts
+
+    plan = load_plan(saved)
+    sp = network_parts(plan, saved).splitters
+    layers = layers_by_id(plan_html[1])
+    spec = layers["splitters"]
+    assert spec["kind"] == "points" and len(spec["x"]) == len(sp)
+    primary = (sp["kind"] == "primary").to_numpy()
+    assert np.array_equal(np.array(spec["cls"]) == 0, primary)
+    assert sp["splitter_id"].iloc[0] in spec["titles"] and sp["splitter_id"].iloc[0] not in plan_html[1]
+    feeder = layers["links_feeder"]
+    assert feeder["label"] == "Feeder tree (OLT \u2192 cabinets)" and feeder["weight"] > layers["links_distribution"]["weight"]
+    # the modelled existing network is said on the map too
+    assert "existing network is modelled" in page_data(plan_html[1])["subtitle"]
+    assert "MODELLED" in layers["stations"]["note"]
+
+
+def test_a_plan_without_network_parts_draws_as_before(tmp_path):
+    plan = make_plan(20, 10, seed=8, network=False)
+    html = mm.render_map_html(mm.plan_map_data(plan))
+    ids = [layer["id"] for layer in page_data(html)["layers"]]
+    assert ids == ["districts", "demand", "links_feeder", "links_backhaul", "olt_sites", "stations"]
+    assert layer_control(html)[1] == ["Districts", "Demand cells by clutter", "Feeder fibre (cell \u2192 OLT)",
+                                      "5G backhaul (station \u2192 OLT/office)", "OLT sites", "5G stations"]
+    assert ").addRaster(" not in html and "data:image/png" not in html
+    assert "modelled" not in page_data(html)["layers"][-1].get("note", "")
