@@ -519,8 +519,9 @@ def _rsrp_spec(rsrp: gpd.GeoDataFrame, evaluation: dict | None) -> dict:
     log.info("RSRP raster: %d lattice points -> %d x %d px (%.0f m), %d painted", len(r), ras.index.shape[1],
              ras.index.shape[0], ras.pixel_m, painted)
     share = (evaluation or {}).get("population_share")
+    thr_text = f"{thr:,.0f} dBm".replace("-", "\u2212")
     note = (f"Best-server RSRP on {len(r):,} lattice points, drawn as an image (pixel \u2248 {ras.pixel_m:,.0f} m); "
-            f"{thr_what} {thr:,.0f} dBm".replace("-", "\u2212"))
+            f"{thr_what} {thr_text}")
     if isinstance(share, (int, float)):
         note += f"; {share * 100:.1f} % of the population at or above it"
     return {"id": "rsrp", "kind": "raster", "label": "Best-server RSRP", "on": False,

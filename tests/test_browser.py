@@ -365,6 +365,8 @@ def test_rsrp_raster_cabinets_and_feeder_tree_offline(fresh, saved, plan, gcj):
     assert "rmRaster" in r["pane"] and int(r["z"]) < 400   # below the vector overlays
     legend = page.locator(".rm-legend").inner_text()
     assert "Best-server RSRP" in legend and "(threshold)" in legend and "Splitter cabinets" in legend
+    # the district choropleth turns to outlines while the image is shown (and comes back after)
+    assert "Districts: 5G stations per km" not in legend and page.get_by_label("outline only").is_checked()
     assert page.evaluate("window.rolloutMap.layers.splitters.layer.drawn") == len(parts.splitters)
     assert page.evaluate("window.rolloutMap.counts.rsrp.features") == len(parts.rsrp)
     page.wait_for_timeout(200)
@@ -394,4 +396,6 @@ def test_rsrp_raster_cabinets_and_feeder_tree_offline(fresh, saved, plan, gcj):
     assert abs(after["lng"] - glon[0]) * 90_000 < 1.0 and abs(after["lat"] - glat[0]) * 111_000 < 1.0
     page.get_by_label("Best-server RSRP").uncheck()
     assert "Best-server RSRP" not in page.locator(".rm-legend").inner_text()
+    assert "Districts: 5G stations per km" in page.locator(".rm-legend").inner_text()
+    assert page.get_by_label("5G stations per km\u00b2").is_checked()
     assert_offline_clean(page, log)

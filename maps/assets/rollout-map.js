@@ -336,9 +336,23 @@
         pane: 'rmRaster', opacity: spec.opacity === undefined ? 0.7 : spec.opacity, interactive: false,
         className: 'rm-raster', alt: spec.label
       });
-      var o = {spec: spec, layer: layer, builtGcj: state.gcj};
+      var o = {spec: spec, layer: layer, builtGcj: state.gcj, hidMetric: null};
       o.restyle = function () {};
       register(o);
+      // A filled choropleth would tint the image: districts turn to outlines while it is shown, and back.
+      function districts() { return overlays.filter(function (x) { return x.spec.kind === 'districts'; })[0]; }
+      layer.on('add', function () {
+        var d = districts();
+        if (d && ui.metric[d.spec.id]) {
+          o.hidMetric = ui.metric[d.spec.id];
+          state.setDistrictMetric('', d.spec.id);
+        }
+      });
+      layer.on('remove', function () {
+        var d = districts();
+        if (d && o.hidMetric && !ui.metric[d.spec.id]) state.setDistrictMetric(o.hidMetric, d.spec.id);
+        o.hidMetric = null;
+      });
       return layer;
     };
 
@@ -624,6 +638,10 @@
       if (!o) return;
       ui.metric[o.spec.id] = metricId || null;
       o.restyle();
+      var inputs = mapEl.querySelectorAll('.rm-options input[type=radio]');   // keep the options in step
+      for (var k = 0; k < inputs.length; k++) {
+        if (inputs[k].name === 'rm-metric-' + o.spec.id) inputs[k].checked = inputs[k].value === (metricId || '');
+      }
       updateLegend();
     };
     state.setStationColour = function (mode, layerId) {
