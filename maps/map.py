@@ -451,19 +451,25 @@ def _splitters_spec(splitters: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
     sp = as_frame(splitters)
     kind = strings(sp, "kind").fillna("").str.lower()
     cls = np.where(kind == "primary", 0, np.where(kind == "secondary", 1, 2))
-    x, y = _xy(splitters)
-    return {"id": "splitters", "kind": "points", "label": "Splitter cabinets", "on": False,
-            "x": _q(x).tolist(), "y": _q(y).tolist(),
-            "classes": [{"label": "cabinet (primary splitter)", "color": "#3f007d", "fill": "#9e9ac8", "radius": 4},
-                        {"label": "secondary splitter", "color": "#54278f", "fill": "#ffffff", "radius": 2.5},
-                        {"label": "other splitter", "color": "#525252", "fill": "#bdbdbd", "radius": 2.5}],
-            "cls": cls.tolist(),
-            "titles": strings(sp, "splitter_id").fillna("").tolist(),
-            "popup": [_field("stage", kind.where(kind != "", None), dictionary=True),
-                      _field("split ratio", strings(sp, "ratio"), dictionary=True),
-                      _field("lines", numbers(sp, "lines"), "int"),
-                      _field("OLT", strings(sp, "olt_id"), dictionary=True),
-                      _field("district", _district_names(sp, dist), dictionary=True)]}
+    classes = [{"label": "cabinet (primary splitter)", "color": "#3f007d", "fill": "#9e9ac8", "radius": 4},
+               {"label": "secondary splitter", "color": "#54278f", "fill": "#ffffff", "radius": 2.5},
+               {"label": "other splitter", "color": "#525252", "fill": "#bdbdbd", "radius": 2.5}]
+    popup = [_field("stage", kind.where(kind != "", None), dictionary=True),
+             _field("split ratio", strings(sp, "ratio"), dictionary=True),
+             _field("lines", numbers(sp, "lines"), "int"),
+             _field("OLT", strings(sp, "olt_id"), dictionary=True),
+             _field("district", _district_names(sp, dist), dictionary=True)]
+    return _points_spec("splitters", "Splitter cabinets", splitters, classes=classes, cls=cls,
+                        titles=strings(sp, "splitter_id"), popup=popup)
+
+
+def _points_spec(layer_id: str, label: str, gdf: gpd.GeoDataFrame, *, classes: list[dict], cls: np.ndarray,
+                 titles: pd.Series, popup: list[dict], on: bool = False) -> dict:
+    """A canvas point layer (:class:`RolloutPoints`): coordinates in 1/SCALE degree, a class per point."""
+    x, y = _xy(gdf)
+    return {"id": layer_id, "kind": "points", "label": label, "on": on, "x": _q(x).tolist(), "y": _q(y).tolist(),
+            "classes": classes, "cls": np.asarray(cls).tolist(), "titles": titles.fillna("").tolist(),
+            "popup": popup}
 
 
 def rsrp_classes(threshold_dbm: float) -> list[dict]:
@@ -599,19 +605,16 @@ def _candidates_spec(cand: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
     source = strings(c, "source").fillna("")
     ex = (numbers(c, "existing_macro").fillna(0) + numbers(c, "existing_small").fillna(0)).to_numpy() > 0
     cls = np.where(ex | (source == "existing").to_numpy(), 0, np.where((source == "user").to_numpy(), 1, 2))
-    x, y = _xy(cand)
-    return {"id": "candidates", "kind": "points", "label": "Candidate 5G sites", "on": False,
-            "x": _q(x).tolist(), "y": _q(y).tolist(),
-            "classes": [{"label": "existing station site", "color": "#08519c", "fill": "#6baed6", "radius": 3.5},
-                        {"label": "user candidate", "color": "#7f2704", "fill": "#fd8d3c", "radius": 3},
-                        {"label": "grid candidate", "color": "#525252", "fill": "#bdbdbd", "radius": 2.5}],
-            "cls": cls.tolist(),
-            "titles": strings(c, "site_id").fillna("").tolist(),
-            "popup": [_field("district", _district_names(c, dist), dictionary=True),
-                      _field("source", source.where(source != "", None), dictionary=True),
-                      _field("clutter", strings(c, "clutter"), dictionary=True),
-                      _field("existing macro", numbers(c, "existing_macro"), "int"),
-                      _field("existing small", numbers(c, "existing_small"), "int")]}
+    classes = [{"label": "existing station site", "color": "#08519c", "fill": "#6baed6", "radius": 3.5},
+               {"label": "user candidate", "color": "#7f2704", "fill": "#fd8d3c", "radius": 3},
+               {"label": "grid candidate", "color": "#525252", "fill": "#bdbdbd", "radius": 2.5}]
+    return _points_spec("candidates", "Candidate 5G sites", cand, classes=classes, cls=cls,
+                        titles=strings(c, "site_id"),
+                        popup=[_field("district", _district_names(c, dist), dictionary=True),
+                               _field("source", source.where(source != "", None), dictionary=True),
+                               _field("clutter", strings(c, "clutter"), dictionary=True),
+                               _field("existing macro", numbers(c, "existing_macro"), "int"),
+                               _field("existing small", numbers(c, "existing_small"), "int")])
 
 
 # ====================================================================== GeoJSON helpers
@@ -962,48 +965,45 @@ class _Basemap(MacroElement):
         self.info = {"id": basemap_id, "gcj": bool(gcj)}
 
 
-class RolloutPoints(_Payload, folium.map.Layer):
-    """A folium layer of many points (35,000+ 5G stations) drawn on one canvas.
+class _RuntimeLayer(_Payload, folium.map.Layer):
+    """A folium layer made by the runtime (``RolloutMap.of(map).<_method>(spec)``) from its JSON block.
 
-    The points travel as one JSON block (column-wise, coordinates in 1/SCALE
-    degree); ``rollout-map.js`` stamps them into a canvas and hit-tests clicks.
-    Being a ``folium.map.Layer``, it is listed in the ``folium.LayerControl``
-    and honours ``show``.
+    Being a ``folium.map.Layer``, it is listed in the ``folium.LayerControl`` and honours ``show``.
     """
 
+    _method = ""
     _template = jinja2.Template("""
 {% macro html(this, kwargs) %}<script type="application/json" class="rollout-data" data-kind="layer" id="{{ this.get_name() }}_data">{{ this.placeholder }}</script>{% endmacro %}
 {% macro script(this, kwargs) %}
-    var {{ this.get_name() }} = RolloutMap.of({{ this._parent.get_name() }}).addPoints(
+    var {{ this.get_name() }} = RolloutMap.of({{ this._parent.get_name() }}).{{ this._method }}(
         RolloutMap.readJson({{ (this.get_name() ~ "_data")|tojson }}));
 {% endmacro %}
 """)
 
     def __init__(self, spec: dict, *, name: str, show: bool = True):
         super().__init__(name=name, overlay=True, control=True, show=show)
-        self._name = "RolloutPoints"
+        self._name = type(self).__name__
         self.payload = json_for_html(spec)
 
 
-class RolloutRaster(_Payload, folium.map.Layer):
+class RolloutPoints(_RuntimeLayer):
+    """A folium layer of many points (35,000+ 5G stations) drawn on one canvas.
+
+    The points travel as one JSON block (column-wise, coordinates in 1/SCALE
+    degree); ``rollout-map.js`` stamps them into a canvas and hit-tests clicks.
+    """
+
+    _method = "addPoints"
+
+
+class RolloutRaster(_RuntimeLayer):
     """A folium layer of one image (the best-server RSRP raster), an ``L.imageOverlay`` made by the runtime.
 
     The image travels as a PNG data URI inside the layer's JSON block (never through Jinja), and is drawn
-    in a pane below the vector overlays. Listed in the ``folium.LayerControl``; honours ``show``.
+    in a pane below the vector overlays.
     """
 
-    _template = jinja2.Template("""
-{% macro html(this, kwargs) %}<script type="application/json" class="rollout-data" data-kind="layer" id="{{ this.get_name() }}_data">{{ this.placeholder }}</script>{% endmacro %}
-{% macro script(this, kwargs) %}
-    var {{ this.get_name() }} = RolloutMap.of({{ this._parent.get_name() }}).addRaster(
-        RolloutMap.readJson({{ (this.get_name() ~ "_data")|tojson }}));
-{% endmacro %}
-""")
-
-    def __init__(self, spec: dict, *, name: str, show: bool = False):
-        super().__init__(name=name, overlay=True, control=True, show=show)
-        self._name = "RolloutRaster"
-        self.payload = json_for_html(spec)
+    _method = "addRaster"
 
 
 class Legend(MacroElement):
