@@ -78,7 +78,7 @@ from gis.crs import wgs84_to_gcj02
 from gis.errors import InputError
 from gis.io import atomic_write_text
 from gis.layers import Layers
-from maps.network import NetworkParts, network_parts
+from maps.network import NetworkParts, network_parts, with_evaluated_coverage
 from maps.raster import TRANSPARENT, lattice_raster, png_bytes, png_data_uri
 from maps.tables import (as_frame, booleans, district_figures, district_labels, district_area_km2, is_modelled,
                          numbers, station_weights, strings)
@@ -206,8 +206,10 @@ def plan_map_data(plan, *, basemap: str = "positron", network: NetworkParts | No
     _check_basemap(basemap)
     network = network_parts(plan) if network is None else network
     modelled = is_modelled(plan.demand_source)
-    dist = district_figures(plan)
+    dist = with_evaluated_coverage(district_figures(plan), network.evaluation)
     layers = [_districts_spec(plan.districts, dist, plan_metrics=True)]
+    if network.evaluation:
+        _evaluated_coverage_labels(layers[0], network.evaluation)
     if network.rsrp is not None:
         layers.append(_rsrp_spec(network.rsrp, network.evaluation))
     if len(plan.demand):
@@ -231,6 +233,11 @@ def plan_map_data(plan, *, basemap: str = "positron", network: NetworkParts | No
         subtitle.append(f"{len(plan.olt_sites):,} OLT sites")
     if modelled:
         subtitle.append("demand is modelled, not measured")
+    share = (network.evaluation or {}).get("population_share")
+    if isinstance(share, (int, float)):
+        thr = (network.evaluation or {}).get("threshold_dbm")
+        at = f" at \u2265 {thr:,.0f} dBm".replace("-", "\u2212") if isinstance(thr, (int, float)) else ""
+        subtitle.append(f"population covered {share * 100:.1f} %{at}")
     if network.existing_modelled:
         subtitle.append("existing network is modelled")
     bounds = _bounds([plan.districts, plan.stations, plan.olt_sites, plan.demand])
@@ -470,6 +477,16 @@ def _points_spec(layer_id: str, label: str, gdf: gpd.GeoDataFrame, *, classes: l
     return {"id": layer_id, "kind": "points", "label": label, "on": on, "x": _q(x).tolist(), "y": _q(y).tolist(),
             "classes": classes, "cls": np.asarray(cls).tolist(), "titles": titles.fillna("").tolist(),
             "popup": popup}
+
+
+def _evaluated_coverage_labels(spec: dict, evaluation: dict) -> None:
+    """Say, in the district choropleth and popup, that coverage is the RSRP evaluation's."""
+    thr = evaluation.get("threshold_dbm")
+    label = "population covered (RSRP evaluation" + (
+        f", \u2265 {thr:,.0f} dBm)".replace("-", "\u2212") if isinstance(thr, (int, float)) else ")")
+    for item in spec.get("metrics", []) + spec.get("popup", []):
+        if item.get("id", item.get("label")) in ("population_covered_share", "population covered"):
+            item["label"] = label
 
 
 def rsrp_classes(threshold_dbm: float) -> list[dict]:

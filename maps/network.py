@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 
 from gis.io import gpkg_layer_names
 
@@ -106,4 +108,21 @@ def _read_layers(gpkg: Path, names: list[str]) -> dict:
                     gdf[c] = gdf[c].astype("string").astype(object)
             out[name] = _non_empty(gdf)
             log.debug("read %d rows of %s from %s", len(gdf), name, gpkg)
+    return out
+
+
+def with_evaluated_coverage(dist: pd.DataFrame, evaluation: dict | None) -> pd.DataFrame:
+    """District figures (:func:`maps.tables.district_figures`) whose population covered is the evaluation's.
+
+    With a ``coverage.evaluation``, coverage shown anywhere comes from it alone: each district's
+    ``population_covered_share`` becomes its ``by_district`` population share (NaN for a district the
+    evaluation does not list). Without one, ``dist`` is returned unchanged.
+    """
+    if not evaluation or not isinstance(evaluation.get("by_district"), list):
+        return dist
+    share = {str(d.get("district_id")): d.get("population_share") for d in evaluation["by_district"]
+             if isinstance(d, dict)}
+    out = dist.copy()
+    values = [share.get(str(i)) for i in out["district_id"]]
+    out["population_covered_share"] = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
     return out

@@ -68,25 +68,30 @@ def threshold_text(thr: float | None) -> str:
 
 
 def rsrp_chart(hist: list, thr: float | None) -> dict | None:
-    """The RSRP distribution as an inline-SVG histogram: population per bin (lattice points without population)."""
-    bins = [h for h in hist if isinstance(h, dict) and finite(h.get("dbm_lo")) is not None
-            and finite(h.get("dbm_hi")) is not None]
+    """The RSRP distribution as an inline-SVG histogram: population per bin (lattice points without population).
+
+    A bin whose ``dbm_lo`` (``dbm_hi``) is missing or infinite is open below (above): plan.json stores an
+    infinite bound as null.
+    """
+    bins = [(finite(h.get("dbm_lo")), finite(h.get("dbm_hi")), h) for h in hist if isinstance(h, dict)]
+    bins = [b for b in bins if b[0] is not None or b[1] is not None]
     if not bins:
         return None
-    pops = [finite(h.get("population")) or 0.0 for h in bins]
+    pops = [finite(h.get("population")) or 0.0 for _, _, h in bins]
     by_pop = sum(pops) > 0
-    counts = pops if by_pop else [finite(h.get("points")) or 0.0 for h in bins]
+    counts = pops if by_pop else [finite(h.get("points")) or 0.0 for _, _, h in bins]
     labels, colours = [], []
-    for k, h in enumerate(bins):
-        lo, hi = float(h["dbm_lo"]), float(h["dbm_hi"])
-        text = f"< {hi:.0f}" if k == 0 else f"\u2265 {lo:.0f}" if k == len(bins) - 1 else f"{lo:.0f}\u2026{hi:.0f}"
+    for lo, hi, _ in bins:
+        text = f"< {hi:.0f}" if lo is None else f"\u2265 {lo:.0f}" if hi is None else f"{lo:.0f}\u2026{hi:.0f}"
         labels.append(text.replace("-", "\u2212"))
-        colours.append(RSRP_ABOVE if thr is None or lo >= thr else RSRP_BELOW if hi <= thr else RSRP_EDGE)
+        below = hi is not None and thr is not None and hi <= thr
+        above = thr is None or (lo is not None and lo >= thr)
+        colours.append(RSRP_BELOW if below else RSRP_ABOVE if above else RSRP_EDGE)
     what = "people" if by_pop else "lattice points"
     svg = svg_histogram(counts, labels, title="Best-server RSRP distribution", xlabel="best-server RSRP (dBm)",
                         ylabel=what, colours=colours)
     note = (f"Green bins are at or above the coverage threshold ({threshold_text(thr)}), red below it"
-            f"{', orange across it' if RSRP_EDGE in colours else ''}. The first and last bins are open-ended."
+            f"{', orange across it' if RSRP_EDGE in colours else ''}."
             if thr is not None else "No threshold was recorded with the evaluation.")
     return {"title": f"Best-server RSRP: {what} per bin", "svg": Markup(svg), "note": note}
 

@@ -31,7 +31,7 @@ from markupsafe import Markup
 from gis.crs import area_km2
 from gis.io import atomic_write_text
 from maps.charts import svg_hbar_chart, svg_histogram
-from maps.network import NetworkParts, network_parts
+from maps.network import NetworkParts, network_parts, with_evaluated_coverage
 from maps.network_report import network_context, threshold_text
 from maps.tables import (DASH, as_frame, booleans, cny_text, district_figures, finite, int_text, is_modelled,
                          num_text, numbers, share_text, station_weights, status_text, strings)
@@ -234,14 +234,17 @@ def joint_vs_sequential(extra: dict | None) -> dict | None:
 def render_report_html(plan, *, map_href: str = "map.html", map_exists: bool = False,
                        network: NetworkParts | None = None) -> str:
     """The report page as a string (see :func:`write_report`); ``network``: the plan's optional radio/ODN parts."""
-    dist = district_figures(plan)
     network = network_parts(plan) if network is None else network
+    dist = with_evaluated_coverage(district_figures(plan), network.evaluation)
     k = plan_kpis(plan, dist=dist, network=network)
     solver = plan.summary()["solver"]  # all parts together, as plan.json holds them
     parts = [_solve_row(s.__dict__) for s in plan.solves]
     charts = _charts(plan, dist, network)
     years_cols, years_rows = _years_table(plan.years)
     data_sources, assumptions = _scenario_tables(plan.scenario, plan.demand_source)
+    if network.existing_source:
+        data_sources.insert(1, ("existing 5G sites", network.existing_source
+                                + (" (modelled)" if network.existing_modelled else "")))
     saved = [(f"{sec}.{key}", _fmt_any(key, val)) for sec, block in
              (("totals", plan.totals), ("coverage", plan.coverage), ("pon", plan.pon))
              for key, val in _flatten(block or {}).items() if not _is_table(val)]

@@ -183,6 +183,7 @@ def _evaluation(rsrp: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> dict:
                      "population": float(pop[m].sum())})
     hist[-1]["points"] += int((v >= edges[-1]).sum())
     hist[-1]["population"] += float(pop[v >= edges[-1]].sum())
+    hist[0]["dbm_lo"], hist[-1]["dbm_hi"] = -np.inf, np.inf   # open-ended (saved as null in plan.json)
     return {"threshold_dbm": THRESHOLD_DBM, "points": int(len(rsrp)),
             "area_share": float(area[cov].sum() / area.sum()), "population_share": float(pop[cov].sum() / pop.sum()),
             "by_district": by, "rsrp_histogram": hist}

@@ -664,6 +664,19 @@ def test_splitters_and_fibre_layers(saved, plan_html):
     assert "MODELLED" in layers["stations"]["note"]
 
 
+def test_map_coverage_is_the_evaluation(saved, plan_html):
+    """The district choropleth's population covered and the subtitle come from coverage.evaluation."""
+    from rollout.plan import load_plan_summary
+
+    ev = load_plan_summary(saved)["coverage"]["evaluation"]
+    d = layers_by_id(plan_html[1])["districts"]
+    (metric,) = [m for m in d["metrics"] if m["id"] == "population_covered_share"]
+    assert metric["label"] == "population covered (RSRP evaluation, \u2265 \u221295 dBm)"
+    assert metric["v"] == [round(x["population_share"], 4) for x in ev["by_district"]]
+    assert f"population covered {ev['population_share'] * 100:.1f} % at \u2265 \u221295 dBm" in page_data(
+        plan_html[1])["subtitle"]
+
+
 def test_a_plan_without_network_parts_draws_as_before(tmp_path):
     plan = make_plan(20, 10, seed=8, network=False)
     html = mm.render_map_html(mm.plan_map_data(plan))

@@ -284,10 +284,16 @@ def test_rsrp_chart_is_the_histogram(saved, report):
     for h, p in zip(heights, pops, strict=True):
         assert h == pytest.approx(heights[top] * p / pops[top], abs=0.06)
     # red below the threshold, green at or above it
-    fills = {b.get("fill") for b, h in zip(bars, ev["rsrp_histogram"], strict=True) if h["dbm_hi"] <= -95}
+    inf = float("inf")
+    hist = ev["rsrp_histogram"]
+    fills = {b.get("fill") for b, h in zip(bars, hist, strict=True) if (h["dbm_hi"] or inf) <= -95}
     assert fills == {"#cb181d"}
-    fills = {b.get("fill") for b, h in zip(bars, ev["rsrp_histogram"], strict=True) if h["dbm_lo"] >= -95}
+    fills = {b.get("fill") for b, h in zip(bars, hist, strict=True) if (h["dbm_lo"] or -inf) >= -95}
     assert fills == {"#41ab5d"}
+    # open-ended bins (infinite bounds are saved as null) are labelled as such
+    assert hist[0]["dbm_lo"] is None and hist[-1]["dbm_hi"] is None
+    labels = ["".join(e.itertext()) for e in root.iter() if e.tag.endswith("text") and e.get("text-anchor") == "middle"]
+    assert labels[0] == "< \u2212120" and labels[1] == "\u2212120\u2026\u2212110" and "\u2265 \u221260" in labels
 
 
 def test_optical_budget_and_bill_of_quantities(saved, report):
@@ -317,9 +323,21 @@ def test_optical_budget_and_bill_of_quantities(saved, report):
     assert "coverage.evaluation.by_district" not in saved_sec
 
 
+def test_district_coverage_is_the_evaluation(saved, report):
+    """With an evaluation, the districts table shows each district's evaluated population share."""
+    from rollout.plan import load_plan_summary
+
+    ev = load_plan_summary(saved)["coverage"]["evaluation"]
+    rows = table_rows(report[1], "districts")
+    by = {d["district_id"]: d["population_share"] for d in ev["by_district"]}
+    for row in rows[:-1]:
+        assert row[-1] == mr.share_text(by[row[0]])
+
+
 def test_modelled_existing_network_is_labelled(report):
     html = report[1]
     page = parse(html)
+    assert "existing 5G sites modelled: least-cost network" in page.section("sources")
     assert 'id="modelled-existing"' in html
     assert "(existing network modelled)" in page.section("kpis")
     assert "(modelled, not a site database)" in page.section("radio")
