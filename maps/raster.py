@@ -10,7 +10,8 @@ palette PNG with the standard library only (zlib, struct).
 Alignment: Leaflet stretches an image overlay linearly between its corner coordinates in Web-Mercator
 pixels. Columns are therefore equally spaced in longitude and rows equally spaced in Mercator *y* (not
 in latitude), so every pixel lands where its centre was computed. Distances (nearest lattice point,
-circumradius) are measured in the UTM zone of the data's centre (:func:`gis.crs.utm_epsg`).
+circumradius) are measured in the UTM zone of the data's centre (:func:`gis.crs.utm_epsg`). A lattice
+that crosses the antimeridian is not supported (a city never does).
 """
 from __future__ import annotations
 

@@ -686,3 +686,27 @@ def test_a_plan_without_network_parts_draws_as_before(tmp_path):
                                       "5G backhaul (station \u2192 OLT/office)", "OLT sites", "5G stations"]
     assert not re.search(r"RolloutMap\.of\(\w+\)\.addRaster\(", html)
     assert "modelled" not in page_data(html)["layers"][-1].get("note", "")
+
+
+@settings(max_examples=25, deadline=None)
+@given(hs.floats(-60.0, 60.0), hs.floats(-170.0, 170.0), hs.integers(6, 10), hs.integers(1, 12), hs.integers(0, 2**31))
+def test_every_lattice_point_owns_its_pixel(lat0, lon0, res, rings, seed):
+    """Anywhere on Earth, an H3 lattice rasterises with each centre's pixel in that centre's class."""
+    import h3
+
+    from maps.raster import TRANSPARENT, lattice_raster, mercator_y
+
+    cells = sorted(h3.grid_disk(h3.latlng_to_cell(lat0, lon0, res), rings))
+    ll = np.array([h3.cell_to_latlng(c) for c in cells])
+    cls = np.random.default_rng(seed).integers(0, 7, len(cells)).astype(np.uint8)
+    area = np.array([h3.cell_area(c, "km^2") for c in cells])
+    ras = lattice_raster(ll[:, 1], ll[:, 0], cls, area, min_pixel_m=1.0)
+    w, s, e, n = ras.bounds
+    h, wd = ras.index.shape
+    col = ((ll[:, 1] - w) / (e - w) * wd).astype(int)
+    row = ((mercator_y(n) - mercator_y(ll[:, 0])) / (mercator_y(n) - mercator_y(s)) * h).astype(int)
+    assert (ras.index[row, col] == cls).all()
+    # the painted area is about the lattice's area (hexagons, up to pixel edges), nothing far outside it
+    px_km2 = (ras.pixel_m / 1e3) ** 2
+    painted = (ras.index != TRANSPARENT).sum() * px_km2
+    assert 0.6 * area.sum() < painted < 1.6 * area.sum() + 40 * px_km2
