@@ -16,7 +16,12 @@ each, built with folium:
   with the project's canvas point layer (``maps/assets/rollout-map.js``), so
   35,000+ stations stay fluid; it is listed in the ``folium.LayerControl``
   like any folium layer;
-* ``folium.plugins.Fullscreen``, and a :class:`Legend` ``MacroElement``.
+* ``folium.plugins.Fullscreen``, and a :class:`Legend` ``MacroElement``;
+* when the plan carries them (:mod:`maps.network`): the best-server RSRP lattice as
+  :class:`RolloutRaster`, one palette PNG (:mod:`maps.raster`) drawn as an ``L.imageOverlay`` below
+  the vectors (200,000 points would be megabytes of vectors; the image is tens to hundreds of kB),
+  the splitter cabinets as another canvas point layer, and the feeder tree, distribution fibre and
+  backhaul by carrier as line layers; all off at first.
 
 Offline: folium's default JavaScript and CSS come from CDNs (Leaflet, jQuery,
 Bootstrap, Font Awesome, awesome-markers). Here every folium element's

@@ -4,7 +4,9 @@
 ``report.html``: headline figures, the per-district table, charts as inline SVG
 (drawn here, no chart library), the per-year table, the solver's honest status
 per part, every assumption and data source, and a link to (and a frame with)
-``map.html``. The page has no script at all, and a Content-Security-Policy that
+``map.html``; when the plan carries them (:mod:`maps.network`), the link budget, the coverage
+evaluation (headline shares, by district, RSRP chart), the optical budget and the bill of quantities
+(:mod:`maps.network_report`), and a "modelled" label on a modelled existing network. The page has no script at all, and a Content-Security-Policy that
 forbids scripts, so a hostile name in the inputs can only ever show as text;
 every input-derived string goes through Jinja2's autoescape or
 :func:`html.escape`.
