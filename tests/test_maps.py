@@ -645,9 +645,8 @@ def test_raster_pixels_follow_mercator_rows():
 
 
 def test_splitters_and_fibre_layers(saved, plan_html):
-    from rollout.plan import load_plan
-
     from maps.network import network_parts
+    from rollout.plan import load_plan
 
     plan = load_plan(saved)
     sp = network_parts(plan, saved).splitters
