@@ -215,8 +215,9 @@ def plan_map_data(plan, *, basemap: str = "positron", network: NetworkParts | No
     layers = [_districts_spec(plan.districts, dist, plan_metrics=True)]
     if network.evaluation:
         _evaluated_coverage_labels(layers[0], network.evaluation)
-    if network.rsrp is not None:
-        layers.append(_rsrp_spec(network.rsrp, network.evaluation))
+    rsrp = _rsrp_spec(network.rsrp, network.evaluation) if network.rsrp is not None else None
+    if rsrp is not None:
+        layers.append(rsrp)
     if len(plan.demand):
         layers.append(_demand_spec(plan.demand, dist, modelled=modelled, on=False, plan_columns=True))
     layers += _link_specs(plan.links, odn=network.splitters is not None)
@@ -528,15 +529,32 @@ def _rsrp_threshold(rsrp: pd.DataFrame, evaluation: dict | None) -> tuple[float,
     return RSRP_DEFAULT_THRESHOLD_DBM, "no threshold recorded; classes around"
 
 
-def _rsrp_spec(rsrp: gpd.GeoDataFrame, evaluation: dict | None) -> dict:
-    """The best-server RSRP lattice as one palette PNG (an image overlay), with its legend classes."""
+def _lattice_area_km2(r: pd.DataFrame) -> np.ndarray:
+    """Each lattice point's cell area: ``area_km2``, else the mean area of its H3 resolution, else res 9's."""
+    import h3
+
+    area = numbers(r, "area_km2").to_numpy().copy()
+    bad = ~(np.isfinite(area) & (area > 0))
+    if bad.any():
+        cells = strings(r, "h3").to_numpy()
+        res = [h3.get_resolution(c) if c and h3.is_valid_cell(c) else 9 for c in cells[bad]]
+        area[bad] = [h3.average_hexagon_area(k, "km^2") for k in res]
+    return area
+
+
+def _rsrp_spec(rsrp: gpd.GeoDataFrame, evaluation: dict | None) -> dict | None:
+    """The best-server RSRP lattice as one palette PNG (an image overlay), with its legend classes.
+
+    None when no lattice point has coordinates.
+    """
     r = as_frame(rsrp)
     thr, thr_what = _rsrp_threshold(r, evaluation)
     classes = rsrp_classes(thr)
     cls = rsrp_class_of(numbers(r, "rsrp_dbm"), thr)
     x, y = _xy(rsrp)
-    area = numbers(r, "area_km2").to_numpy()
-    ras = lattice_raster(x, y, cls, np.where(np.isfinite(area) & (area > 0), area, np.nanmedian(area)))
+    if not (np.isfinite(x) & np.isfinite(y)).any():
+        return None
+    ras = lattice_raster(x, y, cls, _lattice_area_km2(r))
     palette = [tuple(int(c["color"][i:i + 2], 16) for i in (1, 3, 5)) + (255,) for c in classes]
     counts = np.bincount(cls, minlength=len(classes))
     for c, n in zip(classes, counts, strict=True):

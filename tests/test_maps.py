@@ -709,3 +709,15 @@ def test_every_lattice_point_owns_its_pixel(lat0, lon0, res, rings, seed):
     px_km2 = (ras.pixel_m / 1e3) ** 2
     painted = (ras.index != TRANSPARENT).sum() * px_km2
     assert 0.6 * area.sum() < painted < 1.6 * area.sum() + 40 * px_km2
+
+
+def test_rsrp_layer_without_evaluation_or_areas():
+    """An RSRP layer alone (no evaluation, no area column) still draws: areas from the H3 index, the
+    threshold from the weakest covered point."""
+    plan = make_plan(30, 10, seed=9)
+    plan.coverage = {}
+    plan.rsrp = plan.rsrp.drop(columns="area_km2")
+    spec = {layer["id"]: layer for layer in mm.plan_map_data(plan)["layers"]}["rsrp"]
+    thr = float(plan.rsrp.loc[plan.rsrp["covered"], "rsrp_dbm"].min())
+    assert f"weakest covered point {thr:,.0f} dBm".replace("-", "\u2212") in spec["note"]
+    assert sum(c["n"] for c in spec["classes"]) == len(plan.rsrp) and spec["pixelM"] > 0
