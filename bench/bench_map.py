@@ -2,7 +2,8 @@
 
 Run from the repository root::
 
-    python -m bench.bench_map                # synthetic plan: 35,000 stations, 15,000 demand hexes
+    python -m bench.bench_map                # synthetic plan: 35,000 stations, 15,000 demand hexes, an RSRP
+                                             # lattice of ~270,000 points, splitters and the feeder tree
     python -m bench.bench_map out/           # a saved plan folder (plan.json + plan.gpkg)
 
 The map and report are written to a temporary folder (a saved plan's own
@@ -22,6 +23,7 @@ from pathlib import Path
 
 N_STATIONS = 35_000
 N_CELLS = 15_000
+RSRP_RES = 10   # H3 resolution of the synthetic RSRP lattice (one finer in the densest district): ~270,000 points
 
 
 def run(plan_dir: str | Path | None = None) -> dict:
@@ -37,7 +39,7 @@ def run(plan_dir: str | Path | None = None) -> dict:
             from tests._plan_fixture import save_plan
 
             t = time.perf_counter()
-            plan_dir = save_plan(tmp / "plan", n_stations=N_STATIONS, n_cells=N_CELLS, seed=11)
+            plan_dir = save_plan(tmp / "plan", n_stations=N_STATIONS, n_cells=N_CELLS, seed=11, rsrp_res=RSRP_RES)
             result["plan"] = f"synthetic: {N_STATIONS:,} stations, {N_CELLS:,} demand hexes"
             result["synthetic_plan_s"] = round(time.perf_counter() - t, 2)
         else:
@@ -53,9 +55,35 @@ def run(plan_dir: str | Path | None = None) -> dict:
         report_html = write_report(plan_dir, out / "report.html")
         result["write_report_s"] = round(time.perf_counter() - t, 2)
         result["map_mb"] = round(map_html.stat().st_size / 1e6, 2)
+        result.update(_network_figures(plan_dir, map_html))
         result["report_mb"] = round(report_html.stat().st_size / 1e6, 3)
         result.update(_browser_figures(map_html))
     return result
+
+
+def _network_figures(plan_dir: Path, map_html: Path) -> dict:
+    """Sizes of the optional radio/ODN parts in the plan and in the page (MB of JSON per layer)."""
+    import re
+
+    from maps.network import network_parts
+    from rollout.plan import load_plan
+
+    parts = network_parts(load_plan(plan_dir), plan_dir)
+    out = {"rsrp_points": 0 if parts.rsrp is None else len(parts.rsrp),
+           "splitters": 0 if parts.splitters is None else len(parts.splitters)}
+    html = map_html.read_text(encoding="utf-8")
+    blocks = re.findall(r'<script type="application/json" class="rollout-data" data-kind="\w+" id="\w+">(.*?)</script>',
+                        html, re.S)
+    sizes, hidden_geometry = {}, 0
+    for body in blocks:
+        m = re.match(r'\{"id":"(\w+)"', body)
+        if m:
+            sizes[m.group(1)] = round(len(body.encode("utf-8")) / 1e6, 3)
+        elif body.startswith('{"type":"FeatureCollection"'):
+            hidden_geometry += len(body.encode("utf-8"))
+    out["layer_json_mb"] = sizes   # layer specs (points: coordinates and popups; rsrp: the PNG)
+    out["hidden_layers_geometry_mb"] = round(hidden_geometry / 1e6, 3)
+    return out
 
 
 def _browser_figures(map_html: Path) -> dict:
@@ -95,6 +123,11 @@ def _browser_figures(map_html: Path) -> dict:
         if page.evaluate("!!window.rolloutMap.shift"):
             out["gaode_switch_ms"] = round(page.evaluate("""() => { const t0 = performance.now();
                 window.rolloutMap.setBasemap('gaode'); return performance.now() - t0; }"""))
+        if page.evaluate("!!window.rolloutMap.layers.rsrp"):   # the RSRP image: decode and first draw
+            out["rsrp_switch_on_ms"] = round(page.evaluate("""() => new Promise(done => {
+                const r = window.rolloutMap, o = r.layers.rsrp, t0 = performance.now();
+                o.layer.once('load', () => requestAnimationFrame(() => done(performance.now() - t0)));
+                r.map.addLayer(o.layer); })"""))
         # the same with every overlay switched on (demand cells, feeder and backhaul links are off at first)
         page.evaluate("""() => { const r = window.rolloutMap;
             Object.values(r.layers).forEach(o => { if (!r.map.hasLayer(o.layer)) r.map.addLayer(o.layer); }); }""")

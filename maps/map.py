@@ -16,7 +16,12 @@ each, built with folium:
   with the project's canvas point layer (``maps/assets/rollout-map.js``), so
   35,000+ stations stay fluid; it is listed in the ``folium.LayerControl``
   like any folium layer;
-* ``folium.plugins.Fullscreen``, and a :class:`Legend` ``MacroElement``.
+* ``folium.plugins.Fullscreen``, and a :class:`Legend` ``MacroElement``;
+* when the plan carries them (:mod:`maps.network`): the best-server RSRP lattice as
+  :class:`RolloutRaster`, one palette PNG (:mod:`maps.raster`) drawn as an ``L.imageOverlay`` below
+  the vectors (200,000 points would be megabytes of vectors; the image is tens to hundreds of kB),
+  the splitter cabinets as another canvas point layer, and the feeder tree, distribution fibre and
+  backhaul by carrier as line layers; all off at first.
 
 Offline: folium's default JavaScript and CSS come from CDNs (Leaflet, jQuery,
 Bootstrap, Font Awesome, awesome-markers). Here every folium element's
@@ -78,6 +83,8 @@ from gis.crs import wgs84_to_gcj02
 from gis.errors import InputError
 from gis.io import atomic_write_text
 from gis.layers import Layers
+from maps.network import NetworkParts, network_parts, with_evaluated_coverage
+from maps.raster import TRANSPARENT, lattice_raster, png_bytes, png_data_uri
 from maps.tables import (as_frame, booleans, district_figures, district_labels, district_area_km2, is_modelled,
                          numbers, station_weights, strings)
 
@@ -167,7 +174,7 @@ def write_map(plan_dir: str | os.PathLike, out_html: str | os.PathLike | None = 
     plan_dir = Path(plan_dir)
     plan = load_plan(plan_dir)
     out = Path(out_html) if out_html is not None else plan_dir / "map.html"
-    data = plan_map_data(plan, basemap=basemap)
+    data = plan_map_data(plan, basemap=basemap, network=network_parts(plan, plan_dir))
     if title:
         data["title"] = str(title)
     return _write_page(out, data)
@@ -195,24 +202,32 @@ def write_layers_map(layers_gpkg: str | os.PathLike, out_html: str | os.PathLike
 
 
 # ====================================================================== page data
-def plan_map_data(plan, *, basemap: str = "positron") -> dict:
-    """The JSON-able description of a plan's map page (what the browser draws)."""
+def plan_map_data(plan, *, basemap: str = "positron", network: NetworkParts | None = None) -> dict:
+    """The JSON-able description of a plan's map page (what the browser draws).
+
+    ``network``: the plan's optional radio/ODN parts (default: those the plan object holds, see
+    :func:`maps.network.network_parts`): the best-server RSRP raster, the splitters, the feeder tree.
+    """
     _check_basemap(basemap)
+    network = network_parts(plan) if network is None else network
     modelled = is_modelled(plan.demand_source)
-    dist = district_figures(plan)
+    dist = with_evaluated_coverage(district_figures(plan), network.evaluation)
     layers = [_districts_spec(plan.districts, dist, plan_metrics=True)]
+    if network.evaluation:
+        _evaluated_coverage_labels(layers[0], network.evaluation)
+    rsrp = _rsrp_spec(network.rsrp, network.evaluation) if network.rsrp is not None else None
+    if rsrp is not None:
+        layers.append(rsrp)
     if len(plan.demand):
         layers.append(_demand_spec(plan.demand, dist, modelled=modelled, on=False, plan_columns=True))
-    links = as_frame(plan.links)
-    kind = links["kind"].astype(str) if "kind" in links else pd.Series("", index=links.index)
-    for k, label, color in (("feeder", "Feeder fibre (cell \u2192 OLT)", "#238b45"),
-                            ("backhaul", "5G backhaul (station \u2192 OLT/office)", "#8c510a")):
-        sub = plan.links[(kind == k).to_numpy()] if len(plan.links) else plan.links
-        if len(sub):
-            layers.append(_lines_spec(f"links_{k}", label, sub, color=color, on=False))
+    layers += _link_specs(plan.links, odn=network.splitters is not None)
+    if network.splitters is not None:
+        layers.append(_splitters_spec(network.splitters, dist))
     if len(plan.olt_sites):
         layers.append(_olt_spec(plan.olt_sites, dist))
     layers.append(_stations_spec(plan.stations, dist))
+    if network.existing_modelled:
+        layers[-1]["note"] = "Existing stations are MODELLED (placed by the planner's own model), not surveyed."
 
     subtitle = []
     st = as_frame(plan.stations)
@@ -224,6 +239,13 @@ def plan_map_data(plan, *, basemap: str = "positron") -> dict:
         subtitle.append(f"{len(plan.olt_sites):,} OLT sites")
     if modelled:
         subtitle.append("demand is modelled, not measured")
+    share = (network.evaluation or {}).get("population_share")
+    if isinstance(share, (int, float)):
+        thr = (network.evaluation or {}).get("threshold_dbm")
+        at = f" at \u2265 {thr:,.0f} dBm".replace("-", "\u2212") if isinstance(thr, (int, float)) else ""
+        subtitle.append(f"population covered {share * 100:.1f} %{at}")
+    if network.existing_modelled:
+        subtitle.append("existing network is modelled")
     bounds = _bounds([plan.districts, plan.stations, plan.olt_sites, plan.demand])
     return _page(title=plan.title or "Rollout plan", subtitle=" \u00b7 ".join(subtitle),
                  layers=layers, bounds=bounds, basemap=basemap)
@@ -396,6 +418,163 @@ def _lines_spec(layer_id: str, label: str, links: gpd.GeoDataFrame, *, color: st
             "geojson": _merged_lines_geojson(np.asarray(links.geometry.values, dtype=object))}
 
 
+# ---------------------------------------------------------------------- radio and ODN layers (issues 9, 10)
+#: Fibre links by kind: (kind, carrier or None, layer label, colour, line weight); the ODN labels apply when the
+#: plan has splitters (feeder links are then tree edges OLT -> cabinets), the others to older plans.
+ODN_LINKS = (("feeder", None, "Feeder tree (OLT \u2192 cabinets)", "#006d2c", 2.0),
+             ("distribution", None, "Distribution fibre (cabinet \u2192 cell)", "#74c476", 1.0),
+             ("backhaul", "pon", "5G backhaul on PON (station \u2192 OLT)", "#8c510a", 1.2),
+             ("backhaul", "ring", "5G backhaul on transport ring (SPN/IPRAN)", "#cc4c02", 1.2))
+STAR_LINKS = (("feeder", None, "Feeder fibre (cell \u2192 OLT)", "#238b45", 1.2),
+              ("backhaul", None, "5G backhaul (station \u2192 OLT/office)", "#8c510a", 1.2))
+#: RSRP classes relative to the coverage threshold T: (lower bound - T, colour); class 0 = no server in reach.
+RSRP_NO_SERVER = "#4d4d4d"
+RSRP_STEPS = ((-math.inf, "#d7191c"), (-10.0, "#fdae61"), (0.0, "#a6d96a"), (10.0, "#66bd63"), (20.0, "#1a9850"),
+              (30.0, "#006837"))
+RSRP_OPACITY = 0.7
+RSRP_DEFAULT_THRESHOLD_DBM = -100.0
+
+
+def _link_specs(links: gpd.GeoDataFrame, *, odn: bool) -> list[dict]:
+    """One switchable line layer per kind of link (and per carrier of backhaul, where the plan records it)."""
+    if links is None or not len(links):
+        return []
+    lf = as_frame(links)
+    kind = strings(lf, "kind").fillna("")
+    carrier = strings(lf, "carrier").fillna("").str.lower()
+    odn = odn or bool((kind == "distribution").any())
+    by_carrier = bool(carrier.isin(["pon", "ring"]).any())
+    entries = [ODN_LINKS[0] if odn else STAR_LINKS[0]] + ([ODN_LINKS[1]] if odn else [])
+    entries += list(ODN_LINKS[2:]) if by_carrier else [STAR_LINKS[1]]
+    out = []
+    for k, car, label, color, weight in entries:
+        pick = kind == k
+        if car is not None:
+            pick &= (carrier == "ring") if car == "ring" else (carrier != "ring")
+        if pick.any():
+            spec = _lines_spec(f"links_{k}" + (f"_{car}" if car else ""), label, links[pick.to_numpy()],
+                               color=color, on=False)
+            spec["weight"] = weight
+            out.append(spec)
+    return out
+
+
+def _splitters_spec(splitters: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
+    """Splitter cabinets (primary) and secondary splitters, one canvas point layer."""
+    sp = as_frame(splitters)
+    kind = strings(sp, "kind").fillna("").str.lower()
+    cls = np.where(kind == "primary", 0, np.where(kind == "secondary", 1, 2))
+    classes = [{"label": "cabinet (primary splitter)", "color": "#3f007d", "fill": "#9e9ac8", "radius": 4},
+               {"label": "secondary splitter", "color": "#54278f", "fill": "#ffffff", "radius": 2.5},
+               {"label": "other splitter", "color": "#525252", "fill": "#bdbdbd", "radius": 2.5}]
+    popup = [_field("stage", kind.where(kind != "", None), dictionary=True),
+             _field("split ratio", strings(sp, "ratio"), dictionary=True),
+             _field("lines", numbers(sp, "lines"), "int"),
+             _field("OLT", strings(sp, "olt_id"), dictionary=True),
+             _field("district", _district_names(sp, dist), dictionary=True)]
+    return _points_spec("splitters", "Splitter cabinets", splitters, classes=classes, cls=cls,
+                        titles=strings(sp, "splitter_id"), popup=popup)
+
+
+def _points_spec(layer_id: str, label: str, gdf: gpd.GeoDataFrame, *, classes: list[dict], cls: np.ndarray,
+                 titles: pd.Series, popup: list[dict], on: bool = False) -> dict:
+    """A canvas point layer (:class:`RolloutPoints`): coordinates in 1/SCALE degree, a class per point."""
+    x, y = _xy(gdf)
+    return {"id": layer_id, "kind": "points", "label": label, "on": on, "x": _q(x).tolist(), "y": _q(y).tolist(),
+            "classes": classes, "cls": np.asarray(cls).tolist(), "titles": titles.fillna("").tolist(),
+            "popup": popup}
+
+
+def _evaluated_coverage_labels(spec: dict, evaluation: dict) -> None:
+    """Say, in the district choropleth and popup, that coverage is the RSRP evaluation's."""
+    thr = evaluation.get("threshold_dbm")
+    label = "population covered (RSRP evaluation" + (
+        f", \u2265 {thr:,.0f} dBm)".replace("-", "\u2212") if isinstance(thr, (int, float)) else ")")
+    for item in spec.get("metrics", []) + spec.get("popup", []):
+        if item.get("id", item.get("label")) in ("population_covered_share", "population covered"):
+            item["label"] = label
+
+
+def rsrp_classes(threshold_dbm: float) -> list[dict]:
+    """The RSRP colour classes: no server in reach, then bins of 10 dB around the threshold."""
+    def dbm(v: float) -> str:
+        return f"{threshold_dbm + v:,.0f}".replace("-", "\u2212")
+
+    out = [{"label": "no server in reach", "color": RSRP_NO_SERVER, "lo": None}]
+    for k, (lo, color) in enumerate(RSRP_STEPS):
+        hi = RSRP_STEPS[k + 1][0] if k + 1 < len(RSRP_STEPS) else None
+        text = (f"< {dbm(hi)} dBm" if lo == -math.inf else f"\u2265 {dbm(lo)} dBm" if hi is None
+                else f"{dbm(lo)} \u2026 {dbm(hi)} dBm")
+        out.append({"label": text + (" (threshold)" if lo == 0.0 else ""), "color": color,
+                    "lo": None if lo == -math.inf else threshold_dbm + lo})
+    return out
+
+
+def rsrp_class_of(rsrp_dbm, threshold_dbm: float) -> np.ndarray:
+    """Class index (see :func:`rsrp_classes`) of each RSRP value; NaN or -inf is 'no server in reach'."""
+    v = np.asarray(rsrp_dbm, dtype=float)
+    edges = [threshold_dbm + lo for lo, _ in RSRP_STEPS[1:]]
+    cls = 1 + np.searchsorted(np.asarray(edges), np.where(np.isfinite(v), v, -np.inf), side="right")
+    return np.where(np.isfinite(v), cls, 0).astype(np.uint8)
+
+
+def _rsrp_threshold(rsrp: pd.DataFrame, evaluation: dict | None) -> tuple[float, str]:
+    thr = (evaluation or {}).get("threshold_dbm")
+    if isinstance(thr, (int, float)) and math.isfinite(thr):
+        return float(thr), "coverage threshold"
+    v = numbers(rsrp, "rsrp_dbm").to_numpy()
+    cov = booleans(rsrp, "covered") & np.isfinite(v)
+    if cov.any():
+        return float(v[cov].min()), "weakest covered point"
+    return RSRP_DEFAULT_THRESHOLD_DBM, "no threshold recorded; classes around"
+
+
+def _lattice_area_km2(r: pd.DataFrame) -> np.ndarray:
+    """Each lattice point's cell area: ``area_km2``, else the mean area of its H3 resolution, else res 9's."""
+    import h3
+
+    area = numbers(r, "area_km2").to_numpy().copy()
+    bad = ~(np.isfinite(area) & (area > 0))
+    if bad.any():
+        cells = strings(r, "h3").to_numpy()
+        res = [h3.get_resolution(c) if c and h3.is_valid_cell(c) else 9 for c in cells[bad]]
+        area[bad] = [h3.average_hexagon_area(k, "km^2") for k in res]
+    return area
+
+
+def _rsrp_spec(rsrp: gpd.GeoDataFrame, evaluation: dict | None) -> dict | None:
+    """The best-server RSRP lattice as one palette PNG (an image overlay), with its legend classes.
+
+    None when no lattice point has coordinates.
+    """
+    r = as_frame(rsrp)
+    thr, thr_what = _rsrp_threshold(r, evaluation)
+    classes = rsrp_classes(thr)
+    cls = rsrp_class_of(numbers(r, "rsrp_dbm"), thr)
+    x, y = _xy(rsrp)
+    if not (np.isfinite(x) & np.isfinite(y)).any():
+        return None
+    ras = lattice_raster(x, y, cls, _lattice_area_km2(r))
+    palette = [tuple(int(c["color"][i:i + 2], 16) for i in (1, 3, 5)) + (255,) for c in classes]
+    counts = np.bincount(cls, minlength=len(classes))
+    for c, n in zip(classes, counts, strict=True):
+        c["n"] = int(n)
+        del c["lo"]
+    w, s, e, n = (round(v, 6) for v in ras.bounds)
+    painted = int((ras.index != TRANSPARENT).sum())
+    log.info("RSRP raster: %d lattice points -> %d x %d px (%.0f m), %d painted", len(r), ras.index.shape[1],
+             ras.index.shape[0], ras.pixel_m, painted)
+    share = (evaluation or {}).get("population_share")
+    thr_text = f"{thr:,.0f} dBm".replace("-", "\u2212")
+    note = (f"Best-server RSRP on {len(r):,} lattice points, drawn as an image (pixel \u2248 {ras.pixel_m:,.0f} m); "
+            f"{thr_what} {thr_text}")
+    if isinstance(share, (int, float)):
+        note += f"; {share * 100:.1f} % of the population at or above it"
+    return {"id": "rsrp", "kind": "raster", "label": "Best-server RSRP", "on": False,
+            "url": png_data_uri(png_bytes(ras.index, palette)), "bounds": [w, s, e, n], "opacity": RSRP_OPACITY,
+            "classes": classes, "points": int(len(r)), "pixelM": round(ras.pixel_m, 1), "note": note + "."}
+
+
 def _demand_spec(demand: gpd.GeoDataFrame, dist: pd.DataFrame, *, modelled: bool, on: bool,
                  plan_columns: bool) -> dict:
     d = as_frame(demand)
@@ -466,19 +645,16 @@ def _candidates_spec(cand: gpd.GeoDataFrame, dist: pd.DataFrame) -> dict:
     source = strings(c, "source").fillna("")
     ex = (numbers(c, "existing_macro").fillna(0) + numbers(c, "existing_small").fillna(0)).to_numpy() > 0
     cls = np.where(ex | (source == "existing").to_numpy(), 0, np.where((source == "user").to_numpy(), 1, 2))
-    x, y = _xy(cand)
-    return {"id": "candidates", "kind": "points", "label": "Candidate 5G sites", "on": False,
-            "x": _q(x).tolist(), "y": _q(y).tolist(),
-            "classes": [{"label": "existing station site", "color": "#08519c", "fill": "#6baed6", "radius": 3.5},
-                        {"label": "user candidate", "color": "#7f2704", "fill": "#fd8d3c", "radius": 3},
-                        {"label": "grid candidate", "color": "#525252", "fill": "#bdbdbd", "radius": 2.5}],
-            "cls": cls.tolist(),
-            "titles": strings(c, "site_id").fillna("").tolist(),
-            "popup": [_field("district", _district_names(c, dist), dictionary=True),
-                      _field("source", source.where(source != "", None), dictionary=True),
-                      _field("clutter", strings(c, "clutter"), dictionary=True),
-                      _field("existing macro", numbers(c, "existing_macro"), "int"),
-                      _field("existing small", numbers(c, "existing_small"), "int")]}
+    classes = [{"label": "existing station site", "color": "#08519c", "fill": "#6baed6", "radius": 3.5},
+               {"label": "user candidate", "color": "#7f2704", "fill": "#fd8d3c", "radius": 3},
+               {"label": "grid candidate", "color": "#525252", "fill": "#bdbdbd", "radius": 2.5}]
+    return _points_spec("candidates", "Candidate 5G sites", cand, classes=classes, cls=cls,
+                        titles=strings(c, "site_id"),
+                        popup=[_field("district", _district_names(c, dist), dictionary=True),
+                               _field("source", source.where(source != "", None), dictionary=True),
+                               _field("clutter", strings(c, "clutter"), dictionary=True),
+                               _field("existing macro", numbers(c, "existing_macro"), "int"),
+                               _field("existing small", numbers(c, "existing_small"), "int")])
 
 
 # ====================================================================== GeoJSON helpers
@@ -829,27 +1005,45 @@ class _Basemap(MacroElement):
         self.info = {"id": basemap_id, "gcj": bool(gcj)}
 
 
-class RolloutPoints(_Payload, folium.map.Layer):
-    """A folium layer of many points (35,000+ 5G stations) drawn on one canvas.
+class _RuntimeLayer(_Payload, folium.map.Layer):
+    """A folium layer made by the runtime (``RolloutMap.of(map).<_method>(spec)``) from its JSON block.
 
-    The points travel as one JSON block (column-wise, coordinates in 1/SCALE
-    degree); ``rollout-map.js`` stamps them into a canvas and hit-tests clicks.
-    Being a ``folium.map.Layer``, it is listed in the ``folium.LayerControl``
-    and honours ``show``.
+    Being a ``folium.map.Layer``, it is listed in the ``folium.LayerControl`` and honours ``show``.
     """
 
+    _method = ""
     _template = jinja2.Template("""
 {% macro html(this, kwargs) %}<script type="application/json" class="rollout-data" data-kind="layer" id="{{ this.get_name() }}_data">{{ this.placeholder }}</script>{% endmacro %}
 {% macro script(this, kwargs) %}
-    var {{ this.get_name() }} = RolloutMap.of({{ this._parent.get_name() }}).addPoints(
+    var {{ this.get_name() }} = RolloutMap.of({{ this._parent.get_name() }}).{{ this._method }}(
         RolloutMap.readJson({{ (this.get_name() ~ "_data")|tojson }}));
 {% endmacro %}
 """)
 
     def __init__(self, spec: dict, *, name: str, show: bool = True):
         super().__init__(name=name, overlay=True, control=True, show=show)
-        self._name = "RolloutPoints"
+        self._name = type(self).__name__
         self.payload = json_for_html(spec)
+
+
+class RolloutPoints(_RuntimeLayer):
+    """A folium layer of many points (35,000+ 5G stations) drawn on one canvas.
+
+    The points travel as one JSON block (column-wise, coordinates in 1/SCALE
+    degree); ``rollout-map.js`` stamps them into a canvas and hit-tests clicks.
+    """
+
+    _method = "addPoints"
+
+
+class RolloutRaster(_RuntimeLayer):
+    """A folium layer of one image (the best-server RSRP raster), an ``L.imageOverlay`` made by the runtime.
+
+    The image travels as a PNG data URI inside the layer's JSON block (never through Jinja), and is drawn
+    in a pane below the vector overlays.
+    """
+
+    _method = "addRaster"
 
 
 class Legend(MacroElement):
@@ -960,6 +1154,8 @@ def _overlay(spec: dict):
     name, show, kind = _layer_name(spec["label"]), bool(spec["on"]), spec["kind"]
     if kind == "points":
         return RolloutPoints(_spec_for_browser(spec), name=name, show=show)
+    if kind == "raster":
+        return RolloutRaster(spec, name=name, show=show)
     if kind not in _GEOJSON_LAYERS:
         raise ValueError(f"unknown layer kind {kind!r}")
     geojson = spec["geojson"] if show else _deferred(spec["geojson"])

@@ -4,7 +4,9 @@
 ``report.html``: headline figures, the per-district table, charts as inline SVG
 (drawn here, no chart library), the per-year table, the solver's honest status
 per part, every assumption and data source, and a link to (and a frame with)
-``map.html``. The page has no script at all, and a Content-Security-Policy that
+``map.html``; when the plan carries them (:mod:`maps.network`), the link budget, the coverage
+evaluation (headline shares, by district, RSRP chart), the optical budget and the bill of quantities
+(:mod:`maps.network_report`), and a "modelled" label on a modelled existing network. The page has no script at all, and a Content-Security-Policy that
 forbids scripts, so a hostile name in the inputs can only ever show as text;
 every input-derived string goes through Jinja2's autoescape or
 :func:`html.escape`.
@@ -31,6 +33,8 @@ from markupsafe import Markup
 from gis.crs import area_km2
 from gis.io import atomic_write_text
 from maps.charts import svg_hbar_chart, svg_histogram
+from maps.network import NetworkParts, network_parts, with_evaluated_coverage
+from maps.network_report import network_context, threshold_text
 from maps.tables import (DASH, as_frame, booleans, cny_text, district_figures, finite, int_text, is_modelled,
                          num_text, numbers, share_text, station_weights, status_text, strings)
 
@@ -38,7 +42,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).with_name("templates")
 CAPEX_PARTS = (("5G macro", "#e31a1c"), ("5G small cells", "#fd8d3c"), ("OLT sites & PON ports", "#807dba"),
-               ("feeder fibre", "#238b45"))
+               ("PON fibre (feeder, distribution)", "#238b45"))
 
 
 # ====================================================================== public API
@@ -62,13 +66,14 @@ def write_report(plan_dir: str | os.PathLike, out_html: str | os.PathLike | None
     plan = load_plan(plan_dir)
     out = Path(out_html) if out_html is not None else plan_dir / "report.html"
     map_exists = (out.parent / map_href).is_file()
-    text = render_report_html(plan, map_href=map_href, map_exists=map_exists)
+    text = render_report_html(plan, map_href=map_href, map_exists=map_exists,
+                              network=network_parts(plan, plan_dir))
     atomic_write_text(out, text)
     log.info("wrote %s (%.2f MB)", out, len(text.encode("utf-8")) / 1e6)
     return out
 
 
-def plan_kpis(plan, *, dist: pd.DataFrame | None = None) -> dict:
+def plan_kpis(plan, *, dist: pd.DataFrame | None = None, network: NetworkParts | None = None) -> dict:
     """Headline figures, recomputed from the plan's layers.
 
     * stations: the sum of the stations layer's ``count`` (new / existing, macro / small);
@@ -81,6 +86,10 @@ def plan_kpis(plan, *, dist: pd.DataFrame | None = None) -> dict:
       of all demand cells;
     * households passed: households in demand cells homed on an OLT (``olt_id`` set);
       cost per household passed = (OLT-site capex + feeder capex) / households passed.
+
+    When the plan carries them (:mod:`maps.network`), the coverage evaluation replaces the population and
+    area covered (best-server RSRP at the threshold on the H3 lattice, and nothing else), and the bill of
+    quantities replaces homes passed and the cost per home passed (:func:`_network_kpis`).
     """
     st, olt, links = as_frame(plan.stations), as_frame(plan.olt_sites), as_frame(plan.links)
     k = {**_station_kpis(st), **_olt_kpis(olt), **_fibre_kpis(links), **_capex_kpis(plan, st, olt, links)}
@@ -92,6 +101,7 @@ def plan_kpis(plan, *, dist: pd.DataFrame | None = None) -> dict:
     k.update(_coverage_kpis(plan.demand, dist, k["population"]))
     k["capex_pon_cny"] = k["capex_olt_cny"] + k["capex_feeder_cny"]
     k.update(_homing_kpis(as_frame(plan.demand), k["capex_pon_cny"]))
+    k.update(_network_kpis(network_parts(plan) if network is None else network))
     return k
 
 
@@ -116,7 +126,7 @@ def _fibre_kpis(links: pd.DataFrame) -> dict:
     km = km.where(km.notna(), numbers(links, "straight_km")).fillna(0)
     kind = strings(links, "kind").fillna("")
     return {"fibre_km_feeder": float(km[kind == "feeder"].sum()), "fibre_km_backhaul": float(km[kind == "backhaul"].sum()),
-            "fibre_km": float(km.sum())}
+            "fibre_km_distribution": float(km[kind == "distribution"].sum()), "fibre_km": float(km.sum())}
 
 
 def _capex_kpis(plan, st: pd.DataFrame, olt: pd.DataFrame, links: pd.DataFrame) -> dict:
@@ -155,6 +165,23 @@ def _coverage_kpis(demand: gpd.GeoDataFrame, dist: pd.DataFrame, population: flo
         pcs = dist["population_covered_share"].fillna(0)
         k["population_covered"] = float((dist["population"] * pcs).sum())
         k["population_covered_share"] = k["population_covered"] / population if population else None
+    return k
+
+
+def _network_kpis(parts: NetworkParts) -> dict:
+    """Coverage from ``coverage.evaluation`` and homes passed from ``pon.bill_of_quantities``, when present."""
+    k: dict = {"coverage_source": "demand cells", "homes_source": None, "existing_modelled": parts.existing_modelled}
+    ev = parts.evaluation
+    if ev:
+        k.update({"coverage_source": "evaluation", "coverage_threshold_dbm": finite(ev.get("threshold_dbm")),
+                  "coverage_points": finite(ev.get("points")),
+                  "population_covered_share": finite(ev.get("population_share")),
+                  "area_covered_share": finite(ev.get("area_share")), "population_covered": None,
+                  "area_covered_km2": None})
+    boq = parts.bill_of_quantities
+    if boq:
+        k.update({"homes_source": "bill of quantities", "households_passed": finite(boq.get("homes_passed")),
+                  "cost_per_household_passed_cny": finite(boq.get("cost_per_home_passed_cny"))})
     return k
 
 
@@ -206,18 +233,23 @@ def joint_vs_sequential(extra: dict | None) -> dict | None:
 
 
 # ====================================================================== report body
-def render_report_html(plan, *, map_href: str = "map.html", map_exists: bool = False) -> str:
-    """The report page as a string (see :func:`write_report`)."""
-    dist = district_figures(plan)
-    k = plan_kpis(plan, dist=dist)
+def render_report_html(plan, *, map_href: str = "map.html", map_exists: bool = False,
+                       network: NetworkParts | None = None) -> str:
+    """The report page as a string (see :func:`write_report`); ``network``: the plan's optional radio/ODN parts."""
+    network = network_parts(plan) if network is None else network
+    dist = with_evaluated_coverage(district_figures(plan), network.evaluation)
+    k = plan_kpis(plan, dist=dist, network=network)
     solver = plan.summary()["solver"]  # all parts together, as plan.json holds them
     parts = [_solve_row(s.__dict__) for s in plan.solves]
-    charts = _charts(plan, dist)
+    charts = _charts(plan, dist, network)
     years_cols, years_rows = _years_table(plan.years)
     data_sources, assumptions = _scenario_tables(plan.scenario, plan.demand_source)
+    if network.existing_source:
+        data_sources.insert(1, ("existing 5G sites", network.existing_source
+                                + (" (modelled)" if network.existing_modelled else "")))
     saved = [(f"{sec}.{key}", _fmt_any(key, val)) for sec, block in
              (("totals", plan.totals), ("coverage", plan.coverage), ("pon", plan.pon))
-             for key, val in _flatten(block or {}).items()]
+             for key, val in _flatten(block or {}).items() if not _is_table(val)]
     extra_rows = [(key, _fmt_any(key, val)) for key, val in _flatten(plan.extra or {}).items()
                   if "sequential" not in key.lower() and "joint" not in key.lower()]
     ctx = {
@@ -241,6 +273,7 @@ def render_report_html(plan, *, map_href: str = "map.html", map_exists: bool = F
         "extra_rows": extra_rows,
         "map_href": map_href,
         "map_exists": map_exists,
+        "network": network_context(network),
     }
     return _env().get_template("report.html.j2").render(**ctx)
 
@@ -266,7 +299,28 @@ def _kpi_cards(k: dict) -> list[tuple[str, str, str]]:
          f"PON capex {cny_text(k['capex_pon_cny'])} / {int_text(k['households_passed'])} households"
          if k["households_passed"] is not None else "no OLT homing in the demand layer"),
     ]
-    return cards
+    return _network_cards(cards, k)
+
+
+def _network_cards(cards: list[tuple[str, str, str]], k: dict) -> list[tuple[str, str, str]]:
+    """The coverage cards from the coverage evaluation and the homes-passed card from the bill of quantities."""
+    out = []
+    for label, value, note in cards:
+        if label == "5G stations" and k.get("existing_modelled"):
+            note += " (existing network modelled)"
+        elif label == "fibre" and k.get("fibre_km_distribution"):
+            note = (f"feeder {k['fibre_km_feeder']:,.0f} km, distribution {k['fibre_km_distribution']:,.0f} km, "
+                    f"backhaul {k['fibre_km_backhaul']:,.0f} km (route)")
+        elif label in ("population covered", "area covered") and k.get("coverage_source") == "evaluation":
+            thr = threshold_text(k.get("coverage_threshold_dbm"))
+            value = share_text(k[f"{label.split()[0]}_covered_share"])
+            label = f"{label} (\u2265 {thr})"
+            note = f"best-server RSRP on {int_text(k.get('coverage_points'))} lattice points"
+        elif label == "cost per household passed" and k.get("homes_source"):
+            label = "cost per home passed"
+            note = f"bill of quantities: {int_text(k['households_passed'])} homes passed"
+        out.append((label, value, note))
+    return out
 
 
 def _district_rows(dist: pd.DataFrame) -> list[list[str]]:
@@ -294,7 +348,7 @@ def _district_total(dist: pd.DataFrame, k: dict) -> list[str]:
             _mcny(dist["capex_cny"].sum()), share_text(cov)]
 
 
-def _charts(plan, dist: pd.DataFrame) -> list[dict]:
+def _charts(plan, dist: pd.DataFrame, network: NetworkParts | None = None) -> list[dict]:
     charts = []
     labels = [str(x) for x in dist["label"]]
     ids = dist["district_id"].tolist()
@@ -308,13 +362,13 @@ def _charts(plan, dist: pd.DataFrame) -> list[dict]:
     olt = as_frame(plan.olt_sites)
     olt_c = numbers(olt, "capex_cny").fillna(0).groupby(strings(olt, "district_id").to_numpy()).sum() if len(olt) \
         else pd.Series(dtype=float)
-    feeder = _feeder_capex_by_district(plan)
+    feeder = _feeder_capex_by_district(plan, None if network is None else network.splitters)
     series = []
     for (name, colour), ser in zip(CAPEX_PARTS, (macro, small, olt_c, feeder), strict=True):
         series.append((name, [float(ser.get(i, 0.0)) / 1e6 for i in ids], colour))
     charts.append({"title": "Capex by district and type (million CNY)",
-                   "note": "5G stations include their backhaul fibre; feeder fibre is assigned to the district of "
-                           "the demand cell it serves.",
+                   "note": "5G stations include their backhaul fibre; feeder and distribution fibre is assigned to "
+                           "the district of the demand cell or cabinet it leads to.",
                    "svg": svg_hbar_chart(labels, series, value_format=lambda v: f"{v:,.1f} M",
                                          title="Capex by district and type")})
     charts.append({"title": "5G stations per km\u00b2 by district", "note": "",
@@ -344,14 +398,19 @@ def _charts(plan, dist: pd.DataFrame) -> list[dict]:
     return charts
 
 
-def _feeder_capex_by_district(plan) -> pd.Series:
+def _feeder_capex_by_district(plan, splitters: gpd.GeoDataFrame | None = None) -> pd.Series:
+    """Capex of feeder and distribution links by district: of the cell, cabinet or OLT a link leads to (or from)."""
     links = as_frame(plan.links)
     if not len(links):
         return pd.Series(dtype=float)
-    feeder = (strings(links, "kind") == "feeder").to_numpy()
-    dem = as_frame(plan.demand)
-    cell_district = dict(zip(strings(dem, "cell_id"), strings(dem, "district_id"), strict=True))
-    district = strings(links, "from_id").map(lambda c: cell_district.get(c))[feeder]
+    feeder = strings(links, "kind").isin(["feeder", "distribution"]).to_numpy()
+    where: dict = {}
+    for table, key in ((plan.olt_sites, "office_id"), (splitters, "splitter_id"), (plan.demand, "cell_id")):
+        t = as_frame(table)
+        if len(t):
+            where.update(zip(strings(t, key), strings(t, "district_id"), strict=True))
+    to_d = strings(links, "to_id").map(lambda c: where.get(c))
+    district = to_d.where(to_d.notna(), strings(links, "from_id").map(lambda c: where.get(c)))[feeder]
     cap = numbers(links, "capex_cny").fillna(0)[feeder]
     return cap.groupby(district.fillna("?").to_numpy()).sum()
 
@@ -459,6 +518,11 @@ def _fmt_any(key: str, val) -> str:
     if float(x).is_integer():
         return f"{x:,.0f}"
     return f"{x:,.4g}" if abs(x) < 1000 else f"{x:,.1f}"
+
+
+def _is_table(val) -> bool:
+    """A list of rows (shown as its own table in the report, not as one line of saved figures)."""
+    return isinstance(val, list) and any(isinstance(v, dict) for v in val)
 
 
 def _flatten(d, prefix: str = "") -> dict:

@@ -5,6 +5,15 @@ Qingdao: five districts (one a MultiPolygon with an island, one with a hole),
 stations, OLT sites, feeder and backhaul links and H3 demand hexagons, with
 hostile names in every place a user string can reach. ``make_plan(35_000,
 15_000)`` builds the benchmark-sized plan. Nothing here solves anything.
+
+With ``network=True`` (the default) the plan also carries the optional radio and
+ODN parts of the saved-plan contract (see :mod:`maps.network`): ``radio``
+(link budget, a modelled existing network), ``coverage.evaluation`` and an
+``rsrp`` lattice layer, ``pon.optical_budget`` and ``pon.bill_of_quantities``,
+a ``splitters`` layer, and links of kind feeder (tree edges OLT -> cabinets),
+distribution (cabinet -> cell) and backhaul (with its carrier). With
+``network=False`` the plan is the older shape (feeder = cell -> OLT, none of
+those parts). :func:`save_plan` writes the parts a ``Plan`` does not save itself.
 """
 from __future__ import annotations
 
@@ -19,7 +28,8 @@ from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from gis.layers import Layers
-from rollout.plan import Plan, SolveStats
+from gis.trees import feeder_tree
+from rollout.plan import LAYERS, Plan, SolveStats
 
 # A name that runs script if it is ever inserted as HTML (and sets a flag the browser test reads).
 HOSTILE = '<img src=x onerror="window.__xss=1">'
@@ -54,8 +64,13 @@ def _district_geom(i: int, bbox) -> Polygon | MultiPolygon:
 
 
 def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: int | None = None,
-              years: bool = True, hostile: bool = True, h3_res: int | None = None) -> Plan:
-    """A deterministic synthetic plan (see the module docstring)."""
+              years: bool = True, hostile: bool = True, h3_res: int | None = None, network: bool = True,
+              rsrp_res: int = 8) -> Plan:
+    """A deterministic synthetic plan (see the module docstring).
+
+    ``rsrp_res`` is the H3 resolution of the RSRP lattice (8: ~1,000 points; 10: ~190,000 points,
+    district 0 one resolution finer, for the benchmark).
+    """
     rng = np.random.default_rng(seed)
     districts = _districts(hostile)
     boxes = [d[3] for d in DISTRICTS]
@@ -79,7 +94,7 @@ def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: 
         "pon": {"target_ports": int(ports.sum()), "port_cost_cny": 1900.0, "reach_km": 20.0},
         "solver": {"name": "cbc", "time_limit_s": 120.0, "gap_rel": 0.005},
     }
-    return Plan(
+    plan = Plan(
         title=scenario["title"], stations=stations, olt_sites=olt, links=links, districts=districts, demand=demand,
         totals={"capex_cny": capex, "stations_5g": int(count.sum()), "pon_ports": int(ports.sum())},
         coverage={"population_covered_share": 0.86}, pon={"split_ratio": 64},
@@ -89,6 +104,149 @@ def make_plan(n_stations: int = 50, n_cells: int = 40, *, seed: int = 0, n_olt: 
         extra={"joint_vs_sequential": {"joint_capex_cny": capex, "sequential_capex_cny": capex * 1.04,
                                        "rounds": 3}},
     )
+    if network:
+        _add_network(plan, rng, cxy, cell_olt, rsrp_res=rsrp_res, hostile=hostile)
+    return plan
+
+
+# ---------------------------------------------------------------------- radio and ODN parts (issues 9, 10)
+THRESHOLD_DBM = -95.0
+LINK_BUDGET = [
+    {"type": t, "band_mhz": 3500.0, "clutter": c, "mapl_db": mapl, "radius_m": r}
+    for t, rows in (("macro", (("dense_urban", 128.4, 236.0), ("urban", 133.1, 352.0), ("suburban", 138.0, 690.0),
+                               ("rural", 146.2, 1480.0))),
+                    ("small", (("dense_urban", 121.0, 92.0), ("urban", 124.5, 131.0))))
+    for c, mapl, r in rows
+]
+OPTICAL_BUDGET = [
+    {"split": split, "class": cls, "budget_db": budget, "loss_db_fixed": fixed, "db_per_km": 0.4,
+     "max_route_km": round((budget - fixed) / 0.4, 1)}
+    for split, fixed in (("1:8x1:8", 25.9), ("1:32", 19.9)) for cls, budget in (("N1", 29.0), ("N2", 31.0))
+]
+
+
+def _add_network(plan: Plan, rng, cxy, cell_olt, *, rsrp_res: int, hostile: bool) -> None:
+    """The optional radio and ODN parts of the contract, added to ``plan`` in place."""
+    plan.radio = {"link_budget": [dict(r) for r in LINK_BUDGET],
+                  "existing_source": "modelled: least-cost network of the end-2021 count <20,000>"}
+    plan.rsrp = _rsrp_lattice(rng, plan.stations, rsrp_res)
+    plan.coverage = {**plan.coverage, "evaluation": _evaluation(plan.rsrp, plan.districts)}
+    plan.splitters, feeder, dist_links = _odn(plan.demand, cxy, cell_olt, plan.olt_sites, hostile)
+    links = plan.links[plan.links["kind"] == "backhaul"].copy()
+    links["carrier"] = np.where(np.arange(len(links)) % 3 == 0, "ring", "pon")
+    plan.links = gpd.GeoDataFrame(pd.concat([links, feeder, dist_links], ignore_index=True), geometry="geometry",
+                                  crs=4326)
+    plan.pon = {**plan.pon, "optical_budget": [dict(r) for r in OPTICAL_BUDGET],
+                "bill_of_quantities": _bill_of_quantities(plan)}
+
+
+def _rsrp_lattice(rng, stations, res: int) -> gpd.GeoDataFrame:
+    """H3 lattice centres over the district boxes (district 0 one resolution finer from res 10), RSRP by distance."""
+    cells, dids = [], []
+    for i, (did, _, _, b, _) in enumerate(DISTRICTS):
+        r = res + 1 if (i == 0 and res >= 10) else res
+        shape = h3.LatLngPoly([(b[1], b[0]), (b[1], b[2]), (b[3], b[2]), (b[3], b[0])])
+        got = sorted(h3.polygon_to_cells(shape, r))
+        cells += got
+        dids += [did] * len(got)
+    ll = np.array([h3.cell_to_latlng(c) for c in cells], dtype=float).reshape(-1, 2)
+    x, y = ll[:, 1], ll[:, 0]
+    tree = cKDTree(np.c_[stations["lon"].to_numpy() * 90_000.0, stations["lat"].to_numpy() * 111_000.0])
+    d_m = tree.query(np.c_[x * 90_000.0, y * 111_000.0])[0]
+    rsrp = -75.0 - 30.0 * np.log10(np.maximum(d_m, 30.0) / 1000.0) + rng.normal(0, 3, len(cells))
+    rsrp = np.round(np.clip(rsrp, -140.0, -44.0), 1)
+    rsrp[d_m > 9_000] = -np.inf          # no station in reach
+    area = np.array([h3.cell_area(c, "km^2") for c in cells])
+    return gpd.GeoDataFrame({
+        "h3": cells, "district_id": dids, "clutter": rng.choice(CLUTTERS, len(cells)),
+        "population": rng.gamma(1.5, 40.0, len(cells)).round(1), "area_km2": area.round(5),
+        "rsrp_dbm": rsrp, "covered": rsrp >= THRESHOLD_DBM,
+    }, geometry=gpd.points_from_xy(x, y), crs=4326)
+
+
+def _evaluation(rsrp: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> dict:
+    """``coverage.evaluation`` recomputed from the lattice, as the planner writes it."""
+    cov = rsrp["covered"].to_numpy()
+    area, pop = rsrp["area_km2"].to_numpy(), rsrp["population"].to_numpy()
+    by = []
+    for did, name in zip(districts["district_id"], districts["name_en"], strict=True):
+        m = (rsrp["district_id"] == did).to_numpy()
+        by.append({"district_id": did, "name": name, "points": int(m.sum()),
+                   "area_share": float(area[m & cov].sum() / area[m].sum()),
+                   "population_share": float(pop[m & cov].sum() / pop[m].sum())})
+    v = rsrp["rsrp_dbm"].to_numpy()
+    edges = np.arange(-130.0, -49.0, 10.0)
+    hist = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (v >= lo) & (v < hi) if lo > edges[0] else v < hi   # the first bin holds everything weaker
+        hist.append({"dbm_lo": float(lo), "dbm_hi": float(hi), "points": int(m.sum()),
+                     "population": float(pop[m].sum())})
+    hist[-1]["points"] += int((v >= edges[-1]).sum())
+    hist[-1]["population"] += float(pop[v >= edges[-1]].sum())
+    hist[0]["dbm_lo"], hist[-1]["dbm_hi"] = -np.inf, np.inf   # open-ended (saved as null in plan.json)
+    return {"threshold_dbm": THRESHOLD_DBM, "points": int(len(rsrp)),
+            "area_share": float(area[cov].sum() / area.sum()), "population_share": float(pop[cov].sum() / pop.sum()),
+            "by_district": by, "rsrp_histogram": hist}
+
+
+def _odn(demand, cxy, cell_olt, olt, hostile: bool):
+    """Cabinets (primary 1:8) for up to 8 homed cells of one OLT, a secondary 1:8 per cell, and the fibre."""
+    homed = np.flatnonzero(demand["olt_id"].notna().to_numpy())
+    office = olt["office_id"].to_numpy()
+    ox, oy = olt["lon"].to_numpy(), olt["lat"].to_numpy()
+    rows, feeder, dist = [], [], []
+    for k in np.unique(cell_olt[homed]):
+        mine = homed[cell_olt[homed] == k]
+        mine = mine[np.argsort(np.arctan2(cxy[mine, 1] - oy[k], cxy[mine, 0] - ox[k]))]
+        groups = [mine[g:g + 8] for g in range(0, len(mine), 8)]
+        cab_xy = np.array([cxy[g].mean(axis=0) for g in groups])
+        cab_ids = [f"CAB-{k:04d}-{j}" for j in range(len(groups))]
+        tree = feeder_tree(np.r_[[[ox[k] * 90_000.0, oy[k] * 111_000.0]], cab_xy * [90_000.0, 111_000.0]],
+                           route_factor=1.3)
+        pts = np.r_[[[ox[k], oy[k]]], cab_xy]
+        ids = [office[k]] + cab_ids
+        for j in range(1, len(pts)):
+            p = int(tree.parent[j])
+            feeder.append({"kind": "feeder", "from_id": ids[p], "to_id": ids[j],
+                           "straight_km": tree.edge_m[j] / 1.3e3, "route_km": tree.edge_m[j] / 1e3,
+                           "capex_cny": tree.edge_m[j] / 1e3 * 90_000.0, "geometry": shapely.LineString([pts[p], pts[j]])})
+        for j, g in enumerate(groups):
+            did = demand["district_id"].iloc[g[0]]
+            rows.append({"splitter_id": cab_ids[j], "olt_id": office[k], "kind": "primary", "ratio": "1:8",
+                         "lines": float(demand["onts"].iloc[g].sum().round(1)), "district_id": did,
+                         "geometry": shapely.Point(cab_xy[j])})
+            for c in g:
+                km = float(np.hypot(*((cxy[c] - cab_xy[j]) * [90.0, 111.0])))
+                rows.append({"splitter_id": f"SEC-{demand['cell_id'].iloc[c]}", "olt_id": office[k],
+                             "kind": "secondary", "ratio": "1:8", "lines": float(demand["onts"].iloc[c]),
+                             "district_id": demand["district_id"].iloc[c], "geometry": shapely.Point(cxy[c])})
+                dist.append({"kind": "distribution", "from_id": cab_ids[j], "to_id": demand["cell_id"].iloc[c],
+                             "straight_km": km, "route_km": km * 1.3, "capex_cny": km * 1.3 * 60_000.0,
+                             "geometry": shapely.LineString([cab_xy[j], cxy[c]])})
+    if hostile and rows:
+        rows[0]["splitter_id"] = HOSTILE_SITE.replace("S-", "CAB-")
+    cols = ["kind", "from_id", "to_id", "straight_km", "route_km", "capex_cny", "geometry"]
+    splitters = gpd.GeoDataFrame(rows, geometry="geometry", crs=4326) if rows else gpd.GeoDataFrame(
+        {c: [] for c in ("splitter_id", "olt_id", "kind", "ratio", "lines", "district_id")},
+        geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+    return (splitters, gpd.GeoDataFrame(feeder, columns=cols, geometry="geometry", crs=4326),
+            gpd.GeoDataFrame(dist, columns=cols, geometry="geometry", crs=4326))
+
+
+def _bill_of_quantities(plan: Plan) -> dict:
+    olt, links, sp = plan.olt_sites, plan.links, plan.splitters
+    km = links.groupby("kind")["route_km"].sum()
+    new = olt["new"].to_numpy()
+    homed = plan.demand["olt_id"].notna().to_numpy()
+    homes = float(plan.demand["households"].to_numpy()[homed].sum())
+    pon_cny = float(olt["capex_cny"].sum() + links.loc[links["kind"] != "backhaul", "capex_cny"].sum())
+    return {"olt_sites_new": int(new.sum()), "olt_sites_upgraded": int((~new & (olt["ports_new"] > 0)).sum()),
+            "olt_chassis_new": int(olt.loc[new, "chassis"].sum()),
+            "olt_cards": int(np.ceil(olt["ports_new"].to_numpy() / 16).sum()), "ports": int(olt["ports"].sum()),
+            "splitters": {str(r): int(n) for r, n in sp["ratio"].value_counts().sort_index().items()},
+            "fibre_km": {k: float(km.get(k, 0.0)) for k in ("feeder", "distribution", "backhaul")},
+            "trench_km": float(km.get("feeder", 0.0) + 0.8 * km.get("distribution", 0.0)),
+            "homes_passed": homes, "cost_per_home_passed_cny": pon_cny / homes if homes else None}
 
 
 def _districts(hostile: bool) -> gpd.GeoDataFrame:
@@ -249,8 +407,29 @@ def _years(stations) -> list[dict]:
 
 def save_plan(out_dir, **kw) -> Path:
     """Make and save a synthetic plan into ``out_dir``; return the folder."""
-    plan = make_plan(**kw)
-    return Path(plan.save(out_dir))
+    return save_with_network(make_plan(**kw), out_dir)
+
+
+def save_with_network(plan: Plan, out_dir) -> Path:
+    """``plan.save``, then the contract parts this ``Plan`` does not save itself (``radio``, ``rsrp``, ``splitters``).
+
+    Once :mod:`rollout.plan` saves them, this writes nothing more.
+    """
+    import json
+
+    out = Path(plan.save(out_dir))
+    for name in ("rsrp", "splitters"):
+        gdf = getattr(plan, name, None)
+        if gdf is not None and name not in LAYERS:
+            gdf = gdf.copy()
+            if "covered" in gdf:
+                gdf["covered"] = gdf["covered"].astype("int8")
+            gdf.to_file(out / "plan.gpkg", layer=name, driver="GPKG", engine="pyogrio")
+    summary = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    if getattr(plan, "radio", None) and "radio" not in summary:
+        summary["radio"] = plan.radio
+        (out / "plan.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    return out
 
 
 def make_layers_gpkg(path, *, seed: int = 0, demand_source: str = "modelled (census)") -> Path:

@@ -107,7 +107,10 @@ def test_map_loads_offline_and_draws_every_feature(fresh, saved, plan):
     assert c["demand"]["features"] == len(plan.demand)
     kinds = plan.links["kind"].value_counts()
     assert c["links_feeder"]["features"] == kinds["feeder"]
-    assert c["links_backhaul"]["features"] == kinds["backhaul"]
+    assert c["links_distribution"]["features"] == kinds["distribution"]
+    carriers = plan.links.loc[plan.links["kind"] == "backhaul", "carrier"].value_counts()
+    assert c["links_backhaul_pon"]["features"] == carriers["pon"]
+    assert c["links_backhaul_ring"]["features"] == carriers["ring"]
     # every station was painted (the first view fits the whole plan)
     assert page.evaluate("window.rolloutMap.layers.stations.layer.drawn") == len(plan.stations)
     el = page.locator(".folium-map")
@@ -230,10 +233,11 @@ def test_folium_layer_control_drives_the_layers(fresh, saved, plan):
     assert len(names) == 1 and page.evaluate(f"window.{names[0]} === window.rolloutMap.map")
     labels = page.locator(".leaflet-control-layers").inner_text()
     for name in ("CartoDB Positron", "OpenStreetMap", "Gaode / AMap (GCJ-02)", "No basemap", "Districts",
-                 "Demand cells by clutter", "Feeder fibre", "5G backhaul", "OLT sites", "5G stations"):
+                 "Demand cells by clutter", "Feeder tree", "Distribution fibre", "5G backhaul on PON",
+                 "5G backhaul on transport ring", "Best-server RSRP", "Splitter cabinets", "OLT sites", "5G stations"):
         assert name in labels, name
     assert page.get_by_label("5G stations", exact=True).is_checked()
-    assert not page.get_by_label("Feeder fibre (cell \u2192 OLT)").is_checked()
+    assert not page.get_by_label("Feeder tree (OLT \u2192 cabinets)").is_checked()
     # OLT circles (folium GeoJson + CircleMarker) are sized by PON ports and shrink when zoomed out, like the points
     radius = """() => { const r = window.rolloutMap, o = r.layers.olt_sites, l = o.layer.getLayers()[0];
                         return [l.getRadius(), o.spec.radius[l.feature.properties.i], l._pxBounds.getSize().x]; }"""
@@ -248,8 +252,8 @@ def test_folium_layer_control_drives_the_layers(fresh, saved, plan):
     assert page.evaluate("window.rolloutMap.map.hasLayer(window.rolloutMap.layers.stations.layer)") is False
     assert page.locator("canvas.rm-points").count() == 0
     assert "new macro" not in page.locator(".rm-legend").inner_text()
-    page.get_by_label("Feeder fibre (cell \u2192 OLT)").check()
-    page.get_by_label("5G backhaul (station \u2192 OLT/office)").check()
+    page.get_by_label("Feeder tree (OLT \u2192 cabinets)").check()
+    page.get_by_label("5G backhaul on PON (station \u2192 OLT)").check()
     page.wait_for_timeout(200)
     page.screenshot(path=str(ART / "map_links.png"))
     page.get_by_label("5G stations", exact=True).check()
@@ -290,8 +294,12 @@ def test_report_offline_and_printable(fresh, saved):
     assert page.locator("h1").inner_text() == HOSTILE_TITLE
     assert HOSTILE_PLAIN in page.locator("#districts").inner_text()
     assert page.locator("#districts img").count() == 0
-    assert page.locator("svg.chart").count() == 3
+    assert page.locator("svg.chart").count() == 4
     assert page.locator("#modelled-demand").is_visible()
+    assert page.locator("#modelled-existing").is_visible()
+    for table in ("link-budget", "coverage-by-district", "optical-budget", "boq"):
+        assert page.locator(f"table.{table} tr").count() > 1, table
+    assert page.locator("#rsrp-chart svg rect").count() == 8
     # the framed map loads too (offline)
     page.locator("iframe").scroll_into_view_if_needed()
     frame = next(f for f in page.frames if f.url.endswith("/map.html"))
@@ -333,4 +341,61 @@ def test_compare_and_sweep_reports_open_without_errors(fresh, tmp_path):
     assert page.locator("svg.chart").count() >= 3 and page.locator("polyline").count() >= 1
     assert page.evaluate("window.__xss === undefined")
     page.screenshot(path=str(ART / "compare.png"), full_page=True)
+    assert_offline_clean(page, log)
+
+
+def test_rsrp_raster_cabinets_and_feeder_tree_offline(fresh, saved, plan, gcj):
+    """The new layers switch on from the layer control; the RSRP image is decoded and every sampled
+    lattice point shows its class colour where the map puts it (the image is Mercator-aligned)."""
+    from maps.map import rsrp_class_of, rsrp_classes
+    from maps.network import network_parts
+    from tests._browser import open_map
+
+    page, log = fresh
+    open_map(page, saved / "map.html")
+    parts = network_parts(plan, saved)
+    page.get_by_label("Best-server RSRP").check()
+    page.get_by_label("Splitter cabinets").check()
+    page.get_by_label("Feeder tree (OLT \u2192 cabinets)").check()
+    page.get_by_label("Distribution fibre (cabinet \u2192 cell)").check()
+    r = page.evaluate("""() => { const o = window.rolloutMap.layers.rsrp, img = o.layer.getElement();
+        return {on: window.rolloutMap.map.hasLayer(o.layer), complete: img.complete, w: img.naturalWidth,
+                h: img.naturalHeight, pane: img.parentNode.className, z: getComputedStyle(img.parentNode).zIndex}; }""")
+    assert r["on"] and r["complete"] and r["w"] > 10 and r["h"] > 10
+    assert "rmRaster" in r["pane"] and int(r["z"]) < 400   # below the vector overlays
+    legend = page.locator(".rm-legend").inner_text()
+    assert "Best-server RSRP" in legend and "(threshold)" in legend and "Splitter cabinets" in legend
+    # the district choropleth turns to outlines while the image is shown (and comes back after)
+    assert "Districts: 5G stations per km" not in legend and page.get_by_label("outline only").is_checked()
+    assert page.evaluate("window.rolloutMap.layers.splitters.layer.drawn") == len(parts.splitters)
+    assert page.evaluate("window.rolloutMap.counts.rsrp.features") == len(parts.rsrp)
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(ART / "map_rsrp.png"))
+
+    sample = parts.rsrp.iloc[::97]
+    lonlat = [[float(p.x), float(p.y)] for p in sample.geometry]
+    want = rsrp_class_of(sample["rsrp_dbm"], parts.evaluation["threshold_dbm"])
+    colours = [c["color"] for c in rsrp_classes(parts.evaluation["threshold_dbm"])]
+    got = page.evaluate("""(pts) => { const r = window.rolloutMap, m = r.map, o = r.layers.rsrp;
+        const img = o.layer.getElement(), b = o.layer.getBounds();
+        const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+        const nw = m.latLngToLayerPoint(b.getNorthWest()), se = m.latLngToLayerPoint(b.getSouthEast());
+        return pts.map(([lon, lat]) => {
+          const p = m.latLngToLayerPoint([lat, lon]);
+          const x = Math.floor((p.x - nw.x) / (se.x - nw.x) * c.width), y = Math.floor((p.y - nw.y) / (se.y - nw.y) * c.height);
+          const d = ctx.getImageData(x, y, 1, 1).data;
+          return '#' + [d[0], d[1], d[2]].map(v => v.toString(16).padStart(2, '0')).join(''); }); }""", lonlat)
+    assert got == [colours[k] for k in want]
+
+    # over Gaode tiles the image moves with the GCJ-02 shift, like every other overlay
+    before = page.evaluate("() => window.rolloutMap.layers.rsrp.layer.getBounds().getSouthWest()")
+    page.get_by_label("Gaode / AMap (GCJ-02)").check()
+    after = page.evaluate("() => window.rolloutMap.layers.rsrp.layer.getBounds().getSouthWest()")
+    glon, glat = gcj(np.array([before["lng"]]), np.array([before["lat"]]))
+    assert abs(after["lng"] - glon[0]) * 90_000 < 1.0 and abs(after["lat"] - glat[0]) * 111_000 < 1.0
+    page.get_by_label("Best-server RSRP").uncheck()
+    assert "Best-server RSRP" not in page.locator(".rm-legend").inner_text()
+    assert "Districts: 5G stations per km" in page.locator(".rm-legend").inner_text()
+    assert page.get_by_label("5G stations per km\u00b2").is_checked()
     assert_offline_clean(page, log)

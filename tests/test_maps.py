@@ -40,7 +40,7 @@ def page_data(html: str) -> dict:
         r'<script type="application/json" class="rollout-data" data-kind="geojson" id="(\w+)">(.*?)</script>',
         html, re.S)}
     geojson = [json.loads(m) for m in re.findall(r"^\s*geo_json_[0-9a-f]+_add\((.*)\);$", html, re.M)]
-    with_geo = [spec for spec in layers if spec["kind"] != "points"]
+    with_geo = [spec for spec in layers if spec["kind"] not in ("points", "raster")]
     assert len(with_geo) == len(geojson)
     for spec, gj in zip(with_geo, geojson, strict=True):
         if "geojsonBlock" in spec:  # hidden at first: folium got the features without geometry, a block has them
@@ -133,6 +133,14 @@ def plan_html(saved):
     return out, out.read_text(encoding="utf-8")
 
 
+#: The overlays of the fixture plan, in the layer control (and drawing) order.
+OVERLAYS = ["Districts", "Best-server RSRP", "Demand cells by clutter", "Feeder tree (OLT \u2192 cabinets)",
+            "Distribution fibre (cabinet \u2192 cell)", "5G backhaul on PON (station \u2192 OLT)",
+            "5G backhaul on transport ring (SPN/IPRAN)", "Splitter cabinets", "OLT sites", "5G stations"]
+LINK_LAYERS = {"links_feeder": ("feeder", None), "links_distribution": ("distribution", None),
+               "links_backhaul_pon": ("backhaul", "pon"), "links_backhaul_ring": ("backhaul", "ring")}
+
+
 # ---------------------------------------------------------------------- folium
 def test_the_page_is_a_folium_map(plan_html):
     html = plan_html[1]
@@ -145,19 +153,24 @@ def test_the_page_is_a_folium_map(plan_html):
     assert f"RolloutMap.of({name}).legend(" in html                      # the Legend MacroElement
     base, over, var = layer_control(html)
     assert base == ["CartoDB Positron", "OpenStreetMap", "Gaode / AMap (GCJ-02)", "No basemap"]
-    assert over == ["Districts", "Demand cells by clutter", "Feeder fibre (cell \u2192 OLT)",
-                    "5G backhaul (station \u2192 OLT/office)", "OLT sites", "5G stations"]
-    # base layers are folium TileLayers; overlays folium GeoJson layers, stations the custom canvas layer
+    assert over == OVERLAYS
+    # base layers are folium TileLayers; overlays folium GeoJson layers, stations and splitters the custom
+    # canvas layer, the RSRP raster the custom image layer
     for b in base:
         assert var[b].startswith("tile_layer_") and f"var {var[b]} = L.tileLayer(" in html
-    for o in over[:-1]:
-        assert var[o].startswith("geo_json_") and f"var {var[o]} = L.geoJson(" in html
-    assert var["5G stations"].startswith("rollout_points_")
-    assert f"var {var['5G stations']} = RolloutMap.of({name}).addPoints(" in html
+    for o in over:
+        if o in ("5G stations", "Splitter cabinets"):
+            assert var[o].startswith("rollout_points_")
+            assert f"var {var[o]} = RolloutMap.of({name}).addPoints(" in html
+        elif o == "Best-server RSRP":
+            assert var[o].startswith("rollout_raster_")
+            assert f"var {var[o]} = RolloutMap.of({name}).addRaster(" in html
+        else:
+            assert var[o].startswith("geo_json_") and f"var {var[o]} = L.geoJson(" in html
     # show / show=False: only the layers shown at first are added to the map
     added = set(re.findall(r"^\s*(\w+)\.addTo\(%s\);$" % name, html, re.M))
     assert {var[o] for o in ("Districts", "OLT sites", "5G stations", "CartoDB Positron")} <= added
-    assert not {var[o] for o in over[1:4]} & added
+    assert not {var[o] for o in over if o not in ("Districts", "OLT sites", "5G stations")} & added
     assert not {var[b] for b in base[1:]} & added
 
 
@@ -199,10 +212,10 @@ def test_map_holds_every_feature_of_the_plan(saved, plan_html):
     assert len(layers["olt_sites"]["geojson"]["features"]) == len(plan.olt_sites)
     cells = [c for f in layers["demand"]["geojson"]["features"] for c in f["properties"]["cells"]]
     assert sorted(cells) == list(range(len(plan.demand)))
-    kinds = plan.links["kind"].value_counts()
-    for kind in ("feeder", "backhaul"):
-        (feature,) = layers[f"links_{kind}"]["geojson"]["features"]
-        assert len(feature["geometry"]["coordinates"]) == len(feature["properties"]["owners"]) == kinds[kind]
+    for layer_id, (kind, carrier) in LINK_LAYERS.items():
+        want = (plan.links["kind"] == kind) & ((plan.links["carrier"] == carrier) if carrier else True)
+        (feature,) = layers[layer_id]["geojson"]["features"]
+        assert len(feature["geometry"]["coordinates"]) == len(feature["properties"]["owners"]) == want.sum() > 0
     # every popup column has one value per feature
     for layer in layers.values():
         n = len(layer.get("x") or layer.get("cls") or layer.get("titles") or [])
@@ -214,7 +227,8 @@ def test_map_holds_every_feature_of_the_plan(saved, plan_html):
     new_macro = int(((plan.stations["type"] == "macro") & plan.stations["new"]).sum())
     assert st["cls"].count(0) == new_macro
     # overlays the brief wants off by default
-    assert not layers["demand"]["on"] and not layers["links_feeder"]["on"] and not layers["links_backhaul"]["on"]
+    assert not layers["demand"]["on"] and not any(layers[k]["on"] for k in LINK_LAYERS)
+    assert not layers["rsrp"]["on"] and not layers["splitters"]["on"]
     assert layers["stations"]["on"] and layers["districts"]["on"]
 
 
@@ -430,7 +444,7 @@ def test_write_is_atomic(saved, tmp_path, monkeypatch):
 def test_map_of_a_plan_without_demand_links_or_olt(tmp_path):
     import geopandas as gpd
 
-    plan = make_plan(10, 5, seed=3, years=False)
+    plan = make_plan(10, 5, seed=3, years=False, network=False)
     empty = plan.links.iloc[0:0]
     plan.links = empty
     plan.olt_sites = plan.olt_sites.iloc[0:0]
@@ -453,8 +467,8 @@ def test_build_year_colouring(plan_html):
 
 
 def test_size_budget_at_city_scale(gcj):
-    """35,000 stations + 15,000 demand hexes stay well under 15 MB."""
-    plan = make_plan(35_000, 15_000, seed=7)
+    """35,000 stations + 15,000 demand hexes, their splitters, fibre and an RSRP lattice stay under 15 MB."""
+    plan = make_plan(35_000, 15_000, seed=7, rsrp_res=9)
     html = mm.render_map_html(mm.plan_map_data(plan))
     mb = len(html.encode("utf-8")) / 1e6
     assert mb <= 15.0, mb
@@ -535,3 +549,175 @@ def test_layers_map_from_real_layers_keeps_the_modelled_note(tmp_path):
     gpkg = layers.to_gpkg(tmp_path / "layers.gpkg")
     html = mm.write_layers_map(gpkg, tmp_path / "layers_map.html").read_text(encoding="utf-8")
     assert "modelled" in layers_by_id(html)["demand"]["note"].lower()
+
+
+# ---------------------------------------------------------------------- radio and ODN layers (issues 9, 10)
+def decode_png(data: bytes) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Class indices and RGBA palette of an 8-bit palette PNG with filter 0 rows (what maps.raster writes)."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+        assert struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0] == zlib.crc32(kind + body) & 0xFFFFFFFF
+        chunks[kind] = chunks.get(kind, b"") + body
+        pos += 12 + n
+    w, h, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
+    assert (depth, colour, interlace) == (8, 3, 0)
+    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8).reshape(h, w + 1)
+    assert (rows[:, 0] == 0).all()
+    rgb = np.frombuffer(chunks[b"PLTE"], dtype=np.uint8).reshape(-1, 3)
+    alpha = list(chunks.get(b"tRNS", b"")) + [255] * (len(rgb) - len(chunks.get(b"tRNS", b"")))
+    return rows[:, 1:], [(*map(int, c), a) for c, a in zip(rgb, alpha, strict=True)]
+
+
+def test_png_bytes_round_trip():
+    from maps.raster import png_bytes
+
+    rng = np.random.default_rng(3)
+    index = rng.integers(0, 4, (17, 33)).astype(np.uint8)
+    index[0, 0] = 9   # beyond the palette: transparent
+    pal = [(255, 0, 0, 255), (0, 255, 0, 128), (0, 0, 255, 255), (10, 20, 30, 0)]
+    got, got_pal = decode_png(png_bytes(index, pal))
+    assert (got == index).all()
+    assert got_pal[:4] == pal and got_pal[9][3] == 0
+    with pytest.raises(ValueError):
+        png_bytes(np.zeros((0, 3), np.uint8), pal)
+
+
+def test_rsrp_classes_around_the_threshold():
+    classes = mm.rsrp_classes(-95.0)
+    assert [c["label"] for c in classes] == [
+        "no server in reach", "< \u2212105 dBm", "\u2212105 \u2026 \u221295 dBm", "\u221295 \u2026 \u221285 dBm (threshold)",
+        "\u221285 \u2026 \u221275 dBm", "\u221275 \u2026 \u221265 dBm", "\u2265 \u221265 dBm"]
+    got = mm.rsrp_class_of([-np.inf, np.nan, -140, -105.01, -105, -95.01, -95, -84.9, -65, -20], -95.0)
+    assert got.tolist() == [0, 0, 1, 1, 2, 2, 3, 4, 6, 6]
+
+
+def test_rsrp_raster_paints_every_lattice_point_in_its_class(saved, plan_html):
+    """Each lattice point's pixel (Web-Mercator rows, as Leaflet stretches the image) holds its own class."""
+    import base64
+
+    from maps.network import network_parts
+    from maps.raster import TRANSPARENT, mercator_y
+    from rollout.plan import load_plan
+
+    plan = load_plan(saved)
+    parts = network_parts(plan, saved)
+    spec = layers_by_id(plan_html[1])["rsrp"]
+    assert spec["kind"] == "raster" and spec["points"] == len(parts.rsrp)
+    assert spec["url"].startswith("data:image/png;base64,")
+    index, palette = decode_png(base64.b64decode(spec["url"].split(",", 1)[1]))
+    assert [f"#{r:02x}{g:02x}{b:02x}" for r, g, b, _ in palette[:len(spec["classes"])]] == [
+        c["color"] for c in spec["classes"]]
+    w, s, e, n = spec["bounds"]
+    h, wd = index.shape
+    lon, lat = parts.rsrp.geometry.x.to_numpy(), parts.rsrp.geometry.y.to_numpy()
+    col = ((lon - w) / (e - w) * wd).astype(int)
+    row = ((mercator_y(n) - mercator_y(lat)) / (mercator_y(n) - mercator_y(s)) * h).astype(int)
+    want = mm.rsrp_class_of(parts.rsrp["rsrp_dbm"], parts.evaluation["threshold_dbm"])
+    assert (index[row, col] == want).all()
+    # the legend counts the lattice points per class; pixels outside every hexagon stay transparent
+    assert [c["n"] for c in spec["classes"]] == np.bincount(want, minlength=len(spec["classes"])).tolist()
+    assert (index == TRANSPARENT).any() and palette[TRANSPARENT][3] == 0 if len(palette) > TRANSPARENT else True
+    assert "\u221295 dBm" in spec["note"] and f"{len(parts.rsrp):,} lattice points" in spec["note"]
+
+
+def test_raster_pixels_follow_mercator_rows():
+    """A lattice far north and south of the equator: rows are equally spaced in Mercator y, not latitude."""
+    from maps.raster import lattice_raster, mercator_lat, mercator_y
+
+    lat = np.array([20.0, 60.0])
+    ras = lattice_raster(np.array([10.0, 10.0]), lat, np.array([1, 2]), np.array([500.0, 500.0]),
+                         max_side_px=400)
+    w, s, e, n = ras.bounds
+    h = ras.index.shape[0]
+    rows = [int(r) for r in (mercator_y(n) - mercator_y(lat)) / (mercator_y(n) - mercator_y(s)) * h]
+    assert ras.index[rows[0]].max() == 1 and ras.index[rows[1]].max() == 2
+    # the painted disc of each point spans about as many rows as columns (square pixels on the map)
+    for k in (1, 2):
+        r, c = np.nonzero(ras.index == k)
+        assert abs((r.max() - r.min()) - (c.max() - c.min())) <= 2
+    assert mercator_lat(mercator_y(np.array([35.0]))) == pytest.approx(35.0)
+
+
+def test_splitters_and_fibre_layers(saved, plan_html):
+    from maps.network import network_parts
+    from rollout.plan import load_plan
+
+    plan = load_plan(saved)
+    sp = network_parts(plan, saved).splitters
+    layers = layers_by_id(plan_html[1])
+    spec = layers["splitters"]
+    assert spec["kind"] == "points" and len(spec["x"]) == len(sp)
+    primary = (sp["kind"] == "primary").to_numpy()
+    assert np.array_equal(np.array(spec["cls"]) == 0, primary)
+    assert sp["splitter_id"].iloc[0] in spec["titles"] and sp["splitter_id"].iloc[0] not in plan_html[1]
+    feeder = layers["links_feeder"]
+    assert feeder["label"] == "Feeder tree (OLT \u2192 cabinets)" and feeder["weight"] > layers["links_distribution"]["weight"]
+    # the modelled existing network is said on the map too
+    assert "existing network is modelled" in page_data(plan_html[1])["subtitle"]
+    assert "MODELLED" in layers["stations"]["note"]
+
+
+def test_map_coverage_is_the_evaluation(saved, plan_html):
+    """The district choropleth's population covered and the subtitle come from coverage.evaluation."""
+    from rollout.plan import load_plan_summary
+
+    ev = load_plan_summary(saved)["coverage"]["evaluation"]
+    d = layers_by_id(plan_html[1])["districts"]
+    (metric,) = [m for m in d["metrics"] if m["id"] == "population_covered_share"]
+    assert metric["label"] == "population covered (RSRP evaluation, \u2265 \u221295 dBm)"
+    assert metric["v"] == [round(x["population_share"], 4) for x in ev["by_district"]]
+    assert f"population covered {ev['population_share'] * 100:.1f} % at \u2265 \u221295 dBm" in page_data(
+        plan_html[1])["subtitle"]
+
+
+def test_a_plan_without_network_parts_draws_as_before(tmp_path):
+    plan = make_plan(20, 10, seed=8, network=False)
+    html = mm.render_map_html(mm.plan_map_data(plan))
+    ids = [layer["id"] for layer in page_data(html)["layers"]]
+    assert ids == ["districts", "demand", "links_feeder", "links_backhaul", "olt_sites", "stations"]
+    assert layer_control(html)[1] == ["Districts", "Demand cells by clutter", "Feeder fibre (cell \u2192 OLT)",
+                                      "5G backhaul (station \u2192 OLT/office)", "OLT sites", "5G stations"]
+    assert not re.search(r"RolloutMap\.of\(\w+\)\.addRaster\(", html)
+    assert "modelled" not in page_data(html)["layers"][-1].get("note", "")
+
+
+@settings(max_examples=25, deadline=None)
+@given(hs.floats(-60.0, 60.0), hs.floats(-170.0, 170.0), hs.integers(6, 10), hs.integers(1, 12), hs.integers(0, 2**31))
+def test_every_lattice_point_owns_its_pixel(lat0, lon0, res, rings, seed):
+    """Anywhere on Earth, an H3 lattice rasterises with each centre's pixel in that centre's class."""
+    import h3
+
+    from maps.raster import TRANSPARENT, lattice_raster, mercator_y
+
+    cells = sorted(h3.grid_disk(h3.latlng_to_cell(lat0, lon0, res), rings))
+    ll = np.array([h3.cell_to_latlng(c) for c in cells])
+    cls = np.random.default_rng(seed).integers(0, 7, len(cells)).astype(np.uint8)
+    area = np.array([h3.cell_area(c, "km^2") for c in cells])
+    ras = lattice_raster(ll[:, 1], ll[:, 0], cls, area, min_pixel_m=1.0)
+    w, s, e, n = ras.bounds
+    h, wd = ras.index.shape
+    col = ((ll[:, 1] - w) / (e - w) * wd).astype(int)
+    row = ((mercator_y(n) - mercator_y(ll[:, 0])) / (mercator_y(n) - mercator_y(s)) * h).astype(int)
+    assert (ras.index[row, col] == cls).all()
+    # the painted area is about the lattice's area (hexagons, up to pixel edges), nothing far outside it
+    px_km2 = (ras.pixel_m / 1e3) ** 2
+    painted = (ras.index != TRANSPARENT).sum() * px_km2
+    assert 0.6 * area.sum() < painted < 1.6 * area.sum() + 40 * px_km2
+
+
+def test_rsrp_layer_without_evaluation_or_areas():
+    """An RSRP layer alone (no evaluation, no area column) still draws: areas from the H3 index, the
+    threshold from the weakest covered point."""
+    plan = make_plan(30, 10, seed=9)
+    plan.coverage = {}
+    plan.rsrp = plan.rsrp.drop(columns="area_km2")
+    spec = {layer["id"]: layer for layer in mm.plan_map_data(plan)["layers"]}["rsrp"]
+    thr = float(plan.rsrp.loc[plan.rsrp["covered"], "rsrp_dbm"].min())
+    assert f"weakest covered point {thr:,.0f} dBm".replace("-", "\u2212") in spec["note"]
+    assert sum(c["n"] for c in spec["classes"]) == len(plan.rsrp) and spec["pixelM"] > 0

@@ -56,10 +56,23 @@ def report(saved):
     return out, out.read_text(encoding="utf-8")
 
 
-def test_report_figures_match_the_plan(saved, report):
+@pytest.fixture(scope="module")
+def saved_plain(tmp_path_factory):
+    """A plan without the optional radio/ODN parts (as plans were before issues 9 and 10)."""
+    return save_plan(tmp_path_factory.mktemp("plain"), network=False)
+
+
+@pytest.fixture(scope="module")
+def plain_report(saved_plain):
+    out = mr.write_report(saved_plain)
+    return out, out.read_text(encoding="utf-8")
+
+
+def test_report_figures_match_the_plan(saved_plain, plain_report):
     from rollout.plan import load_plan
 
-    out, html = report
+    out, html = plain_report
+    saved = saved_plain
     assert out == saved / "report.html"
     plan = load_plan(saved)
     page = parse(html)
@@ -86,12 +99,16 @@ def test_report_figures_match_the_plan(saved, report):
     for name in ("Chengyang", "Huangdao", "Jimo"):
         assert name in districts
     assert districts.count("3702") == len(plan.districts)
+    # no radio / ODN parts: none of their sections, the old definitions
+    assert "radio" not in page.sections and "odn" not in page.sections
+    assert "modelled-existing" not in html
+    assert "demand cells with a station within their planning radius" in page.section("sources")
 
 
 def test_charts_are_inline_svg(report):
     html = report[1]
     charts = re.findall(r"<svg class=\"chart\".*?</svg>", html, re.S)
-    assert len(charts) == 3
+    assert len(charts) == 4   # capex, stations per km2, utilisation, RSRP distribution
     for svg in charts:
         ET.fromstring(svg)  # well-formed XML, so every label was escaped
     assert "Capex by district and type" in html and "utilisation" in html.lower()
@@ -198,3 +215,154 @@ def test_bad_plan_dir(tmp_path):
     with pytest.raises(InputError, match="plan.json"):
         mr.write_report(tmp_path)
     assert not (tmp_path / "report.html").exists()
+
+
+# ---------------------------------------------------------------------- radio and ODN parts (issues 9, 10)
+def table_rows(html: str, css_class: str) -> list[list[str]]:
+    """Body rows of the table with ``css_class``, as lists of cell texts."""
+    from html import unescape
+
+    body = re.search(r'<table class="[^"]*\b%s\b[^"]*">.*?<tbody>(.*?)</tbody>' % css_class, html, re.S)
+    assert body, css_class
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body.group(1), re.S)
+    return [[" ".join(unescape(re.sub("<[^>]+>", " ", c)).split()) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+            for r in rows]
+
+
+def test_headline_coverage_is_the_evaluation(saved, report):
+    from rollout.plan import load_plan
+
+    plan = load_plan(saved)
+    ev = plan.coverage["evaluation"]
+    k = mr.plan_kpis(plan)
+    assert k["coverage_source"] == "evaluation"
+    assert k["population_covered_share"] == ev["population_share"]
+    assert k["area_covered_share"] == ev["area_share"]
+    # not the demand cells' 'covered' column, which says something else in this fixture
+    cells = plan.demand["population"][plan.demand["covered"]].sum() / plan.demand["population"].sum()
+    assert abs(cells - ev["population_share"]) > 0.001
+    kpis = parse(report[1]).section("kpis")
+    assert f"population covered (\u2265 \u221295 dBm) {mr.share_text(ev['population_share'])}" in kpis
+    assert f"area covered (\u2265 \u221295 dBm) {mr.share_text(ev['area_share'])}" in kpis
+    assert f"best-server RSRP on {ev['points']:,} lattice points" in kpis
+    assert "best-server RSRP at or above the threshold" in parse(report[1]).section("sources")
+
+
+def test_link_budget_and_coverage_tables(saved, report):
+    from rollout.plan import load_plan_summary
+
+    html = report[1]
+    s = load_plan_summary(saved)
+    budget = table_rows(html, "link-budget")
+    assert len(budget) == len(s["radio"]["link_budget"])
+    for row, want in zip(budget, s["radio"]["link_budget"], strict=True):
+        assert row == [want["type"], f"{want['band_mhz']:,.0f}", want["clutter"].replace("_", " "),
+                       f"{want['mapl_db']:.1f}", f"{want['radius_m']:,.0f}"]
+    ev = s["coverage"]["evaluation"]
+    by = table_rows(html, "coverage-by-district")
+    assert [r[0] for r in by[:-1]] == [d["district_id"] for d in ev["by_district"]]
+    for row, d in zip(by, ev["by_district"], strict=False):
+        assert row[2:] == [f"{d['points']:,}", mr.share_text(d["area_share"]), mr.share_text(d["population_share"])]
+    assert by[-1][1:] == ["total", f"{ev['points']:,}", mr.share_text(ev["area_share"]),
+                          mr.share_text(ev["population_share"])]
+    assert "Coverage evaluation at \u221295 dBm" in parse(html).section("radio")
+
+
+def test_rsrp_chart_is_the_histogram(saved, report):
+    from rollout.plan import load_plan_summary
+
+    ev = load_plan_summary(saved)["coverage"]["evaluation"]
+    fig = re.search(r'<figure id="rsrp-chart">.*?(<svg class="chart".*?</svg>)', report[1], re.S)
+    assert fig
+    root = ET.fromstring(fig.group(1))
+    bars = [e for e in root.iter() if e.tag.endswith("rect")]
+    assert len(bars) == len(ev["rsrp_histogram"])
+    # bar heights are proportional to the population per bin
+    heights = [float(b.get("height")) for b in bars]
+    pops = [h["population"] for h in ev["rsrp_histogram"]]
+    top = max(range(len(pops)), key=pops.__getitem__)
+    for h, p in zip(heights, pops, strict=True):
+        assert h == pytest.approx(heights[top] * p / pops[top], abs=0.06)
+    # red below the threshold, green at or above it
+    inf = float("inf")
+    hist = ev["rsrp_histogram"]
+    fills = {b.get("fill") for b, h in zip(bars, hist, strict=True) if (h["dbm_hi"] or inf) <= -95}
+    assert fills == {"#cb181d"}
+    fills = {b.get("fill") for b, h in zip(bars, hist, strict=True) if (h["dbm_lo"] or -inf) >= -95}
+    assert fills == {"#41ab5d"}
+    # open-ended bins (infinite bounds are saved as null) are labelled as such
+    assert hist[0]["dbm_lo"] is None and hist[-1]["dbm_hi"] is None
+    labels = ["".join(e.itertext()) for e in root.iter() if e.tag.endswith("text") and e.get("text-anchor") == "middle"]
+    assert labels[0] == "< \u2212120" and labels[1] == "\u2212120\u2026\u2212110" and "\u2265 \u221260" in labels
+
+
+def test_optical_budget_and_bill_of_quantities(saved, report):
+    from rollout.plan import load_plan_summary
+
+    html = report[1]
+    pon = load_plan_summary(saved)["pon"]
+    rows = table_rows(html, "optical-budget")
+    assert [r[:2] for r in rows] == [[o["split"], o["class"]] for o in pon["optical_budget"]]
+    assert [r[5] for r in rows] == [f"{o['max_route_km']:,.1f}" for o in pon["optical_budget"]]
+    boq = pon["bill_of_quantities"]
+    odn = parse(html).section("odn")
+    for text in (f"OLT line cards {boq['olt_cards']:,}", f"OLT chassis, new {boq['olt_chassis_new']:,}",
+                 f"OLT sites, upgraded {boq['olt_sites_upgraded']:,}",
+                 f"splitters 1:8 {boq['splitters']['1:8']:,}",
+                 f"fibre, feeder {boq['fibre_km']['feeder']:,.1f} km",
+                 f"fibre, distribution {boq['fibre_km']['distribution']:,.1f} km",
+                 f"fibre, backhaul {boq['fibre_km']['backhaul']:,.1f} km",
+                 f"trench {boq['trench_km']:,.1f} km", f"homes passed {boq['homes_passed']:,.0f}",
+                 f"cost per home passed {boq['cost_per_home_passed_cny']:,.0f} CNY"):
+        assert text in odn, text
+    kpis = parse(html).section("kpis")
+    assert f"cost per home passed {boq['cost_per_home_passed_cny']:,.0f} CNY" in kpis
+    # the saved-figures table keeps the scalars but not the lists shown as tables above
+    saved_sec = parse(html).section("saved")
+    assert "pon.bill_of_quantities.trench_km" in saved_sec and "pon.optical_budget" not in saved_sec
+    assert "coverage.evaluation.by_district" not in saved_sec
+
+
+def test_district_coverage_is_the_evaluation(saved, report):
+    """With an evaluation, the districts table shows each district's evaluated population share."""
+    from rollout.plan import load_plan_summary
+
+    ev = load_plan_summary(saved)["coverage"]["evaluation"]
+    rows = table_rows(report[1], "districts")
+    by = {d["district_id"]: d["population_share"] for d in ev["by_district"]}
+    for row in rows[:-1]:
+        assert row[-1] == mr.share_text(by[row[0]])
+
+
+def test_modelled_existing_network_is_labelled(report):
+    html = report[1]
+    page = parse(html)
+    assert "existing 5G sites modelled: least-cost network" in page.section("sources")
+    assert 'id="modelled-existing"' in html
+    assert "(existing network modelled)" in page.section("kpis")
+    assert "(modelled, not a site database)" in page.section("radio")
+    # the source text is user text: escaped
+    assert "count <20,000>" in " ".join(page.text) and "count <20,000>" not in html
+
+
+def test_existing_network_from_a_file_is_not_called_modelled(tmp_path):
+    plan = make_plan(12, 6, seed=4)
+    plan.radio = {**plan.radio, "existing_source": "sites_2021.gpkg"}
+    html = mr.render_report_html(plan)
+    assert "modelled-existing" not in html and "existing network modelled" not in html
+    assert "Existing 5G sites: sites_2021.gpkg" in " ".join(parse(html).section("radio").split())
+
+
+def test_partial_network_parts(tmp_path):
+    """Each optional part draws on its own: an evaluation without a histogram, a BoQ without an optical table."""
+    plan = make_plan(12, 6, seed=6)
+    del plan.coverage["evaluation"]["rsrp_histogram"]
+    plan.pon = {"bill_of_quantities": {"ports": 128, "homes_passed": 0, "cost_per_home_passed_cny": None}}
+    plan.radio = {}
+    html = mr.render_report_html(plan)
+    page = parse(html)
+    assert "rsrp-chart" not in html and "link-budget" not in html and "optical-budget" not in html
+    assert "10G-PON ports 128" in page.section("odn") and "cost per home passed \u2013" in page.section("odn")
+    assert "Coverage evaluation" in page.section("radio")
+    for svg in re.findall(r"<svg class=\"chart\".*?</svg>", html, re.S):
+        ET.fromstring(svg)

@@ -9,6 +9,7 @@
  *   rt.addBasemap(tileLayer, {id, gcj});          // each folium TileLayer (base layer)
  *   rt.addGeoJson(geoJsonLayer, spec);            // each folium GeoJson overlay
  *   var layer = rt.addPoints(spec);               // the canvas point layers (5G stations, candidates)
+ *   var image = rt.addRaster(spec);               // an image overlay (best-server RSRP), below the vectors
  *   rt.legend(position);                          // the legend control
  *   rt.start(layerControl);                       // last: title, colour options, ready flags
  *
@@ -170,6 +171,7 @@
     function countOf(o) {
       var spec = o.spec, layer = o.layer;
       if (spec.kind === 'points') return layer.rmCount();
+      if (spec.kind === 'raster') return {features: spec.points};
       if (spec.kind === 'districts' || spec.kind === 'circles') return {features: layer.getLayers().length};
       // merged layers (one multi-geometry per class): count the features behind the parts built
       var seen = {}, features = 0, key = spec.kind === 'lines' ? 'owners' : 'cells';
@@ -212,7 +214,9 @@
       }
     }
     function rebuild(o) {
-      if (o.spec.kind === 'points') {
+      if (o.spec.kind === 'raster') {
+        o.layer.setBounds(rasterBounds(o.spec));
+      } else if (o.spec.kind === 'points') {
         o.layer.reproject();
       } else {
         var g = o.layer;
@@ -311,6 +315,44 @@
         });
       }
       register(o);   // over a GCJ-02 basemap the 'add' handler rebuilds it shifted (hidden layers: when shown)
+      return layer;
+    };
+
+    // ---------------------------------------------------------------- image overlays (RSRP raster)
+    // The image's columns are equally spaced in longitude and its rows in Web-Mercator y, so Leaflet's
+    // linear stretch between the corners puts every pixel in place. Over GCJ-02 tiles the corners are
+    // shifted (the offset varies by metres over a city, below a pixel).
+    function rasterBounds(spec) {
+      var b = spec.bounds, sw = ll(b[0], b[1]), ne = ll(b[2], b[3]);
+      return L.latLngBounds(L.latLng(sw[0], sw[1]), L.latLng(ne[0], ne[1]));
+    }
+    state.addRaster = function (spec) {
+      if (!map.getPane('rmRaster')) {
+        var pane = map.createPane('rmRaster');   // above the tiles (200), below the vector overlays (400)
+        pane.style.zIndex = 350;
+        pane.style.pointerEvents = 'none';
+      }
+      var layer = L.imageOverlay(spec.url, rasterBounds(spec), {
+        pane: 'rmRaster', opacity: spec.opacity === undefined ? 0.7 : spec.opacity, interactive: false,
+        className: 'rm-raster', alt: spec.label
+      });
+      var o = {spec: spec, layer: layer, builtGcj: state.gcj, hidMetric: null};
+      o.restyle = function () {};
+      register(o);
+      // A filled choropleth would tint the image: districts turn to outlines while it is shown, and back.
+      function districts() { return overlays.filter(function (x) { return x.spec.kind === 'districts'; })[0]; }
+      layer.on('add', function () {
+        var d = districts();
+        if (d && ui.metric[d.spec.id]) {
+          o.hidMetric = ui.metric[d.spec.id];
+          state.setDistrictMetric('', d.spec.id);
+        }
+      });
+      layer.on('remove', function () {
+        var d = districts();
+        if (d && o.hidMetric && !ui.metric[d.spec.id]) state.setDistrictMetric(o.hidMetric, d.spec.id);
+        o.hidMetric = null;
+      });
       return layer;
     };
 
@@ -596,6 +638,10 @@
       if (!o) return;
       ui.metric[o.spec.id] = metricId || null;
       o.restyle();
+      var inputs = mapEl.querySelectorAll('.rm-options input[type=radio]');   // keep the options in step
+      for (var k = 0; k < inputs.length; k++) {
+        if (inputs[k].name === 'rm-metric-' + o.spec.id) inputs[k].checked = inputs[k].value === (metricId || '');
+      }
       updateLegend();
     };
     state.setStationColour = function (mode, layerId) {
@@ -642,6 +688,12 @@
           spec.classes.forEach(function (c, k) {
             if (!pcc[k]) return;
             legendRow(sec, swatch(c.color, c.fill), c.label + ' (' + nf0.format(pcc[k]) + ')');
+          });
+        } else if (spec.kind === 'raster') {
+          sec.appendChild(el('div', 'rm-legend-title', spec.label));
+          spec.classes.forEach(function (c) {
+            if (!c.n) return;
+            legendRow(sec, swatch('#777', c.color), c.label + ' (' + nf0.format(c.n) + ' points)');
           });
         } else if (spec.kind === 'lines') {
           var line = el('span', 'rm-swatch rm-line');
