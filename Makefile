@@ -25,6 +25,7 @@ browser:
 
 ## The whole test suite
 test: $(BIN)/.installed browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/.installed

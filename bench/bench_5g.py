@@ -58,7 +58,6 @@ def lscp_instance(n: int, seed: int = 0):
 
 
 def ours_lscp(n: int, seed: int = 0, *, threads: int = 2) -> dict:
-    t0 = time.perf_counter()
     demand, fac, radius = lscp_instance(n, seed)
     t1 = time.perf_counter()
     pairs = pairs_within_radius(demand, radius, fac)

@@ -268,7 +268,7 @@ class Evidence:
         """Households per cell at its district's households/population ratio in the census table."""
         b = self.boundary
         ratio = b["households"].to_numpy(float) / np.maximum(b["population"].to_numpy(float), 1e-12)
-        r = self.plan.demand["district_id"].astype(str).map(dict(zip(b["district_id"], ratio)))
+        r = self.plan.demand["district_id"].astype(str).map(dict(zip(b["district_id"], ratio, strict=True)))
         return self.plan.demand["population"].to_numpy(float) * r.to_numpy(float)
 
     @functools.cached_property
@@ -385,7 +385,7 @@ class Evidence:
         out = np.full(len(xy), None, dtype=object)
         geoms = self.boundary.to_crs(self.crs).geometry.to_numpy()
         ids = self.boundary["district_id"].to_numpy()
-        for g, did in zip(geoms, ids):
+        for g, did in zip(geoms, ids, strict=True):
             shapely.prepare(g)
             inside = shapely.contains_xy(g, xy[:, 0], xy[:, 1]) if len(xy) else np.zeros(0, bool)
             out[inside & (out == None)] = did  # noqa: E711 - elementwise on an object array
@@ -648,7 +648,7 @@ def check_site_limits(ev: Evidence) -> Check | None:
     types = station_types(ev.scenario)
     kind = st["type"].astype(str).to_numpy()
     new = st["new"].astype(bool).to_numpy()
-    allowed = np.array([c in types[t].clutters for t, c in zip(kind, ev.station_clutter)], dtype=bool)
+    allowed = np.array([c in types[t].clutters for t, c in zip(kind, ev.station_clutter, strict=True)], dtype=bool)
     wrong = new & ~allowed
     xy = np.round(ev.station_xy, 2)
     units = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "type": kind, "all": st["count"].to_numpy(float),
@@ -855,7 +855,7 @@ def check_years_targets(ev: Evidence) -> Check | None:
     count, year = st["count"].to_numpy(float), st["build_year"].to_numpy(float)
     cum = int(count[~new].sum()) + np.cumsum([count[new & (year == y)].sum() for y in years]).astype(int)
     targets = list(ph.stations_cumulative) or [0] * len(years)
-    ok = len(targets) == len(years) and all(c >= tg for c, tg in zip(cum, targets))
+    ok = len(targets) == len(years) and all(c >= tg for c, tg in zip(cum, targets, strict=True))
     return Check("years_targets", ok, f"cumulative stations {list(map(int, cum))} vs targets {targets}")
 
 
@@ -868,14 +868,14 @@ def check_years_budget(ev: Evidence) -> Check | None:
     equip, backhaul, _ = _station_capex_rec(ev)
     year = st["build_year"].to_numpy(float) if len(st) else np.zeros(0)
     bad = []
-    for row, y, b in zip(ev.plan.years, years, budgets):
+    for row, y, b in zip(ev.plan.years, years, budgets, strict=True):
         capex, floor = ev.number(row, "capex_cny", "years"), float((equip + backhaul)[year == y].sum())
         if b > 0 and capex > b * (1 + 1e-9):
             bad.append(f"{y}: {capex:,.0f} CNY above the budget {b:,.0f}")
         if capex < floor * (1 - REL) - 1e-6:
             bad.append(f"{y}: {capex:,.0f} CNY below its stations' {floor:,.0f}")
     return Check("years_budget", not bad, "; ".join(bad) if bad else "capex per year " + ", ".join(
-        f"{y}: {ev.number(r, 'capex_cny', 'years') / 1e9:.3f} bn" for y, r in zip(years, ev.plan.years)))
+        f"{y}: {ev.number(r, 'capex_cny', 'years') / 1e9:.3f} bn" for y, r in zip(years, ev.plan.years, strict=True)))
 
 
 def check_years_monotone(ev: Evidence) -> Check | None:
@@ -887,7 +887,7 @@ def check_years_monotone(ev: Evidence) -> Check | None:
     count, year = st["count"].to_numpy(float), st["build_year"].to_numpy(float)
     cum = int(count[~new].sum()) + np.cumsum([count[new & (year == y)].sum() for y in years])
     ok = bool(np.isin(year[new], years).all()) and years == sorted(set(years)) and all(
-        ev.number(r, "stations_cumulative", "years") == c for r, c in zip(ev.plan.years, cum))
+        ev.number(r, "stations_cumulative", "years") == c for r, c in zip(ev.plan.years, cum, strict=True))
     return Check("years_monotone", ok, "every new station has one build year in the plan years; "
                                        "cumulative counts never decrease and match the stations layer")
 

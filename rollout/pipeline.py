@@ -60,7 +60,7 @@ def backhaul_stations_per_cell(layers: Layers, stations: pd.DataFrame, site_cell
 
 def _station_signature(stations: pd.DataFrame) -> tuple:
     new = stations[stations["new"].astype(bool)]
-    return tuple(sorted(zip(new["site_id"].astype(str), new["type"].astype(str), new["count"].astype(int))))
+    return tuple(sorted(zip(new["site_id"].astype(str), new["type"].astype(str), new["count"].astype(int), strict=True)))
 
 
 def _price_backhaul(layers: Layers, scenario, res5, resp, site_cell: np.ndarray) -> gpd.GeoDataFrame:

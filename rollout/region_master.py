@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Sequence
 
 import numpy as np
@@ -158,7 +159,7 @@ def _free_corners(bad_s: np.ndarray, bad_p: np.ndarray, lo: tuple[int, int], hi:
     for i in np.lexsort((bad_p, bad_s)):           # by stations, then ports: keep the Pareto-minimal ones
         if not minimal or bad_p[i] < minimal[-1][1]:
             minimal.append((int(bad_s[i]), int(bad_p[i])))
-    corners = [(s2 - 1, p1 - 1) for (_, p1), (s2, _) in zip(minimal, minimal[1:])]
+    corners = [(s2 - 1, p1 - 1) for (_, p1), (s2, _) in pairwise(minimal)]
     if minimal[0][0] - 1 >= lo[0]:
         corners.insert(0, (minimal[0][0] - 1, hi[1]))
     if minimal[-1][1] - 1 >= lo[1]:
@@ -215,9 +216,9 @@ def _knapsack(name: str, options: list[tuple[np.ndarray, np.ndarray, np.ndarray]
     prob += cost_expr
     for i, row in enumerate(xs):
         prob += pulp.lpSum(row) == 1, f"{fam}choice_{i}"
-    prob += pulp.lpSum(float(s) * x for (st, _, _), row in zip(options, xs) for s, x in zip(st, row)) \
+    prob += pulp.lpSum(float(s) * x for (st, _, _), row in zip(options, xs, strict=True) for s, x in zip(st, row, strict=True)) \
         >= stations_target, f"{fam or 'region_'}stations"
-    prob += pulp.lpSum(float(p) * x for (_, po, _), row in zip(options, xs) for p, x in zip(po, row)) \
+    prob += pulp.lpSum(float(p) * x for (_, po, _), row in zip(options, xs, strict=True) for p, x in zip(po, row, strict=True)) \
         >= ports_target, f"{fam or 'region_'}ports"
     if budget_cny is not None:
         prob += cost_expr <= budget_cny, f"{fam or 'region_'}budget"
@@ -256,19 +257,19 @@ def solve_master(curves: Sequence[CityCurve], *, stations_target: int, ports_tar
 
 
 def _result(curves, pick, points, ws, mip, lp) -> MasterResult:
-    capex = float(sum(c.capex_cny[l] for c, l in zip(curves, pick)))
+    capex = float(sum(c.capex_cny[l] for c, l in zip(curves, pick, strict=True)))
     weights = [np.array([x.varValue or 0.0 for x in row]) for row in ws]
     # the LP objective from its solution (PuLP has no value for an objective without terms); 0 is always valid
-    bound = float(sum(w @ v for w, (_, _, v) in zip(weights, points))) if lp.status == "optimal" else 0.0
+    bound = float(sum(w @ v for w, (_, _, v) in zip(weights, points, strict=True))) if lp.status == "optimal" else 0.0
     if bound > capex * (1 + TOL) + TOL:
         raise RolloutError(f"region bound {bound:,.0f} CNY exceeds the master's capex {capex:,.0f} CNY: "
                            "a city bound or the monotonicity assumption is wrong")
     bound = min(bound, capex)
-    targets = {c.city: (float(w @ qs), float(w @ qp)) for c, w, (qs, qp, _) in zip(curves, weights, points)}
+    targets = {c.city: (float(w @ qs), float(w @ qp)) for c, w, (qs, qp, _) in zip(curves, weights, points, strict=True)}
     result = MasterResult(
-        level_of={c.city: int(l) for c, l in zip(curves, pick)},
-        stations=int(sum(c.stations[l] for c, l in zip(curves, pick))),
-        ports=int(sum(c.ports[l] for c, l in zip(curves, pick))),
+        level_of={c.city: int(l) for c, l in zip(curves, pick, strict=True)},
+        stations=int(sum(c.stations[l] for c, l in zip(curves, pick, strict=True))),
+        ports=int(sum(c.ports[l] for c, l in zip(curves, pick, strict=True))),
         capex_cny=capex, bound_cny=bound, gap=(capex - bound) / capex if capex > 0 else None,
         status=mip.status, bound_targets=targets, solves=(mip, lp))
     log.info("region master: %d cities, capex %.0f CNY, bound %.0f CNY, gap %s", len(curves), capex, bound,

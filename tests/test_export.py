@@ -51,7 +51,7 @@ def test_default_out_dir_and_atomic_names(saved):
 def test_geojson(saved, plan, tmp_path):
     paths = export_plan(saved, "GeoJSON", tmp_path)
     assert [p.name for p in paths] == [f"{n}.geojson" for n in EXPORT_LAYERS]
-    for name, p in zip(EXPORT_LAYERS, paths):
+    for name, p in zip(EXPORT_LAYERS, paths, strict=True):
         doc = json.loads(p.read_text(encoding="utf-8"))
         assert doc["type"] == "FeatureCollection" and len(doc["features"]) == len(getattr(plan, name))
         info = pyogrio.read_info(p)

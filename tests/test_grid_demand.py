@@ -1,6 +1,8 @@
 """The adaptive grid and the demand sources on tiny synthetic districts."""
 from __future__ import annotations
 
+from itertools import pairwise
+
 import geopandas as gpd
 import h3
 import h3.api.numpy_int as h3n
@@ -109,7 +111,7 @@ def test_aggregate_preserves_totals_and_stays_inside(districts, fine):
     mean_res = cells.groupby("clutter")["h3_res"].mean()
     present = [c for c in ("dense_urban", "urban", "suburban", "rural") if c in mean_res.index]
     assert len(present) >= 3
-    assert all(mean_res[a] >= mean_res[b] for a, b in zip(present, present[1:]))
+    assert all(mean_res[a] >= mean_res[b] for a, b in pairwise(present))
     assert mean_res[present[0]] > mean_res[present[-1]]
 
 

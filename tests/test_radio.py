@@ -209,8 +209,8 @@ def test_design_rsrp_meets_the_requirement_exactly_within_the_radius():
 def _brute_force(points, clutter, stations, types, budgets, margin_m):
     best = np.full(len(points), -np.inf)
     server = np.full(len(points), -1)
-    for i, (p, c) in enumerate(zip(points, clutter)):
-        for j, (s, t) in enumerate(zip(stations, types)):
+    for i, (p, c) in enumerate(zip(points, clutter, strict=True)):
+        for j, (s, t) in enumerate(zip(stations, types, strict=True)):
             b = budgets[(t, c)]
             d = math.dist(p, s)
             if d <= b.radius_m + margin_m:

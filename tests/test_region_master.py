@@ -14,7 +14,7 @@ from rollout.region_master import CityCurve, minorant_points, solve_master
 
 def curve(city, levels, bounds=None):
     """``levels``: (stations, ports, capex) per level; bounds default to the capex (proven optimal cities)."""
-    s, p, k = (np.array(col) for col in zip(*levels))
+    s, p, k = (np.array(col) for col in zip(*levels, strict=True))
     return CityCurve(city, s, p, k, k if bounds is None else np.array(bounds))
 
 
@@ -56,9 +56,9 @@ def test_three_cities_hand_optimum_with_ports_and_budget():
 
 def test_minorant_points_by_hand():
     s, p, v = minorant_points(TWO[0])
-    assert sorted(zip(s, p, v)) == [(19, 0, 100), (29, 0, 180), (30, 0, 300)]
+    assert sorted(zip(s, p, v, strict=True)) == [(19, 0, 100), (29, 0, 180), (30, 0, 300)]
     s, p, v = minorant_points(curve("D", [(10, 10, 100), (20, 20, 200)]))
-    assert sorted(zip(s, p, v)) == [(19, 20, 100), (20, 19, 100), (20, 20, 200)]
+    assert sorted(zip(s, p, v, strict=True)) == [(19, 20, 100), (20, 19, 100), (20, 20, 200)]
 
 
 @pytest.mark.parametrize("kwargs, family, words", [
@@ -94,9 +94,9 @@ def test_bad_curves_are_collected_and_raised_once():
 def brute_force(curves, S, P, B):
     best = None
     for pick in itertools.product(*(range(c.n_levels) for c in curves)):
-        s = sum(c.stations[l] for c, l in zip(curves, pick))
-        p = sum(c.ports[l] for c, l in zip(curves, pick))
-        k = sum(c.capex_cny[l] for c, l in zip(curves, pick))
+        s = sum(c.stations[l] for c, l in zip(curves, pick, strict=True))
+        p = sum(c.ports[l] for c, l in zip(curves, pick, strict=True))
+        k = sum(c.capex_cny[l] for c, l in zip(curves, pick, strict=True))
         if s >= S and p >= P and (B is None or k <= B + 1e-9) and (best is None or k < best):
             best = k
     return best
@@ -135,20 +135,20 @@ def true_city(draw):
     cells = draw(st.lists(st.tuples(st.integers(0, GRID_S - 1), st.integers(0, GRID_P - 1)),
                           min_size=1, max_size=3, unique=True))
     slack = draw(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 5)), min_size=len(cells), max_size=len(cells)))
-    lv = [(s, p, f[s, p] + up) for (s, p), (_, up) in zip(cells, slack)]
-    bounds = [f[s, p] * (1 - down) for (s, p), (down, _) in zip(cells, slack)]
+    lv = [(s, p, f[s, p] + up) for (s, p), (_, up) in zip(cells, slack, strict=True)]
+    bounds = [f[s, p] * (1 - down) for (s, p), (down, _) in zip(cells, slack, strict=True)]
     return f, curve("c", lv, bounds=bounds)
 
 
 def true_optimum(cities_f, curves, S, P, B):
     """min sum f_c(t_c) over every integer target pair in each city's box of sampled levels."""
     options = []
-    for f, c in zip(cities_f, curves):
+    for f, c in zip(cities_f, curves, strict=True):
         box = itertools.product(range(c.stations.min(), c.stations.max() + 1), range(c.ports.min(), c.ports.max() + 1))
         options.append([(s, p, f[s, p]) for s, p in box])
     best = None
     for pick in itertools.product(*options):
-        s, p, k = (sum(col) for col in zip(*pick))
+        s, p, k = (sum(col) for col in zip(*pick, strict=True))
         if s >= S and p >= P and (B is None or k <= B) and (best is None or k < best):
             best = k
     return best
@@ -158,7 +158,7 @@ def true_optimum(cities_f, curves, S, P, B):
 @given(st.lists(true_city(), min_size=1, max_size=3), st.floats(0, 1), st.floats(0, 1),
        st.one_of(st.none(), st.integers(0, 200)))
 def test_bound_never_exceeds_the_true_regional_optimum(cities_f, fs, fp, budget):
-    fs_, cv = zip(*cities_f)
+    fs_, cv = zip(*cities_f, strict=True)
     curves = [CityCurve(f"c{i}", c.stations, c.ports, c.capex_cny, c.bound_cny) for i, c in enumerate(cv)]
     S = int(fs * sum(int(c.stations.max()) for c in curves))
     P = int(fp * sum(int(c.ports.max()) for c in curves))

@@ -72,7 +72,7 @@ def test_polygons_form_a_valid_coverage_in_wgs84(districts, table):
 
 def test_cores_lie_in_their_county_and_city(districts):
     cores = pd.read_csv(seed_path("shandong_cores.csv"), dtype={"adcode": str, "city_adcode": str})
-    by_id = dict(zip(districts["adcode"], districts.geometry.values))
+    by_id = dict(zip(districts["adcode"], districts.geometry.values, strict=True))
     for c in cores.itertuples():
         assert by_id[c.adcode].contains(shapely.Point(c.lon, c.lat)), c.name
         assert c.adcode[:4] + "00" == c.city_adcode

@@ -43,7 +43,7 @@ def assert_is_tree(tree, pts: np.ndarray, route_factor: float):
     edges = tree.edges()
     assert len(edges) == n - 1
     seen = {tree.root}
-    for p, c in zip(edges["parent"], edges["child"]):     # every parent is reached before its children
+    for p, c in zip(edges["parent"], edges["child"], strict=True):     # every parent is reached before its children
         assert p in seen
         seen.add(c)
     assert seen == set(range(n))
