@@ -1,0 +1,198 @@
+"""The region planner: a 3-city synthetic region on an in-process Dask cluster, resume, bad input, the CLI path."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import shapely
+
+from gis.errors import RolloutError, ScenarioError, ValidationError
+from rollout.region import is_region_file, load_region, plan_region
+from tests._gis_fixtures import write_geojson
+
+# Three made-up cities near Munich (UTM 32N), two districts each, side by side: X | Y | Z.
+DISTRICTS = {
+    "X1": ("X", "Xanten Mitte", 60_000, shapely.box(11.50, 48.10, 11.54, 48.13)),
+    "X2": ("X", "Xanten Land", 8_000, shapely.box(11.50, 48.07, 11.54, 48.10)),
+    "Y1": ("Y", "Ypsdorf Mitte", 40_000, shapely.box(11.54, 48.10, 11.58, 48.13)),
+    "Y2": ("Y", "Ypsdorf Land", 6_000, shapely.box(11.54, 48.07, 11.58, 48.10)),
+    "Z1": ("Z", "Zell Mitte", 30_000, shapely.box(11.58, 48.10, 11.62, 48.13)),
+    "Z2": ("Z", "Zell Land", 4_000, shapely.box(11.58, 48.07, 11.62, 48.10)),
+}
+FAST = """
+[radio]
+surplus = "none"
+[solver]
+time_limit_s = 20
+gap_rel = 0.02
+threads = 1
+"""
+
+
+def write_region(folder: Path, region: str, extra: str = "", *, drop: tuple[str, ...] = ()) -> Path:
+    """Boundary file, district table with a city column, and REGION.toml in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_geojson(folder / "counties.geojson",
+                  [({"code": k}, v[3]) for k, v in DISTRICTS.items() if k not in drop])
+    pd.DataFrame({"code": list(DISTRICTS), "city": [v[0] for v in DISTRICTS.values()],
+                  "city_name": [f"City {v[0]}" for v in DISTRICTS.values()],
+                  "name_en": [v[1] for v in DISTRICTS.values()],
+                  "population": [v[2] for v in DISTRICTS.values()]}).to_csv(folder / "counties.csv", index=False)
+    toml = folder / "region.toml"
+    toml.write_text(f"""
+[region]
+title = "Test region"
+boundaries = "counties.geojson"
+districts = "counties.csv"
+id_field = "code"
+city_field = "city"
+cores = ""
+{region}
+{FAST}
+{extra}
+""", encoding="utf-8")
+    return toml
+
+
+COUPLED = "stations_target = 300\nports_target = 1500\nlevels = [0.8, 1.0, 1.25]"
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("region")
+    region = load_region(write_region(folder, COUPLED))
+    out = folder / "out"
+    return region, out, plan_region(region, out, processes=False, workers=2)
+
+
+def test_region_plan_json_has_every_city_totals_bound_and_gap(solved):
+    region, out, s = solved
+    saved = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    assert saved["totals"]["cities"] == 3 and [c["id"] for c in saved["cities"]] == ["X", "Y", "Z"]
+    t = saved["totals"]
+    assert t["stations_5g"] == sum(c["stations_5g"] for c in saved["cities"]) >= 300
+    assert t["pon_ports"] == sum(c["pon_ports"] for c in saved["cities"]) >= 1500
+    sol = saved["solver"]
+    assert sol["objective"] == pytest.approx(t["capex_cny"])
+    assert 0 <= sol["bound"] <= sol["objective"] and sol["gap"] == pytest.approx(1 - sol["bound"] / sol["objective"])
+    assert saved["failed"] == [] and saved["run"]["tasks_solved"] == 9
+
+
+def test_each_city_folder_is_its_chosen_level_and_passes_the_check(solved):
+    from rollout.check import check_plan
+    from rollout.plan import load_plan_summary
+
+    _, out, s = solved
+    for c in s["cities"]:
+        city = out / c["plan_dir"]
+        summary = load_plan_summary(city)
+        assert summary["totals"]["capex_cny"] == pytest.approx(c["capex_cny"])
+        assert summary["totals"]["stations_5g"] == c["stations_5g"]
+        assert (city / "levels" / str(c["level"]) / "plan.gpkg").is_file()
+        failed = [k.name for k in check_plan(city) if not k.ok]
+        assert failed == [], (c["id"], failed)
+
+
+def test_level_targets_are_population_shares_and_the_master_meets_them(solved):
+    region, out, s = solved
+    pop = sum(v[2] for v in DISTRICTS.values())
+    for c in s["cities"]:
+        share = c["population"] / pop
+        for lv in c["levels"]:
+            summary = json.loads((out / c["plan_dir"] / "levels" / str(lv["level"]) / "plan.json").read_text())
+            assert summary["totals"]["stations_5g_target"] == round(lv["multiplier"] * 300 * share)
+            assert lv["stations_5g"] >= summary["totals"]["stations_5g_target"]
+
+
+def test_border_is_measured_and_only_inner_borders_count(solved):
+    _, _, s = solved
+    by = {c["id"]: c["border"] for c in s["cities"]}
+    # X and Z touch one neighbour, Y two: Y's inner border is twice as long (two 6.7 km edges)
+    assert by["Y"]["inner_border_km"] == pytest.approx(2 * by["X"]["inner_border_km"], rel=0.01)
+    assert by["X"]["inner_border_km"] == pytest.approx(by["Z"]["inner_border_km"], rel=0.01)
+    assert all(0 < b["population_near_border"] for b in by.values())
+    assert "own city only" in s["border"]["policy"]
+
+
+def test_region_gpkg_holds_cities_and_districts(solved):
+    import geopandas as gpd
+
+    _, out, s = solved
+    cities = gpd.read_file(out / "region.gpkg", layer="cities")
+    districts = gpd.read_file(out / "region.gpkg", layer="districts")
+    assert list(cities["id"]) == ["X", "Y", "Z"] and len(districts) == 6
+    assert shapely.area(cities.geometry.values).sum() == pytest.approx(0.12 * 0.06)  # degrees²: the squares exactly
+
+
+def test_resume_after_a_failed_city_solves_only_what_is_missing(tmp_path):
+    # Y cannot build a single station: every level is infeasible, X and Z complete and are saved
+    broken = "[cities.Y.radio.macro]\nmax_per_site = 0\n[cities.Y.radio.small]\nmax_per_site = 0\n"
+    toml = write_region(tmp_path, "levels = [1.0, 1.2]\nstations_target = 300\nports_target = 1500", broken)
+    out = tmp_path / "out"
+    first = plan_region(load_region(toml), out, processes=False, workers=1)
+    assert [f["id"] for f in first["failed"]] == ["Y"] and "infeasible" in first["failed"][0]["errors"][0]
+    assert [c["id"] for c in first["cities"]] == ["X", "Z"]
+    assert "population share of the 2 cities planned of 3" in first["totals"]["targets_basis"]
+    assert first["totals"]["stations_target"] == round(300 * (68_000 + 34_000) / 148_000)
+    saved = {c["id"]: (out / c["plan_dir"] / "plan.gpkg").stat().st_mtime_ns for c in first["cities"]}
+    # fix Y and resume: only Y's two levels are solved again
+    toml = write_region(tmp_path, "levels = [1.0, 1.2]\nstations_target = 300\nports_target = 1500")
+    again = plan_region(load_region(toml), out, processes=False, workers=1, resume=True)
+    assert again["failed"] == [] and [c["id"] for c in again["cities"]] == ["X", "Y", "Z"]
+    assert again["run"]["tasks_solved"] == 2 and again["run"]["tasks_reused"] == 4
+    for c in first["cities"]:  # what was finished is reused, not solved again
+        level_dir = out / "cities" / c["id"] / "levels" / str(c["level"])
+        assert (level_dir / "plan.gpkg").stat().st_mtime_ns <= saved[c["id"]]
+
+
+def test_uncoupled_city_reproduces_its_own_plan(tmp_path):
+    """Without regional targets a city keeps its own scenario, so it plans exactly as alone."""
+    from rollout.pipeline import plan_from_scenario
+    from rollout.scenario import scenario_from_dict
+
+    toml = write_region(tmp_path, "", "[cities.Z.radio]\ntarget_stations = 40\n[cities.Z.pon]\ntarget_ports = 300\n")
+    region = load_region(toml, only=["Z"])
+    s = plan_region(region, tmp_path / "out", processes=False, workers=1)
+    (z,) = s["cities"]
+    alone = plan_from_scenario(scenario_from_dict(region.cities[0].scenario, base_dir=region.cities[0].base_dir))
+    assert z["capex_cny"] == pytest.approx(alone.totals["capex_cny"])
+    assert z["stations_5g"] == alone.totals["stations_5g"] == 40 and s["totals"]["stations_target"] == 0
+
+
+def test_unknown_only_id_and_outside_districts_are_input_errors(tmp_path):
+    toml = write_region(tmp_path / "a", COUPLED)
+    with pytest.raises(ScenarioError, match="unknown city id 'Q'"):
+        load_region(toml, only=["X", "Q"])
+    toml = write_region(tmp_path / "b", COUPLED, drop=("Y2",))
+    with pytest.raises(ValidationError, match=r"city Y \(City Y\): districts Y2 lie outside the region's boundary"):
+        load_region(toml)
+
+
+def test_bad_region_keys_and_city_overrides_are_collected(tmp_path):
+    toml = write_region(tmp_path, "stations_targte = 5", "[cities.Q.radio]\ntarget_stations = 1\n")
+    with pytest.raises(ScenarioError, match="did you mean 'region.stations_target'"):
+        load_region(toml)
+    toml = write_region(tmp_path, "", "[cities.Q.radio]\ntarget_stations = 1\n")
+    with pytest.raises(ScenarioError, match=r"\[cities.Q\] names no city"):
+        load_region(toml)
+    toml = write_region(tmp_path, "", "[cities.X.radio]\ntarget_stattions = 1\n[cities.Y.pon]\nsplit_ratio = 3\n")
+    with pytest.raises(ScenarioError, match=r"city X .*target_stattions.*and 4 more") as err:
+        load_region(toml)
+    assert sum("city Y (City Y): 'pon.split_ratio" in p for p in err.value.problems) == 4  # one per clutter
+
+
+def test_a_scheduler_that_does_not_answer_is_one_line(tmp_path):
+    from rollout.region import open_client
+
+    with pytest.raises(RolloutError, match="does not answer within 2 s") as err:
+        with open_client(scheduler="tcp://127.0.0.1:9", connect_timeout_s=2):
+            pass
+    assert "\n" not in str(err.value)
+
+
+def test_is_region_file(tmp_path):
+    assert is_region_file(write_region(tmp_path, ""))
+    (tmp_path / "city.toml").write_text("[radio]\ntarget_stations = 5\n")
+    assert not is_region_file(tmp_path / "city.toml") and not is_region_file(tmp_path / "missing.toml")
