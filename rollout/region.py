@@ -256,8 +256,11 @@ def _read_toml(path: Path) -> dict:
         raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
 
 
-def load_region(path: str | os.PathLike, *, only: list[str] | None = None) -> Region:
+def load_region(path: str | os.PathLike, *, only: list[str] | None = None, overrides: dict | None = None) -> Region:
     """Read and validate a region scenario; every city scenario is validated before anything is solved.
+
+    ``overrides`` (scenario tables, e.g. ``{"solver": {"threads": 1}}`` from the command line) win over
+    the file, for every city.
 
     Raises ``ScenarioError`` / ``InputError`` (exit 2): unknown keys, an unknown city id in ``only``,
     a city whose districts lie outside the region's boundary file, a city scenario that is not valid.
@@ -267,25 +270,25 @@ def load_region(path: str | os.PathLike, *, only: list[str] | None = None) -> Re
     settings = _settings(raw.get("region") or {}, str(source))
     folder = source.parent
     regional = _absolute_data({k: v for k, v in raw.items() if k not in ("region", "cities")}, folder)
-    overrides = raw.get("cities") or {}
-    if not isinstance(overrides, dict) or any(not isinstance(v, dict) for v in overrides.values()):
+    per_city = raw.get("cities") or {}
+    if not isinstance(per_city, dict) or any(not isinstance(v, dict) for v in per_city.values()):
         raise ScenarioError(f"{source}: 'cities' must hold one table per city id, e.g. [cities.370200]")
-    overrides = {str(k): v for k, v in overrides.items()}
+    per_city = {str(k): v for k, v in per_city.items()}
     if settings.cities_from == "table":
         cities, cores = _cities_from_table(settings, folder, source)
     else:
-        cities, cores = _cities_from_scenarios(settings, folder, source, overrides, regional), None
+        cities, cores = _cities_from_scenarios(settings, folder, source, per_city, regional), None
     population = sum(c.population for c in cities)
     outline = shapely.union_all([g for c in cities for g in c.districts.geometry.values])
     all_ids = [c.id for c in cities]
     cities = _select(cities, only, source)
-    stray = sorted(set(overrides) - set(all_ids))
+    stray = sorted(set(per_city) - set(all_ids))
     if stray:
         raise ScenarioError(f"{source}: [cities.{stray[0]}] names no city of the region; "
                             f"cities are {', '.join(all_ids[:12])}{' ...' if len(all_ids) > 12 else ''}")
     problems = []
     for c in cities:
-        c.scenario = _city_scenario(c, regional, overrides.get(c.id, {}), folder, settings)
+        c.scenario = _merge(_city_scenario(c, regional, per_city.get(c.id, {}), folder, settings), overrides or {})
         problems += _scenario_problems(c)
     if problems:
         err = ScenarioError(f"{source}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
@@ -558,7 +561,9 @@ def open_client(*, scheduler: str | None = None, workers: int | None = None, pro
         return
     n = workers or os.cpu_count() or 1
     dashboard = ":0" if _has_bokeh() and processes else None
-    with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
+    # saturation 1.0: a worker holds only the task it runs, so a death is charged to that city alone
+    with dask.config.set({"distributed.scheduler.allowed-failures": retries,
+                          "distributed.scheduler.worker-saturation": 1.0}):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=dashboard,
                                silence_logs=logging.WARNING)
     with cluster, Client(cluster) as client:

@@ -24,6 +24,7 @@ DISTRICTS = {
 FAST = """
 [radio]
 surplus = "none"
+{radio}
 [solver]
 time_limit_s = 20
 gap_rel = 0.02
@@ -31,7 +32,7 @@ threads = 1
 """
 
 
-def write_region(folder: Path, region: str, extra: str = "", *, drop: tuple[str, ...] = ()) -> Path:
+def write_region(folder: Path, region: str, extra: str = "", *, radio: str = "", drop: tuple[str, ...] = ()) -> Path:
     """Boundary file, district table with a city column, and REGION.toml in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     write_geojson(folder / "counties.geojson",
@@ -39,7 +40,8 @@ def write_region(folder: Path, region: str, extra: str = "", *, drop: tuple[str,
     pd.DataFrame({"code": list(DISTRICTS), "city": [v[0] for v in DISTRICTS.values()],
                   "city_name": [f"City {v[0]}" for v in DISTRICTS.values()],
                   "name_en": [v[1] for v in DISTRICTS.values()],
-                  "population": [v[2] for v in DISTRICTS.values()]}).to_csv(folder / "counties.csv", index=False)
+                  "population": [v[2] for v in DISTRICTS.values()],
+                  "households": [v[2] // 2 for v in DISTRICTS.values()]}).to_csv(folder / "counties.csv", index=False)
     toml = folder / "region.toml"
     toml.write_text(f"""
 [region]
@@ -50,7 +52,7 @@ id_field = "code"
 city_field = "city"
 cores = ""
 {region}
-{FAST}
+{FAST.format(radio=radio)}
 {extra}
 """, encoding="utf-8")
     return toml
@@ -196,3 +198,103 @@ def test_is_region_file(tmp_path):
     assert is_region_file(write_region(tmp_path, ""))
     (tmp_path / "city.toml").write_text("[radio]\ntarget_stations = 5\n")
     assert not is_region_file(tmp_path / "city.toml") and not is_region_file(tmp_path / "missing.toml")
+
+
+def test_region_map_and_report_are_drawn_from_the_folder_and_link_every_city(solved, tmp_path):
+    import shutil
+
+    from maps.region import write_region_map, write_region_report
+
+    _, out, s = solved
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    page = write_region_map(copy).read_text(encoding="utf-8")
+    for c in s["cities"]:
+        assert page.count(f'href="cities/{c["id"]}/map.html"') == 3  # one link per metric panel
+    assert "<script" not in page and "src=" not in page and "https:" not in page  # loads nothing: works offline
+    report = write_region_report(copy).read_text(encoding="utf-8")
+    assert f'{s["totals"]["stations_5g"]:,}' in report and "valid lower bound" in report
+    assert all(f'href="cities/{c["id"]}/report.html"' in report for c in s["cities"])
+
+
+UNCOUPLED = {"extra": "[pon]\ntarget_ports = 200\n", "radio": "target_stations = 30"}
+
+
+def test_a_task_that_raises_is_retried_once_then_reported(tmp_path, monkeypatch):
+    import rollout.region as rr
+
+    real, log = rr.solve_level, tmp_path / "calls.txt"  # Dask pickles the task function: count in a file
+
+    def flaky(task):
+        with log.open("a") as f:
+            f.write(task["city"])
+        if task["city"] == "Y" or (task["city"] == "X" and log.read_text().count("X") == 1):
+            raise RuntimeError(f"disk lost on {task['city']}")
+        return real(task)
+
+    monkeypatch.setattr(rr, "solve_level", flaky)
+    s = plan_region(load_region(write_region(tmp_path, "", **UNCOUPLED)), tmp_path / "out", processes=False, workers=1)
+    assert sorted(log.read_text()) == ["X", "X", "Y", "Y", "Z"]
+    assert [c["id"] for c in s["cities"]] == ["X", "Z"]
+    assert s["failed"][0]["id"] == "Y" and "crashed: RuntimeError: disk lost on Y" in s["failed"][0]["errors"][0]
+
+
+def _die(task):
+    """A worker that dies mid-solve, every time it plans city X (each attempt is logged in a file)."""
+    import os
+
+    from rollout.region import solve_level
+
+    if task["city"] == "X":
+        with (Path(task["dir"]).parents[3] / "deaths.txt").open("a") as f:
+            f.write("X")
+        os._exit(1)
+    return solve_level(task)
+
+
+def test_a_dead_worker_has_its_city_retried_once_then_reported(tmp_path, monkeypatch):
+    import rollout.region as rr
+
+    monkeypatch.setattr(rr, "solve_level", _die)
+    out = tmp_path / "out"
+    s = plan_region(load_region(write_region(tmp_path, "", **UNCOUPLED)), out, workers=1)  # worker processes
+    assert (out / "deaths.txt").read_text() == "XX"  # tried, retried once, then reported
+    assert s["failed"][0]["id"] == "X" and "KilledWorker" in s["failed"][0]["errors"][0]
+    assert [c["id"] for c in s["cities"]] == ["Y", "Z"] and (out / "cities" / "Z" / "plan.json").is_file()
+
+
+def test_cli_plans_a_region_subset_with_map_report_and_checked_cities(tmp_path, capsys):
+    from rollout.check import check_plan
+    from rollout.cli import main
+
+    toml = write_region(tmp_path, COUPLED)
+    out = tmp_path / "out"
+    assert main(["plan", str(toml), "--only", "X,Z", "--workers", "1", "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["totals"]["cities"] == 2 and printed["solver"]["gap"] is not None
+    for cid in ("X", "Z"):
+        assert (out / "cities" / cid / "map.html").is_file() and (out / "cities" / cid / "report.html").is_file()
+        assert all(c.ok for c in check_plan(out / "cities" / cid))
+    assert (out / "map.html").is_file() and (out / "report.html").is_file() and not (out / "cities" / "Y").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--only", "X,Q"], "unknown city id 'Q'"),
+    (["--scheduler", "tcp://127.0.0.1:9"], "does not answer within 2 s"),
+    (["--workers", "0"], "--workers 0"),
+])
+def test_cli_bad_region_input_is_exit_2_and_one_line(tmp_path, capsys, args, words):
+    from rollout.cli import main
+
+    toml = write_region(tmp_path, "connect_timeout_s = 2")
+    assert main(["plan", str(toml), "--out", str(tmp_path / "out"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and "\n" not in err
+
+
+def test_cli_region_flags_need_a_region_scenario(tmp_path, capsys):
+    from rollout.cli import main
+
+    (tmp_path / "city.toml").write_text("[radio]\ntarget_stations = 5\n")
+    assert main(["plan", str(tmp_path / "city.toml"), "--only", "370200"]) == 2
+    assert "--only applies to a region scenario" in capsys.readouterr().err
