@@ -25,11 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from gis.io import atomic_write_text
 from seeds import seed_path
 
 PARTS = ("decomposition", "speedup", "shandong")
 SPEEDUP_CITIES = ["370500", "371000", "371100", "371600"]  # Dongying, Weihai, Rizhao, Binzhou: the 4 smallest
 NATION_UNITS = 333  # prefecture-level divisions of mainland China (2020)
+RESULTS = Path(__file__).parent / "results" / "region.json"
 SOLVER = {"threads": 1, "gap_rel": 0.01, "time_limit_s": 120.0}
 
 
@@ -159,10 +161,7 @@ def main(argv: list[str]) -> int:
     for noisy in ("distributed", "tornado"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     result = run(parts=tuple(x.strip() for x in args.parts.split(",") if x.strip()), workers=args.workers)
-    out = Path(__file__).parent / "results" / "region.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=str))
-    print(f"wrote {out}")
+    print(f"wrote {atomic_write_text(RESULTS, json.dumps(result, indent=2, default=str))}")
     return 0
 
 

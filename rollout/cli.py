@@ -156,6 +156,7 @@ def cmd_plan_region(args) -> int:
                                 ("threads", args.threads)) if v is not None}
     region = load_region(args.scenario, only=only, overrides={"solver": solver} if solver else None)
     out = Path(args.out) if args.out else Path("out") / Path(args.scenario).stem
+    import distributed  # noqa: F401 - its import sets its loggers' levels; quiet them after it
     for noisy in ("distributed", "tornado", "bokeh"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     summary = plan_region(region, out, resume=args.resume, workers=args.workers, scheduler=args.scheduler,

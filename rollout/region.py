@@ -202,7 +202,7 @@ def _settings(data: dict, source: str) -> RegionSettings:
             problems.append(f"unknown key 'region.{key}'" + (f"; did you mean 'region.{close[0]}'?" if close else ""))
             continue
         problems += _setting_problems(f, value)
-        kw[key] = value
+        kw[key] = float(value) if isinstance(f.default, float) and isinstance(value, int) else value
     if not problems:
         levels = kw.get("levels", [1.0])
         if not levels or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in levels):
@@ -560,11 +560,10 @@ def open_client(*, scheduler: str | None = None, workers: int | None = None, pro
             yield client
         return
     n = workers or os.cpu_count() or 1
-    dashboard = ":0" if _has_bokeh() and processes else None
     # saturation 1.0: a worker holds only the task it runs, so a death is charged to that city alone
     with dask.config.set({"distributed.scheduler.allowed-failures": retries,
                           "distributed.scheduler.worker-saturation": 1.0}):
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=dashboard,
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=":0",
                                silence_logs=logging.WARNING)
     with cluster, Client(cluster) as client:
         yield client
@@ -595,8 +594,10 @@ def run_levels(client, tasks: list[dict], *, resume: bool, retries: int) -> list
     futures = {client.submit(solve_level, t, key=f"city-{t['city']}-level-{t['level']}-{t['digest']}",
                              retries=retries, pure=False): t for t in todo}
     t0 = time.perf_counter()
+    left = {c: sum(t["city"] == c for t in todo) for c in {t["city"] for t in todo}}
     for done, fut in enumerate(as_completed(futures), start=1):
         t = futures[fut]
+        left[t["city"]] -= 1
         try:
             rec = fut.result()
         except Exception as exc:  # noqa: BLE001 - a dead worker (KilledWorker) or an unexpected error, after retries
@@ -604,7 +605,8 @@ def run_levels(client, tasks: list[dict], *, resume: bool, retries: int) -> list
                    "kind": "crashed", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
         what = (f"capex {rec['capex_cny'] / 1e6:,.1f} M CNY, {rec['stations_5g']:,} stations, {rec['pon_ports']:,} ports"
                 if rec["ok"] else f"FAILED ({rec['kind']}): {rec['error']}")
-        log.info("[%d/%d] %s (%s) level %d: %s; ETA %s", done, len(todo), t["name"], t["city"], t["level"], what,
+        log.info("[%d/%d levels, %d/%d cities] %s (%s) level %d: %s; ETA %s", done, len(todo),
+                 sum(v == 0 for v in left.values()), len(left), t["name"], t["city"], t["level"], what,
                  _eta(time.perf_counter() - t0, done, len(todo)))
         records.append(rec)
     return records
@@ -766,7 +768,7 @@ def plan_region(region: Region, out: str | os.PathLike, *, resume: bool = False,
         result, ok, failed, targets = solve_region_master(region, records)
         entries = _finish_cities(region, out, result, ok)
         if draw_city is not None:
-            client.gather(client.map(draw_city, [out / e["plan_dir"] for e in entries], pure=False))
+            _draw_cities(client, draw_city, [out / e["plan_dir"] for e in entries])
     summary = _region_summary(region, entries, failed, result, targets, records, {
         "workers": n_workers, "scheduler": scheduler or "LocalCluster", "resume": resume,
         "wall_seconds": round(time.perf_counter() - t0, 2)})
@@ -775,6 +777,19 @@ def plan_region(region: Region, out: str | os.PathLike, *, resume: bool = False,
     log.info("region: %d cities planned, %d failed; capex %.0f CNY, bound %.0f CNY, gap %s", len(entries), len(failed),
              result.capex_cny, result.bound_cny, "n/a" if result.gap is None else f"{result.gap:.2%}")
     return summary
+
+
+def _draw_cities(client, draw_city: Callable[[Path], None], dirs: list[Path]) -> None:
+    """Each city's map and report, on the cluster; a drawing that fails is logged, the plans stay saved."""
+    from dask.distributed import as_completed
+
+    futures = {client.submit(draw_city, d, pure=False): d for d in dirs}
+    for fut in as_completed(futures):
+        try:
+            fut.result()
+        except Exception as exc:  # noqa: BLE001 - a map is redrawn later with `rollout map DIR`
+            log.warning("%s: map or report not drawn (%s: %s); redraw with 'rollout map' and 'rollout report'",
+                        futures[fut], type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
 
 
 def _finish_cities(region: Region, out: Path, result, ok: dict) -> list[dict]:

@@ -298,3 +298,36 @@ def test_cli_region_flags_need_a_region_scenario(tmp_path, capsys):
     (tmp_path / "city.toml").write_text("[radio]\ntarget_stations = 5\n")
     assert main(["plan", str(tmp_path / "city.toml"), "--only", "370200"]) == 2
     assert "--only applies to a region scenario" in capsys.readouterr().err
+
+
+def write_city_files(folder: Path, city: str, *, shift_deg: float = 0.0) -> str:
+    """One city's own boundary, table and scenario file (``cities_from = "scenarios"``); returns the file name."""
+    mine = {k: v for k, v in DISTRICTS.items() if v[0] == city}
+    write_geojson(folder / f"{city}.geojson",
+                  [({"code": k}, shapely.affinity.translate(v[3], xoff=shift_deg)) for k, v in mine.items()])
+    pd.DataFrame({"code": list(mine), "name_en": [v[1] for v in mine.values()], "population": [v[2] for v in mine.values()],
+                  "households": [v[2] // 2 for v in mine.values()]}).to_csv(folder / f"{city}.csv", index=False)
+    (folder / f"{city}.toml").write_text(f'[data]\nboundaries = "{city}.geojson"\ndistricts = "{city}.csv"\n'
+                                         'id_field = "code"\n', encoding="utf-8")
+    return f"{city}.toml"
+
+
+def test_a_region_of_city_scenario_files(tmp_path):
+    import shapely.affinity  # noqa: F401 - used by write_city_files
+
+    write_region(tmp_path, "")  # for counties.geojson, the region's boundary file
+    for c in ("X", "Z"):
+        write_city_files(tmp_path, c)
+    toml = tmp_path / "list.toml"
+    toml.write_text('[region]\ncities_from = "scenarios"\nboundaries = "counties.geojson"\n'
+                    + FAST.format(radio="target_stations = 30") + "[pon]\ntarget_ports = 200\n"
+                    '[cities.X]\nname = "Xanten"\nscenario = "X.toml"\n[cities.Z]\nscenario = "Z.toml"\n'
+                    '[cities.Z.radio]\ntarget_stations = 45\n', encoding="utf-8")
+    s = plan_region(load_region(toml), tmp_path / "out", processes=False, workers=1)
+    by = {c["id"]: c for c in s["cities"]}
+    assert by["X"]["name"] == "Xanten" and by["X"]["stations_5g"] >= 30 and by["Z"]["stations_5g"] >= 45
+    assert by["X"]["border"]["inner_border_km"] == 0  # Y is not in this region: X's edge is the region's edge
+    # a city whose districts lie outside the region's boundary file
+    write_city_files(tmp_path, "Z", shift_deg=0.5)
+    with pytest.raises(ValidationError, match=r"city Z \(Z\): districts Z1, Z2 lie outside the region's boundary"):
+        load_region(toml)
