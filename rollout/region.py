@@ -207,11 +207,16 @@ def _settings(data: dict, source: str) -> RegionSettings:
         levels = kw.get("levels", [1.0])
         if not levels or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in levels):
             problems.append("'region.levels' must be a non-empty list of numbers > 0")
+    _raise_problems(source, problems)
+    return RegionSettings(**kw)
+
+
+def _raise_problems(source, problems: list[str]) -> None:
+    """One ``ScenarioError`` naming the first problem and counting the rest (all in ``.problems``)."""
     if problems:
         err = ScenarioError(f"{source}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
         err.problems = problems
         raise err
-    return RegionSettings(**kw)
 
 
 def _setting_problems(f: dataclasses.Field, value) -> list[str]:
@@ -290,10 +295,7 @@ def load_region(path: str | os.PathLike, *, only: list[str] | None = None, overr
     for c in cities:
         c.scenario = _merge(_city_scenario(c, regional, per_city.get(c.id, {}), folder, settings), overrides or {})
         problems += _scenario_problems(c)
-    if problems:
-        err = ScenarioError(f"{source}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-        err.problems = problems
-        raise err
+    _raise_problems(source, problems)
     return Region(settings, source, cities, population, outline, cores, all_ids)
 
 
@@ -495,8 +497,12 @@ def level_figures(summary: dict) -> dict:
     t, sol = summary.get("totals", {}), summary.get("solver", {})
     capex = float(t.get("capex_cny") or 0.0)
     gap = sol.get("gap")
+    # the status of the capex-priced stages (an auxiliary stage, e.g. headroom, may stop without a solution)
+    parts = sol.get("parts") or {}
+    costed = [parts[p].get("status") for p in sol.get("objective_parts") or [] if p in parts]
+    status = sol.get("status") if not costed else ("optimal" if all(x == "optimal" for x in costed) else "feasible")
     return {"stations_5g": int(t.get("stations_5g") or 0), "pon_ports": int(t.get("pon_ports") or 0),
-            "capex_cny": capex, "gap": gap, "status": sol.get("status"),
+            "capex_cny": capex, "gap": gap, "status": status,
             "bound_cny": capex * (1.0 - min(1.0, max(0.0, gap))) if gap is not None else 0.0}
 
 
