@@ -32,7 +32,7 @@ REGION_JSON, REGION_GPKG = "plan.json", "region.gpkg"
 METRICS = (("stations_per_km2", "5G stations per km\u00b2", "num2"),
            ("ports_per_1000_households", "PON ports per 1,000 households", "num1"),
            ("capex_per_person_cny", "capex per person, CNY", "int"))
-PANEL_W, PANEL_H = 420, 360
+PANEL_W, PANEL_H = 400, 380
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:24px 0 8px}.sub{color:#555}
 .panels{display:flex;flex-wrap:wrap;gap:16px}.panel{border:1px solid #ddd;padding:8px}
@@ -73,7 +73,10 @@ def _page(title: str, body: str) -> str:
 # =========================================================================== map
 
 def _projector(cities: gpd.GeoDataFrame):
-    """lon/lat -> panel pixels: equirectangular, x scaled by cos(mid latitude), fitted with a margin."""
+    """lon/lat -> panel pixels: equirectangular, x scaled by cos(mid latitude), fitted with a margin.
+
+    Returns the projection and the panel height it needs (at most ``PANEL_H``).
+    """
     w, s, e, n = cities.total_bounds
     k = np.cos(np.radians((s + n) / 2))
     span_x, span_y = max((e - w) * k, 1e-9), max(n - s, 1e-9)
@@ -81,7 +84,7 @@ def _projector(cities: gpd.GeoDataFrame):
 
     def xy(coords: np.ndarray) -> np.ndarray:
         return np.column_stack([8 + (coords[:, 0] - w) * k * scale, 8 + (n - coords[:, 1]) * scale])
-    return xy
+    return xy, int(np.ceil(span_y * scale + 16))
 
 
 def _svg_path(geom, xy) -> str:
@@ -95,7 +98,8 @@ def _svg_path(geom, xy) -> str:
     return "".join(parts)
 
 
-def _panel(cities: gpd.GeoDataFrame, entries: dict, metric: str, label: str, fmt: str, paths: list[str]) -> str:
+def _panel(cities: gpd.GeoDataFrame, entries: dict, metric: str, label: str, fmt: str, paths: list[str],
+           height: int) -> str:
     e = html.escape
     values = [entries.get(cid, {}).get(metric) for cid in cities["id"]]
     colors, legend = choropleth(values, fmt)
@@ -107,7 +111,7 @@ def _panel(cities: gpd.GeoDataFrame, entries: dict, metric: str, label: str, fmt
                       f"<title>{e(str(name))} ({e(cid)}): {e(show(v))} {e(label)}</title></path></a>")
     keys = "".join(f'<span><i style="background:{r["color"]}"></i>{e(r["label"])}</span>' for r in legend)
     return (f'<div class="panel"><h3>{e(label)}</h3><svg xmlns="http://www.w3.org/2000/svg" width="{PANEL_W}" '
-            f'height="{PANEL_H}" viewBox="0 0 {PANEL_W} {PANEL_H}" role="img" aria-label="{e(label)}">'
+            f'height="{height}" viewBox="0 0 {PANEL_W} {height}" role="img" aria-label="{e(label)}">'
             + "".join(shapes) + f'</svg><div class="legend">{keys}</div></div>')
 
 
@@ -115,11 +119,11 @@ def region_map_html(summary: dict, cities: gpd.GeoDataFrame) -> str:
     """The map page: one linked choropleth per metric."""
     e = html.escape
     entries = {str(c["id"]): c for c in summary.get("cities", [])}
-    xy = _projector(cities)
+    xy, height = _projector(cities)
     geoms = shapely.simplify(np.asarray(cities.geometry.values, dtype=object), 0.002, preserve_topology=True)
     paths = [_svg_path(g, xy) for g in geoms]
     t = summary.get("totals", {})
-    panels = "".join(_panel(cities, entries, m, label, fmt, paths) for m, label, fmt in METRICS)
+    panels = "".join(_panel(cities, entries, m, label, fmt, paths, height) for m, label, fmt in METRICS)
     body = (f"<h1>{e(summary.get('title', 'Region'))}</h1>"
             f'<p class="sub">{int_text(t.get("cities"))} cities \u00b7 {int_text(t.get("stations_5g"))} 5G stations '
             f'\u00b7 {int_text(t.get("pon_ports"))} PON ports \u00b7 capex {e(cny_text(t.get("capex_cny")))} '
@@ -191,7 +195,7 @@ def _curves_html(s: dict) -> str:
                                        ("bound", [x["bound_cny"] for x in lv], "#7fcdbb"),
                                        ("stations", [x["stations_5g"] for x in lv], "#d95f0e")],
                                   title=f"{c['name']} ({c['id']})", xlabel="level (multiple of the population share)",
-                                  width=460, height=200))
+                                  width=620, height=200))
     if not out:
         return "<p>One level per city (no regional coupling): no curves.</p>"
     return f"<p>{e('Each city solved at every level; the master picked one. Series scaled to their own maximum.')}</p>" \
