@@ -331,3 +331,29 @@ def test_a_region_of_city_scenario_files(tmp_path):
     write_city_files(tmp_path, "Z", shift_deg=0.5)
     with pytest.raises(ValidationError, match=r"city Z \(Z\): districts Z1, Z2 lie outside the region's boundary"):
         load_region(toml)
+
+
+def test_shandong_default_region_and_qingdao_inside_it(tmp_path):
+    """The embedded region: 16 cities, the census total, shares that add up, Qingdao's inputs as the city default's."""
+    import geopandas as gpd
+
+    from gis.build import load_districts
+    from rollout.region import level_targets, write_city_inputs
+    from rollout.scenario import scenario_from_dict
+    from seeds import seed_path
+
+    region = load_region(seed_path("shandong.toml"))
+    assert len(region.cities) == 16 and sum(len(c.districts) for c in region.cities) == 136
+    assert region.population_region == 101_527_453
+    at_one = [level_targets(region, c, 1.0) for c in region.cities]
+    assert abs(sum(t["radio"]["target_stations"] for t in at_one) - 161_000) <= 16
+    qd = load_region(seed_path("shandong.toml"), only=["370200"])
+    write_city_inputs(qd, tmp_path)
+    (city,) = qd.cities
+    ours = load_districts(scenario_from_dict(city.scenario, base_dir=city.base_dir).layer_settings())
+    ref = load_districts(scenario_from_dict({}).layer_settings())
+    cols = ["district_id", "population", "households"]
+    pd.testing.assert_frame_equal(pd.DataFrame(ours[cols]), pd.DataFrame(ref[cols]))
+    utm = 32651
+    a, b = gpd.GeoSeries(ours.geometry, crs=4326).to_crs(utm), gpd.GeoSeries(ref.geometry, crs=4326).to_crs(utm)
+    assert (a.symmetric_difference(b).area.sum() / b.area.sum()) < 1e-3  # the same polygons, simplified as one coverage
