@@ -363,8 +363,8 @@ def _cities_from_table(settings: RegionSettings, folder: Path, source: Path):
     districts = validate_districts(bfile, table, id_field=idf, boundaries_layer=settings.boundaries_layer or None,
                                    boundary_coords=settings.boundary_coords, boundaries_file=str(bfile),
                                    districts_file=str(tfile))
-    of = dict(zip(ids, city))
-    names = dict(zip(city, table[namef].astype(str))) if namef in table.columns else {}
+    of = dict(zip(ids, city, strict=True))
+    names = dict(zip(city, table[namef].astype(str), strict=True)) if namef in table.columns else {}
     cores = _region_cores(cfile, idf, set(ids)) if cfile else None
     with_cores = set() if cores is None else set(cores["district_id"])
     cities = []
