@@ -120,7 +120,14 @@ def cmd_validate(args) -> int:
 
 def cmd_plan(args) -> int:
     from rollout.pipeline import plan_from_scenario
+    from rollout.region import is_region_file
 
+    if args.scenario and is_region_file(args.scenario):
+        return cmd_plan_region(args)
+    used = [f for f, v in (("--only", args.only), ("--resume", args.resume), ("--workers", args.workers),
+                           ("--scheduler", args.scheduler)) if v]
+    if used:
+        raise RolloutError(f"{used[0]} applies to a region scenario (a TOML file with a [region] table)")
     scenario = _scenario(args)
     out = _out_dir(args, scenario)
     plan = plan_from_scenario(scenario)
@@ -134,6 +141,57 @@ def cmd_plan(args) -> int:
     elif not args.quiet:
         _print_plan(summary, out, drew=not args.no_map)
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------- region plans
+
+def cmd_plan_region(args) -> int:
+    """``rollout plan REGION.toml``: every city on Dask, the regional master, the region folder, map and report."""
+    from rollout.region import load_region, plan_region
+
+    only = [c.strip() for c in args.only.split(",") if c.strip()] if args.only else None
+    if args.workers is not None and args.workers < 1:
+        raise RolloutError(f"--workers {args.workers}: need at least 1")
+    solver = {k: v for k, v in (("name", args.solver), ("time_limit_s", args.time_limit), ("gap_rel", args.gap),
+                                ("threads", args.threads)) if v is not None}
+    region = load_region(args.scenario, only=only, overrides={"solver": solver} if solver else None)
+    out = Path(args.out) if args.out else Path("out") / Path(args.scenario).stem
+    import distributed  # noqa: F401 - its import sets its loggers' levels; quiet them after it
+    for noisy in ("distributed", "tornado", "bokeh"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    summary = plan_region(region, out, resume=args.resume, workers=args.workers, scheduler=args.scheduler,
+                          draw_city=None if args.no_map else _draw)
+    if not args.no_map:
+        from maps.region import write_region_map, write_region_report
+
+        write_region_map(out)
+        write_region_report(out)
+    if args.json:
+        print(json.dumps({k: summary[k] for k in ("totals", "solver", "failed")}, indent=2, ensure_ascii=False))
+    elif not args.quiet:
+        _print_region(summary, out, drew=not args.no_map)
+    for f in summary["failed"]:
+        print(f"rollout: city {f['id']} ({f['name']}) failed: {f['errors'][0] if f['errors'] else 'unknown'}",
+              file=sys.stderr)
+    if not summary["failed"]:
+        return EXIT_OK
+    crashed = any("infeasible" not in e for f in summary["failed"] for e in f["errors"])
+    return EXIT_UNEXPECTED if crashed else EXIT_INFEASIBLE
+
+
+def _print_region(s: dict, out: Path, drew: bool) -> None:
+    _print_table([(c["id"], c["name"], c["level"], _fmt(c["stations_5g"]), _fmt(c["pon_ports"]),
+                   _fmt(c["capex_cny"]), "n/a" if c["gap"] is None else f"{c['gap']:.3%}") for c in s["cities"]],
+                 ("city", "name", "level", "stations", "ports", "capex_cny", "city_gap"))
+    t, sol = s["totals"], s["solver"]
+    print()
+    _print_table([("cities", _fmt(t["cities"])), ("stations_5g", _fmt(t["stations_5g"])),
+                  ("stations_target", _fmt(t["stations_target"])), ("pon_ports", _fmt(t["pon_ports"])),
+                  ("ports_target", _fmt(t["ports_target"])), ("capex_cny", _fmt(sol["objective"])),
+                  ("bound_cny", _fmt(sol["bound"])), ("gap", "n/a" if sol["gap"] is None else f"{sol['gap']:.3%}"),
+                  ("wall_seconds", _fmt(s["run"]["wall_seconds"]))], ("region figure", "value"))
+    files = "plan.json, region.gpkg" + (", map.html, report.html" if drew else "")
+    print(f"\nwrote {files} and one plan folder per city (cities/<id>) to {out}")
 
 
 def _draw(out: Path) -> None:
@@ -330,6 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--gap", type=float, metavar="G", help="override solver.gap_rel (e.g. 0.005)")
         sp.add_argument("--threads", type=int, metavar="N", help="override solver.threads")
 
+    def region_args(sp):
+        g = sp.add_argument_group("region scenarios (a TOML file with a [region] table)")
+        g.add_argument("--only", metavar="ID,ID", help="plan only these city ids, e.g. 370200,370300")
+        g.add_argument("--resume", action="store_true", help="reuse the city plans already saved in --out")
+        g.add_argument("--workers", type=int, metavar="N", help="local Dask workers (default: one per core)")
+        g.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
+
     lay = sub.add_parser("layers", parents=[common], help="build and write the input layers and their map",
                          description="Build the validated input layers (districts, demand cells, candidate sites, "
                                      "offices, pair table) and write layers.gpkg and layers_map.html.")
@@ -352,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     solver_args(pl)
     pl.add_argument("--no-map", action="store_true", help="skip map.html and report.html")
     pl.add_argument("--json", action="store_true", help="print plan.json's summary to stdout")
+    region_args(pl)
     pl.set_defaults(func=cmd_plan)
 
     mp = sub.add_parser("map", parents=[common], help="redraw map.html from a saved plan",
