@@ -164,7 +164,7 @@ from gis.pairs import nearest_pairs
 from rollout import milp
 from rollout.milp import Family, Milp, Problems
 from rollout.plan import SolveStats
-from rollout.scenario import CLUTTERS, PonSettings
+from rollout.scenario import CLUTTERS, PonSettings, pon_reach_km
 from rollout.solve import solve
 
 log = logging.getLogger(__name__)
@@ -333,8 +333,19 @@ class PonInput:
 
     @property
     def max_straight_m(self) -> float:
-        """The longest straight distance in reach: reach_km * 1000 / route_factor [m]."""
-        return self.settings.reach_km * 1000.0 / self.settings.route_factor
+        """The longest straight distance in reach of any clutter's split: reach * 1000 / route_factor [m]."""
+        return max(self.reach_km_by_clutter.values()) * 1000.0 / self.settings.route_factor
+
+    @property
+    def reach_km_by_clutter(self) -> dict[str, float]:
+        """Route km a path of each clutter's split may have: min(reach_km, optical budget reach) [km]."""
+        return {c: pon_reach_km(self.settings, c) for c in CLUTTERS}
+
+    @property
+    def reach_km(self) -> np.ndarray:
+        """(n,) route km allowed for each cell by the optical budget of its split [km]."""
+        r = self.reach_km_by_clutter
+        return np.array([r[c] for c in self.clutter]) if self.n_cells else np.zeros(0)
 
     @classmethod
     def from_layers(cls, layers, scenario, backhaul_stations=None) -> "PonInput":
@@ -429,6 +440,8 @@ def prepare(inp: PonInput, *, surplus: str = "fill") -> PonData:
     a = np.divide(inp.onts, inp.split, out=np.zeros(inp.n_cells), where=inp.split > 0)
     c = pairs["cell"].to_numpy()
     pairs["route_km"] = pairs["dist_m"].to_numpy() * s.route_factor / 1000.0
+    pairs = pairs[pairs["route_km"].to_numpy() <= inp.reach_km[c] + 1e-9].reset_index(drop=True)
+    c = pairs["cell"].to_numpy()
     pairs["a"] = a[c]
     pairs["feeder_cny"] = pairs["route_km"].to_numpy() * np.where(inp.onts[c] > 0, inp.fiber_cny_per_km[c], 0.0)
     pairs["backhaul_cny"] = pairs["route_km"].to_numpy() * inp.backhaul_stations[c] * float(inp.backhaul_cost_cny_per_km)
@@ -515,9 +528,10 @@ def _check_reach(inp: PonInput, data: PonData, problems: Problems) -> None:
     paired[data.pairs["cell"].to_numpy()] = True
     lost = data.cells[~paired[data.cells]]
     if len(lost):
-        problems.add("reach", f"{len(lost)} demand cell(s) have no OLT candidate within {s.reach_km:g} km of fibre "
-                     f"route ({inp.max_straight_m / 1000:.2f} km straight at route factor {s.route_factor:g}): "
-                     + _where(inp, lost), inp.cell_id[lost])
+        reach = ", ".join(f"{c} {v:.1f}" for c, v in inp.reach_km_by_clutter.items())
+        problems.add("reach", f"{len(lost)} demand cell(s) have no OLT candidate within the optical budget "
+                     f"({s.optics_class} optics, route km by clutter: {reach}; straight x route factor "
+                     f"{s.route_factor:g}): " + _where(inp, lost), inp.cell_id[lost])
 
 
 def _check_target(inp: PonInput, data: PonData, problems: Problems) -> None:
@@ -808,6 +822,7 @@ class ResultPON:
     pon: dict
     solves: list[SolveStats]
     olt_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    splitters: gpd.GeoDataFrame | None = None
 
     def route_km_to_olt(self, xy_m) -> np.ndarray:
         """Route km from planar points [m] to their nearest open OLT (straight x route factor).
@@ -1043,6 +1058,55 @@ def _result(m: PonModel, stats: SolveStats) -> ResultPON:
                      olt_xy_m=inp.site_xy_m[js])
 
 
+# --------------------------------------------------------------------------- the ODN behind the homing
+
+def attach_odn(res: ResultPON, inp: PonInput, **solve_kw) -> None:
+    """Cabinets, splitters, feeder trees and distribution (:mod:`rollout.model_odn`) into ``res``.
+
+    The ``feeder`` links become tree edges (trenches shared), ``distribution`` links join, and the
+    totals are re-priced: feeder on the tree, distribution, cabinets and splitters added.
+    """
+    from rollout.model_odn import build_odn, optical_budget
+
+    s = inp.settings
+    odn = build_odn(inp, res.assignment, **solve_kw)
+    f = odn.figures
+    back = res.links[res.links["kind"] == "backhaul"].assign(carrier="pon")
+    res.links = gpd.GeoDataFrame(pd.concat([odn.links, back], ignore_index=True), geometry="geometry", crs=4326)
+    res.splitters = odn.splitters
+    t = res.totals
+    outputs = sum(int(r.split(":")[1]) * n for r, n in f["splitters"].items())
+    t.update({"fiber_km": f["feeder_km"], "distribution_km": f["distribution_km"], "feeder_cny": f["feeder_cny"],
+              "distribution_cny": f["distribution_cny"], "cabinet_cny": f["cabinets"] * float(s.cabinet_cost_cny),
+              "splitter_cny": outputs * float(s.splitter_cost_cny_per_output)})
+    t["capex_cny"] = sum(t[k] for k in ("site_cny", "chassis_cny", "ports_cny", "feeder_cny", "distribution_cny",
+                                         "cabinet_cny", "splitter_cny", "backhaul_cny"))
+    res.pon["optical_budget"] = optical_budget(s)
+    res.pon["odn"] = {"mode": s.odn, "optics_class": s.optics_class, "reach_km": inp.reach_km_by_clutter,
+                      **{k: v for k, v in f.items() if k != "splitters"}}
+    res.pon["bill_of_quantities"] = bill_of_quantities(res, f)
+    if odn.stats is not None:
+        res.solves.append(odn.stats)
+
+
+def bill_of_quantities(res: ResultPON, f: dict) -> dict:
+    """``pon.bill_of_quantities``: OLT sites, chassis, cards, ports, splitters by ratio, fibre and trench km."""
+    from rollout.model_odn import CARD_PORTS
+
+    olt, t = res.olt_sites, res.totals
+    new = olt["new"].to_numpy(bool)
+    cards = int(np.ceil(olt["ports_new"].to_numpy(float) / CARD_PORTS).sum()) if len(olt) else 0
+    capex = float(t["capex_cny"]) - float(t.get("backhaul_cny", 0.0))
+    return {"olt_sites_new": int(new.sum()), "olt_sites_upgraded": int((~new & (olt["ports_new"] > 0)).sum()),
+            "olt_chassis_new": int(t["chassis_new"]), "olt_cards": cards, "ports": int(t["pon_ports"]),
+            "splitters": dict(sorted(f["splitters"].items())), "cabinets": int(f["cabinets"]),
+            "fibre_km": {"feeder": f["feeder_km"], "distribution": f["distribution_km"],
+                         "backhaul": float(t.get("backhaul_km", 0.0))},
+            "trench_km": f["feeder_km"] + f["distribution_km"], "star_feeder_km": f["star_km"],
+            "homes_passed": f["homes_passed"],
+            "cost_per_home_passed_cny": capex / f["homes_passed"] if f["homes_passed"] else None}
+
+
 # --------------------------------------------------------------------------- entry points
 
 def _drop_headroom(data: PonData, why: str) -> None:
@@ -1051,7 +1115,7 @@ def _drop_headroom(data: PonData, why: str) -> None:
 
 
 def solve_pon(inp: PonInput, *, solver: str = "cbc", time_limit_s: float = 120.0, gap_rel: float = 0.005,
-              threads: int = 2, msg: bool = False, seed: int = 0, surplus: str = "fill") -> ResultPON:
+              threads: int = 2, msg: bool = False, seed: int = 0, surplus: str = "fill", odn: bool = False) -> ResultPON:
     """Diagnose, build, solve and read back the PON plan.
 
     Parameters
@@ -1061,6 +1125,10 @@ def solve_pon(inp: PonInput, *, solver: str = "cbc", time_limit_s: float = 120.0
         docstring). ``headroom`` is a preference, not a requirement: if it alone
         makes the plan infeasible (checked before solving, or proven by the
         solver) it is dropped with a warning and ``pon["surplus"]["note"]`` says why.
+
+    odn
+        also build the optical distribution network behind the homing (:func:`attach_odn`): feeder
+        links become tree edges and the totals include distribution, cabinets and splitters.
 
     Raises
     ------
@@ -1089,6 +1157,8 @@ def solve_pon(inp: PonInput, *, solver: str = "cbc", time_limit_s: float = 120.0
         inp, data, solver=solver, time_limit_s=time_limit_s, threads=threads, seed=seed))
     t1 = time.perf_counter()
     res = _result(m, stats)
+    if odn:
+        attach_odn(res, inp, solver=solver, time_limit_s=time_limit_s, gap_rel=gap_rel, threads=threads, seed=seed)
     res.pon["model"] = {"variables": stats.variables, "integer_variables": stats.integer_variables,
                         "constraints": stats.constraints, "nonzeros": stats.nonzeros,
                         "build_seconds": stats.build_seconds, "solve_seconds": stats.seconds,
@@ -1104,7 +1174,7 @@ def plan_pon(layers, scenario, *, backhaul_stations=None, surplus: str | None = 
     surplus = surplus or scenario.pon.surplus
     sv = scenario.solver
     return solve_pon(inp, solver=sv.name, time_limit_s=sv.time_limit_s, gap_rel=sv.gap_rel, threads=sv.threads,
-                     msg=sv.msg, seed=scenario.seed, surplus=surplus)
+                     msg=sv.msg, seed=scenario.seed, surplus=surplus, odn=True)
 
 
 __all__ = ["PonInput", "PonData", "PonModel", "ResultPON", "FAMILIES", "SURPLUS_RULES", "prepare", "headroom_factor",
