@@ -1079,6 +1079,7 @@ def attach_odn(res: ResultPON, inp: PonInput, **solve_kw) -> None:
     t.update({"fiber_km": f["feeder_km"], "distribution_km": f["distribution_km"], "feeder_cny": f["feeder_cny"],
               "distribution_cny": f["distribution_cny"], "cabinet_cny": f["cabinets"] * float(s.cabinet_cost_cny),
               "splitter_cny": outputs * float(s.splitter_cost_cny_per_output)})
+    res.olt_sites["odn_cny"] = _odn_cny_by_olt(res.olt_sites, odn, s)
     t["capex_cny"] = sum(t[k] for k in ("site_cny", "chassis_cny", "ports_cny", "feeder_cny", "distribution_cny",
                                          "cabinet_cny", "splitter_cny", "backhaul_cny"))
     res.pon["optical_budget"] = optical_budget(s)
@@ -1087,6 +1088,18 @@ def attach_odn(res: ResultPON, inp: PonInput, **solve_kw) -> None:
     res.pon["bill_of_quantities"] = bill_of_quantities(res, f)
     if odn.stats is not None:
         res.solves.append(odn.stats)
+
+
+def _odn_cny_by_olt(olt: gpd.GeoDataFrame, odn, s: PonSettings) -> np.ndarray:
+    """Per open OLT: its feeder tree, distribution, cabinets and splitters [CNY] (the ``odn_cny`` column)."""
+    fibre = odn.links.groupby(odn.links["olt_id"].astype(str))["capex_cny"].sum()
+    sp = odn.splitters
+    outputs = sp["ratio"].str.split(":").str[1].astype(float) * sp["count"].astype(float)
+    kit = (outputs * float(s.splitter_cost_cny_per_output)
+           + np.where(sp["kind"] == "primary", sp["cabinets"].astype(float), 0.0) * float(s.cabinet_cost_cny))
+    kit = kit.groupby(sp["olt_id"].astype(str)).sum()
+    ids = olt["office_id"].astype(str)
+    return (ids.map(fibre).fillna(0.0) + ids.map(kit).fillna(0.0)).to_numpy(float)
 
 
 def bill_of_quantities(res: ResultPON, f: dict) -> dict:

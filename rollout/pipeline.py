@@ -206,6 +206,7 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
         totals=totals, coverage=_coverage(demand, res5), pon=(resp.pon if resp is not None else {}), solves=solves,
         demand_source=layers.demand_source, scenario=scenario.to_dict(),
         extra=_extra(layers, scenario, res5, best, sequential, rounds), scenario_dir=str(scenario.base_dir),
+        splitters=getattr(resp, "splitters", None),
     )
 
 
@@ -235,6 +236,9 @@ def _pon_capex_by_district(resp, olts, links) -> pd.Series:
     """PON capex (OLT sites, chassis, ports and their feeder fibre) per district id."""
     if resp is None or not len(olts):
         return pd.Series(dtype=float)
+    if "odn_cny" in olts:  # ODN plans: feeder tree, distribution, cabinets and splitters of each OLT
+        o = olts.assign(total=olts["capex_cny"].to_numpy(float) + olts["odn_cny"].to_numpy(float))
+        return o.groupby(o["district_id"].astype(str))["total"].sum()
     feeder = links[links["kind"] == "feeder"].groupby("to_id")["capex_cny"].sum() if len(links) else pd.Series(dtype=float)
     o = olts.assign(total=olts["capex_cny"].to_numpy(float) + olts["office_id"].map(feeder).fillna(0.0).to_numpy(float))
     return o.groupby(o["district_id"].astype(str))["total"].sum()
@@ -271,6 +275,8 @@ def _pon_totals(resp, best: dict, stations, demand, scenario) -> dict:
         "capex_pon_cny": best["pon_capex"],
         "capex_pon_site_cny": float(t.get("site_cny", 0.0)), "capex_pon_chassis_cny": float(t.get("chassis_cny", 0.0)),
         "capex_pon_ports_cny": float(t.get("ports_cny", 0.0)), "capex_pon_feeder_cny": float(t.get("feeder_cny", 0.0)),
+        **{f"capex_pon_{k}_cny": float(t[f"{k}_cny"]) for k in ("distribution", "cabinet", "splitter") if f"{k}_cny" in t},
+        **({"distribution_km": float(t["distribution_km"])} if "distribution_km" in t else {}),
         "households_passed": hh_passed,
         "cost_per_household_passed_cny": best["pon_capex"] / hh_passed if hh_passed else None,
     }

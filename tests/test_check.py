@@ -109,7 +109,7 @@ def test_untampered_plans_pass_every_check(city, which):
               "brownfield", "station_capex", "capex_sum"}
     common |= {"site_limits"}
     full = common | {"coverage", "station_capacity", "stations_target", "ports_target", "ports_split", "chassis",
-                     "reach", "backhaul_reach"}
+                     "reach", "optical_budget", "backhaul_reach"}
     expected = {"plan": full, "phased": full | {"years_targets", "years_budget", "years_monotone"},
                 "budget": common | {"budget"}}[which]
     assert names == expected
@@ -201,7 +201,12 @@ TAMPERS = {
     "ports_target/raised": ("plan", [scenario("pon", target_ports=100_000)], None),
     "ports_split/ports": ("plan", [layer("olt_sites", halve_busiest_olt)], None),
     "ports_split/split_ratio": ("plan", [scenario("pon", split_ratio=32)], None),
-    "ports_split/unhomed": ("plan", [layer("links", lambda g: g.drop(index=g.index[g["kind"] == "feeder"][0]))], None),
+    "ports_split/unhomed": ("plan", [layer("links", lambda g: g.drop(index=g.index[g["kind"] == "distribution"][0]))],
+                            None),
+    # a weaker optics class than planned: the paths are measured again against its budget
+    "optical_budget/class": ("plan", [scenario("pon", optics_class="N1")], None),
+    # a feeder tree edge dropped: the cabinets below it no longer reach their OLT
+    "optical_budget/tree": ("plan", [layer("links", lambda g: g.drop(index=g.index[g["kind"] == "feeder"][0]))], None),
     "chassis/limits": ("plan", [scenario("pon", ports_per_chassis=16, max_chassis_per_site=1)], None),
     "reach/scenario": ("plan", [scenario("pon", reach_km=2.0)], None),
     # the busiest OLT site moved ~30 km away: its feeders are measured again from the points
