@@ -542,6 +542,16 @@ def _station_capex_rec(ev: Evidence) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return equip, backhaul, km
 
 
+def _chassis_existing(olt: gpd.GeoDataFrame, pon) -> np.ndarray:
+    """Chassis already installed per OLT site: the plan's ``chassis_existing`` (existing plant with free
+    slots), at least what its existing ports fill."""
+    ports, ports_new = olt["ports"].to_numpy(float), olt["ports_new"].to_numpy(float)
+    h0 = np.ceil(np.maximum(ports - ports_new, 0.0) / pon.ports_per_chassis)
+    if "chassis_existing" in olt:
+        h0 = np.maximum(h0, olt["chassis_existing"].to_numpy(float) * olt["new"].map(lambda v: not v).to_numpy(float))
+    return h0
+
+
 def _pon_capex_rec(ev: Evidence) -> dict[str, tuple[float, float]]:
     """PON capex parts at the scenario's prices [CNY], each as (lowest, highest) consistent with the plan.
 
@@ -555,7 +565,7 @@ def _pon_capex_rec(ev: Evidence) -> dict[str, tuple[float, float]]:
         return {}
     new = olt["new"].astype(bool).to_numpy()
     ports, ports_new = olt["ports"].to_numpy(float), olt["ports_new"].to_numpy(float)
-    h0 = np.ceil(np.maximum(ports - ports_new, 0.0) / pon.ports_per_chassis)
+    h0 = _chassis_existing(olt, pon)
     f = ev.feeder.query("cell >= 0 and olt >= 0")
     price = ev.plan.demand["clutter"].map(pon.fiber_cost_cny_per_km.as_dict()).to_numpy(float)
     span = f.groupby("cell")["route_km"].agg(["min", "max"])
@@ -825,7 +835,7 @@ def check_chassis(ev: Evidence) -> Check | None:
         return None
     q, cmax = pon.ports_per_chassis, pon.max_chassis_per_site
     ports, chassis = olt["ports"].to_numpy(float), olt["chassis"].to_numpy(float)
-    h0 = np.ceil(np.maximum(ports - olt["ports_new"].to_numpy(float), 0.0) / q)
+    h0 = _chassis_existing(olt, pon)
     bad = (ports > chassis * q) | (chassis > np.maximum(cmax, h0))
     detail = f"{int(bad.sum())} of {len(olt)} OLT sites break ports <= {q} x chassis or chassis <= {cmax}"
     return Check("chassis", not bad.any(), detail + (f": {_names(olt['office_id'], bad)}" if bad.any() else ""))

@@ -200,6 +200,11 @@ class PonInput:
         A site with ``existing_ports > 0`` counts as existing.
     existing_ports
         (m,) ports already installed (free, count toward the target). Default 0.
+    free_slots
+        (m,) free line-card slots in the chassis already installed at each site
+        (the existing-plant layer). Default 0. The site's installed chassis are
+        h0_j = ceil((ceil(p0_j / CARD_PORTS) + free_slots_j) x CARD_PORTS / Q):
+        new ports fill them before a chassis is paid for.
     backhaul_stations
         (n,) new 5G stations located in each cell [stations]. Default 0.
     backhaul_cost_cny_per_km
@@ -224,6 +229,7 @@ class PonInput:
     settings: PonSettings = field(default_factory=PonSettings)
     existing: np.ndarray | None = None
     existing_ports: np.ndarray | None = None
+    free_slots: np.ndarray | None = None
     backhaul_stations: np.ndarray | None = None
     backhaul_cost_cny_per_km: float = 80000.0
     cell_district: np.ndarray | None = None
@@ -242,7 +248,8 @@ class PonInput:
         if problems:
             raise ValidationError(problems)
         self.existing_ports = self.existing_ports.astype(np.int64)
-        self.existing = self.existing | (self.existing_ports > 0)
+        self.free_slots = self.free_slots.astype(np.int64)
+        self.existing = self.existing | (self.existing_ports > 0) | (self.free_slots > 0)
         self._lonlat()
 
     def _coerce(self) -> None:
@@ -256,6 +263,8 @@ class PonInput:
         self.clutter = np.array(self.clutter).astype(str).astype(object).reshape(-1)
         self.existing_ports = (np.zeros(m, dtype=np.int64) if self.existing_ports is None
                                else np.array(self.existing_ports, dtype=float).reshape(-1))
+        self.free_slots = (np.zeros(m, dtype=np.int64) if self.free_slots is None
+                           else np.array(self.free_slots, dtype=float).reshape(-1))
         self.existing = (np.zeros(m, dtype=bool) if self.existing is None
                          else np.array(self.existing, dtype=bool).reshape(-1))
         self.backhaul_stations = (np.zeros(n) if self.backhaul_stations is None
@@ -270,7 +279,7 @@ class PonInput:
         n, m = self.n_cells, self.n_sites
         for name, size in (("cell_xy_m", n), ("onts", n), ("clutter", n), ("backhaul_stations", n),
                            ("cell_district", n), ("site_xy_m", m), ("existing", m), ("existing_ports", m),
-                           ("site_district", m)):
+                           ("free_slots", m), ("site_district", m)):
             rows = len(getattr(self, name))
             if rows != size:
                 problems.append((None, name, f"has {rows} rows, expected {size}"))
@@ -279,13 +288,14 @@ class PonInput:
         for name in ("cell_xy_m", "site_xy_m"):
             if not np.isfinite(getattr(self, name)).all():
                 problems.append((None, name, "has missing or infinite coordinates"))
-        for name in ("onts", "backhaul_stations", "existing_ports"):
+        for name in ("onts", "backhaul_stations", "existing_ports", "free_slots"):
             arr = getattr(self, name)
             bad = ~np.isfinite(arr) | (arr < 0)
             if bad.any():
                 problems.append((None, name, f"must be finite and >= 0 ({int(bad.sum())} bad rows)"))
-        if (self.existing_ports != np.round(self.existing_ports)).any():
-            problems.append((None, "existing_ports", "must be whole numbers"))
+        for name in ("existing_ports", "free_slots"):
+            if (getattr(self, name) != np.round(getattr(self, name))).any():
+                problems.append((None, name, "must be whole numbers"))
         bad = sorted(set(self.clutter) - set(CLUTTERS))
         if bad:
             problems.append((None, "clutter", f"unknown class {bad[0]!r}; valid: {', '.join(CLUTTERS)}"))
@@ -370,6 +380,7 @@ class PonInput:
             settings=scenario.pon,
             existing=o["existing"].to_numpy(bool) if "existing" in o else None,
             existing_ports=o["existing_ports"].fillna(0).to_numpy(float) if "existing_ports" in o else None,
+            free_slots=o["free_slots"].fillna(0).to_numpy(float) if "free_slots" in o else None,
             backhaul_stations=backhaul_stations,
             backhaul_cost_cny_per_km=scenario.radio.backhaul_cost_cny_per_km,
             cell_district=d["district_id"].to_numpy() if "district_id" in d else None,
@@ -448,7 +459,10 @@ def prepare(inp: PonInput, *, surplus: str = "fill") -> PonData:
     pairs["cost_cny"] = pairs["feeder_cny"].to_numpy() + pairs["backhaul_cny"].to_numpy()
     q = int(s.ports_per_chassis)
     p0 = inp.existing_ports.astype(np.int64)
-    h0 = -(-p0 // q)
+    from rollout.model_odn import CARD_PORTS
+
+    cards = -(-p0 // CARD_PORTS) + inp.free_slots
+    h0 = np.maximum(-(-p0 // q), -(-(cards * CARD_PORTS) // q))
     chassis_max = np.maximum(int(s.max_chassis_per_site), h0)
     data = PonData(cells=cells, pairs=pairs.reset_index(drop=True), a=a, p0=p0, h0=h0,
                    chassis_max=chassis_max, cap_ports=q * chassis_max, surplus=surplus)
@@ -975,6 +989,7 @@ def _olt_sites(inp: PonInput, data: PonData, js: np.ndarray, ports, q, k, onts, 
         "capex_cny": (cny["site_cny"] + cny["chassis_cny"] + cny["ports_cny"])[js], "site_cny": cny["site_cny"][js],
         "chassis_cny": cny["chassis_cny"][js], "ports_cny": cny["ports_cny"][js],
         "build_year": np.zeros(len(js), dtype=np.int64), "lon": inp.site_lonlat[js, 0], "lat": inp.site_lonlat[js, 1],
+        "chassis_existing": data.h0[js].astype(np.int64),
     }, geometry=points(inp.site_lonlat[js]), crs=4326)
 
 

@@ -140,3 +140,52 @@ def test_odn_contract_layers_and_bill_of_quantities():
                                                               "backhaul_cny")))
     assert res.olt_sites["odn_cny"].sum() == pytest.approx(t["feeder_cny"] + t["distribution_cny"] + t["cabinet_cny"]
                                                            + t["splitter_cny"])
+
+
+# --------------------------------------------------------------------------- the existing plant
+
+def test_existing_olt_with_free_slots_is_upgraded_before_a_new_site_opens():
+    """Site o0 stands (no ports yet, 4 free card slots = one installed chassis); o1 is a candidate a bit nearer.
+
+    The upgrade costs ports only; the new site would cost its site and a chassis on top."""
+    cells = np.array([[1000.0, 0.0], [1200.0, 0.0]])
+    sites = np.array([[0.0, 0.0], [1100.0, 50.0]])
+    s = PonSettings(target_ports=0, route_factor=1.0, optics_class="E2", chassis_cost_cny=150_000.0)
+    inp = PonInput(cell_id=["c0", "c1"], cell_xy_m=cells, onts=[640.0, 640.0], clutter=["urban"] * 2,
+                   site_id=["o0", "o1"], site_xy_m=sites, settings=s, free_slots=[4, 0])
+    res = solve_pon(inp, threads=1)
+    olt = res.olt_sites.set_index("office_id")
+    assert list(olt.index) == ["o0"] and not olt.loc["o0", "new"]
+    assert olt.loc["o0", "chassis_existing"] == 1 and olt.loc["o0", "chassis"] == 1
+    assert res.totals["site_cny"] == 0 and res.totals["chassis_cny"] == 0
+    assert res.totals["ports_cny"] == pytest.approx(20 * s.port_cost_cny)
+
+
+@pytest.mark.parametrize("rows, words", [
+    ("office_id,lon,lat,ports,free_slots\nA,120.3,36.1,64,2\nA,120.4,36.1,0,1\n", "'A' repeats"),
+    ("office_id,lon,lat,ports,free_slots\nA,120.3,36.1,64,-2\n", "free_slots must be a whole number >= 0"),
+])
+def test_bad_existing_plant_layer_is_exit_2(tmp_path, rows, words):
+    from gis.candidates import user_offices
+    from gis.errors import ValidationError
+
+    path = tmp_path / "olts.csv"
+    path.write_text(rows, encoding="utf-8")
+    with pytest.raises(ValidationError, match=words) as ei:
+        user_offices(path, None, None, crs_metric="EPSG:32651")
+    assert ei.value.exit_code == 2
+
+
+def test_existing_plant_layer_without_crs_is_exit_2(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from gis.candidates import user_offices
+    from gis.errors import ValidationError
+
+    path = tmp_path / "olts.gpkg"
+    with pytest.warns(UserWarning, match="crs"):
+        gpd.GeoDataFrame({"office_id": ["A"], "ports": [64]}, geometry=[shapely.Point(120.3, 36.1)]).to_file(path)
+    with pytest.raises(ValidationError, match="CRS") as ei:
+        user_offices(path, None, None, crs_metric="EPSG:32651")
+    assert ei.value.exit_code == 2
