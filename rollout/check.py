@@ -427,7 +427,12 @@ class Evidence:
             return out
         rows = np.flatnonzero(new)
         home = cKDTree(self.cell_xy).query(self.station_xy[rows])[1]
-        routes = pd.concat([self.feeder, self._links("backhaul")]).query("cell >= 0 and olt >= 0")
+        if self.has_odn:  # backhaul rides the OLT's duct, priced cell -> OLT straight x route factor
+            h = self.odn_paths.query("cell >= 0 and olt >= 0")
+            km = np.hypot(*(self.cell_xy[h["cell"].to_numpy()] - self.olt_xy[h["olt"].to_numpy()]).T) / 1000.0
+            routes = h.assign(route_km=km * self.scenario.pon.route_factor)
+        else:
+            routes = pd.concat([self.feeder, self._links("backhaul")]).query("cell >= 0 and olt >= 0")
         span = routes.groupby("cell")["route_km"].agg(["min", "max"])
         lo = span["min"].reindex(home).to_numpy(float)
         hi = span["max"].reindex(home).to_numpy(float)
@@ -538,6 +543,14 @@ def _station_capex_rec(ev: Evidence) -> tuple[np.ndarray, np.ndarray, np.ndarray
     km = np.maximum(st["backhaul_km"].to_numpy(float), 0.0)
     km = np.where(np.isnan(rng[:, 0]), km, np.clip(km, rng[:, 0], rng[:, 1]))
     equip = np.where(new, count * price, 0.0)
+    if "backhaul_carrier" in st:  # per site (shared by its new rows by units): PON km x rate, or the SPN/IPRAN ring
+        units = np.where(new, count, 0.0)
+        site_units = pd.Series(units).groupby(st["site_id"].astype(str).to_numpy()).transform("sum").to_numpy(float)
+        share = np.divide(units, site_units, out=np.zeros(len(st)), where=site_units > 0)
+        ring = sc.pon.ring_cost_cny_per_site + sc.pon.ring_cost_cny_per_km * km
+        per_site = np.where(st["backhaul_carrier"].astype(str).to_numpy() == "ring", ring,
+                            km * sc.radio.backhaul_cost_cny_per_km)
+        return equip, per_site * share, km
     backhaul = np.where(new, count * km * sc.radio.backhaul_cost_cny_per_km, 0.0)
     return equip, backhaul, km
 
@@ -891,6 +904,18 @@ def check_backhaul_reach(ev: Evidence) -> Check | None:
     lo, hi = ev.backhaul_range_km.T
     known = ~np.isnan(hi)
     far = known & (hi > reach * (1 + 1e-9))
+    if "backhaul_carrier" in st:  # only PON-carried sites need an OLT within the optical budget's reach
+        from rollout.scenario import pon_reach_km
+
+        from rollout.model_odn import backhaul_carrier_cny
+
+        reach = pon_reach_km(ev.scenario.pon)
+        carrier = st["backhaul_carrier"].astype(str).to_numpy()
+        far = known & (carrier == "pon") & (hi > reach * (1 + 1e-9))
+        # the carrier the scenario picks for the stored route (PON within reach and cheaper, or as forced)
+        want, _ = backhaul_carrier_cny(st["backhaul_km"].to_numpy(float), ev.scenario.pon,
+                                       ev.scenario.radio.backhaul_cost_cny_per_km)
+        far |= known & (carrier != want)
     km = st["backhaul_km"].to_numpy(float)
     mispriced = known & ((km < lo * (1 - REL) - 1e-6) | (km > hi * (1 + REL) + 1e-6))
     longest = float(np.max(hi[known])) if known.any() else 0.0

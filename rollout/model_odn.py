@@ -318,11 +318,27 @@ def _figures(u: OdnUnits, odn: Odn, forest, edges: pd.DataFrame, n_cabs: int, ca
     }
 
 
+def backhaul_carrier_cny(route_km: np.ndarray, pon, rate_cny_per_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """(carrier 'pon'|'ring', backhaul CNY) per 5G site from its route km to the nearest OLT / office.
+
+    PON: ``route_km x rate`` (a port at an OLT within the optical reach); ring (SPN/IPRAN):
+    ``ring_cost_cny_per_site + ring_cost_cny_per_km x route_km``. ``pon.backhaul_carrier`` picks
+    one or the cheaper per site; PON beyond the reach falls back to the ring.
+    """
+    km = np.asarray(route_km, dtype=float)
+    pon_cny = km * float(rate_cny_per_km)
+    ring_cny = float(pon.ring_cost_cny_per_site) + float(pon.ring_cost_cny_per_km) * km
+    pon_ok = km <= pon_reach_km(pon) + 1e-9
+    mode = pon.backhaul_carrier
+    use_pon = pon_ok & ((mode == "pon") | ((mode == "cheapest") & (pon_cny <= ring_cny)))
+    return np.where(use_pon, "pon", "ring").astype(object), np.where(use_pon, pon_cny, ring_cny)
+
+
 def optical_budget(settings: PonSettings) -> list[dict]:
     """``pon.optical_budget``: every split in use (and the usual ones) against every optics class."""
     used = sorted({pon_split(settings, c).label for c in CLUTTERS})
     return optical_budget_table(list(dict.fromkeys(used)))
 
 
-__all__ = ["CARD_PORTS", "FAMILIES", "Odn", "OdnUnits", "build_odn", "build_odn_model", "optical_budget",
+__all__ = ["CARD_PORTS", "FAMILIES", "Odn", "OdnUnits", "backhaul_carrier_cny", "build_odn", "build_odn_model", "optical_budget",
            "repair_for_budget", "site_cabinets", "units_of"]

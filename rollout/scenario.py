@@ -137,6 +137,9 @@ class PonSettings:
     splitter_cost_cny_per_output: float = _f(12.0, "PLC splitter price per output port, installed (a 1:8 costs 8 x this; assumption).", lo=0.0, unit="CNY")
     distribution_cost_cny_per_km: ByClutter = _f(_by(80000.0, 60000.0, 40000.0, 30000.0), "Distribution fibre (cabinet -> demand cell) cost per route km by clutter class (assumption: smaller cables than the feeder, same trench prices).", unit="CNY/km", lo=0.0, factory=True)
     distribution_max_km: float = _f(3.0, "Longest straight cabinet -> cell distance a cabinet may serve.", lo=0.1, hi=30.0, unit="km")
+    backhaul_carrier: str = _f("cheapest", "5G backhaul per site: 'cheapest' (PON where an OLT is within the optical reach and cheaper, else the SPN/IPRAN ring), 'pon' or 'ring'.", choices=("cheapest", "pon", "ring"))
+    ring_cost_cny_per_site: float = _f(30000.0, "SPN/IPRAN access ring: equipment and ring port per 5G site (assumption).", lo=0.0, unit="CNY")
+    ring_cost_cny_per_km: float = _f(30000.0, "SPN/IPRAN access ring fibre per route km to the aggregation office (assumption: a shared ring, cheaper per site than a dedicated fibre).", lo=0.0, unit="CNY/km")
     cabinet_candidates: int = _f(6, "A cell may be served from this many nearest candidate cabinet positions (cells homed on the same OLT).", lo=1, hi=50)
 
 

@@ -211,7 +211,8 @@ TAMPERS = {
     "reach/scenario": ("plan", [scenario("pon", reach_km=2.0)], None),
     # the busiest OLT site moved ~30 km away: its feeders are measured again from the points
     "reach/geometry": ("plan", [layer("olt_sites", lambda g: move(g, int(g["ports"].idxmax()), 0.4))], None),
-    "backhaul_reach/scenario": ("plan", [scenario("pon", reach_km=1.0)], None),
+    # the SPN/IPRAN ring priced far dearer: the sites stored as ring-carried should have been on PON
+    "backhaul_reach/carrier": ("plan", [scenario("pon", ring_cost_cny_per_site=1e9)], None),
     # a stored route km the geometry does not give (its price left alone)
     "backhaul_reach/stored_km": ("plan", [layer("stations", scale("backhaul_km", 3.0))], None),
     "brownfield/existing": ("plan", [layer("stations", lambda g: set_row(g, 0, new=0, capex_cny=0.0, equipment_cny=0.0,

@@ -189,3 +189,18 @@ def test_existing_plant_layer_without_crs_is_exit_2(tmp_path):
     with pytest.raises(ValidationError, match="CRS") as ei:
         user_offices(path, None, None, crs_metric="EPSG:32651")
     assert ei.value.exit_code == 2
+
+
+def test_backhaul_carrier_per_site():
+    """PON costs 80,000 CNY/km (a port at an OLT within reach); the ring 30,000 + 30,000 CNY/km: PON below 0.6 km."""
+    from rollout.model_odn import backhaul_carrier_cny
+
+    pon = PonSettings(ring_cost_cny_per_site=30_000.0, ring_cost_cny_per_km=30_000.0, optics_class="N2")
+    km = np.array([0.2, 0.6, 2.0, 11.0])
+    carrier, cny = backhaul_carrier_cny(km, pon, 80_000.0)
+    assert carrier.tolist() == ["pon", "pon", "ring", "ring"]
+    assert cny.tolist() == pytest.approx([16_000.0, 48_000.0, 90_000.0, 360_000.0])
+    pon.backhaul_carrier = "pon"       # forced, but 11 km is beyond N2's 10.5 km reach of 1:8x1:8: ring
+    assert backhaul_carrier_cny(km, pon, 80_000.0)[0].tolist() == ["pon", "pon", "pon", "ring"]
+    pon.backhaul_carrier = "ring"
+    assert set(backhaul_carrier_cny(km, pon, 80_000.0)[0]) == {"ring"}
