@@ -121,7 +121,7 @@ class PonSettings:
     port_cost_cny: float = _f(1900.0, "Cost of one 10G-PON port.", lo=0.0, unit="CNY")
     ports_per_chassis: int = _f(272, "Ports one OLT chassis holds (17 slots x 16).", lo=1)
     max_chassis_per_site: int = _f(4, "Most chassis at one OLT site.", lo=1)
-    chassis_cost_cny: float = _f(150000.0, "Cost of one OLT chassis.", lo=0.0, unit="CNY")
+    chassis_cost_cny: float = _f(0.0, "Cost of one OLT chassis beyond the port price (0: the tender port price already includes the OLT equipment, chassis and line cards; seeds/SOURCES.md).", lo=0.0, unit="CNY")
     olt_site_cost_cny: float = _f(300000.0, "Fixed cost of opening a new OLT site.", lo=0.0, unit="CNY")
     fiber_cost_cny_per_km: ByClutter = _f(_by(120000.0, 90000.0, 60000.0, 40000.0), "Feeder fibre cost per route km by clutter class of the served cell.", unit="CNY/km", lo=0.0, factory=True)
     surplus: str = _f("fill", "Where ports beyond the need go: 'fill' (after the least-cost plan, spread them so the lowest ports-to-need ratio is as high as possible; capex unchanged), 'headroom' (one common ratio inside the integer program; dearer, slower) or 'none'.", choices=("fill", "headroom", "none"))
