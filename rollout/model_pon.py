@@ -462,7 +462,7 @@ def prepare(inp: PonInput, *, surplus: str = "fill") -> PonData:
     from rollout.model_odn import CARD_PORTS
 
     cards = -(-p0 // CARD_PORTS) + inp.free_slots
-    h0 = np.maximum(-(-p0 // q), -(-(cards * CARD_PORTS) // q))
+    h0 = np.where(inp.free_slots > 0, np.maximum(-(-p0 // q), -(-(cards * CARD_PORTS) // q)), -(-p0 // q))
     chassis_max = np.maximum(int(s.max_chassis_per_site), h0)
     data = PonData(cells=cells, pairs=pairs.reset_index(drop=True), a=a, p0=p0, h0=h0,
                    chassis_max=chassis_max, cap_ports=q * chassis_max, surplus=surplus)
@@ -1042,7 +1042,18 @@ def _pon_info(inp: PonInput, data: PonData, asg: pd.DataFrame, ports: np.ndarray
         "ports_needed": int(np.ceil(need - 1e-9).clip(min=0).sum()), "existing_ports": int(data.p0.sum()),
         "cells_homed": int(len(data.cells)), "pairs": int(len(data.pairs)), "candidates": int(inp.n_sites),
         "surplus": _surplus_info(data, ports, need),
+        "existing_plant": _existing_plant_label(inp),
     }
+
+
+def _existing_plant_label(inp: PonInput) -> str:
+    """What the plan knows of the existing plant (shown in plan.json and the report)."""
+    n = int(inp.existing.sum())
+    if not n:
+        return ("none given: every OLT site is a candidate new site (generated, not surveyed); pass data.offices with "
+                "ports / free_slots to upgrade the existing plant first")
+    return (f"{n} existing OLT site(s) with {int(inp.existing_ports.sum()):,} ports and {int(inp.free_slots.sum()):,} "
+            "free card slots, from data.offices: upgraded with line cards before any new site opens")
 
 
 def _result(m: PonModel, stats: SolveStats) -> ResultPON:
