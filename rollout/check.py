@@ -392,11 +392,19 @@ class Evidence:
         cells = pd.Series(np.arange(len(self.plan.demand)), index=self.plan.demand["cell_id"].astype(str).to_numpy())
         olts = pd.Series(np.arange(len(self.plan.olt_sites)),
                          index=self.plan.olt_sites["office_id"].astype(str).to_numpy() if len(self.plan.olt_sites) else [])
+        from rollout.model_odn import in_cell_distribution_km, in_cell_reach_km
+
+        cell = di["to_id"].astype(str).map(cells).fillna(-1).to_numpy(np.int64)
+        d = self.plan.demand
+        area = d["area_km2"].fillna(0).to_numpy(float)[cell] if "area_km2" in d else np.zeros(len(cell))
+        area = np.where(cell >= 0, area, 0.0)
+        rf = self.scenario.pon.route_factor
         dist_km = self._node_route_km(di)
+        in_reach = in_cell_reach_km(area, rf)
         return pd.DataFrame({
-            "cell": di["to_id"].astype(str).map(cells).fillna(-1).to_numpy(np.int64),
-            "olt": pd.Series(olt_id).map(olts).fillna(-1).to_numpy(np.int64),
-            "feeder_km": feeder_km, "distribution_km": dist_km, "route_km": feeder_km + dist_km})
+            "cell": cell, "olt": pd.Series(olt_id).map(olts).fillna(-1).to_numpy(np.int64),
+            "feeder_km": feeder_km, "distribution_km": dist_km + in_cell_distribution_km(self.lines[cell], area, rf),
+            "route_km": feeder_km + dist_km + in_reach})
 
     def _links(self, kind: str) -> pd.DataFrame:
         lk = self.plan.links
@@ -603,7 +611,7 @@ def _odn_capex_rec(ev: Evidence) -> dict[str, tuple[float, float]]:
     fcl = fe["to_id"].astype(str).str.removeprefix("CAB-").map(clutter)
     feeder = float((ev._node_route_km(fe) * fcl.map(pon.fiber_cost_cny_per_km.as_dict()).to_numpy(float)).sum())
     dprice = di["to_id"].astype(str).map(clutter).map(pon.distribution_cost_cny_per_km.as_dict()).to_numpy(float)
-    dist = float((ev._node_route_km(di) * dprice).sum())
+    dist = float((ev.odn_paths["distribution_km"].to_numpy(float) * dprice).sum())
     sp_ = ev.plan.splitters if ev.plan.splitters is not None else pd.DataFrame(columns=["kind", "ratio", "count", "cabinets"])
     outputs = (sp_["ratio"].astype(str).str.split(":").str[1].astype(float) * sp_["count"].astype(float)).sum()
     cabinets = float(sp_.loc[sp_["kind"].astype(str) == "primary", "cabinets"].astype(float).sum())

@@ -26,6 +26,13 @@ A position holding more than P primary splitters gets ceil(ports / P) cabinets; 
 term G p_u / P prices the extra cabinets. The feeder is not in the siting objective: it is
 the tree over the sited cabinets, built next.
 
+Inside a cell (area A_u) the distribution runs from the cell's planning point to its
+distribution points (secondary splitters; one per 8 lines), spread over the cell: priced as
+their minimum spanning tree, ``0.6331 sqrt(n A_u)`` x r (the asymptotic MST constant of
+uniform points; an estimate, the same for every cabinet choice, so outside the siting
+objective). The optical path to the cell's farthest premises adds the circumradius of a
+hexagon of area A_u, x r: R_u above is the budget reach less this in-cell reach.
+
 Feeder trees and their bound
 ----------------------------
 The feeder of each OLT is the Euclidean minimum spanning tree over the OLT and its cabinets
@@ -64,6 +71,25 @@ from rollout.solve import solve
 log = logging.getLogger(__name__)
 
 CARD_PORTS = 16  # ports of one XGS-PON line card (16-port boards)
+#: asymptotic length constant of the Euclidean minimum spanning tree of n uniform points in an area A:
+#: MST ~ 0.6331 sqrt(n A) (Beardwood-Halton-Hammersley-type limit; S. R. Finch, Mathematical Constants, 2003, §8.5)
+MST_CONSTANT = 0.6331
+#: homes one distribution point (secondary splitter, or a drop closure of a centralised split) serves
+HOMES_PER_POINT = 8
+
+
+def in_cell_reach_km(area_km2, route_factor: float) -> np.ndarray:
+    """Route km from a cell's planning point to its farthest premises: the circumradius of a regular
+    hexagon of the cell's area, x the route factor (0 for a cell without area)."""
+    area = np.asarray(area_km2, dtype=float)
+    return np.sqrt(2.0 * np.maximum(area, 0.0) / (3.0 * np.sqrt(3.0))) * route_factor
+
+
+def in_cell_distribution_km(lines, area_km2, route_factor: float) -> np.ndarray:
+    """Route km of distribution cable inside a cell: the MST over its distribution points (one per
+    ``HOMES_PER_POINT`` lines, spread over the cell), ``MST_CONSTANT sqrt(n A)`` x the route factor."""
+    n = np.ceil(np.asarray(lines, dtype=float) / HOMES_PER_POINT - 1e-9)
+    return MST_CONSTANT * np.sqrt(np.maximum(n, 0.0) * np.maximum(np.asarray(area_km2, dtype=float), 0.0)) * route_factor
 
 
 @dataclass
@@ -74,7 +100,7 @@ class OdnUnits:
     olt: np.ndarray         # (u,) input site row of its OLT
     lines: np.ndarray       # (u,) lines (ONTs) [lines]
     xy_m: np.ndarray        # (u, 2) cell centroid [m]
-    reach_km: np.ndarray    # (u,) route km allowed by the optical budget of its split
+    reach_km: np.ndarray    # (u,) route km allowed by the optical budget of its split, less the in-cell reach
     split: list             # (u,) its Split
     pairs: pd.DataFrame     # unit, cab (unit row of the position), dist_m, cost_cny
 
@@ -89,7 +115,7 @@ def units_of(inp, asg: pd.DataFrame) -> OdnUnits:
     split = {c: pon_split(s, c) for c in CLUTTERS}
     xy = inp.cell_xy_m[cell]
     u = OdnUnits(cell=cell, olt=olt, lines=a["onts"].to_numpy(float), xy_m=xy,
-                 reach_km=reach, split=[split[c] for c in clutter], pairs=pd.DataFrame())
+                 reach_km=reach - in_cell_reach_km(inp.cell_area_km2[cell], s.route_factor), split=[split[c] for c in clutter], pairs=pd.DataFrame())
     u.pairs = _cabinet_pairs(inp, u)
     return u
 
@@ -236,7 +262,7 @@ def build_odn(inp, asg: pd.DataFrame, *, solver: str = "cbc", time_limit_s: floa
     edges = repair_for_budget(forest.edges, star_m, limit_m)
     cab_path_m = np.zeros(len(cabs))
     cab_path_m[edges["child"].to_numpy()] = edges["path_m"].to_numpy()
-    path_km = cab_path_m[cab_row] / 1000.0 + dist_km
+    path_km = cab_path_m[cab_row] / 1000.0 + dist_km + in_cell_reach_km(inp.cell_area_km2[u.cell], s.route_factor)
     loss = np.array([path_loss_db(km, sp) for km, sp in zip(path_km, u.split, strict=True)])
     from rollout.optics import optics_class
 
@@ -293,9 +319,11 @@ def _odn_links(inp, u: OdnUnits, cabs, cab_row, ids, edges: pd.DataFrame) -> gpd
     feeder = _lines_gdf("feeder", from_id, ids[ch], a_ll, cab_ll[ch], route / rf, route, route * price,
                         {"olt_id": inp.site_id[olt]})
     d_km = np.hypot(*(u.xy_m - u.xy_m[cabs[cab_row]]).T) / 1000.0
+    in_km = in_cell_distribution_km(u.lines, inp.cell_area_km2[u.cell], rf)
     dprice = np.array([s.distribution_cost_cny_per_km[c] for c in inp.clutter[u.cell]])
     dist = _lines_gdf("distribution", ids[cab_row], inp.cell_id[u.cell], cab_ll[cab_row], inp.cell_lonlat[u.cell],
-                      d_km, d_km * rf, d_km * rf * dprice, {"olt_id": inp.site_id[u.olt]})
+                      d_km, d_km * rf + in_km, (d_km * rf + in_km) * dprice,
+                      {"olt_id": inp.site_id[u.olt], "in_cell_km": in_km})
     return gpd.GeoDataFrame(pd.concat([feeder, dist], ignore_index=True), geometry="geometry", crs=4326)
 
 

@@ -200,6 +200,8 @@ class PonInput:
         A site with ``existing_ports > 0`` counts as existing.
     existing_ports
         (m,) ports already installed (free, count toward the target). Default 0.
+    cell_area_km2
+        (n,) area of each demand cell [km²] (the ODN's in-cell distribution). Default 0 (points).
     free_slots
         (m,) free line-card slots in the chassis already installed at each site
         (the existing-plant layer). Default 0. The site's installed chassis are
@@ -230,6 +232,7 @@ class PonInput:
     existing: np.ndarray | None = None
     existing_ports: np.ndarray | None = None
     free_slots: np.ndarray | None = None
+    cell_area_km2: np.ndarray | None = None
     backhaul_stations: np.ndarray | None = None
     backhaul_cost_cny_per_km: float = 80000.0
     cell_district: np.ndarray | None = None
@@ -263,6 +266,8 @@ class PonInput:
         self.clutter = np.array(self.clutter).astype(str).astype(object).reshape(-1)
         self.existing_ports = (np.zeros(m, dtype=np.int64) if self.existing_ports is None
                                else np.array(self.existing_ports, dtype=float).reshape(-1))
+        self.cell_area_km2 = (np.zeros(n) if self.cell_area_km2 is None
+                              else np.array(self.cell_area_km2, dtype=float).reshape(-1))
         self.free_slots = (np.zeros(m, dtype=np.int64) if self.free_slots is None
                            else np.array(self.free_slots, dtype=float).reshape(-1))
         self.existing = (np.zeros(m, dtype=bool) if self.existing is None
@@ -279,7 +284,8 @@ class PonInput:
         n, m = self.n_cells, self.n_sites
         for name, size in (("cell_xy_m", n), ("onts", n), ("clutter", n), ("backhaul_stations", n),
                            ("cell_district", n), ("site_xy_m", m), ("existing", m), ("existing_ports", m),
-                           ("free_slots", m), ("site_district", m)):
+                           ("free_slots", m), ("site_district", m),
+                           ("cell_area_km2", n)):
             rows = len(getattr(self, name))
             if rows != size:
                 problems.append((None, name, f"has {rows} rows, expected {size}"))
@@ -288,7 +294,7 @@ class PonInput:
         for name in ("cell_xy_m", "site_xy_m"):
             if not np.isfinite(getattr(self, name)).all():
                 problems.append((None, name, "has missing or infinite coordinates"))
-        for name in ("onts", "backhaul_stations", "existing_ports", "free_slots"):
+        for name in ("onts", "backhaul_stations", "existing_ports", "free_slots", "cell_area_km2"):
             arr = getattr(self, name)
             bad = ~np.isfinite(arr) | (arr < 0)
             if bad.any():
@@ -357,6 +363,13 @@ class PonInput:
         r = self.reach_km_by_clutter
         return np.array([r[c] for c in self.clutter]) if self.n_cells else np.zeros(0)
 
+    @property
+    def in_cell_km(self) -> np.ndarray:
+        """(n,) route km from a cell's planning point to its farthest premises (:func:`rollout.model_odn.in_cell_reach_km`)."""
+        from rollout.model_odn import in_cell_reach_km
+
+        return in_cell_reach_km(self.cell_area_km2, self.settings.route_factor)
+
     @classmethod
     def from_layers(cls, layers, scenario, backhaul_stations=None) -> "PonInput":
         """The PON input from :class:`gis.layers.Layers` and a scenario.
@@ -387,6 +400,7 @@ class PonInput:
             site_district=o["district_id"].to_numpy() if "district_id" in o else None,
             district_names=names,
             cell_lonlat=d[["lon", "lat"]].to_numpy(float) if {"lon", "lat"} <= set(d.columns) else None,
+            cell_area_km2=d["area_km2"].fillna(0).to_numpy(float) if "area_km2" in d else None,
             site_lonlat=o[["lon", "lat"]].to_numpy(float) if {"lon", "lat"} <= set(o.columns) else None,
             crs_metric=layers.crs_metric,
         )
@@ -451,7 +465,7 @@ def prepare(inp: PonInput, *, surplus: str = "fill") -> PonData:
     a = np.divide(inp.onts, inp.split, out=np.zeros(inp.n_cells), where=inp.split > 0)
     c = pairs["cell"].to_numpy()
     pairs["route_km"] = pairs["dist_m"].to_numpy() * s.route_factor / 1000.0
-    pairs = pairs[pairs["route_km"].to_numpy() <= inp.reach_km[c] + 1e-9].reset_index(drop=True)
+    pairs = pairs[pairs["route_km"].to_numpy() + inp.in_cell_km[c] <= inp.reach_km[c] + 1e-9].reset_index(drop=True)
     c = pairs["cell"].to_numpy()
     pairs["a"] = a[c]
     pairs["feeder_cny"] = pairs["route_km"].to_numpy() * np.where(inp.onts[c] > 0, inp.fiber_cny_per_km[c], 0.0)
