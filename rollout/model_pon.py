@@ -13,9 +13,10 @@ Sets and data (units in brackets)
 I        demand cells that need a home: ``onts > 0`` or ``backhaul_stations > 0``.
 J        candidate OLT sites (``offices``); ``E ⊆ J`` the existing (brownfield) ones.
 P ⊆ I×J  the sparse pair table: for every cell the ``nearest_sites`` (``K``)
-         nearest candidates whose straight distance is at most
-         ``reach_km * 1000 / route_factor`` metres, from
-         :func:`gis.pairs.nearest_pairs` (a KD-tree query, never a dense matrix).
+         nearest candidates whose route r_ij plus the cell's in-cell reach is at most R_i,
+         the route km the optical budget of the cell's split allows with the scenario's
+         optics class (capped by ``reach_km``; :func:`rollout.scenario.pon_reach_km`),
+         from :func:`gis.pairs.nearest_pairs` (a KD-tree query, never a dense matrix).
          So ``|P| <= K |I|``, and every pair satisfies the reach rule by
          construction (family ``reach``: it has no rows; a cell with no pair
          is reported before solving). P(i) = sites paired with cell i, P(j) = cells.
@@ -24,7 +25,7 @@ s_i      split ratio of cell i's clutter class (32, 64 or 128) [ONTs per port].
 a_i      = n_i / s_i, the ports' worth of ONTs in cell i [ports].
 b_i      new 5G stations located in cell i (``backhaul_stations``) [stations].
 d_ij     straight distance cell centroid -> site [m];
-r_ij     = d_ij * route_factor / 1000, the fibre route [km], r_ij <= reach_km.
+r_ij     = d_ij * route_factor / 1000, the fibre route [km], r_ij <= R_i.
 f_i      feeder fibre cost by the clutter of cell i [CNY/km]; beta the backhaul
          fibre cost ``radio.backhaul_cost_cny_per_km`` [CNY/km].
 c_ij     = r_ij * (f_i [n_i > 0] + b_i * beta), the fibre cost of homing i on j [CNY].
@@ -49,7 +50,11 @@ Objective: minimum capital expenditure [CNY]
     min  sum_{j in J\\E} F y_j  +  H sum_j k_j  +  C sum_j q_j  +  sum_{(i,j) in P} c_ij x_ij
 
 Existing sites, their ports and their chassis cost nothing; only what is added
-is paid for.
+is paid for. The homing prices the feeder as a star (an upper bound on the tree);
+:func:`attach_odn` (``solve_pon(odn=True)``, as ``plan_pon`` does) then builds the
+optical distribution network behind the homing (:mod:`rollout.model_odn`: cabinets,
+splitters, feeder trees repaired for the budget, distribution) and re-prices the
+plan on it.
 
 Constraints (registered once in :data:`FAMILIES`, each built by one ``add_<family>``
 call; the PuLP row names start with the family name)
@@ -71,7 +76,7 @@ chassis_ports  p0_j + q_j <= Q (h0_j + k_j)                  for j in J
 chassis_site   k_j <= (M_j - h0_j) y_j                       for j in J
 target_ports   sum_j (p0_j + q_j) >= T
 brownfield     y_j = 1                                       for j in E
-reach          (no rows) (i,j) in P  =>  r_ij <= reach_km
+reach          (no rows) (i,j) in P  =>  r_ij + in-cell reach <= R_i (optical budget)
 
 Surplus ports: where ports beyond the need go (``surplus``)
 -----------------------------------------------------------
