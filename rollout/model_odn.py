@@ -336,6 +336,7 @@ def _figures(u: OdnUnits, odn: Odn, forest, edges: pd.DataFrame, n_cabs: int, ca
         per_ratio[ratio] = per_ratio.get(ratio, 0) + int(cnt)
     return {
         "feeder_km": float(lk.loc[is_f, "route_km"].sum()), "distribution_km": float(lk.loc[~is_f, "route_km"].sum()),
+        "in_cell_km": float(lk.loc[~is_f, "in_cell_km"].sum()),
         "star_km": float(forest.star_m.sum() / 1000.0), "mst_km": float(forest.total_m.sum() / 1000.0),
         "rehung": int((edges["parent"].to_numpy() != forest.edges["parent"].to_numpy()).sum()),
         "cabinet_positions": int(n_cabs), "cabinets": int(sp.loc[sp["kind"] == "primary", "cabinets"].sum()),

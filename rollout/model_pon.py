@@ -1159,8 +1159,10 @@ def bill_of_quantities(res: ResultPON, f: dict) -> dict:
             "olt_chassis_new": int(t["chassis_new"]), "olt_cards": cards, "ports": int(t["pon_ports"]),
             "splitters": dict(sorted(f["splitters"].items())), "cabinets": int(f["cabinets"]),
             "fibre_km": {"feeder": f["feeder_km"], "distribution": f["distribution_km"],
-                         "backhaul": float(t.get("backhaul_km", 0.0))},
-            "trench_km": f["feeder_km"] + f["distribution_km"], "star_feeder_km": f["star_km"],
+                         "distribution_in_cell": f["in_cell_km"], "backhaul": float(t.get("backhaul_km", 0.0))},
+            # trenches between sites: the feeder trees and the cabinet -> cell distribution; the in-cell cabling
+            # (an estimate, in ducts, poles and risers) is in fibre_km only
+            "trench_km": f["feeder_km"] + f["distribution_km"] - f["in_cell_km"], "star_feeder_km": f["star_km"],
             "homes_passed": f["homes_passed"],
             "cost_per_home_passed_cny": capex / f["homes_passed"] if f["homes_passed"] else None}
 

@@ -128,7 +128,8 @@ def test_odn_contract_layers_and_bill_of_quantities():
     boq = res.pon["bill_of_quantities"]
     assert boq["splitters"]["1:8"] == int(sp["count"].sum())
     assert boq["ports"] == res.totals["pon_ports"] and boq["olt_sites_new"] == len(res.olt_sites)
-    assert boq["trench_km"] == pytest.approx(boq["fibre_km"]["feeder"] + boq["fibre_km"]["distribution"])
+    assert boq["trench_km"] == pytest.approx(boq["fibre_km"]["feeder"] + boq["fibre_km"]["distribution"]
+                                             - boq["fibre_km"]["distribution_in_cell"])
     assert boq["fibre_km"]["feeder"] <= boq["star_feeder_km"] + 1e-9
     assert boq["cost_per_home_passed_cny"] == pytest.approx(res.totals["capex_cny"] / inp.onts.sum())
     rows = res.pon["optical_budget"]
