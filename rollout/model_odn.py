@@ -64,7 +64,7 @@ from gis.errors import InfeasibleError
 from gis.trees import feeder_forest
 from rollout import milp
 from rollout.milp import Family, Milp
-from rollout.optics import optical_budget_table, path_loss_db
+from rollout.optics import optical_budget_table, optics_class, path_loss_db
 from rollout.scenario import CLUTTERS, PonSettings, pon_reach_km, pon_split
 from rollout.solve import solve
 
@@ -264,8 +264,6 @@ def build_odn(inp, asg: pd.DataFrame, *, solver: str = "cbc", time_limit_s: floa
     cab_path_m[edges["child"].to_numpy()] = edges["path_m"].to_numpy()
     path_km = cab_path_m[cab_row] / 1000.0 + dist_km + in_cell_reach_km(inp.cell_area_km2[u.cell], s.route_factor)
     loss = np.array([path_loss_db(km, sp) for km, sp in zip(path_km, u.split, strict=True)])
-    from rollout.optics import optics_class
-
     budget = np.full(len(path_km), optics_class(s.optics_class).budget_db)
     ids = np.array([f"CAB-{inp.cell_id[c]}" for c in u.cell[cabs]], dtype=object)
     odn = Odn(splitters=_splitters(inp, u, cabs, cab_row, ids), links=_odn_links(inp, u, cabs, cab_row, ids, edges),
@@ -332,7 +330,7 @@ def _figures(u: OdnUnits, odn: Odn, forest, edges: pd.DataFrame, n_cabs: int, ca
     sp = odn.splitters
     is_f = lk["kind"] == "feeder"
     per_ratio = {}
-    for kind, ratio, cnt in zip(sp["kind"], sp["ratio"], sp["count"], strict=True):
+    for ratio, cnt in zip(sp["ratio"], sp["count"], strict=True):
         per_ratio[ratio] = per_ratio.get(ratio, 0) + int(cnt)
     return {
         "feeder_km": float(lk.loc[is_f, "route_km"].sum()), "distribution_km": float(lk.loc[~is_f, "route_km"].sum()),
