@@ -13,7 +13,7 @@ from gis.trees import feeder_forest
 from rollout.model_odn import build_odn, repair_for_budget
 from rollout.model_pon import PonInput, solve_pon
 from rollout.optics import path_loss_db
-from rollout.scenario import ByClutter, PonSettings, pon_reach_km, pon_split, scenario_from_dict
+from rollout.scenario import PonSettings, pon_reach_km, pon_split, scenario_from_dict
 
 
 def test_optical_budget_by_hand():
