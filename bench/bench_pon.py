@@ -2,7 +2,13 @@
 
 Run: ``python -m bench.bench_pon`` (prints a JSON dict; ``run()`` returns it).
 Options: ``--highs`` (solver), ``--synthetic`` (skip the Qingdao layers),
-``--edge-scale 0.5`` (a synthetic grid with 4x the cells), ``-v`` (log).
+``--edge-scale 0.5`` (a synthetic grid with 4x the cells), ``--threads N`` (solver threads; default
+the scenario's 2), ``-v`` (log).
+
+The PON solve (homing, OLT sites, ports) is timed on its own (``solve_seconds``, ``gap``); the ODN
+behind it (cabinet siting, feeder trees, optical budget; :mod:`rollout.model_odn`) is reported under
+``odn``: its solve seconds, the feeder tree against the star of straight feeders x route factor, the
+worst path loss against the budget, and the bill of quantities.
 
 If :func:`gis.build.layers_from_scenario` builds the Qingdao
 default layers, the PON model runs on them (with the default scenario's solver
@@ -123,7 +129,7 @@ def _qingdao_input(scenario: Scenario):
 
 
 def run(*, solver: str | None = None, gap_rel: float | None = None, synthetic: bool = False,
-        edge_scale: float = 1.0) -> dict:
+        edge_scale: float = 1.0, threads: int | None = None) -> dict:
     """Solve the PON model once and return its figures.
 
     ``synthetic`` forces the synthetic instance; ``edge_scale`` sizes it.
@@ -138,7 +144,7 @@ def run(*, solver: str | None = None, gap_rel: float | None = None, synthetic: b
     else:
         (inp, layers_s), instance = got, "Qingdao default layers"
     kw = dict(solver=solver or sv.name, time_limit_s=sv.time_limit_s, gap_rel=sv.gap_rel if gap_rel is None else gap_rel,
-              threads=sv.threads, seed=scenario.seed)
+              threads=threads or sv.threads, seed=scenario.seed, odn=True)
     excluded, diagnosis = [], ""
     t0 = time.perf_counter()
     try:
@@ -168,8 +174,25 @@ def run(*, solver: str | None = None, gap_rel: float | None = None, synthetic: b
         "target_ports": res.pon["target_ports"], "olt_sites": res.totals["olt_sites"],
         "olt_sites_new": res.totals["olt_sites_new"], "surplus": res.pon["surplus"],
         "max_route_km": round(res.pon["max_route_km"], 2), "capex_cny": round(res.totals["capex_cny"]),
-        "capex_parts_cny": {k: round(res.totals[k]) for k in ("site_cny", "chassis_cny", "ports_cny", "feeder_cny", "backhaul_cny")},
+        "capex_parts_cny": {k: round(res.totals[k]) for k in ("site_cny", "chassis_cny", "ports_cny", "feeder_cny",
+                                                              "distribution_cny", "cabinet_cny", "splitter_cny",
+                                                              "backhaul_cny")},
+        "odn": _odn_figures(res),
     }
+
+
+def _odn_figures(res) -> dict:
+    """The ODN's solve, trench against the star, worst loss against the budget, bill of quantities."""
+    odn = next((s for s in res.solves if s.part == "odn"), None)
+    f = res.pon["odn"]
+    return {"solve_seconds": odn.seconds if odn else 0.0, "status": odn.status if odn else None,
+            "optics_class": f["optics_class"], "mode": f["mode"], "reach_km": f["reach_km"],
+            "cabinet_positions": f["cabinet_positions"], "feeder_tree_km": round(f["feeder_km"], 1),
+            "star_km": round(f["star_km"], 1), "mst_km": round(f["mst_km"], 1), "rehung_for_budget": f["rehung"],
+            "trench_km": round(res.pon["bill_of_quantities"]["trench_km"], 1),
+            "trench_below_star": res.pon["bill_of_quantities"]["trench_km"] < f["star_km"],
+            "max_path_km": round(f["max_path_km"], 2), "max_loss_over_budget_db": f["max_loss_over_budget_db"],
+            "bill_of_quantities": res.pon["bill_of_quantities"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if "-v" in argv else logging.WARNING, format="%(name)s: %(message)s")
     solver = "highs" if "--highs" in argv else None
     scale = float(argv[argv.index("--edge-scale") + 1]) if "--edge-scale" in argv else 1.0
-    out = run(solver=solver, synthetic="--synthetic" in argv or "--edge-scale" in argv, edge_scale=scale)
+    threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else None
+    out = run(solver=solver, synthetic="--synthetic" in argv or "--edge-scale" in argv, edge_scale=scale,
+              threads=threads)
     print(json.dumps(out, indent=2, ensure_ascii=False))
     return 0
 

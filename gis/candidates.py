@@ -279,23 +279,38 @@ def _core_offices(cores: pd.DataFrame, cells: gpd.GeoDataFrame, districts: gpd.G
         "cell": cell[ok], "name": ["core: " + str(s) for s in cores["name"].to_numpy()[ok]], "onts_area": np.nan})
 
 
+def _whole_column(gdf, column: str, file: str, problems: list) -> np.ndarray:
+    """An optional column of whole numbers >= 0 (0 where absent or empty); bad rows go to ``problems``."""
+    if column not in gdf.columns:
+        return np.zeros(len(gdf), dtype=np.int64)
+    p = pd.to_numeric(gdf[column].fillna(0), errors="coerce")
+    bad = p.isna() | (p < 0) | (p != np.round(p))
+    if bad.any():
+        rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:8])
+        problems.append((file, column, f"{column} must be a whole number >= 0 (rows {rows})"))
+        return np.zeros(len(gdf), dtype=np.int64)
+    return p.to_numpy().astype(np.int64)
+
+
 def user_offices(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
                  crs_metric: str) -> gpd.GeoDataFrame:
-    """OLT sites from a point file; optional ``existing`` (true/false) and ``ports`` (whole number >= 0).
+    """Central offices / OLT sites from a point file (the existing plant; it needs a CRS).
 
-    Without an ``existing`` column, a site is existing when it has ports.
+    Optional columns: ``office_id`` (unique), ``existing`` (true/false), ``ports`` (10G-PON ports
+    installed, whole >= 0) and ``free_slots`` (free line-card slots in the installed chassis, whole
+    >= 0). Without an ``existing`` column, a site is existing when it has ports or free slots.
+    An existing site is upgraded with line cards (ports) in its free slots before any chassis or
+    new site is paid for.
     """
     gdf, file = _read_points(path)
     problems = []
-    ports = np.zeros(len(gdf), dtype=np.int64)
-    if "ports" in gdf.columns:
-        p = pd.to_numeric(gdf["ports"].fillna(0), errors="coerce")
-        bad = p.isna() | (p < 0) | (p != np.round(p))
-        if bad.any():
-            rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:8])
-            problems.append((file, "ports", f"ports must be a whole number >= 0 (rows {rows})"))
-        else:
-            ports = p.to_numpy().astype(np.int64)
+    ports = _whole_column(gdf, "ports", file, problems)
+    free_slots = _whole_column(gdf, "free_slots", file, problems)
+    if "office_id" in gdf.columns:
+        ids = gdf["office_id"].astype(str)
+        dup = ids[ids.duplicated()]
+        if len(dup):
+            problems.append((file, "office_id", f"office ids must be unique ({dup.iloc[0]!r} repeats)"))
     if "existing" in gdf.columns:
         s = gdf["existing"].astype(str).str.strip().str.lower()
         bad = ~s.isin(["true", "false", "1", "0", "yes", "no", "1.0", "0.0"])
@@ -304,7 +319,7 @@ def user_offices(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gp
             problems.append((file, "existing", f"existing must be true or false (rows {rows})"))
         existing = s.isin(["true", "1", "yes", "1.0"]).to_numpy()
     else:
-        existing = ports > 0
+        existing = (ports > 0) | (free_slots > 0)
     if problems:
         raise ValidationError(problems)
     lon = gdf.geometry.x.to_numpy()
@@ -317,9 +332,10 @@ def user_offices(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gp
     ids = gdf["office_id"].astype(str).to_numpy() if "office_id" in gdf.columns else np.array([f"F-{i + 1}" for i in range(len(gdf))])
     out = pd.DataFrame({"office_id": ids[ok], "district_id": district[ok], "lon": lon[ok], "lat": lat[ok],
                         "x_m": x[ok], "y_m": y[ok], "cell": cell[ok], "name": name[ok],
-                        "existing": existing[ok].astype(bool), "existing_ports": ports[ok]})
+                        "existing": existing[ok].astype(bool), "existing_ports": ports[ok],
+                        "free_slots": free_slots[ok]})
     out["clutter"] = cells["clutter"].to_numpy()[out["cell"].to_numpy()] if len(out) else pd.Series(dtype=object)
-    return gpd.GeoDataFrame(out[OFFICE_COLUMNS], geometry=_points(out), crs=WGS84)
+    return gpd.GeoDataFrame(out[OFFICE_COLUMNS + ["free_slots"]], geometry=_points(out), crs=WGS84)
 
 
 def fill_reach(offices: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *, max_dist_m: float) -> gpd.GeoDataFrame:

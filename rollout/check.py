@@ -332,8 +332,79 @@ class Evidence:
 
     @functools.cached_property
     def feeder(self) -> pd.DataFrame:
-        """Feeder links as (cell row, OLT row, route_km recomputed from the points); unknown ids have row -1."""
+        """Homing as (cell row, OLT row, route_km recomputed from the points); unknown ids have row -1.
+
+        Plans with an ODN (``distribution`` links): one row per distribution link, its route the path
+        along the feeder tree to its cabinet plus the distribution (:attr:`odn_paths`).
+        """
+        if self.has_odn:
+            p = self.odn_paths
+            return p[["cell", "olt", "route_km"]]
         return self._links("feeder")
+
+    @functools.cached_property
+    def has_odn(self) -> bool:
+        lk = self.plan.links
+        return bool(len(lk)) and bool((lk["kind"].astype(str) == "distribution").any())
+
+    @functools.cached_property
+    def node_xy(self) -> pd.DataFrame:
+        """Planar position [m] of every ODN node id: OLT sites (office_id) and cabinets (``CAB-<cell_id>``)."""
+        d, o = self.plan.demand, self.plan.olt_sites
+        ids = np.concatenate([("CAB-" + d["cell_id"].astype(str)).to_numpy(object), o["office_id"].astype(str).to_numpy(object),
+                              d["cell_id"].astype(str).to_numpy(object)])
+        xy = np.vstack([self.cell_xy, self.olt_xy, self.cell_xy])
+        xy = pd.DataFrame(xy, index=ids, columns=["x", "y"])
+        return xy[~xy.index.duplicated()]
+
+    def _node_route_km(self, lk: gpd.GeoDataFrame) -> np.ndarray:
+        """Route km of each link between the positions of its from/to nodes (not its drawn line) x route factor."""
+        if not len(lk):
+            return np.zeros(0)
+        a = self.node_xy.reindex(lk["from_id"].astype(str).to_numpy()).to_numpy(float)
+        b = self.node_xy.reindex(lk["to_id"].astype(str).to_numpy()).to_numpy(float)
+        return np.hypot(*(a - b).T) / 1000.0 * self.scenario.pon.route_factor
+
+    @functools.cached_property
+    def odn_paths(self) -> pd.DataFrame:
+        """Per distribution link: cell row, OLT row, feeder km along the tree, distribution km, route_km.
+
+        Feeder edges (parent -> cabinet) are walked from each cabinet up to its OLT; a cabinet whose
+        chain does not end at its OLT (a cycle or a missing edge) gets NaN.
+        """
+        lk = self.plan.links
+        fe = lk[lk["kind"].astype(str) == "feeder"]
+        di = lk[lk["kind"].astype(str) == "distribution"]
+        edge_km = pd.Series(self._node_route_km(fe), index=fe["to_id"].astype(str).to_numpy())
+        parent = pd.Series(fe["from_id"].astype(str).to_numpy(), index=edge_km.index)
+        cab = di["from_id"].astype(str).to_numpy()
+        olt_id = di["olt_id"].astype(str).to_numpy()
+        feeder_km, cur = np.zeros(len(di)), cab.copy()
+        done = cur == olt_id
+        for _ in range(len(fe) + 1):
+            if done.all():
+                break
+            step = edge_km.reindex(cur[~done]).to_numpy(float)
+            feeder_km[~done] += step
+            cur[~done] = parent.reindex(cur[~done]).fillna("").to_numpy(object)
+            done = (cur == olt_id) | np.isnan(feeder_km)
+        feeder_km[cur != olt_id] = np.nan
+        cells = pd.Series(np.arange(len(self.plan.demand)), index=self.plan.demand["cell_id"].astype(str).to_numpy())
+        olts = pd.Series(np.arange(len(self.plan.olt_sites)),
+                         index=self.plan.olt_sites["office_id"].astype(str).to_numpy() if len(self.plan.olt_sites) else [])
+        from rollout.model_odn import in_cell_distribution_km, in_cell_reach_km
+
+        cell = di["to_id"].astype(str).map(cells).fillna(-1).to_numpy(np.int64)
+        d = self.plan.demand
+        area = d["area_km2"].fillna(0).to_numpy(float)[cell] if "area_km2" in d else np.zeros(len(cell))
+        area = np.where(cell >= 0, area, 0.0)
+        rf = self.scenario.pon.route_factor
+        dist_km = self._node_route_km(di)
+        in_reach = in_cell_reach_km(area, rf)
+        return pd.DataFrame({
+            "cell": cell, "olt": pd.Series(olt_id).map(olts).fillna(-1).to_numpy(np.int64),
+            "feeder_km": feeder_km, "distribution_km": dist_km + in_cell_distribution_km(self.lines[cell], area, rf),
+            "route_km": feeder_km + dist_km + in_reach})
 
     def _links(self, kind: str) -> pd.DataFrame:
         lk = self.plan.links
@@ -364,7 +435,12 @@ class Evidence:
             return out
         rows = np.flatnonzero(new)
         home = cKDTree(self.cell_xy).query(self.station_xy[rows])[1]
-        routes = pd.concat([self.feeder, self._links("backhaul")]).query("cell >= 0 and olt >= 0")
+        if self.has_odn:  # backhaul rides the OLT's duct, priced cell -> OLT straight x route factor
+            h = self.odn_paths.query("cell >= 0 and olt >= 0")
+            km = np.hypot(*(self.cell_xy[h["cell"].to_numpy()] - self.olt_xy[h["olt"].to_numpy()]).T) / 1000.0
+            routes = h.assign(route_km=km * self.scenario.pon.route_factor)
+        else:
+            routes = pd.concat([self.feeder, self._links("backhaul")]).query("cell >= 0 and olt >= 0")
         span = routes.groupby("cell")["route_km"].agg(["min", "max"])
         lo = span["min"].reindex(home).to_numpy(float)
         hi = span["max"].reindex(home).to_numpy(float)
@@ -475,8 +551,26 @@ def _station_capex_rec(ev: Evidence) -> tuple[np.ndarray, np.ndarray, np.ndarray
     km = np.maximum(st["backhaul_km"].to_numpy(float), 0.0)
     km = np.where(np.isnan(rng[:, 0]), km, np.clip(km, rng[:, 0], rng[:, 1]))
     equip = np.where(new, count * price, 0.0)
+    if "backhaul_carrier" in st:  # per site (shared by its new rows by units): PON km x rate, or the SPN/IPRAN ring
+        units = np.where(new, count, 0.0)
+        site_units = pd.Series(units).groupby(st["site_id"].astype(str).to_numpy()).transform("sum").to_numpy(float)
+        share = np.divide(units, site_units, out=np.zeros(len(st)), where=site_units > 0)
+        ring = sc.pon.ring_cost_cny_per_site + sc.pon.ring_cost_cny_per_km * km
+        per_site = np.where(st["backhaul_carrier"].astype(str).to_numpy() == "ring", ring,
+                            km * sc.radio.backhaul_cost_cny_per_km)
+        return equip, per_site * share, km
     backhaul = np.where(new, count * km * sc.radio.backhaul_cost_cny_per_km, 0.0)
     return equip, backhaul, km
+
+
+def _chassis_existing(olt: gpd.GeoDataFrame, pon) -> np.ndarray:
+    """Chassis already installed per OLT site: the plan's ``chassis_existing`` (existing plant with free
+    slots), at least what its existing ports fill."""
+    ports, ports_new = olt["ports"].to_numpy(float), olt["ports_new"].to_numpy(float)
+    h0 = np.ceil(np.maximum(ports - ports_new, 0.0) / pon.ports_per_chassis)
+    if "chassis_existing" in olt:
+        h0 = np.maximum(h0, olt["chassis_existing"].to_numpy(float) * olt["new"].map(lambda v: not v).to_numpy(float))
+    return h0
 
 
 def _pon_capex_rec(ev: Evidence) -> dict[str, tuple[float, float]]:
@@ -492,7 +586,7 @@ def _pon_capex_rec(ev: Evidence) -> dict[str, tuple[float, float]]:
         return {}
     new = olt["new"].astype(bool).to_numpy()
     ports, ports_new = olt["ports"].to_numpy(float), olt["ports_new"].to_numpy(float)
-    h0 = np.ceil(np.maximum(ports - ports_new, 0.0) / pon.ports_per_chassis)
+    h0 = _chassis_existing(olt, pon)
     f = ev.feeder.query("cell >= 0 and olt >= 0")
     price = ev.plan.demand["clutter"].map(pon.fiber_cost_cny_per_km.as_dict()).to_numpy(float)
     span = f.groupby("cell")["route_km"].agg(["min", "max"])
@@ -502,7 +596,27 @@ def _pon_capex_rec(ev: Evidence) -> dict[str, tuple[float, float]]:
              "ports": float(ports_new.sum() * pon.port_cost_cny)}
     out = {k: (v, v) for k, v in parts.items()}
     out["feeder"] = (float((cell_price * span["min"]).sum()), float((cell_price * span["max"]).sum()))
+    out.update(_odn_capex_rec(ev))
     return out
+
+
+def _odn_capex_rec(ev: Evidence) -> dict[str, tuple[float, float]]:
+    """ODN plans: feeder (tree edges x the price of the cabinet's cell), distribution, cabinets, splitters [CNY]."""
+    if not ev.has_odn:
+        return {k: (0.0, 0.0) for k in ("distribution", "cabinet", "splitter")}
+    pon, lk, d = ev.scenario.pon, ev.plan.links, ev.plan.demand
+    clutter = pd.Series(d["clutter"].astype(str).to_numpy(), index=d["cell_id"].astype(str).to_numpy())
+    fe = lk[lk["kind"].astype(str) == "feeder"]
+    di = lk[lk["kind"].astype(str) == "distribution"]
+    fcl = fe["to_id"].astype(str).str.removeprefix("CAB-").map(clutter)
+    feeder = float((ev._node_route_km(fe) * fcl.map(pon.fiber_cost_cny_per_km.as_dict()).to_numpy(float)).sum())
+    dprice = di["to_id"].astype(str).map(clutter).map(pon.distribution_cost_cny_per_km.as_dict()).to_numpy(float)
+    dist = float((ev.odn_paths["distribution_km"].to_numpy(float) * dprice).sum())
+    sp_ = ev.plan.splitters if ev.plan.splitters is not None else pd.DataFrame(columns=["kind", "ratio", "count", "cabinets"])
+    outputs = (sp_["ratio"].astype(str).str.split(":").str[1].astype(float) * sp_["count"].astype(float)).sum()
+    cabinets = float(sp_.loc[sp_["kind"].astype(str) == "primary", "cabinets"].astype(float).sum())
+    return {"feeder": (feeder, feeder), "distribution": (dist, dist),
+            "cabinet": (cabinets * pon.cabinet_cost_cny,) * 2, "splitter": (float(outputs) * pon.splitter_cost_cny_per_output,) * 2}
 
 
 # --------------------------------------------------------------------------- the invariants
@@ -742,7 +856,7 @@ def check_chassis(ev: Evidence) -> Check | None:
         return None
     q, cmax = pon.ports_per_chassis, pon.max_chassis_per_site
     ports, chassis = olt["ports"].to_numpy(float), olt["chassis"].to_numpy(float)
-    h0 = np.ceil(np.maximum(ports - olt["ports_new"].to_numpy(float), 0.0) / q)
+    h0 = _chassis_existing(olt, pon)
     bad = (ports > chassis * q) | (chassis > np.maximum(cmax, h0))
     detail = f"{int(bad.sum())} of {len(olt)} OLT sites break ports <= {q} x chassis or chassis <= {cmax}"
     return Check("chassis", not bad.any(), detail + (f": {_names(olt['office_id'], bad)}" if bad.any() else ""))
@@ -762,6 +876,34 @@ def check_reach(ev: Evidence) -> Check | None:
     return Check("reach", not (far.any() or unknown.any()), detail)
 
 
+def check_optical_budget(ev: Evidence) -> Check | None:
+    """Plans with an ODN: every served path (OLT -> feeder tree -> cabinet -> cell) within the loss budget of
+    its split and the scenario's optics class, the loss recomputed from the link geometry (rollout.optics)."""
+    if not ev.has_pon or not ev.has_odn:
+        return None
+    from rollout.optics import optics_class, path_loss_db
+    from rollout.scenario import pon_split
+
+    pon, p = ev.scenario.pon, ev.odn_paths
+    budget = optics_class(pon.optics_class).budget_db
+    known = (p["cell"] >= 0).to_numpy() & (p["olt"] >= 0).to_numpy() & np.isfinite(p["route_km"].to_numpy())
+    clutter = ev.plan.demand["clutter"].astype(str).to_numpy()[p["cell"].to_numpy()[known]]
+    km = p["route_km"].to_numpy()[known]
+    loss = np.zeros(len(km))
+    for c in CLUTTERS:
+        on = clutter == c
+        if on.any():
+            loss[on] = path_loss_db(km[on], pon_split(pon, c))
+    over = loss > budget + 1e-6
+    worst = float(loss.max()) if len(loss) else 0.0
+    detail = (f"{len(p):,} paths, longest {float(km.max()) if len(km) else 0.0:.2f} km, worst loss {worst:.2f} dB "
+              f"against the {pon.optics_class} budget of {budget:g} dB; {int(over.sum())} over budget, "
+              f"{int((~known).sum())} not traced to their OLT")
+    bad_cells = ev.plan.demand["cell_id"].to_numpy()[p["cell"].to_numpy()[known][over]]
+    return Check("optical_budget", not (over.any() or (~known).any()),
+                 detail + (f": {', '.join(map(str, bad_cells[:8]))}" if over.any() else ""))
+
+
 def check_backhaul_reach(ev: Evidence) -> Check | None:
     """Every new station's backhaul within the optical reach, and priced at a route km the geometry allows."""
     if not ev.has_pon or not len(ev.plan.stations):
@@ -770,6 +912,18 @@ def check_backhaul_reach(ev: Evidence) -> Check | None:
     lo, hi = ev.backhaul_range_km.T
     known = ~np.isnan(hi)
     far = known & (hi > reach * (1 + 1e-9))
+    if "backhaul_carrier" in st:  # only PON-carried sites need an OLT within the optical budget's reach
+        from rollout.scenario import pon_reach_km
+
+        from rollout.model_odn import backhaul_carrier_cny
+
+        reach = pon_reach_km(ev.scenario.pon)
+        carrier = st["backhaul_carrier"].astype(str).to_numpy()
+        far = known & (carrier == "pon") & (hi > reach * (1 + 1e-9))
+        # the carrier the scenario picks for the stored route (PON within reach and cheaper, or as forced)
+        want, _ = backhaul_carrier_cny(st["backhaul_km"].to_numpy(float), ev.scenario.pon,
+                                       ev.scenario.radio.backhaul_cost_cny_per_km)
+        far |= known & (carrier != want)
     km = st["backhaul_km"].to_numpy(float)
     mispriced = known & ((km < lo * (1 - REL) - 1e-6) | (km > hi * (1 + REL) + 1e-6))
     longest = float(np.max(hi[known])) if known.any() else 0.0
@@ -817,8 +971,11 @@ def check_station_capex(ev: Evidence) -> Check:
 CAPEX_TOTALS = {"capex_5g_equipment_cny": ("equipment",), "capex_5g_backhaul_cny": ("backhaul",),
                 "capex_5g_cny": ("equipment", "backhaul"), "capex_pon_site_cny": ("site",),
                 "capex_pon_chassis_cny": ("chassis",), "capex_pon_ports_cny": ("ports",),
-                "capex_pon_feeder_cny": ("feeder",), "capex_pon_cny": ("site", "chassis", "ports", "feeder"),
-                "capex_cny": ("equipment", "backhaul", "site", "chassis", "ports", "feeder")}
+                "capex_pon_feeder_cny": ("feeder",), "capex_pon_distribution_cny": ("distribution",),
+                "capex_pon_cabinet_cny": ("cabinet",), "capex_pon_splitter_cny": ("splitter",),
+                "capex_pon_cny": ("site", "chassis", "ports", "feeder", "distribution", "cabinet", "splitter"),
+                "capex_cny": ("equipment", "backhaul", "site", "chassis", "ports", "feeder", "distribution", "cabinet",
+                              "splitter")}
 
 
 def check_capex_sum(ev: Evidence) -> Check:
@@ -896,7 +1053,8 @@ def check_years_monotone(ev: Evidence) -> Check | None:
 INVARIANTS: list[Callable[[Evidence], Check | None]] = [
     check_containment, check_district_population, check_demand_figures, check_coverage, check_coverage_reported,
     check_station_capacity, check_station_load, check_site_limits, check_stations_target, check_district_limits, check_budget,
-    check_ports_target, check_ports_split, check_chassis, check_reach, check_backhaul_reach, check_brownfield,
+    check_ports_target, check_ports_split, check_chassis, check_reach, check_optical_budget, check_backhaul_reach,
+    check_brownfield,
     check_station_capex, check_capex_sum, check_years_targets, check_years_budget, check_years_monotone,
 ]
 

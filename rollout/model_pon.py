@@ -13,9 +13,10 @@ Sets and data (units in brackets)
 I        demand cells that need a home: ``onts > 0`` or ``backhaul_stations > 0``.
 J        candidate OLT sites (``offices``); ``E ⊆ J`` the existing (brownfield) ones.
 P ⊆ I×J  the sparse pair table: for every cell the ``nearest_sites`` (``K``)
-         nearest candidates whose straight distance is at most
-         ``reach_km * 1000 / route_factor`` metres, from
-         :func:`gis.pairs.nearest_pairs` (a KD-tree query, never a dense matrix).
+         nearest candidates whose route r_ij plus the cell's in-cell reach is at most R_i,
+         the route km the optical budget of the cell's split allows with the scenario's
+         optics class (capped by ``reach_km``; :func:`rollout.scenario.pon_reach_km`),
+         from :func:`gis.pairs.nearest_pairs` (a KD-tree query, never a dense matrix).
          So ``|P| <= K |I|``, and every pair satisfies the reach rule by
          construction (family ``reach``: it has no rows; a cell with no pair
          is reported before solving). P(i) = sites paired with cell i, P(j) = cells.
@@ -24,7 +25,7 @@ s_i      split ratio of cell i's clutter class (32, 64 or 128) [ONTs per port].
 a_i      = n_i / s_i, the ports' worth of ONTs in cell i [ports].
 b_i      new 5G stations located in cell i (``backhaul_stations``) [stations].
 d_ij     straight distance cell centroid -> site [m];
-r_ij     = d_ij * route_factor / 1000, the fibre route [km], r_ij <= reach_km.
+r_ij     = d_ij * route_factor / 1000, the fibre route [km], r_ij <= R_i.
 f_i      feeder fibre cost by the clutter of cell i [CNY/km]; beta the backhaul
          fibre cost ``radio.backhaul_cost_cny_per_km`` [CNY/km].
 c_ij     = r_ij * (f_i [n_i > 0] + b_i * beta), the fibre cost of homing i on j [CNY].
@@ -49,7 +50,11 @@ Objective: minimum capital expenditure [CNY]
     min  sum_{j in J\\E} F y_j  +  H sum_j k_j  +  C sum_j q_j  +  sum_{(i,j) in P} c_ij x_ij
 
 Existing sites, their ports and their chassis cost nothing; only what is added
-is paid for.
+is paid for. The homing prices the feeder as a star (an upper bound on the tree);
+:func:`attach_odn` (``solve_pon(odn=True)``, as ``plan_pon`` does) then builds the
+optical distribution network behind the homing (:mod:`rollout.model_odn`: cabinets,
+splitters, feeder trees repaired for the budget, distribution) and re-prices the
+plan on it.
 
 Constraints (registered once in :data:`FAMILIES`, each built by one ``add_<family>``
 call; the PuLP row names start with the family name)
@@ -71,7 +76,7 @@ chassis_ports  p0_j + q_j <= Q (h0_j + k_j)                  for j in J
 chassis_site   k_j <= (M_j - h0_j) y_j                       for j in J
 target_ports   sum_j (p0_j + q_j) >= T
 brownfield     y_j = 1                                       for j in E
-reach          (no rows) (i,j) in P  =>  r_ij <= reach_km
+reach          (no rows) (i,j) in P  =>  r_ij + in-cell reach <= R_i (optical budget)
 
 Surplus ports: where ports beyond the need go (``surplus``)
 -----------------------------------------------------------
@@ -164,7 +169,7 @@ from gis.pairs import nearest_pairs
 from rollout import milp
 from rollout.milp import Family, Milp, Problems
 from rollout.plan import SolveStats
-from rollout.scenario import CLUTTERS, PonSettings
+from rollout.scenario import CLUTTERS, PonSettings, pon_reach_km
 from rollout.solve import solve
 
 log = logging.getLogger(__name__)
@@ -200,6 +205,13 @@ class PonInput:
         A site with ``existing_ports > 0`` counts as existing.
     existing_ports
         (m,) ports already installed (free, count toward the target). Default 0.
+    cell_area_km2
+        (n,) area of each demand cell [km²] (the ODN's in-cell distribution). Default 0 (points).
+    free_slots
+        (m,) free line-card slots in the chassis already installed at each site
+        (the existing-plant layer). Default 0. The site's installed chassis are
+        h0_j = ceil((ceil(p0_j / CARD_PORTS) + free_slots_j) x CARD_PORTS / Q):
+        new ports fill them before a chassis is paid for.
     backhaul_stations
         (n,) new 5G stations located in each cell [stations]. Default 0.
     backhaul_cost_cny_per_km
@@ -224,6 +236,8 @@ class PonInput:
     settings: PonSettings = field(default_factory=PonSettings)
     existing: np.ndarray | None = None
     existing_ports: np.ndarray | None = None
+    free_slots: np.ndarray | None = None
+    cell_area_km2: np.ndarray | None = None
     backhaul_stations: np.ndarray | None = None
     backhaul_cost_cny_per_km: float = 80000.0
     cell_district: np.ndarray | None = None
@@ -242,7 +256,8 @@ class PonInput:
         if problems:
             raise ValidationError(problems)
         self.existing_ports = self.existing_ports.astype(np.int64)
-        self.existing = self.existing | (self.existing_ports > 0)
+        self.free_slots = self.free_slots.astype(np.int64)
+        self.existing = self.existing | (self.existing_ports > 0) | (self.free_slots > 0)
         self._lonlat()
 
     def _coerce(self) -> None:
@@ -256,6 +271,10 @@ class PonInput:
         self.clutter = np.array(self.clutter).astype(str).astype(object).reshape(-1)
         self.existing_ports = (np.zeros(m, dtype=np.int64) if self.existing_ports is None
                                else np.array(self.existing_ports, dtype=float).reshape(-1))
+        self.cell_area_km2 = (np.zeros(n) if self.cell_area_km2 is None
+                              else np.array(self.cell_area_km2, dtype=float).reshape(-1))
+        self.free_slots = (np.zeros(m, dtype=np.int64) if self.free_slots is None
+                           else np.array(self.free_slots, dtype=float).reshape(-1))
         self.existing = (np.zeros(m, dtype=bool) if self.existing is None
                          else np.array(self.existing, dtype=bool).reshape(-1))
         self.backhaul_stations = (np.zeros(n) if self.backhaul_stations is None
@@ -270,7 +289,8 @@ class PonInput:
         n, m = self.n_cells, self.n_sites
         for name, size in (("cell_xy_m", n), ("onts", n), ("clutter", n), ("backhaul_stations", n),
                            ("cell_district", n), ("site_xy_m", m), ("existing", m), ("existing_ports", m),
-                           ("site_district", m)):
+                           ("free_slots", m), ("site_district", m),
+                           ("cell_area_km2", n)):
             rows = len(getattr(self, name))
             if rows != size:
                 problems.append((None, name, f"has {rows} rows, expected {size}"))
@@ -279,13 +299,14 @@ class PonInput:
         for name in ("cell_xy_m", "site_xy_m"):
             if not np.isfinite(getattr(self, name)).all():
                 problems.append((None, name, "has missing or infinite coordinates"))
-        for name in ("onts", "backhaul_stations", "existing_ports"):
+        for name in ("onts", "backhaul_stations", "existing_ports", "free_slots", "cell_area_km2"):
             arr = getattr(self, name)
             bad = ~np.isfinite(arr) | (arr < 0)
             if bad.any():
                 problems.append((None, name, f"must be finite and >= 0 ({int(bad.sum())} bad rows)"))
-        if (self.existing_ports != np.round(self.existing_ports)).any():
-            problems.append((None, "existing_ports", "must be whole numbers"))
+        for name in ("existing_ports", "free_slots"):
+            if (getattr(self, name) != np.round(getattr(self, name))).any():
+                problems.append((None, name, "must be whole numbers"))
         bad = sorted(set(self.clutter) - set(CLUTTERS))
         if bad:
             problems.append((None, "clutter", f"unknown class {bad[0]!r}; valid: {', '.join(CLUTTERS)}"))
@@ -333,8 +354,26 @@ class PonInput:
 
     @property
     def max_straight_m(self) -> float:
-        """The longest straight distance in reach: reach_km * 1000 / route_factor [m]."""
-        return self.settings.reach_km * 1000.0 / self.settings.route_factor
+        """The longest straight distance in reach of any clutter's split: reach * 1000 / route_factor [m]."""
+        return max(self.reach_km_by_clutter.values()) * 1000.0 / self.settings.route_factor
+
+    @property
+    def reach_km_by_clutter(self) -> dict[str, float]:
+        """Route km a path of each clutter's split may have: min(reach_km, optical budget reach) [km]."""
+        return {c: pon_reach_km(self.settings, c) for c in CLUTTERS}
+
+    @property
+    def reach_km(self) -> np.ndarray:
+        """(n,) route km allowed for each cell by the optical budget of its split [km]."""
+        r = self.reach_km_by_clutter
+        return np.array([r[c] for c in self.clutter]) if self.n_cells else np.zeros(0)
+
+    @property
+    def in_cell_km(self) -> np.ndarray:
+        """(n,) route km from a cell's planning point to its farthest premises (:func:`rollout.model_odn.in_cell_reach_km`)."""
+        from rollout.model_odn import in_cell_reach_km
+
+        return in_cell_reach_km(self.cell_area_km2, self.settings.route_factor)
 
     @classmethod
     def from_layers(cls, layers, scenario, backhaul_stations=None) -> "PonInput":
@@ -359,12 +398,14 @@ class PonInput:
             settings=scenario.pon,
             existing=o["existing"].to_numpy(bool) if "existing" in o else None,
             existing_ports=o["existing_ports"].fillna(0).to_numpy(float) if "existing_ports" in o else None,
+            free_slots=o["free_slots"].fillna(0).to_numpy(float) if "free_slots" in o else None,
             backhaul_stations=backhaul_stations,
             backhaul_cost_cny_per_km=scenario.radio.backhaul_cost_cny_per_km,
             cell_district=d["district_id"].to_numpy() if "district_id" in d else None,
             site_district=o["district_id"].to_numpy() if "district_id" in o else None,
             district_names=names,
             cell_lonlat=d[["lon", "lat"]].to_numpy(float) if {"lon", "lat"} <= set(d.columns) else None,
+            cell_area_km2=d["area_km2"].fillna(0).to_numpy(float) if "area_km2" in d else None,
             site_lonlat=o[["lon", "lat"]].to_numpy(float) if {"lon", "lat"} <= set(o.columns) else None,
             crs_metric=layers.crs_metric,
         )
@@ -429,13 +470,18 @@ def prepare(inp: PonInput, *, surplus: str = "fill") -> PonData:
     a = np.divide(inp.onts, inp.split, out=np.zeros(inp.n_cells), where=inp.split > 0)
     c = pairs["cell"].to_numpy()
     pairs["route_km"] = pairs["dist_m"].to_numpy() * s.route_factor / 1000.0
+    pairs = pairs[pairs["route_km"].to_numpy() + inp.in_cell_km[c] <= inp.reach_km[c] + 1e-9].reset_index(drop=True)
+    c = pairs["cell"].to_numpy()
     pairs["a"] = a[c]
     pairs["feeder_cny"] = pairs["route_km"].to_numpy() * np.where(inp.onts[c] > 0, inp.fiber_cny_per_km[c], 0.0)
     pairs["backhaul_cny"] = pairs["route_km"].to_numpy() * inp.backhaul_stations[c] * float(inp.backhaul_cost_cny_per_km)
     pairs["cost_cny"] = pairs["feeder_cny"].to_numpy() + pairs["backhaul_cny"].to_numpy()
     q = int(s.ports_per_chassis)
     p0 = inp.existing_ports.astype(np.int64)
-    h0 = -(-p0 // q)
+    from rollout.model_odn import CARD_PORTS
+
+    cards = -(-p0 // CARD_PORTS) + inp.free_slots
+    h0 = np.where(inp.free_slots > 0, np.maximum(-(-p0 // q), -(-(cards * CARD_PORTS) // q)), -(-p0 // q))
     chassis_max = np.maximum(int(s.max_chassis_per_site), h0)
     data = PonData(cells=cells, pairs=pairs.reset_index(drop=True), a=a, p0=p0, h0=h0,
                    chassis_max=chassis_max, cap_ports=q * chassis_max, surplus=surplus)
@@ -515,9 +561,10 @@ def _check_reach(inp: PonInput, data: PonData, problems: Problems) -> None:
     paired[data.pairs["cell"].to_numpy()] = True
     lost = data.cells[~paired[data.cells]]
     if len(lost):
-        problems.add("reach", f"{len(lost)} demand cell(s) have no OLT candidate within {s.reach_km:g} km of fibre "
-                     f"route ({inp.max_straight_m / 1000:.2f} km straight at route factor {s.route_factor:g}): "
-                     + _where(inp, lost), inp.cell_id[lost])
+        reach = ", ".join(f"{c} {v:.1f}" for c, v in inp.reach_km_by_clutter.items())
+        problems.add("reach", f"{len(lost)} demand cell(s) have no OLT candidate within the optical budget "
+                     f"({s.optics_class} optics, route km by clutter: {reach}; straight x route factor "
+                     f"{s.route_factor:g}): " + _where(inp, lost), inp.cell_id[lost])
 
 
 def _check_target(inp: PonInput, data: PonData, problems: Problems) -> None:
@@ -808,6 +855,7 @@ class ResultPON:
     pon: dict
     solves: list[SolveStats]
     olt_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    splitters: gpd.GeoDataFrame | None = None
 
     def route_km_to_olt(self, xy_m) -> np.ndarray:
         """Route km from planar points [m] to their nearest open OLT (straight x route factor).
@@ -960,6 +1008,7 @@ def _olt_sites(inp: PonInput, data: PonData, js: np.ndarray, ports, q, k, onts, 
         "capex_cny": (cny["site_cny"] + cny["chassis_cny"] + cny["ports_cny"])[js], "site_cny": cny["site_cny"][js],
         "chassis_cny": cny["chassis_cny"][js], "ports_cny": cny["ports_cny"][js],
         "build_year": np.zeros(len(js), dtype=np.int64), "lon": inp.site_lonlat[js, 0], "lat": inp.site_lonlat[js, 1],
+        "chassis_existing": data.h0[js].astype(np.int64),
     }, geometry=points(inp.site_lonlat[js]), crs=4326)
 
 
@@ -1012,7 +1061,18 @@ def _pon_info(inp: PonInput, data: PonData, asg: pd.DataFrame, ports: np.ndarray
         "ports_needed": int(np.ceil(need - 1e-9).clip(min=0).sum()), "existing_ports": int(data.p0.sum()),
         "cells_homed": int(len(data.cells)), "pairs": int(len(data.pairs)), "candidates": int(inp.n_sites),
         "surplus": _surplus_info(data, ports, need),
+        "existing_plant": _existing_plant_label(inp),
     }
+
+
+def _existing_plant_label(inp: PonInput) -> str:
+    """What the plan knows of the existing plant (shown in plan.json and the report)."""
+    n = int(inp.existing.sum())
+    if not n:
+        return ("none given: every OLT site is a candidate new site (generated, not surveyed); pass data.offices with "
+                "ports / free_slots to upgrade the existing plant first")
+    return (f"{n} existing OLT site(s) with {int(inp.existing_ports.sum()):,} ports and {int(inp.free_slots.sum()):,} "
+            "free card slots, from data.offices: upgraded with line cards before any new site opens")
 
 
 def _result(m: PonModel, stats: SolveStats) -> ResultPON:
@@ -1043,6 +1103,70 @@ def _result(m: PonModel, stats: SolveStats) -> ResultPON:
                      olt_xy_m=inp.site_xy_m[js])
 
 
+# --------------------------------------------------------------------------- the ODN behind the homing
+
+def attach_odn(res: ResultPON, inp: PonInput, **solve_kw) -> None:
+    """Cabinets, splitters, feeder trees and distribution (:mod:`rollout.model_odn`) into ``res``.
+
+    The ``feeder`` links become tree edges (trenches shared), ``distribution`` links join, and the
+    totals are re-priced: feeder on the tree, distribution, cabinets and splitters added.
+    """
+    from rollout.model_odn import build_odn, optical_budget
+
+    s = inp.settings
+    odn = build_odn(inp, res.assignment, **solve_kw)
+    f = odn.figures
+    back = res.links[res.links["kind"] == "backhaul"].assign(carrier="pon")
+    res.links = gpd.GeoDataFrame(pd.concat([odn.links, back], ignore_index=True), geometry="geometry", crs=4326)
+    res.splitters = odn.splitters
+    t = res.totals
+    outputs = sum(int(r.split(":")[1]) * n for r, n in f["splitters"].items())
+    t.update({"fiber_km": f["feeder_km"], "distribution_km": f["distribution_km"], "feeder_cny": f["feeder_cny"],
+              "distribution_cny": f["distribution_cny"], "cabinet_cny": f["cabinets"] * float(s.cabinet_cost_cny),
+              "splitter_cny": outputs * float(s.splitter_cost_cny_per_output)})
+    res.olt_sites["odn_cny"] = _odn_cny_by_olt(res.olt_sites, odn, s)
+    t["capex_cny"] = sum(t[k] for k in ("site_cny", "chassis_cny", "ports_cny", "feeder_cny", "distribution_cny",
+                                         "cabinet_cny", "splitter_cny", "backhaul_cny"))
+    res.pon["optical_budget"] = optical_budget(s)
+    res.pon["odn"] = {"mode": s.odn, "optics_class": s.optics_class, "reach_km": inp.reach_km_by_clutter,
+                      **{k: v for k, v in f.items() if k != "splitters"}}
+    res.pon["bill_of_quantities"] = bill_of_quantities(res, f)
+    if odn.stats is not None:
+        res.solves.append(odn.stats)
+
+
+def _odn_cny_by_olt(olt: gpd.GeoDataFrame, odn, s: PonSettings) -> np.ndarray:
+    """Per open OLT: its feeder tree, distribution, cabinets and splitters [CNY] (the ``odn_cny`` column)."""
+    fibre = odn.links.groupby(odn.links["olt_id"].astype(str))["capex_cny"].sum()
+    sp = odn.splitters
+    outputs = sp["ratio"].str.split(":").str[1].astype(float) * sp["count"].astype(float)
+    kit = (outputs * float(s.splitter_cost_cny_per_output)
+           + np.where(sp["kind"] == "primary", sp["cabinets"].astype(float), 0.0) * float(s.cabinet_cost_cny))
+    kit = kit.groupby(sp["olt_id"].astype(str)).sum()
+    ids = olt["office_id"].astype(str)
+    return (ids.map(fibre).fillna(0.0) + ids.map(kit).fillna(0.0)).to_numpy(float)
+
+
+def bill_of_quantities(res: ResultPON, f: dict) -> dict:
+    """``pon.bill_of_quantities``: OLT sites, chassis, cards, ports, splitters by ratio, fibre and trench km."""
+    from rollout.model_odn import CARD_PORTS
+
+    olt, t = res.olt_sites, res.totals
+    new = olt["new"].to_numpy(bool)
+    cards = int(np.ceil(olt["ports_new"].to_numpy(float) / CARD_PORTS).sum()) if len(olt) else 0
+    capex = float(t["capex_cny"]) - float(t.get("backhaul_cny", 0.0))
+    return {"olt_sites_new": int(new.sum()), "olt_sites_upgraded": int((~new & (olt["ports_new"] > 0)).sum()),
+            "olt_chassis_new": int(t["chassis_new"]), "olt_cards": cards, "ports": int(t["pon_ports"]),
+            "splitters": dict(sorted(f["splitters"].items())), "cabinets": int(f["cabinets"]),
+            "fibre_km": {"feeder": f["feeder_km"], "distribution": f["distribution_km"],
+                         "distribution_in_cell": f["in_cell_km"], "backhaul": float(t.get("backhaul_km", 0.0))},
+            # trenches between sites: the feeder trees and the cabinet -> cell distribution; the in-cell cabling
+            # (an estimate, in ducts, poles and risers) is in fibre_km only
+            "trench_km": f["feeder_km"] + f["distribution_km"] - f["in_cell_km"], "star_feeder_km": f["star_km"],
+            "homes_passed": f["homes_passed"],
+            "cost_per_home_passed_cny": capex / f["homes_passed"] if f["homes_passed"] else None}
+
+
 # --------------------------------------------------------------------------- entry points
 
 def _drop_headroom(data: PonData, why: str) -> None:
@@ -1051,7 +1175,7 @@ def _drop_headroom(data: PonData, why: str) -> None:
 
 
 def solve_pon(inp: PonInput, *, solver: str = "cbc", time_limit_s: float = 120.0, gap_rel: float = 0.005,
-              threads: int = 2, msg: bool = False, seed: int = 0, surplus: str = "fill") -> ResultPON:
+              threads: int = 2, msg: bool = False, seed: int = 0, surplus: str = "fill", odn: bool = False) -> ResultPON:
     """Diagnose, build, solve and read back the PON plan.
 
     Parameters
@@ -1061,6 +1185,10 @@ def solve_pon(inp: PonInput, *, solver: str = "cbc", time_limit_s: float = 120.0
         docstring). ``headroom`` is a preference, not a requirement: if it alone
         makes the plan infeasible (checked before solving, or proven by the
         solver) it is dropped with a warning and ``pon["surplus"]["note"]`` says why.
+
+    odn
+        also build the optical distribution network behind the homing (:func:`attach_odn`): feeder
+        links become tree edges and the totals include distribution, cabinets and splitters.
 
     Raises
     ------
@@ -1089,6 +1217,8 @@ def solve_pon(inp: PonInput, *, solver: str = "cbc", time_limit_s: float = 120.0
         inp, data, solver=solver, time_limit_s=time_limit_s, threads=threads, seed=seed))
     t1 = time.perf_counter()
     res = _result(m, stats)
+    if odn:
+        attach_odn(res, inp, solver=solver, time_limit_s=time_limit_s, gap_rel=gap_rel, threads=threads, seed=seed)
     res.pon["model"] = {"variables": stats.variables, "integer_variables": stats.integer_variables,
                         "constraints": stats.constraints, "nonzeros": stats.nonzeros,
                         "build_seconds": stats.build_seconds, "solve_seconds": stats.seconds,
@@ -1104,7 +1234,7 @@ def plan_pon(layers, scenario, *, backhaul_stations=None, surplus: str | None = 
     surplus = surplus or scenario.pon.surplus
     sv = scenario.solver
     return solve_pon(inp, solver=sv.name, time_limit_s=sv.time_limit_s, gap_rel=sv.gap_rel, threads=sv.threads,
-                     msg=sv.msg, seed=scenario.seed, surplus=surplus)
+                     msg=sv.msg, seed=scenario.seed, surplus=surplus, odn=True)
 
 
 __all__ = ["PonInput", "PonData", "PonModel", "ResultPON", "FAMILIES", "SURPLUS_RULES", "prepare", "headroom_factor",

@@ -127,7 +127,9 @@ def phasing_input_from_plan(plan: Plan, cover_pairs: pd.DataFrame, scenario) -> 
     olt = plan.olt_sites.reset_index(drop=True)
     if len(olt):
         feeder = plan.links[plan.links["kind"] == "feeder"].groupby("to_id")["capex_cny"].sum() if len(plan.links) else pd.Series(dtype=float)
-        fixed = olt["site_cny"].to_numpy(float) + olt["office_id"].map(feeder).fillna(0.0).to_numpy(float)
+        fibre = (olt["odn_cny"].to_numpy(float) if "odn_cny" in olt  # ODN plans: feeder tree, distribution, cabinets
+                 else olt["office_id"].map(feeder).fillna(0.0).to_numpy(float))
+        fixed = olt["site_cny"].to_numpy(float) + fibre
         ports_new = olt["ports_new"].to_numpy(float)
         ports_exist = olt["ports"].to_numpy(float) - ports_new
         chassis_exist = np.ceil(ports_exist / pon.ports_per_chassis)

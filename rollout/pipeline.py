@@ -25,6 +25,7 @@ import time
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from scipy.spatial import cKDTree
 
 from gis.layers import Layers
@@ -50,12 +51,21 @@ def _site_rows(layers: Layers, stations: pd.DataFrame) -> np.ndarray:
 
 
 def backhaul_stations_per_cell(layers: Layers, stations: pd.DataFrame, site_cell: np.ndarray) -> np.ndarray:
-    """New 5G stations per demand cell (the backhaul demand the PON plan homes)."""
+    """New 5G sites per demand cell (the backhaul demand the PON plan homes: one fibre path per site,
+    whatever its units)."""
     out = np.zeros(len(layers.demand))
-    new = stations[stations["new"].astype(bool)]
+    new = stations[stations["new"].astype(bool)].drop_duplicates("site_id")
     if len(new):
-        np.add.at(out, site_cell[_site_rows(layers, new)], new["count"].to_numpy(float))
+        np.add.at(out, site_cell[_site_rows(layers, new)], 1.0)
     return out
+
+
+def site_share(st: pd.DataFrame) -> np.ndarray:
+    """Each new station row's share of its site (units / the site's new units); 0 for existing rows."""
+    new = st["new"].astype(bool).to_numpy()
+    units = np.where(new, st["count"].to_numpy(float), 0.0)
+    total = pd.Series(units).groupby(st["site_id"].astype(str).to_numpy()).transform("sum").to_numpy(float)
+    return np.divide(units, total, out=np.zeros(len(st)), where=total > 0)
 
 
 def _station_signature(stations: pd.DataFrame) -> tuple:
@@ -85,7 +95,12 @@ def _price_backhaul(layers: Layers, scenario, res5, resp, site_cell: np.ndarray)
             route[missing] = resp.route_km_to_olt(xy)
         st["backhaul_km"] = np.where(new, route, 0.0)
         st["backhaul_to"] = np.where(new, to, None)
-    st["backhaul_cny"] = np.where(new, st["count"].to_numpy(float) * st["backhaul_km"].to_numpy(float) * rate, 0.0)
+    # priced per site (shared by its new rows in proportion to units), carried by PON or the SPN/IPRAN ring
+    from rollout.model_odn import backhaul_carrier_cny
+
+    carrier, cny = backhaul_carrier_cny(st["backhaul_km"].to_numpy(float), scenario.pon, rate)
+    st["backhaul_carrier"] = np.where(new, carrier, None)
+    st["backhaul_cny"] = cny * site_share(st)
     st["capex_cny"] = np.where(new, st["equipment_cny"].to_numpy(float) + st["backhaul_cny"].to_numpy(float), 0.0)
     return st
 
@@ -193,6 +208,8 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
     olts = resp.olt_sites if resp is not None else _empty_points(["office_id", "ports", "capex_cny"])
     # backhaul links are drawn for the map; their capex is the stations' backhaul_cny, counted once there
     links = resp.links if resp is not None else _empty_lines()
+    if resp is not None and "backhaul_carrier" in stations:
+        links = _with_site_backhaul(links, stations, olts, scenario.pon.route_factor)
     districts = _district_table(layers, stations, olts, demand, _pon_capex_by_district(resp, olts, links))
     totals = _station_totals(stations, scenario)
     if resp is not None:
@@ -206,6 +223,7 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
         totals=totals, coverage=_coverage(demand, res5), pon=(resp.pon if resp is not None else {}), solves=solves,
         demand_source=layers.demand_source, scenario=scenario.to_dict(),
         extra=_extra(layers, scenario, res5, best, sequential, rounds), scenario_dir=str(scenario.base_dir),
+        splitters=getattr(resp, "splitters", None),
     )
 
 
@@ -231,10 +249,37 @@ def _plan_demand(layers: Layers, res5, resp) -> gpd.GeoDataFrame:
     return demand[[c for c in keep if c in demand.columns]]
 
 
+def _with_site_backhaul(links: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, olts: gpd.GeoDataFrame,
+                        route_factor: float) -> gpd.GeoDataFrame:
+    """``links`` with the backhaul rows replaced by one per new 5G site: site -> its OLT, ``carrier`` pon|ring.
+
+    A ring-carried site is drawn to the OLT / office its route km was measured to (the ring's aggregation point).
+    """
+    st = stations[stations["new"].astype(bool)].drop_duplicates("site_id")
+    st = st[st["backhaul_to"].notna()]
+    at = olts.set_index(olts["office_id"].astype(str))[["lon", "lat"]]
+    to = at.reindex(st["backhaul_to"].astype(str).to_numpy()).to_numpy(float)
+    ok = np.isfinite(to).all(axis=1)
+    st, to = st[ok], to[ok]
+    a = st[["lon", "lat"]].to_numpy(float)
+    geom = shapely.linestrings(np.stack([a, to], axis=1)) if len(st) else np.array([], dtype=object)
+    km = st["backhaul_km"].to_numpy(float)
+    back = gpd.GeoDataFrame({"kind": "backhaul", "from_id": st["site_id"].astype(str).to_numpy(),
+                             "to_id": st["backhaul_to"].astype(str).to_numpy(), "straight_km": km / route_factor,
+                             "route_km": km, "capex_cny": st["backhaul_cny"].to_numpy(float),
+                             "carrier": st["backhaul_carrier"].astype(str).to_numpy()},
+                            geometry=gpd.GeoSeries(geom, crs=4326), crs=4326)
+    rest = links[links["kind"].astype(str) != "backhaul"]
+    return gpd.GeoDataFrame(pd.concat([rest, back], ignore_index=True), geometry="geometry", crs=4326)
+
+
 def _pon_capex_by_district(resp, olts, links) -> pd.Series:
     """PON capex (OLT sites, chassis, ports and their feeder fibre) per district id."""
     if resp is None or not len(olts):
         return pd.Series(dtype=float)
+    if "odn_cny" in olts:  # ODN plans: feeder tree, distribution, cabinets and splitters of each OLT
+        o = olts.assign(total=olts["capex_cny"].to_numpy(float) + olts["odn_cny"].to_numpy(float))
+        return o.groupby(o["district_id"].astype(str))["total"].sum()
     feeder = links[links["kind"] == "feeder"].groupby("to_id")["capex_cny"].sum() if len(links) else pd.Series(dtype=float)
     o = olts.assign(total=olts["capex_cny"].to_numpy(float) + olts["office_id"].map(feeder).fillna(0.0).to_numpy(float))
     return o.groupby(o["district_id"].astype(str))["total"].sum()
@@ -271,6 +316,8 @@ def _pon_totals(resp, best: dict, stations, demand, scenario) -> dict:
         "capex_pon_cny": best["pon_capex"],
         "capex_pon_site_cny": float(t.get("site_cny", 0.0)), "capex_pon_chassis_cny": float(t.get("chassis_cny", 0.0)),
         "capex_pon_ports_cny": float(t.get("ports_cny", 0.0)), "capex_pon_feeder_cny": float(t.get("feeder_cny", 0.0)),
+        **{f"capex_pon_{k}_cny": float(t[f"{k}_cny"]) for k in ("distribution", "cabinet", "splitter") if f"{k}_cny" in t},
+        **({"distribution_km": float(t["distribution_km"])} if "distribution_km" in t else {}),
         "households_passed": hh_passed,
         "cost_per_household_passed_cny": best["pon_capex"] / hh_passed if hh_passed else None,
     }

@@ -18,8 +18,12 @@ stations : site_id, district_id, district, type (macro|small), count, new (bool)
     build_year (int, 0 = existing / single period), lon, lat
 olt_sites : office_id, district_id, district, new (bool), ports, ports_new, chassis,
     onts, capex_cny, site_cny, chassis_cny, ports_cny, build_year, lon, lat
-links : kind (feeder|backhaul), from_id, to_id, straight_km, route_km, capex_cny
-    (LineStrings; feeder = demand cell centroid -> OLT, backhaul = station -> OLT/office)
+links : kind (feeder|distribution|backhaul), from_id, to_id, straight_km, route_km, capex_cny, olt_id,
+    carrier (backhaul: pon|ring) (LineStrings; feeder = one edge of an OLT's feeder tree, from the OLT
+    or a cabinet to a cabinet; distribution = cabinet -> demand cell centroid; backhaul = station -> OLT/office;
+    plans without an ODN: feeder = demand cell centroid -> OLT)
+splitters (optional) : splitter_id, olt_id, kind (primary|secondary), ratio ("1:8"), lines, count
+    (splitters at that point), cabinet_id, cabinets, district_id (points)
 districts : district_id, name_zh, name_en, population, households, area_km2,
     stations_5g, stations_5g_new, pon_ports, olt_sites, capex_cny,
     population_covered_share (polygons)
@@ -45,6 +49,8 @@ from gis.io import gpkg_layer_names
 PLAN_JSON = "plan.json"
 PLAN_GPKG = "plan.gpkg"
 LAYERS = ("stations", "olt_sites", "links", "districts", "demand")
+#: layers a plan may have (saved when present, loaded when the GeoPackage holds them)
+ODN_LAYERS = ("splitters",)
 FORMAT_VERSION = 1
 
 STATUSES = ("optimal", "feasible", "infeasible", "no_solution")
@@ -154,6 +160,7 @@ class Plan:
     years: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)   # e.g. joint-vs-sequential comparison, model sizes, layer stats
     scenario_dir: str = ""  # folder the scenario's relative input paths resolve against (for ``rollout check``)
+    splitters: gpd.GeoDataFrame | None = None  # ODN: splitter_id, olt_id, kind, ratio, lines, district_id, ... (points)
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> dict:
@@ -198,7 +205,7 @@ class Plan:
             raise OutputError(f"{out_dir}: output folder cannot be written ({exc.strerror or exc})") from None
         try:
             gpkg = tmp / PLAN_GPKG
-            for name in LAYERS:
+            for name in LAYERS + ODN_LAYERS:
                 gdf = getattr(self, name)
                 if gdf is None:
                     continue
@@ -211,7 +218,7 @@ class Plan:
                 gdf.to_crs(4326).to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
             summary = self.summary()
             summary["layer_columns"] = {n: [c for c in getattr(self, n).columns if c != "geometry"]
-                                        for n in LAYERS if getattr(self, n) is not None}
+                                        for n in LAYERS + ODN_LAYERS if getattr(self, n) is not None}
             (tmp / PLAN_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
             for fname in (PLAN_GPKG, PLAN_JSON):
                 os.replace(tmp / fname, out_dir / fname)
@@ -255,6 +262,13 @@ def load_plan(plan_dir: str | os.PathLike) -> Plan:
         else:
             gdf = gpd.GeoDataFrame({c: [] for c in cols}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
         layers[name] = gdf
+    for name in ODN_LAYERS:
+        if name in present:
+            gdf = gpd.read_file(gpkg, layer=name, engine="pyogrio")
+            for c in ("splitter_id", "olt_id", "cabinet_id", "district_id"):
+                if c in gdf:
+                    gdf[c] = gdf[c].astype("string").astype(object)
+            layers[name] = gdf
     solves = [SolveStats(**{k: v for k, v in p.items() if k in SolveStats.__dataclass_fields__})
               for p in (s.get("solver", {}).get("parts") or {}).values()]
     return Plan(

@@ -121,13 +121,26 @@ class PonSettings:
     port_cost_cny: float = _f(1900.0, "Cost of one 10G-PON port.", lo=0.0, unit="CNY")
     ports_per_chassis: int = _f(272, "Ports one OLT chassis holds (17 slots x 16).", lo=1)
     max_chassis_per_site: int = _f(4, "Most chassis at one OLT site.", lo=1)
-    chassis_cost_cny: float = _f(150000.0, "Cost of one OLT chassis.", lo=0.0, unit="CNY")
+    chassis_cost_cny: float = _f(0.0, "Cost of one OLT chassis beyond the port price (0: the tender port price already includes the OLT equipment, chassis and line cards; seeds/SOURCES.md).", lo=0.0, unit="CNY")
     olt_site_cost_cny: float = _f(300000.0, "Fixed cost of opening a new OLT site.", lo=0.0, unit="CNY")
     fiber_cost_cny_per_km: ByClutter = _f(_by(120000.0, 90000.0, 60000.0, 40000.0), "Feeder fibre cost per route km by clutter class of the served cell.", unit="CNY/km", lo=0.0, factory=True)
     surplus: str = _f("fill", "Where ports beyond the need go: 'fill' (after the least-cost plan, spread them so the lowest ports-to-need ratio is as high as possible; capex unchanged), 'headroom' (one common ratio inside the integer program; dearer, slower) or 'none'.", choices=("fill", "headroom", "none"))
     single_sourcing: bool = _f(True, "Each demand cell homes on exactly one OLT site (false: may split).")
     backhaul: str = _f("joint", "How 5G backhaul and PON interact: 'joint' (iterate to a fixed point) or 'sequential' (5G first, then PON).", choices=("joint", "sequential"))
     enabled: bool = _f(True, "Plan the PON network.")
+    # optical distribution network (rollout/model_odn.py) and optical budget (rollout/optics.py)
+    odn: str = _f("two_stage", "Splitting: 'two_stage' (a primary splitter in a street cabinet feeding secondary splitters in the cell; the primary ratio is primary_ratio, the secondary split_ratio / primary_ratio) or 'centralised' (one 1:split_ratio splitter in the cabinet).", choices=("two_stage", "centralised"))
+    primary_ratio: int = _f(8, "Ratio of the primary (cabinet) splitter of a two-stage split (1:8 x 1:8 = 1:64).", lo=2, hi=64)
+    optics_class: str = _f("N2", "XGS-PON optics class of the OLT and ONT transceivers (ITU-T G.9807.1): its loss budget sets the reach of each split.", choices=("N1", "N2", "E1", "E2"))
+    cabinet_cost_cny: float = _f(8000.0, "One street cabinet / fibre distribution point holding primary splitters (assumption).", lo=0.0, unit="CNY")
+    cabinet_ports: int = _f(16, "Primary splitters (= PON ports fed) one cabinet holds (assumption).", lo=1)
+    splitter_cost_cny_per_output: float = _f(12.0, "PLC splitter price per output port, installed (a 1:8 costs 8 x this; assumption).", lo=0.0, unit="CNY")
+    distribution_cost_cny_per_km: ByClutter = _f(_by(80000.0, 60000.0, 40000.0, 30000.0), "Distribution fibre (cabinet -> demand cell) cost per route km by clutter class (assumption: smaller cables than the feeder, same trench prices).", unit="CNY/km", lo=0.0, factory=True)
+    distribution_max_km: float = _f(3.0, "Longest straight cabinet -> cell distance a cabinet may serve.", lo=0.1, hi=30.0, unit="km")
+    backhaul_carrier: str = _f("cheapest", "5G backhaul per site: 'cheapest' (PON where an OLT is within the optical reach and cheaper, else the SPN/IPRAN ring), 'pon' or 'ring'.", choices=("cheapest", "pon", "ring"))
+    ring_cost_cny_per_site: float = _f(30000.0, "SPN/IPRAN access ring: equipment and ring port per 5G site (assumption).", lo=0.0, unit="CNY")
+    ring_cost_cny_per_km: float = _f(30000.0, "SPN/IPRAN access ring fibre per route km to the aggregation office (assumption: a shared ring, cheaper per site than a dedicated fibre).", lo=0.0, unit="CNY/km")
+    cabinet_candidates: int = _f(6, "A cell may be served from this many nearest candidate cabinet positions (cells homed on the same OLT).", lo=1, hi=50)
 
 
 @dataclass
@@ -219,7 +232,7 @@ class Scenario:
             radius_m=self.radio.radius_m.as_dict(),
             k_coverage={c: int(v) for c, v in self.radio.k_coverage.as_dict().items()},
             office_capacity_onts=pon.ports_per_chassis * pon.max_chassis_per_site * max(pon.split_ratio.as_dict().values()),
-            office_reach_straight_m=pon.reach_km * 1000.0 / pon.route_factor)
+            office_reach_straight_m=pon_reach_km(pon) * 1000.0 / pon.route_factor)
 
 
 # --------------------------------------------------------------------------- loading
@@ -321,6 +334,46 @@ def _check_number(value, typ, meta, name, problems):
     return typ(value)
 
 
+def pon_split(pon: PonSettings, clutter: str):
+    """The :class:`rollout.optics.Split` of a clutter class: two-stage (primary x rest) or centralised."""
+    from rollout.optics import Split
+
+    ratio = int(pon.split_ratio[clutter])
+    if pon.odn == "two_stage" and ratio % int(pon.primary_ratio) == 0 and ratio > int(pon.primary_ratio):
+        return Split((int(pon.primary_ratio), ratio // int(pon.primary_ratio)))
+    return Split((ratio,))
+
+
+def pon_reach_km(pon: PonSettings, clutter: str | None = None) -> float:
+    """Route km a path may have: min(reach_km, the optics class's reach for the split); the least over clutters."""
+    from rollout.optics import max_route_km
+
+    clutters = CLUTTERS if clutter is None else (clutter,)
+    return min(min(float(pon.reach_km), max_route_km(pon_split(pon, c), pon.optics_class)) for c in clutters)
+
+
+def _pon_odn_checks(pon: PonSettings, problems: list[str]) -> None:
+    """Two-stage ratios that divide, and splits the optics class can serve at all (exit 2)."""
+    from rollout.optics import check_split, loss_db_fixed, optics_class
+
+    if pon.odn == "two_stage":
+        for c in CLUTTERS:
+            if int(pon.split_ratio[c]) % int(pon.primary_ratio) or int(pon.split_ratio[c]) <= int(pon.primary_ratio):
+                problems.append(f"'pon.split_ratio.{c}' = {pon.split_ratio[c]:g} is not 'pon.primary_ratio' "
+                                f"({pon.primary_ratio}) x a secondary ratio >= 2")
+                return
+    try:
+        for c in CLUTTERS:
+            check_split(pon_split(pon, c))
+            split, cls = pon_split(pon, c), optics_class(pon.optics_class)
+            if loss_db_fixed(split) >= cls.budget_db:
+                problems.append(f"split {split.label} loses {loss_db_fixed(split):.1f} dB before any fibre, more "
+                                f"than the {cls.name} budget of {cls.budget_db:.1f} dB: choose a larger 'pon.optics_class'")
+                return
+    except ValueError as exc:
+        problems.append(str(exc))
+
+
 def _cross_checks(s: Scenario, problems: list[str]) -> None:
     g = s.grid
     for c in CLUTTERS:
@@ -329,6 +382,7 @@ def _cross_checks(s: Scenario, problems: list[str]) -> None:
     for c in CLUTTERS:
         if s.pon.split_ratio[c] not in (32, 64, 128):
             problems.append(f"'pon.split_ratio.{c}' = {s.pon.split_ratio[c]!r} must be 32, 64 or 128")
+    _pon_odn_checks(s.pon, problems)
     d = s.demand
     if not (d.dense_urban_per_km2 >= d.urban_per_km2 >= d.suburban_per_km2):
         problems.append("density thresholds must satisfy dense_urban_per_km2 >= urban_per_km2 >= suburban_per_km2")

@@ -185,7 +185,7 @@ These are planning defaults, not measurements; every one is a scenario key (`rol
 | PON lines | households × 0.85 take-up + 15 enterprise lines per 1,000 people + 400 lines/km² in hot spots | *assumption* |
 | split ratio, reach, route factor | 1:64, 20 km, 1.4 | G.987 / G.9807.1 classes; route factor *assumption* (1.3–1.5) |
 | port cost | 1,900 CNY | China Telecom 2019 tender (1.2 bn CNY for ~625,000 ports) |
-| OLT chassis | 272 ports (17 slots × 16), 150,000 CNY, at most 4 per site; site 300,000 CNY | ports from DOMAIN.md §4; costs *assumption* |
+| OLT chassis | 272 ports (17 slots × 16), at most 4 per site; 0 CNY beyond the port price; site 300,000 CNY | ports from DOMAIN.md §4; no chassis price on top of the port price (section "10G-PON access network"); site (room, power, civil works) *assumption* |
 | fibre cost per route km | 120k / 90k / 60k / 40k CNY (feeder, by clutter); 80k CNY (5G backhaul) | *assumption* (trench type varies) |
 | targets | 35,000 5G stations, 90,000 10G-PON ports | Qingdao's 2022 three-year industrial-internet plan |
 | 3-year phasing (`seeds/qingdao_3year.toml`) | cumulative 15,000 / 26,000 / 35,000 stations; 40,000 / 65,000 / 90,000 ports; 3.5 bn CNY a year; 80 / 95 / 100 % covered; 8 % discount rate | *assumption*: the plan's yearly split is not published (history: ~20,000 stations end 2021, 30,361 in September 2022) |
@@ -241,6 +241,30 @@ York Academy of Sciences* 440 (1985) 328-346. Gilbert and Pollak's conjectured r
 (*SIAM J. Appl. Math.* 16 (1968) 1-29) is tight for the equilateral triangle. Du and Hwang's proof of
 it (*Algorithmica* 7 (1992) 121-135) has a gap, according to A. O. Ivanov and A. A. Tuzhilin, "The
 Steiner ratio Gilbert-Pollak conjecture is still open", *Algorithmica* 62 (2012) 630-632.
+"""
+
+# Written by hand with rollout/model_pon.py and rollout/model_odn.py (the [pon] defaults of rollout/scenario.py).
+PON_SOURCES = """
+## 10G-PON access network: prices, ODN and backhaul (`rollout/model_pon.py`, `rollout/model_odn.py`)
+
+| figure | default | source or basis |
+|---|---|---|
+| port | 1,900 CNY per 10G-PON port, installed | China Telecom 2019 tender: 1.2 bn CNY for about 625,000 10G-PON ports (DOMAIN.md §4). Tender port prices include the OLT equipment: chassis, control boards and line cards. China Mobile's 2022-23 OLT tender (474 M CNY for 3,269 OLTs plus 65,100 MDU ports, about 145,000 CNY per OLT) is the same equipment counted per OLT. |
+| chassis | 0 CNY on top of the port price (`pon.chassis_cost_cny`) | Counting a chassis price on top of the tender port price would count the OLT twice. The chassis count still limits ports per site (272 = 17 slots × 16). |
+| line cards | 16 ports per card; counted in the bill of quantities, priced in the port price | 16-port XGS-PON boards (DOMAIN.md §4). An existing OLT with free slots (`data.offices`: `ports`, `free_slots`) is upgraded with cards: no site or chassis cost. |
+| new OLT site | 300,000 CNY (`pon.olt_site_cost_cny`) | *assumption*: room, power and civil works of a new central-office site; not in the tender. |
+| existing plant | none in the default | The locations and free slots of Qingdao's central offices and OLTs are not public: the default's OLT sites are all *generated* candidates (new sites), and every output says so. Pass `data.offices` to plan an upgrade of the existing plant first. |
+| split | two-stage 1:8 (street cabinet) × 1:8 (in the cell) = 1:64; or centralised 1:64 (`pon.odn`) | Two-stage 1:8 × 1:8 is common in China (DOMAIN.md §4). |
+| optics class | N2 (31 dB) (`pon.optics_class`) | *assumption*: N1/N2 optics are the usual XGS-PON modules; with 1:8×1:8 N2 reaches 10.5 route km, E1 15.5 km (section "Optical power budget"). |
+| cabinet | 8,000 CNY per street cabinet holding 16 primary splitters | *assumption*: no reliable public figure found for an installed fibre cabinet (光交接箱) in Qingdao. |
+| splitter | 12 CNY per output port, installed (a 1:8 PLC is 96 CNY) | *assumption*: PLC splitter list prices of 50-150 CNY for 1:8. |
+| distribution fibre | 80k / 60k / 40k / 30k CNY per route km by clutter | *assumption*: smaller cables than the feeder (120k / 90k / 60k / 40k), in the same kind of trench. |
+| 5G backhaul on PON | 80,000 CNY per route km per site (`radio.backhaul_cost_cny_per_km`), only within the optical reach | one fibre path per site (DOMAIN.md §3: a site, not each radio unit, needs a fibre path). |
+| 5G backhaul on an SPN/IPRAN ring | 30,000 CNY per site + 30,000 CNY per route km to the aggregation office | *assumption*: China Mobile carries 5G backhaul on SPN rings (DOMAIN.md §3); a shared ring costs less fibre per site than a dedicated path, and each site pays its ring equipment. |
+
+Feeder trees are repaired for the optical budget: a cabinet whose path along the tree exceeds the
+budget is re-hung straight on its OLT; every edge stays no longer than its cabinet's straight feeder
+(cycle property of the minimum spanning tree), so the repaired tree is still no longer than the star.
 """
 
 
@@ -406,7 +430,7 @@ def build(out_dir: Path = SEEDS_DIR) -> dict:
     atomic_write_text(out_dir / "qingdao_hotspots.csv", hot.to_csv(index=False, lineterminator="\n"))
     radio_sources = (SEEDS_DIR / "sources_radio.md").read_text(encoding="utf-8")  # written by hand, see that file
     atomic_write_text(out_dir / "SOURCES.md", sources_md(table, fig) + PLANNING_ASSUMPTIONS
-                      + OPTICAL_BUDGET_SOURCES + radio_sources + sources_section())
+                      + OPTICAL_BUDGET_SOURCES + PON_SOURCES + radio_sources + sources_section())
     return {"districts": len(gdf), "population": int(table["population"].sum()),
             "households": int(table["households"].sum()), "area_km2_measured": float(table["area_km2_measured"].sum()),
             "vertices": fig["vertices_after"], "hausdorff_max_m": fig["hausdorff_max_m"],

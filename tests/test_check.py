@@ -109,7 +109,7 @@ def test_untampered_plans_pass_every_check(city, which):
               "brownfield", "station_capex", "capex_sum"}
     common |= {"site_limits"}
     full = common | {"coverage", "station_capacity", "stations_target", "ports_target", "ports_split", "chassis",
-                     "reach", "backhaul_reach"}
+                     "reach", "optical_budget", "backhaul_reach"}
     expected = {"plan": full, "phased": full | {"years_targets", "years_budget", "years_monotone"},
                 "budget": common | {"budget"}}[which]
     assert names == expected
@@ -201,12 +201,18 @@ TAMPERS = {
     "ports_target/raised": ("plan", [scenario("pon", target_ports=100_000)], None),
     "ports_split/ports": ("plan", [layer("olt_sites", halve_busiest_olt)], None),
     "ports_split/split_ratio": ("plan", [scenario("pon", split_ratio=32)], None),
-    "ports_split/unhomed": ("plan", [layer("links", lambda g: g.drop(index=g.index[g["kind"] == "feeder"][0]))], None),
+    "ports_split/unhomed": ("plan", [layer("links", lambda g: g.drop(index=g.index[g["kind"] == "distribution"][0]))],
+                            None),
+    # a weaker optics class than planned: the paths are measured again against its budget
+    "optical_budget/class": ("plan", [scenario("pon", optics_class="N1")], None),
+    # a feeder tree edge dropped: the cabinets below it no longer reach their OLT
+    "optical_budget/tree": ("plan", [layer("links", lambda g: g.drop(index=g.index[g["kind"] == "feeder"][0]))], None),
     "chassis/limits": ("plan", [scenario("pon", ports_per_chassis=16, max_chassis_per_site=1)], None),
     "reach/scenario": ("plan", [scenario("pon", reach_km=2.0)], None),
     # the busiest OLT site moved ~30 km away: its feeders are measured again from the points
     "reach/geometry": ("plan", [layer("olt_sites", lambda g: move(g, int(g["ports"].idxmax()), 0.4))], None),
-    "backhaul_reach/scenario": ("plan", [scenario("pon", reach_km=1.0)], None),
+    # the SPN/IPRAN ring priced far dearer: the sites stored as ring-carried should have been on PON
+    "backhaul_reach/carrier": ("plan", [scenario("pon", ring_cost_cny_per_site=1e9)], None),
     # a stored route km the geometry does not give (its price left alone)
     "backhaul_reach/stored_km": ("plan", [layer("stations", scale("backhaul_km", 3.0))], None),
     "brownfield/existing": ("plan", [layer("stations", lambda g: set_row(g, 0, new=0, capex_cny=0.0, equipment_cny=0.0,

@@ -24,14 +24,15 @@ from rollout.scenario import CLUTTERS, ByClutter, PonSettings, Scenario
 F, H, C = 300_000.0, 150_000.0, 1_900.0  # site, chassis, port [CNY]
 FIB = 100_000.0                           # fibre [CNY/km], every clutter
 OLT_COLUMNS = ["office_id", "district_id", "district", "new", "ports", "ports_new", "chassis", "onts", "capex_cny",
-               "site_cny", "chassis_cny", "ports_cny", "build_year", "lon", "lat"]
+               "site_cny", "chassis_cny", "ports_cny", "build_year", "lon", "lat", "chassis_existing"]
 LINK_COLUMNS = ["kind", "from_id", "to_id", "straight_km", "route_km", "capex_cny"]
 
 
 def pon_settings(**kw) -> PonSettings:
     base = dict(target_ports=0, split_ratio=ByClutter(64, 64, 64, 64), reach_km=20.0, route_factor=1.0, nearest_sites=6,
                 port_cost_cny=C, ports_per_chassis=272, max_chassis_per_site=4, chassis_cost_cny=H,
-                olt_site_cost_cny=F, fiber_cost_cny_per_km=ByClutter(FIB, FIB, FIB, FIB), single_sourcing=True)
+                olt_site_cost_cny=F, fiber_cost_cny_per_km=ByClutter(FIB, FIB, FIB, FIB), single_sourcing=True,
+                optics_class="E2")  # E2's reach of a 1:8x1:8 path (20.5 km) leaves reach_km in charge
     base.update(kw)
     return PonSettings(**base)
 
@@ -561,6 +562,7 @@ def test_qingdao_like_instance_size_and_invariants():
     from bench.bench_pon import synthetic_input
 
     sc = Scenario()
+    sc.pon.optics_class = "E2"  # the synthetic candidates were spaced for a 20 km reach
     inp = synthetic_input(sc, edge_scale=2.5, candidates=110, existing=20, stations=300, onts_total=4e5)
     sc.pon.target_ports = 10_000
     data = prepare(inp)
