@@ -585,7 +585,7 @@ def _pon_capex_rec(ev: Evidence) -> dict[str, tuple[float, float]]:
     if not ev.has_pon or not len(olt):
         return {}
     new = olt["new"].astype(bool).to_numpy()
-    ports, ports_new = olt["ports"].to_numpy(float), olt["ports_new"].to_numpy(float)
+    ports_new = olt["ports_new"].to_numpy(float)
     h0 = _chassis_existing(olt, pon)
     f = ev.feeder.query("cell >= 0 and olt >= 0")
     price = ev.plan.demand["clutter"].map(pon.fiber_cost_cny_per_km.as_dict()).to_numpy(float)
