@@ -9,6 +9,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -77,7 +78,9 @@ def read_vector(path: str | os.PathLike, *, layer: str | None = None, crs_if_csv
     try:
         import pyogrio
 
-        gdf = pyogrio.read_dataframe(path, layer=layer)
+        with warnings.catch_warnings():  # NaN coordinates warn in shapely; gis.validate reports them by feature
+            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+            gdf = pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:  # pyogrio raises several DataSourceError/DataLayerError kinds
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"not a readable geodata file ({msg[:160]})", file=str(path)) from None
