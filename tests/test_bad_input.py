@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -420,3 +421,105 @@ def test_a_hand_edited_plan_is_cleaned_when_drawn_and_exported(tmp_path, quick_p
         body = p.read_text(encoding="utf-8")
         assert not any(c in body for c in UNSAFE), p.name
         assert "xyz" in body, p.name
+
+
+# --------------------------------------------------------------------------- far-apart districts
+
+FAR = {"DE1": shapely.box(11.50, 48.10, 11.56, 48.14),      # near Munich
+       "CN1": shapely.box(120.30, 36.05, 120.36, 36.09),    # Qingdao
+       "CN2": shapely.box(116.38, 39.90, 116.44, 39.94)}    # Beijing
+
+
+def far_city(folder: Path, extra: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_geojson(folder / "b.geojson", [({"code": k}, g) for k, g in FAR.items()])
+    pd.DataFrame({"code": list(FAR), "population": [50_000, 60_000, 70_000]}).to_csv(folder / "t.csv", index=False)
+    s = folder / "s.toml"
+    s.write_text("[data]\nboundaries = \"b.geojson\"\ndistricts = \"t.csv\"\nid_field = \"code\"\n"
+                 "[radio]\ntarget_stations = 60\nsurplus = \"none\"\n[pon]\ntarget_ports = 60\n"
+                 f"[solver]\nthreads = 1\ntime_limit_s = 5\ngap_rel = 0.05\n{extra}")
+    return s
+
+
+def geod_m(lon1, lat1, lon2, lat2):
+    from pyproj import Geod
+
+    return Geod(ellps="WGS84").inv(lon1, lat1, lon2, lat2)[2]
+
+
+@pytest.fixture(scope="module")
+def far_layers(tmp_path_factory):
+    from gis.build import layers_from_scenario
+    from rollout.scenario import load_scenario
+
+    return layers_from_scenario(load_scenario(far_city(tmp_path_factory.mktemp("far"))))
+
+
+def test_one_city_keeps_its_utm_zone():
+    from gis.crs import metric_crs
+    from seeds import seed_path
+
+    city_gdf = gpd.GeoDataFrame(geometry=[g for _, _, g in SECOND_CITY.values()], crs=4326)
+    assert metric_crs(city_gdf) == "EPSG:32632"
+    assert metric_crs(gpd.read_file(seed_path("qingdao_districts.gpkg"))) == "EPSG:32651"
+
+
+def test_far_apart_districts_get_a_frame_each_and_true_distances(far_layers):
+    from gis.crs import FRAMES_PREFIX, lonlat_to_xy, utm_epsg
+
+    assert far_layers.crs_metric.startswith(FRAMES_PREFIX)
+    d, c, p = far_layers.demand, far_layers.candidates, far_layers.pairs
+    assert set(d["district_id"]) == set(FAR)
+    cell, site = p["cell"].to_numpy(), p["site"].to_numpy()
+    true_m = geod_m(d["lon"].to_numpy()[cell], d["lat"].to_numpy()[cell],
+                    c["lon"].to_numpy()[site], c["lat"].to_numpy()[site])
+    far_enough = true_m > 50  # sub-metre pairs are rounding, not scale
+    rel = np.abs(p["dist_m"].to_numpy() - true_m)[far_enough] / true_m[far_enough]
+    assert rel.max() < 1e-3
+    # one UTM zone for all three (the old behaviour) is 15-29 % off somewhere
+    zone = utm_epsg(float(d["lon"].mean()), float(d["lat"].mean()))
+    x, y = lonlat_to_xy(d["lon"].to_numpy(), d["lat"].to_numpy(), zone)
+    sx, sy = lonlat_to_xy(c["lon"].to_numpy(), c["lat"].to_numpy(), zone)
+    old = np.hypot(x[cell] - sx[site], y[cell] - sy[site])
+    assert (np.abs(old - true_m)[far_enough] / true_m[far_enough]).max() > 0.1
+    # pairs never join two areas
+    assert (d["district_id"].to_numpy()[cell] == c["district_id"].to_numpy()[site]).all()
+
+
+@given(hst.sampled_from(list(FAR)), hst.floats(-0.3, 0.3), hst.floats(-0.3, 0.3),
+       hst.floats(-0.3, 0.3), hst.floats(-0.3, 0.3))
+@settings(max_examples=60, deadline=None)
+def test_frame_distances_within_a_tenth_of_a_percent_of_geodesic(key, dx1, dy1, dx2, dy2):
+    from gis.crs import lonlat_to_xy, metric_crs, xy_to_lonlat
+
+    crs = metric_crs(gpd.GeoDataFrame(geometry=list(FAR.values()), crs=4326))
+    c = FAR[key].centroid
+    lon = np.array([c.x + dx1, c.x + dx2])
+    lat = np.array([c.y + dy1, c.y + dy2])
+    x, y = lonlat_to_xy(lon, lat, crs)
+    true_m = geod_m(lon[0], lat[0], lon[1], lat[1])
+    if true_m > 100:
+        assert abs(np.hypot(x[1] - x[0], y[1] - y[0]) - true_m) / true_m < 1e-3
+    back = xy_to_lonlat(x, y, crs)
+    assert np.allclose(back[0], lon, atol=1e-9) and np.allclose(back[1], lat, atol=1e-9)
+
+
+def test_far_apart_areas_are_measured_in_their_own_frame():
+    from pyproj import Geod
+
+    from gis.crs import area_km2
+
+    gdf = gpd.GeoDataFrame(geometry=list(FAR.values()), crs=4326)
+    true_km2 = np.array([abs(Geod(ellps="WGS84").geometry_area_perimeter(g)[0]) / 1e6 for g in FAR.values()])
+    assert np.allclose(area_km2(gdf), true_km2, rtol=1e-3)
+
+
+def test_far_apart_districts_are_planned_and_pass_the_check(tmp_path, capsys):
+    from rollout.check import check_plan
+
+    out = tmp_path / "out"
+    assert main(["-q", "plan", str(far_city(tmp_path)), "--out", str(out), "--no-map"]) == 0, capsys.readouterr().err
+    failed = [(c.name, c.detail) for c in check_plan(out) if not c.ok]
+    assert failed == []
+    st = gpd.read_file(out / "plan.gpkg", layer="stations")
+    assert set(st["district_id"]) == set(FAR)
