@@ -156,7 +156,7 @@ class PhasingSettings:
 
 @dataclass
 class BudgetSettings:
-    capex_cny: float = _f(0.0, "Budget mode: with a capex budget > 0 and no target, maximise what the budget covers (5G stations only).", lo=0.0, hi=1e13, unit="CNY")
+    capex_cny: float = _f(0.0, "Budget mode: with a capex budget > 0, maximise what the budget covers (5G stations only); radio.target_stations is priced beside it as the reference plan; a port target (PON enabled) or yearly targets with it are refused.", lo=0.0, hi=1e13, unit="CNY")
     objective: str = _f("population", "What budget mode maximises.", choices=("population", "traffic"))
 
 
@@ -373,21 +373,22 @@ def _check_phasing(s: Scenario, problems: list[str]) -> None:
 
 
 def _check_budget(s: Scenario, problems: list[str]) -> None:
-    """Budget mode maximises what ``budget.capex_cny`` covers; a station or port target set beside it conflicts.
+    """Budget mode plans 5G only, to cover the most a budget buys; a PON or yearly target set beside it conflicts.
 
-    Targets left at their defaults are the reference plan reported beside the budget plan, not a conflict.
+    ``radio.target_stations`` is honoured: it is the reference plan priced beside the budget plan
+    (``plan.json`` extra.budget.target_plan). A port target differing from the default while the PON is
+    enabled, or yearly cumulative targets, would be silently dropped, so they are refused (exit 2).
     """
     if s.budget.capex_cny <= 0:
         return
-    defaults = Scenario()
-    set_ = [f"'{k}' = {v:,}" for k, v, d in (
-        ("radio.target_stations", s.radio.target_stations, defaults.radio.target_stations),
-        ("pon.target_ports", s.pon.target_ports, defaults.pon.target_ports)) if v != d]
-    set_ += [f"'phasing.{k}'" for k in ("stations_cumulative", "ports_cumulative") if getattr(s.phasing, k)]
-    if set_:
-        problems.append(f"'budget.capex_cny' > 0 (budget mode: maximise what the budget covers) conflicts with "
-                        f"{', '.join(set_)}: budget mode does not plan to targets; set budget.capex_cny = 0 to plan "
-                        f"the targets, or leave the targets at their defaults")
+    conflicts = []
+    if s.pon.enabled and s.pon.target_ports != PonSettings().target_ports:
+        conflicts.append(f"'pon.target_ports' = {s.pon.target_ports:,}")
+    conflicts += [f"'phasing.{k}'" for k in ("stations_cumulative", "ports_cumulative") if getattr(s.phasing, k)]
+    if conflicts:
+        problems.append(f"'budget.capex_cny' > 0 (budget mode: 5G only, the most the budget covers) conflicts with "
+                        f"{', '.join(conflicts)}, which budget mode does not plan; set budget.capex_cny = 0 to plan "
+                        f"the targets, or pon.enabled = false and no yearly targets for budget mode")
 
 
 def district_key_problems(s: Scenario, district_ids) -> list[str]:

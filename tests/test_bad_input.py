@@ -184,17 +184,21 @@ def test_leading_zero_hint_for_district_keys():
     assert "did you mean '001'" in p
 
 
-def test_budget_mode_with_explicit_targets_is_refused(tmp_path, capsys):
+def test_budget_mode_with_explicit_port_target_is_refused(tmp_path, capsys):
     s = city(tmp_path, SMALL + "[budget]\ncapex_cny = 5e6\n")
     assert main(["-q", "validate", str(s)]) == 2
-    out = capsys.readouterr().out
-    assert "radio.target_stations' = 60" in out and "pon.target_ports' = 40" in out
+    assert "'pon.target_ports' = 40" in capsys.readouterr().out
     rc = main(["-q", "plan", str(s), "--out", str(tmp_path / "out")])
-    one_line_error(capsys, 2, rc, "budget mode", "conflicts")
-    # the targets left at their defaults are the reference plan, not a conflict
+    one_line_error(capsys, 2, rc, "budget mode", "conflicts", "pon.target_ports")
+    assert files(tmp_path / "out") == []
     from rollout.scenario import scenario_from_dict
 
-    assert scenario_from_dict({"budget": {"capex_cny": 5e6}}).budget.capex_cny == 5e6
+    with pytest.raises(ValueError, match="phasing.stations_cumulative"):
+        scenario_from_dict({"budget": {"capex_cny": 5e6}, "phasing": {"years": [2022], "stations_cumulative": [9]}})
+    # the station target is honoured as the reference plan; a disabled PON has no port target to drop
+    ok = scenario_from_dict({"budget": {"capex_cny": 5e6}, "radio": {"target_stations": 60},
+                             "pon": {"enabled": False, "target_ports": 40}})
+    assert ok.budget.capex_cny == 5e6
 
 
 # --------------------------------------------------------------------------- ids
