@@ -79,17 +79,19 @@ def cmd_scenario_init(args) -> int:
 
 def cmd_layers(args) -> int:
     from gis.build import layers_from_scenario
+    from gis.io import staged_dir
 
     scenario = _scenario(args)
     out = _out_dir(args, scenario)
     layers = layers_from_scenario(scenario)
     gpkg = out / "layers.gpkg"
-    layers.to_gpkg(gpkg)
-    summary = layers.summary()
-    if not args.no_map:
-        from maps.map import write_layers_map
+    with staged_dir(out, replaces=("layers.gpkg", "layers_map.html")) as stage:
+        layers.to_gpkg(stage / gpkg.name)
+        if not args.no_map:
+            from maps.map import write_layers_map
 
-        write_layers_map(gpkg, out / "layers_map.html", title=scenario.title)
+            write_layers_map(stage / gpkg.name, stage / "layers_map.html", title=scenario.title)
+    summary = layers.summary()
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     elif not args.quiet:
@@ -461,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     except RolloutError as exc:
         print(f"rollout: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a full disk, a folder where a file should go, a file that vanished
+        print(f"rollout: error: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         print(f"rollout: interrupted by {signal.Signals(signum).name}; no output written", file=sys.stderr)

@@ -303,15 +303,17 @@ HARD_SOLVE = textwrap.dedent("""
     from rollout.cli import main
     from rollout.solve import solve
 
-    def hard(scenario, **kw):  # a multi-dimensional knapsack CBC needs many seconds to close
+    def hard(scenario, **kw):  # a market-split instance: CBC must enumerate for far longer than the test waits
         rng = np.random.default_rng(7)
-        n, m = 90, 6
-        w = rng.integers(20, 100, size=(m, n))
-        p = pulp.LpProblem("hard", pulp.LpMaximize)
+        n, m = 40, 4
+        a = rng.integers(0, 100, size=(m, n))
+        p = pulp.LpProblem("market_split", pulp.LpMinimize)
         x = [pulp.LpVariable(f"x{i}", cat="Binary") for i in range(n)]
-        p += pulp.lpSum(int(v) * xi for v, xi in zip(rng.integers(20, 100, n), x))
+        sp = [pulp.LpVariable(f"sp{r}", lowBound=0) for r in range(m)]
+        sm = [pulp.LpVariable(f"sm{r}", lowBound=0) for r in range(m)]
+        p += pulp.lpSum(sp) + pulp.lpSum(sm)
         for r in range(m):
-            p += pulp.lpSum(int(a) * xi for a, xi in zip(w[r], x)) <= int(w[r].sum() // 2)
+            p += pulp.lpSum(int(v) * xi for v, xi in zip(a[r], x)) + sp[r] - sm[r] == int(a[r].sum() // 2)
         print("solving", flush=True)
         solve(p, part="hard", time_limit_s=120, gap_rel=0.0, threads=1)
         raise SystemExit("the solve finished before the signal")
@@ -527,3 +529,11 @@ def test_far_apart_districts_are_planned_and_pass_the_check(tmp_path, capsys):
     assert failed == []
     st = gpd.read_file(out / "plan.gpkg", layer="stations")
     assert set(st["district_id"]) == set(FAR)
+
+
+def test_layers_output_blocked_by_a_folder_leaves_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "layers_map.html").mkdir(parents=True)
+    rc = main(["-q", "layers", str(city(tmp_path)), "--out", str(out)])
+    one_line_error(capsys, 2, rc, "layers_map.html", "is a folder")
+    assert files(out) == ["layers_map.html"]
