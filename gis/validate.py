@@ -12,15 +12,22 @@ What is checked
 boundary layer
     readable; has a CRS (reprojected to WGS-84; GCJ-02 converted on request);
     has the id field; no missing or duplicate ids; not empty; every geometry
-    present, non-empty and polygonal; invalid polygons are repaired with
-    ``shapely.make_valid`` (a warning names them) or refused when the repair
-    leaves no polygon; coordinates within lon/lat range after reprojection.
+    present, non-empty and polygonal; no NaN or infinite coordinates; invalid
+    polygons are repaired with ``shapely.make_valid`` (a warning names them) or
+    refused when the repair leaves no polygon; coordinates within lon/lat range
+    after reprojection; no two districts overlap by more than
+    :data:`OVERLAP_TOLERANCE` of the smaller one (a nested district lost its
+    people before).
 district table
     readable; has the id and ``population`` columns; no missing or duplicate
     ids; population numeric, not missing, not negative; optional
     ``households`` and ``area_km2`` numeric and not negative.
 both
-    every boundary id has a table row and every table row has a boundary.
+    every boundary id has a table row and every table row has a boundary. Ids
+    are text: CSV id columns are read as strings (``001`` stays ``001``), and
+    ids differing only in leading zeros (``001`` vs ``1``) are named as such.
+text
+    names and ids lose control and bidi override characters (:func:`clean_text`).
 """
 from __future__ import annotations
 
