@@ -307,21 +307,22 @@ def _check_number(value, typ, meta, name, problems):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         problems.append(f"'{name}' must be a number, not {value!r}")
         return _BAD
-    if typ is int and isinstance(value, float):
-        if not value.is_integer():
-            problems.append(f"'{name}' must be a whole number, not {value!r}")
-            return _BAD
-        value = int(value)
     if value != value:  # NaN
         problems.append(f"'{name}' must be a number, not NaN")
         return _BAD
     if isinstance(value, float) and not math.isfinite(value):
         problems.append(f"'{name}' must be a finite number, not {value!r}")
         return _BAD
+    shown = value  # as written: 1e30, not int(1e30)
+    if typ is int and isinstance(value, float):
+        if not value.is_integer():
+            problems.append(f"'{name}' must be a whole number, not {value!r}")
+            return _BAD
+        value = int(value)
     lo, hi = meta.get("lo"), meta.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         rng = f"[{'' if lo is None else lo}, {'' if hi is None else hi}]"
-        problems.append(f"'{name}' = {value!r} is out of range {rng}")
+        problems.append(f"'{name}' = {shown!r} is out of range {rng}")
         return _BAD
     return typ(value)
 
