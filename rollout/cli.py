@@ -467,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rollout: error: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt as exc:
+        if "rollout.solve" in sys.modules:  # solves in worker threads too
+            sys.modules["rollout.solve"].kill_solver_children()
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         print(f"rollout: interrupted by {signal.Signals(signum).name}; no output written", file=sys.stderr)
         return 128 + int(signum)

@@ -108,6 +108,8 @@ class _ChildGroups:
 
     def __init__(self):
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self.alive: set[subprocess.Popen] = set()  # of every thread (Dask runs cities in worker threads)
 
     def __getattr__(self, name):
         return getattr(subprocess, name)
@@ -120,7 +122,35 @@ class _ChildGroups:
     def Popen(self, *args, **kw):  # noqa: N802 - the name PuLP calls
         child = subprocess.Popen(*args, start_new_session=True, **kw)
         self.children().append(child)
+        with self._lock:
+            self.alive.add(child)
         return child
+
+    def forget(self, children) -> None:
+        with self._lock:
+            self.alive.difference_update(children)
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        log.info("killed the CBC child process group %d", child.pid)
+
+
+def kill_solver_children() -> int:
+    """Kill the process group of every CBC child still running, in any thread; return how many.
+
+    The CLI calls this on SIGINT/SIGTERM: the solve of the main thread cleans up after itself, but solves in
+    worker threads (a region plan's cities) only notice when their CBC ends.
+    """
+    with _CHILD_GROUPS._lock:
+        alive = list(_CHILD_GROUPS.alive)
+    for child in alive:
+        _kill_group(child)
+    _CHILD_GROUPS.forget(alive)
+    return sum(c.returncode is not None for c in alive)
 
 
 _CHILD_GROUPS = _ChildGroups()
@@ -138,13 +168,10 @@ def _cbc_children_killed_on_exit():
         yield
     except BaseException:
         for child in mine[start:]:
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-                log.info("killed the CBC child process group %d", child.pid)
+            _kill_group(child)
         raise
     finally:
+        _CHILD_GROUPS.forget(mine[start:])
         del mine[start:]
 
 
@@ -248,4 +275,4 @@ def _fmt(x):
     return "n/a" if x is None else f"{x:,.0f}"
 
 
-__all__ = ["solve", "model_size", "parse_cbc_log", "available_solvers"]
+__all__ = ["solve", "model_size", "parse_cbc_log", "available_solvers", "kill_solver_children"]

@@ -295,27 +295,32 @@ def test_interrupt_while_writing_leaves_the_older_outputs_whole(tmp_path, capsys
 
 # --------------------------------------------------------------------------- interrupts
 
-HARD_SOLVE = textwrap.dedent("""
-    import sys
+def market_split(n: int = 40, m: int = 4):
+    """A market-split instance (Cornuejols-Dawande): CBC must enumerate far longer than the tests wait."""
     import numpy as np
     import pulp
+
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 100, size=(m, n))
+    p = pulp.LpProblem("market_split", pulp.LpMinimize)
+    x = [p.add_variable(f"x{i}", cat="Binary") for i in range(n)]
+    slack = [p.add_variable(f"s{r}{k}", lowBound=0) for r in range(m) for k in "pm"]
+    p += pulp.lpSum(slack)
+    for r in range(m):
+        p += pulp.lpSum(int(v) * xi for v, xi in zip(a[r], x)) + slack[2 * r] - slack[2 * r + 1] == int(a[r].sum() // 2)
+    return p
+
+
+HARD_SOLVE = textwrap.dedent("""
+    import sys
     import rollout.pipeline
     from rollout.cli import main
     from rollout.solve import solve
+    from tests.test_bad_input import market_split
 
-    def hard(scenario, **kw):  # a market-split instance: CBC must enumerate for far longer than the test waits
-        rng = np.random.default_rng(7)
-        n, m = 40, 4
-        a = rng.integers(0, 100, size=(m, n))
-        p = pulp.LpProblem("market_split", pulp.LpMinimize)
-        x = [pulp.LpVariable(f"x{i}", cat="Binary") for i in range(n)]
-        sp = [pulp.LpVariable(f"sp{r}", lowBound=0) for r in range(m)]
-        sm = [pulp.LpVariable(f"sm{r}", lowBound=0) for r in range(m)]
-        p += pulp.lpSum(sp) + pulp.lpSum(sm)
-        for r in range(m):
-            p += pulp.lpSum(int(v) * xi for v, xi in zip(a[r], x)) + sp[r] - sm[r] == int(a[r].sum() // 2)
+    def hard(scenario, **kw):
         print("solving", flush=True)
-        solve(p, part="hard", time_limit_s=120, gap_rel=0.0, threads=1)
+        solve(market_split(), part="hard", time_limit_s=120, gap_rel=0.0, threads=1)
         raise SystemExit("the solve finished before the signal")
 
     rollout.pipeline.plan_from_scenario = hard
@@ -378,6 +383,39 @@ def test_signal_kills_the_cbc_process_group_and_removes_temp_files(tmp_path, sig
             os.killpg(pid, 0)
     assert list(tmp.iterdir()) == []
     assert files(out) == []
+
+
+def test_solver_children_of_worker_threads_are_killed_too(tmp_path, monkeypatch):
+    """A region plan solves cities in worker threads: the CLI's interrupt kills their CBC groups as well."""
+    import threading
+
+    from rollout import solve as solve_mod
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    p = market_split()
+    errors = []
+
+    def work():
+        try:
+            solve_mod.solve(p, part="worker", time_limit_s=120, gap_rel=0.0, threads=1)
+        except Exception as exc:  # noqa: BLE001 - CBC killed under PuLP
+            errors.append(exc)
+
+    t = threading.Thread(target=work)
+    t.start()
+    for _ in range(400):
+        if solve_mod._CHILD_GROUPS.alive:
+            break
+        time.sleep(0.05)
+    (child,) = list(solve_mod._CHILD_GROUPS.alive)
+    assert solve_mod.kill_solver_children() == 1
+    t.join(timeout=60)
+    assert not t.is_alive() and errors and child.returncode is not None
+    assert not solve_mod._CHILD_GROUPS.alive
+    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- text
