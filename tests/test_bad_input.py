@@ -461,10 +461,12 @@ def test_a_hand_edited_plan_is_cleaned_when_drawn_and_exported(tmp_path, quick_p
     (out / "plan.json").write_text(json.dumps(summary), encoding="utf-8")
     assert main(["-q", "report", str(out)]) == 0 and main(["-q", "map", str(out)]) == 0
     assert main(["-q", "export", str(out), "--format", "kml"]) == 0
-    for p in (out / "report.html", out / "map.html", out / "export" / "plan.kml"):
+    assert main(["-q", "compare", str(out), str(out), "--out", str(tmp_path / "cmp")]) == 0
+    for p in (out / "report.html", out / "map.html", out / "export" / "plan.kml", tmp_path / "cmp" / "compare.html",
+              tmp_path / "cmp" / "compare.json"):
         body = p.read_text(encoding="utf-8")
         assert not any(c in body for c in UNSAFE), p.name
-        assert "xyz" in body, p.name
+        assert "xyz" in body or p.name == "compare.html", p.name  # the comparison page shows folder labels
 
 
 # --------------------------------------------------------------------------- far-apart districts
