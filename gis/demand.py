@@ -55,7 +55,7 @@ def read_cores(path: str | os.PathLike, districts: gpd.GeoDataFrame, *, id_field
     Returns ``district_id, name, lon, lat, x_m, y_m, weight``.
     """
     file = str(path)
-    gdf = read_vector(path)
+    gdf = read_vector(path, id_columns=(id_field,))  # ids as text: "001" stays "001"
     gdf, problems = check_point_layer(gdf, file=file)
     if problems:
         raise ValidationError(problems)

@@ -577,3 +577,16 @@ def test_layers_output_blocked_by_a_folder_leaves_nothing(tmp_path, capsys):
     rc = main(["-q", "layers", str(city(tmp_path)), "--out", str(out)])
     one_line_error(capsys, 2, rc, "layers_map.html", "is a folder")
     assert files(out) == ["layers_map.html"]
+
+
+def test_ids_with_leading_zeros_under_any_id_field_name(tmp_path, capsys):
+    folder = tmp_path / "kreis"
+    folder.mkdir()
+    write_geojson(folder / "b.geojson", [({"kreis": "001"}, shapely.box(11.50, 48.10, 11.56, 48.14)),
+                                         ({"kreis": "002"}, shapely.box(11.56, 48.10, 11.62, 48.14))])
+    (folder / "t.csv").write_text("kreis,population\n001,10000\n002,15000\n")
+    (folder / "cores.csv").write_text("kreis,lon,lat\n001,11.53,48.12\n002,11.59,48.12\n")
+    s = folder / "s.toml"
+    s.write_text("[data]\nboundaries = \"b.geojson\"\ndistricts = \"t.csv\"\nid_field = \"kreis\"\n"
+                 "cores = \"cores.csv\"\n")
+    assert main(["-q", "validate", str(s)]) == 0, capsys.readouterr().out
