@@ -10,7 +10,9 @@ shrinks the error by a factor of ~1e4 and three iterations reach millimetres.
 
 Every layer is kept in WGS-84 internally; convert only at the edges (reading a
 GCJ-02 input, drawing over Gaode tiles). Distances are measured in a metric CRS,
-the UTM zone of the study area (:func:`metric_crs`; EPSG:32651 for Qingdao).
+the UTM zone of the study area (:func:`metric_crs`; EPSG:32651 for Qingdao), or,
+when the districts lie far apart (one in Germany, two in China), a per-area frame:
+each separate group in its own transverse Mercator, side by side in one plane.
 """
 from __future__ import annotations
 
@@ -146,10 +148,25 @@ def utm_epsg(lon: float, lat: float) -> str:
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
-def metric_crs(gdf: gpd.GeoDataFrame) -> str:
-    """The UTM zone of the study area's centroid (area-weighted mean of its parts).
+#: a per-area metric frame: ``frames:`` then, per spatially separate group of districts, its centre and bounds
+FRAMES_PREFIX = "frames:"
+#: false easting between the groups' frames: far beyond any distance a plan measures, so no pair ever joins two
+FRAME_SPACING_M = 1e8
+_FRAME_X0_M = 5e5
+#: districts closer than this (degrees, about 110 km) are one group
+GROUP_GAP_DEG = 1.0
+#: largest scale error of one UTM zone over the study area before every group gets its own frame
+MAX_SCALE_ERROR = 0.001
 
-    Refuses a layer without a CRS. EPSG:32651 for Qingdao.
+
+def metric_crs(gdf: gpd.GeoDataFrame) -> str:
+    """The metric frame of the study area: the UTM zone of its centroid, or one local frame per separate area.
+
+    Districts within :data:`GROUP_GAP_DEG` of each other form a group. One group, or groups that one UTM zone
+    measures within :data:`MAX_SCALE_ERROR` (0.1 %), get that zone (EPSG:32651 for Qingdao). Otherwise (one
+    district in Germany, two in China) each group gets its own transverse Mercator centred on it, side by side
+    :data:`FRAME_SPACING_M` apart in one plane (:func:`frames_crs`); :func:`lonlat_to_xy`, :func:`xy_to_lonlat`,
+    :func:`geoms_to_metric` and :func:`area_km2` understand both. Refuses a layer without a CRS.
     """
     if gdf.crs is None:
         raise ValueError("layer has no CRS; cannot choose a metric CRS")
@@ -158,13 +175,81 @@ def metric_crs(gdf: gpd.GeoDataFrame) -> str:
     geoms = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
     if len(geoms) == 0:
         raise ValueError("layer has no geometry; cannot choose a metric CRS")
-    c = shapely.centroid(geoms)  # planar centroid in degrees: good enough to pick a 6-degree zone
+    lon, lat = _weighted_centre(geoms)
+    zone = utm_epsg(lon, lat)
+    groups = area_groups(geoms)
+    if groups.max() == 0:
+        return zone
+    bounds = np.array([shapely.total_bounds(geoms[groups == g]) for g in range(groups.max() + 1)])
+    corners_lon = np.concatenate([bounds[:, 0], bounds[:, 2], bounds[:, 0], bounds[:, 2]])
+    corners_lat = np.concatenate([bounds[:, 1], bounds[:, 1], bounds[:, 3], bounds[:, 3]])
+    if np.max(np.abs(_utm_scale(zone, corners_lon, corners_lat) - 1.0)) <= MAX_SCALE_ERROR:
+        return zone
+    centres = [_weighted_centre(geoms[groups == g]) for g in range(len(bounds))]
+    return frames_crs(centres, bounds)
+
+
+def _weighted_centre(geoms: np.ndarray) -> tuple[float, float]:
+    """Area-weighted mean of the planar centroids (degrees): good enough to pick a zone or centre a frame."""
+    c = shapely.centroid(geoms)
     w = shapely.area(geoms)
     if not np.any(w > 0):
         w = np.ones(len(geoms))
-    lon = float(np.average(shapely.get_x(c), weights=w))
-    lat = float(np.average(shapely.get_y(c), weights=w))
-    return utm_epsg(lon, lat)
+    return float(np.average(shapely.get_x(c), weights=w)), float(np.average(shapely.get_y(c), weights=w))
+
+
+def _utm_scale(zone: str, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Point scale factor of UTM ``zone`` at (lon, lat); far outside the zone it grows without bound."""
+    from pyproj import Proj
+
+    with np.errstate(all="ignore"):
+        k = np.asarray(Proj(zone).get_factors(lon, lat).meridional_scale, dtype=float)
+    return np.where(np.isfinite(k), k, np.inf)
+
+
+def area_groups(geoms: np.ndarray, gap_deg: float = GROUP_GAP_DEG) -> np.ndarray:
+    """Group label (0, 1, ...) of each lon/lat geometry: connected within ``gap_deg``, numbered by first member."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(geoms)
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=gap_deg)
+    _, labels = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(np.argsort(first))  # label -> rank of its first member
+    return order[labels]
+
+
+def frames_crs(centres, bounds) -> str:
+    """The per-area frame string of groups with ``centres`` [(lon, lat)] and ``bounds`` [(x0, y0, x1, y1)]."""
+    parts = [",".join(f"{v:.6f}" for v in (*c, *b)) for c, b in zip(centres, bounds, strict=True)]
+    return FRAMES_PREFIX + ";".join(parts)
+
+
+def _frames(crs: str) -> np.ndarray | None:
+    """Rows (lon, lat, x0, y0, x1, y1) of a per-area frame string; ``None`` for an ordinary CRS."""
+    if not (isinstance(crs, str) and crs.startswith(FRAMES_PREFIX)):
+        return None
+    return np.array([[float(v) for v in part.split(",")] for part in crs[len(FRAMES_PREFIX):].split(";")])
+
+
+def frame_proj(crs: str, k: int) -> str:
+    """The PROJ string of group ``k``'s frame: a transverse Mercator (scale 1) centred on the group."""
+    lon0, lat0 = _frames(crs)[k, :2]
+    return (f"+proj=tmerc +lat_0={lat0:.6f} +lon_0={lon0:.6f} +k=1 +x_0={_FRAME_X0_M + k * FRAME_SPACING_M:.1f} "
+            f"+y_0=0 +ellps=WGS84 +units=m +no_defs +type=crs")
+
+
+def _frame_of_lonlat(frames: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The group whose bounds lie nearest each point (0 inside them; lon scaled by cos(lat))."""
+    dx = np.maximum(np.maximum(frames[:, 2][None] - lon[:, None], lon[:, None] - frames[:, 4][None]), 0.0)
+    dy = np.maximum(np.maximum(frames[:, 3][None] - lat[:, None], lat[:, None] - frames[:, 5][None]), 0.0)
+    dx = np.minimum(dx, 360.0 - dx) * np.cos(np.radians(np.clip(lat, -89.0, 89.0)))[:, None]
+    return np.argmin(dx * dx + dy * dy, axis=1)
+
+
+def _frame_of_x(frames: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint((x - _FRAME_X0_M) / FRAME_SPACING_M), 0, len(frames) - 1).astype(int)
 
 
 def area_km2(layer: gpd.GeoSeries | gpd.GeoDataFrame, crs_metric: str | None = None) -> np.ndarray:
@@ -176,12 +261,45 @@ def area_km2(layer: gpd.GeoSeries | gpd.GeoDataFrame, crs_metric: str | None = N
         raise ValueError("layer has no CRS; cannot measure areas")
     if not len(layer):
         return np.zeros(0)
-    return layer.geometry.to_crs(crs_metric or metric_crs(layer)).area.to_numpy() / 1e6
+    geo = layer.geometry.to_crs(WGS84)
+    crs = crs_metric or metric_crs(gpd.GeoDataFrame(geometry=geo))
+    return shapely.area(geoms_to_metric(np.asarray(geo.values), crs)) / 1e6
 
 
 def to_metric(gdf: gpd.GeoDataFrame, crs: str | None = None) -> gpd.GeoDataFrame:
-    """Reproject a layer to ``crs`` (default: :func:`metric_crs` of the layer)."""
-    return gdf.to_crs(crs or metric_crs(gdf))
+    """Reproject a layer to ``crs`` (default: :func:`metric_crs` of the layer); a per-area frame has no pyproj CRS."""
+    crs = crs or metric_crs(gdf)
+    if _frames(crs) is None:
+        return gdf.to_crs(crs)
+    geo = gdf.to_crs(WGS84)
+    return geo.set_geometry(gpd.GeoSeries(geoms_to_metric(np.asarray(geo.geometry.values), crs), index=geo.index),
+                            crs=None)
+
+
+def geoms_to_metric(geoms: np.ndarray, crs: str) -> np.ndarray:
+    """WGS-84 shapely geometries in the metric frame ``crs``; each stays whole in the frame of its group."""
+    frames = _frames(crs)
+    if frames is None:
+        return np.asarray(gpd.GeoSeries(geoms, crs=WGS84).to_crs(crs).values, dtype=object)
+    geoms = np.asarray(geoms, dtype=object)
+    out = geoms.copy()
+    present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    rep = shapely.point_on_surface(geoms[present])
+    k = np.zeros(len(geoms), int)
+    k[present] = _frame_of_lonlat(frames, shapely.get_x(rep), shapely.get_y(rep))
+    for g in np.unique(k[present]):
+        sel = present & (k == g)
+        out[sel] = shapely.transform(geoms[sel], lambda c, g=g: np.column_stack(
+            _transformer(WGS84, frame_proj(crs, g)).transform(c[:, 0], c[:, 1])))
+    return out
+
+
+def geoms_from_metric(geoms: np.ndarray, crs: str) -> np.ndarray:
+    """Shapely geometries in the metric frame ``crs`` back to WGS-84 lon/lat."""
+    if _frames(crs) is None:
+        return np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(WGS84).values, dtype=object)
+    return shapely.transform(np.asarray(geoms, dtype=object),
+                             lambda c: np.column_stack(xy_to_lonlat(c[:, 0], c[:, 1], crs)))
 
 
 @lru_cache(maxsize=32)
@@ -190,15 +308,35 @@ def _transformer(src: str, dst: str) -> Transformer:
 
 
 def lonlat_to_xy(lon, lat, crs: str) -> tuple[np.ndarray, np.ndarray]:
-    """WGS-84 lon/lat -> planar x, y (metres) in ``crs``."""
-    x, y = _transformer(WGS84, crs).transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
-    return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    """WGS-84 lon/lat -> planar x, y (metres) in ``crs`` (a pyproj CRS or a per-area frame)."""
+    lon, lat = np.broadcast_arrays(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    frames = _frames(crs)
+    if frames is None:
+        x, y = _transformer(WGS84, crs).transform(lon, lat)
+        return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    k = _frame_of_lonlat(frames, lon.ravel(), lat.ravel()).reshape(lon.shape)
+    return _by_frame(crs, k, lon, lat, forward=True)
 
 
 def xy_to_lonlat(x, y, crs: str) -> tuple[np.ndarray, np.ndarray]:
-    """Planar x, y (metres) in ``crs`` -> WGS-84 lon/lat."""
-    lon, lat = _transformer(crs, WGS84).transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    """Planar x, y (metres) in ``crs`` (a pyproj CRS or a per-area frame) -> WGS-84 lon/lat."""
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    frames = _frames(crs)
+    if frames is None:
+        lon, lat = _transformer(crs, WGS84).transform(x, y)
+        return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    return _by_frame(crs, _frame_of_x(frames, x), x, y, forward=False)
+
+
+def _by_frame(crs: str, k: np.ndarray, a: np.ndarray, b: np.ndarray, *, forward: bool):
+    """Transform (a, b) with the frame of each point's group ``k``."""
+    out_a, out_b = np.full(a.shape, np.nan), np.full(b.shape, np.nan)
+    for g in np.unique(k):
+        sel = k == g
+        proj = frame_proj(crs, int(g))
+        tr = _transformer(WGS84, proj) if forward else _transformer(proj, WGS84)
+        out_a[sel], out_b[sel] = tr.transform(a[sel], b[sel])
+    return out_a, out_b
 
 
 def offset_m(lon, lat) -> np.ndarray:

@@ -36,7 +36,7 @@ import shapely
 from pyproj import CRS, Transformer
 from scipy.spatial import cKDTree
 
-from gis.crs import WGS84, lonlat_to_xy
+from gis.crs import WGS84, geoms_from_metric, geoms_to_metric, lonlat_to_xy
 from gis.errors import InputError, ValidationError
 from gis.io import read_vector
 from gis.validate import check_numeric_column, check_point_layer, normalize_ids
@@ -55,7 +55,7 @@ def read_cores(path: str | os.PathLike, districts: gpd.GeoDataFrame, *, id_field
     Returns ``district_id, name, lon, lat, x_m, y_m, weight``.
     """
     file = str(path)
-    gdf = read_vector(path)
+    gdf = read_vector(path, id_columns=(id_field,))  # ids as text: "001" stays "001"
     gdf, problems = check_point_layer(gdf, file=file)
     if problems:
         raise ValidationError(problems)
@@ -218,8 +218,7 @@ def raster_population(fine: pd.DataFrame, path: str | os.PathLike, *, crs_metric
     cc = cols + col0 + 0.5
     rr = rows + row0 + 0.5
     px, py = a * cc + b * rr + c, d * cc + e * rr + f
-    to_m = Transformer.from_crs(rcrs, crs_metric, always_xy=True)
-    mx, my = to_m.transform(px, py)
+    mx, my = lonlat_to_xy(*Transformer.from_crs(rcrs, WGS84, always_xy=True).transform(px, py), crs_metric)
     pop, used = _nearest_sum(fine, np.asarray(mx), np.asarray(my), vals, _snap_radius_m(fine))
     return pop, SourceReport(total=float(vals[used].sum()), dropped=float(vals[~used].sum()), items=int(len(vals)))
 
@@ -299,11 +298,11 @@ def read_hotspots(path: str | os.PathLike, districts: gpd.GeoDataFrame, *, lines
         problems.append((file, "area_km2", "point hot spots need an area_km2 or an enterprise_lines column"))
     if problems:
         raise ValidationError(problems)
-    metric = gpd.GeoSeries(geoms, crs=WGS84).to_crs(crs_metric)
-    area_km2 = np.where(is_pt, area.to_numpy() if area is not None else 0.0, metric.area.to_numpy() / 1e6)
+    metric = geoms_to_metric(geoms, crs_metric)
+    area_km2 = np.where(is_pt, area.to_numpy() if area is not None else 0.0, shapely.area(metric) / 1e6)
     radius = np.sqrt(np.maximum(area_km2, 0.0) * 1e6 / np.pi)
-    shapes_m = np.where(is_pt, shapely.buffer(metric.values, np.maximum(radius, 1.0), quad_segs=16), metric.values)
-    shapes = gpd.GeoSeries(shapes_m, crs=crs_metric).to_crs(WGS84)
+    shapes_m = np.where(is_pt, shapely.buffer(metric, np.maximum(radius, 1.0), quad_segs=16), metric)
+    shapes = gpd.GeoSeries(geoms_from_metric(shapes_m, crs_metric), crs=WGS84)
     ent = lines.to_numpy() if lines is not None else area_km2 * lines_per_km2
     reps = shapely.point_on_surface(np.asarray(shapes.values)) if (~is_pt).any() else None
     lon = np.where(is_pt, shapely.get_x(geoms), shapely.get_x(reps) if reps is not None else 0.0)

@@ -9,8 +9,9 @@ import contextlib
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import geopandas as gpd
 import pandas as pd
@@ -21,13 +22,27 @@ LON_NAMES = ("lon", "lng", "longitude", "x")
 LAT_NAMES = ("lat", "latitude", "y")
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a plain CSV table; refuse a missing, empty or unreadable file."""
+#: CSV columns always read as text: ids keep their leading zeros ("001" stays "001", never 1)
+ID_COLUMN_NAMES = ("id", "adcode", "code")
+
+
+def is_id_column(name: str, id_columns: Iterable[str] = ()) -> bool:
+    """True for an id column: one named in ``id_columns``, ``id``/``adcode``/``code``, or ending in ``_id``/``_code``."""
+    low = str(name).strip().lower()
+    return name in set(id_columns) or low in ID_COLUMN_NAMES or low.endswith(("_id", "_code"))
+
+
+def read_table(path: str | os.PathLike, *, id_columns: Iterable[str] = ()) -> pd.DataFrame:
+    """Read a plain CSV table; refuse a missing, empty or unreadable file.
+
+    Id columns (:func:`is_id_column`, plus ``id_columns``) are read as text, so ``001`` stays ``001``.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", file=str(path))
     try:
-        df = pd.read_csv(path)
+        header = pd.read_csv(path, nrows=0).columns
+        df = pd.read_csv(path, dtype={c: str for c in header if is_id_column(c, id_columns)})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable CSV table ({type(exc).__name__})", file=str(path)) from None
     if df.empty:
@@ -35,18 +50,19 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
-def read_vector(path: str | os.PathLike, *, layer: str | None = None, crs_if_csv: str = "EPSG:4326") -> gpd.GeoDataFrame:
+def read_vector(path: str | os.PathLike, *, layer: str | None = None, crs_if_csv: str = "EPSG:4326",
+                id_columns: Iterable[str] = ()) -> gpd.GeoDataFrame:
     """Read a vector layer (GeoPackage, GeoJSON, Shapefile, or CSV with lon/lat).
 
     A CSV needs a lon and a lat column (``lon``/``lng``/``longitude``/``x`` and
-    ``lat``/``latitude``/``y``) and is taken to be in ``crs_if_csv``.
+    ``lat``/``latitude``/``y``) and is taken to be in ``crs_if_csv``; its id columns are read as text.
     The CRS is *not* checked here; :mod:`gis.validate` does that.
     """
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=str(path))
     if path.suffix.lower() in {".csv", ".txt"}:
-        df = read_table(path)
+        df = read_table(path, id_columns=id_columns)
         cols = {c.lower(): c for c in df.columns}
         lon = next((cols[c] for c in LON_NAMES if c in cols), None)
         lat = next((cols[c] for c in LAT_NAMES if c in cols), None)
@@ -62,7 +78,9 @@ def read_vector(path: str | os.PathLike, *, layer: str | None = None, crs_if_csv
     try:
         import pyogrio
 
-        gdf = pyogrio.read_dataframe(path, layer=layer)
+        with warnings.catch_warnings():  # NaN coordinates warn in shapely; gis.validate reports them by feature
+            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+            gdf = pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:  # pyogrio raises several DataSourceError/DataLayerError kinds
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"not a readable geodata file ({msg[:160]})", file=str(path)) from None
@@ -128,3 +146,49 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)
+
+
+@contextlib.contextmanager
+def staged_dir(out_dir: str | os.PathLike, *, replaces: Iterable[str] = ()) -> Iterator[Path]:
+    """Yield a private folder inside ``out_dir`` to write a run's outputs; move them into place only on success.
+
+    On success every file of the folder moves into ``out_dir`` (no target may be a folder: that is checked
+    for all of them before any moves), and the files named in ``replaces`` that this run did not write are
+    removed, so an older run's ``map.html`` is not left beside a new plan. SIGINT/SIGTERM are held back during
+    the moves, so an interrupt never leaves a partial set. On any failure (an exception, an interrupt, a full
+    disk) the folder is removed and ``out_dir`` keeps what it had; an :class:`OSError` becomes one
+    :class:`OutputError`.
+    """
+    out_dir = check_writable_dir(out_dir)
+    try:
+        stage = Path(tempfile.mkdtemp(dir=out_dir, prefix=".rollout-run-"))
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: output folder cannot be written ({exc.strerror or exc})") from None
+    try:
+        yield stage
+        _commit(stage, out_dir, set(replaces))
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: could not write the outputs ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _commit(stage: Path, out_dir: Path, replaces: set[str]) -> None:
+    """Move the staged files into ``out_dir`` with interrupts held back; remove stale ``replaces`` files."""
+    import signal
+
+    names = sorted(p.name for p in stage.iterdir() if not p.name.startswith("."))
+    blocked = [n for n in names if (out_dir / n).is_dir()]
+    if blocked:
+        raise OutputError(f"{out_dir / blocked[0]}: is a folder; cannot write the output file there")
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        for name in sorted(replaces - set(names)):
+            stale = out_dir / name
+            if stale.is_file() or stale.is_symlink():
+                stale.unlink()
+        for name in names:
+            os.replace(stage / name, out_dir / name)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

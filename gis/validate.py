@@ -12,19 +12,27 @@ What is checked
 boundary layer
     readable; has a CRS (reprojected to WGS-84; GCJ-02 converted on request);
     has the id field; no missing or duplicate ids; not empty; every geometry
-    present, non-empty and polygonal; invalid polygons are repaired with
-    ``shapely.make_valid`` (a warning names them) or refused when the repair
-    leaves no polygon; coordinates within lon/lat range after reprojection.
+    present, non-empty and polygonal; no NaN or infinite coordinates; invalid
+    polygons are repaired with ``shapely.make_valid`` (a warning names them) or
+    refused when the repair leaves no polygon; coordinates within lon/lat range
+    after reprojection; no two districts overlap by more than
+    :data:`OVERLAP_TOLERANCE` of the smaller one (a nested district lost its
+    people before).
 district table
     readable; has the id and ``population`` columns; no missing or duplicate
     ids; population numeric, not missing, not negative; optional
     ``households`` and ``area_km2`` numeric and not negative.
 both
-    every boundary id has a table row and every table row has a boundary.
+    every boundary id has a table row and every table row has a boundary. Ids
+    are text: CSV id columns are read as strings (``001`` stays ``001``), and
+    ids differing only in leading zeros (``001`` vs ``1``) are named as such.
+text
+    names and ids lose control and bidi override characters (:func:`clean_text`).
 """
 from __future__ import annotations
 
 import logging
+import re
 from typing import Iterable
 
 import geopandas as gpd
@@ -49,6 +57,27 @@ _POLYGONAL = {"Polygon", "MultiPolygon"}
 
 # --------------------------------------------------------------------------- helpers
 
+#: C0/C1 controls and the bidi embedding/override/isolate marks (U+202A-U+202E, U+2066-U+2069, LRM/RLM/ALM)
+_UNSAFE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+_BREAKS = re.compile("[\t\n\r]+")
+
+
+def clean_text(value) -> str:
+    """User text (a title, a district name) fit for every output: controls and bidi marks removed.
+
+    Tabs and line breaks become one space; other C0/C1 controls and the bidi override, embedding and
+    isolate characters (which can make ``exe.txt`` display as ``txt.exe``) are dropped. ``None`` -> "".
+    """
+    if value is None:
+        return ""
+    return _UNSAFE_TEXT.sub("", _BREAKS.sub(" ", str(value)))
+
+
+def clean_texts(values: pd.Series) -> pd.Series:
+    """:func:`clean_text` of every string in ``values``; other values (numbers, missing) unchanged."""
+    return values.map(lambda v: clean_text(v) if isinstance(v, str) else v)
+
+
 def _list(items: Iterable, limit: int = 8) -> str:
     items = [str(i) for i in items]
     head = ", ".join(items[:limit])
@@ -67,7 +96,7 @@ def normalize_ids(values: pd.Series) -> pd.Series:
             return str(int(v))
         if isinstance(v, (int, np.integer)):
             return str(int(v))
-        s = str(v).strip()
+        s = clean_text(v).strip()
         return s or None
 
     return pd.Series([one(v) for v in values], index=values.index, dtype=object)
@@ -156,7 +185,40 @@ def check_boundaries(gdf: gpd.GeoDataFrame, *, file: str, id_field: str = "adcod
         return None, [(file, "crs", f"coordinates out of lon/lat range after reprojection (bounds {x0:.1f}, {y0:.1f}, "
                                     f"{x1:.1f}, {y1:.1f}); is the declared CRS ({gdf.crs}) right?")]
     out["district_id"] = ids.to_numpy()
+    overlaps = check_overlaps(out.geometry.to_numpy(), ids.to_numpy(), file=file)
+    if overlaps:
+        return None, overlaps
     return out.reset_index(drop=True), []
+
+
+#: share of the smaller district's area two districts may overlap by (digitising slivers) before it is refused
+OVERLAP_TOLERANCE = 0.005
+
+
+def check_overlaps(geoms: np.ndarray, ids: np.ndarray, *, file: str,
+                   tolerance: float = OVERLAP_TOLERANCE) -> list[Problem]:
+    """Districts that overlap by more than ``tolerance`` of the smaller one's area, or lie inside another.
+
+    Each place must belong to one district, or its people are counted twice or lost (a nested district
+    got no demand cells). Ratios of areas are taken in lon/lat degrees: both polygons of a pair share
+    the local scale, so the ratio is that of their true areas to well under 1 % for districts.
+    """
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if not len(left):
+        return []
+    shared = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    smaller = np.minimum(shapely.area(geoms[left]), shapely.area(geoms[right]))
+    share = np.divide(shared, smaller, out=np.zeros_like(shared), where=smaller > 0)
+    bad = np.flatnonzero(share > tolerance)
+    if not len(bad):
+        return []
+    pairs = [f"{ids[left[k]]} and {ids[right[k]]} "
+             f"({'one inside the other' if share[k] > 0.99 else f'{share[k]:.1%} of the smaller'})" for k in bad]
+    return [(file, "geometry", f"districts overlap, so their people would be lost or counted twice: {_list(pairs, 5)}; "
+                               f"each place must belong to one district")]
 
 
 def _boundary_ids(gdf: gpd.GeoDataFrame, file: str, id_field: str, problems: list[Problem]) -> pd.Series | None:
@@ -191,7 +253,12 @@ def _boundary_geometries(gdf: gpd.GeoDataFrame, file: str, ids: pd.Series | None
     if nonpoly.any():
         kinds = sorted(set(types[nonpoly]))
         problems.append((file, "geometry", f"not a polygon ({', '.join(kinds)}) for {_list(_labels(ids, nonpoly))}"))
-    ok = ~absent & ~nonpoly
+    nonfinite = np.zeros(len(geoms), dtype=bool)
+    for i in np.flatnonzero(~absent & ~nonpoly):
+        nonfinite[i] = not np.isfinite(shapely.get_coordinates(geoms[i])).all()
+    if nonfinite.any():
+        problems.append((file, "geometry", f"NaN or infinite coordinates in {_list(_labels(ids, nonfinite))}"))
+    ok = ~absent & ~nonpoly & ~nonfinite
     invalid = np.zeros(len(geoms), dtype=bool)
     invalid[ok] = ~shapely.is_valid(geoms[ok])
     repaired = np.zeros(len(geoms), dtype=bool)
@@ -257,8 +324,8 @@ def check_district_table(df: pd.DataFrame, *, file: str, id_field: str = "adcode
     out = pd.DataFrame({"district_id": ids.to_numpy()})
     name_en = df["name_en"] if "name_en" in df.columns else (df["name"] if "name" in df.columns else ids)
     name_zh = df["name_zh"] if "name_zh" in df.columns else name_en
-    out["name_zh"] = pd.Series(name_zh).fillna("").astype(str).to_numpy()
-    out["name_en"] = pd.Series(name_en).fillna("").astype(str).to_numpy()
+    out["name_zh"] = clean_texts(pd.Series(name_zh).fillna("").astype(str)).to_numpy()
+    out["name_en"] = clean_texts(pd.Series(name_en).fillna("").astype(str)).to_numpy()
     popv = pop.to_numpy(dtype=float)
     out["population"] = popv.astype(np.int64) if np.all(popv == np.round(popv)) else popv
     if hh is None or hh.isna().any():
@@ -281,10 +348,22 @@ def check_ids(boundary_ids: Iterable[str], table_ids: Iterable[str], *, boundari
     b, t = set(boundary_ids), set(table_ids)
     problems: list[Problem] = []
     if b - t:
-        problems.append((districts_file, id_field, f"no table row for boundary ids: {_list(sorted(b - t))}"))
+        problems.append((districts_file, id_field, f"no table row for boundary ids: {_list(sorted(b - t))}"
+                                                   f"{_zero_hint(b - t, t - b)}"))
     if t - b:
-        problems.append((boundaries_file, id_field, f"no boundary for table ids: {_list(sorted(t - b))}"))
+        problems.append((boundaries_file, id_field, f"no boundary for table ids: {_list(sorted(t - b))}"
+                                                    f"{_zero_hint(t - b, b - t)}"))
     return problems
+
+
+def _zero_hint(ours: set[str], theirs: set[str]) -> str:
+    """A note on ids that differ only in leading zeros ('001' vs '1'): ids are text and must match exactly."""
+    by_stripped = {t.lstrip("0"): t for t in theirs}
+    same = [f"'{o}' vs '{by_stripped[o.lstrip('0')]}'" for o in sorted(ours) if o.lstrip("0") in by_stripped]
+    if not same:
+        return ""
+    return (f" (ids are text and must match exactly; these differ only in leading zeros: {_list(same, 5)}; "
+            f"write the ids the same way in both files)")
 
 
 # --------------------------------------------------------------------------- together
@@ -292,8 +371,9 @@ def check_ids(boundary_ids: Iterable[str], table_ids: Iterable[str], *, boundari
 def _validate(boundaries, districts, *, id_field: str, boundaries_layer: str | None, boundary_coords: str,
               boundaries_file: str | None, districts_file: str | None) -> tuple[list[Problem], gpd.GeoDataFrame | None]:
     problems: list[Problem] = []
-    gdf, bfile = _read(boundaries, read_vector, boundaries_file, problems, layer=boundaries_layer or None)
-    df, tfile = _read(districts, read_table, districts_file, problems)
+    gdf, bfile = _read(boundaries, read_vector, boundaries_file, problems, layer=boundaries_layer or None,
+                       id_columns=(id_field,))
+    df, tfile = _read(districts, read_table, districts_file, problems, id_columns=(id_field,))
     clean_b = clean_t = None
     if gdf is not None:
         clean_b, p = check_boundaries(gdf, file=bfile, id_field=id_field, coords=boundary_coords)
@@ -313,7 +393,7 @@ def _validate(boundaries, districts, *, id_field: str, boundaries_layer: str | N
     for col in ("name_zh", "name_en"):
         if col in clean_b.columns:
             blank = merged[col].eq("") | merged[col].eq(merged["district_id"])
-            merged.loc[blank, col] = clean_b[col].astype(str).to_numpy()[blank.to_numpy()]
+            merged.loc[blank, col] = clean_texts(clean_b[col].astype(str)).to_numpy()[blank.to_numpy()]
     cols = ["district_id", "name_zh", "name_en", "population", "households", "area_km2", "geometry"]
     return [], merged[cols]
 

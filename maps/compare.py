@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gis.io import atomic_write_text
+from gis.validate import clean_text
 from maps.charts import svg_hbar_chart, svg_line_chart
 from maps.tables import cny_text, status_text
 from rollout.plan import load_plan_summary
@@ -116,7 +117,10 @@ def write_comparison(plan_dirs: list[str | os.PathLike], out_dir: str | os.PathL
                      title: str = "Plan comparison", param: str | None = None, values: list | None = None) -> Path:
     """Write ``out_dir/compare.html`` and ``out_dir/compare.json`` for the saved plans in ``plan_dirs``."""
     summaries = [load_plan_summary(d) for d in plan_dirs]
-    labels = labels or [Path(d).name or str(d) for d in plan_dirs]
+    for s in summaries:  # no control or bidi override characters from a hand-edited plan.json
+        s["title"] = clean_text(s.get("title", ""))
+    labels = [clean_text(v) for v in (labels or [Path(d).name or str(d) for d in plan_dirs])]
+    title = clean_text(title)
     table = comparison_table(summaries, labels)
     if param:
         table["param"] = param

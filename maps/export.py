@@ -57,13 +57,14 @@ def export_plan(plan_dir: str | os.PathLike, fmt: str, out_dir: str | os.PathLik
     -------
     The files written, in layer order.
     """
+    from maps.tables import clean_plan_text
     from rollout.plan import load_plan
 
     fmt = str(fmt).lower().lstrip(".")
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}", field="format")
     plan_dir = Path(plan_dir)
-    plan = load_plan(plan_dir)
+    plan = clean_plan_text(load_plan(plan_dir))
     out_dir = Path(out_dir) if out_dir is not None else plan_dir / "export"
     layers = {name: _wgs84(getattr(plan, name)) for name in EXPORT_LAYERS}
     if fmt == "gpkg":

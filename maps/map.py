@@ -169,10 +169,11 @@ def write_map(plan_dir: str | os.PathLike, out_html: str | os.PathLike | None = 
     -------
     The path written.
     """
+    from maps.tables import clean_plan_text
     from rollout.plan import load_plan
 
     plan_dir = Path(plan_dir)
-    plan = load_plan(plan_dir)
+    plan = clean_plan_text(load_plan(plan_dir))
     out = Path(out_html) if out_html is not None else plan_dir / "map.html"
     data = plan_map_data(plan, basemap=basemap, network=network_parts(plan, plan_dir))
     if title:

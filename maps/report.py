@@ -60,10 +60,11 @@ def write_report(plan_dir: str | os.PathLike, out_html: str | os.PathLike | None
         Where the report links the interactive map, relative to the report. When
         that file exists the map is also shown in a frame (not in print).
     """
+    from maps.tables import clean_plan_text
     from rollout.plan import load_plan
 
     plan_dir = Path(plan_dir)
-    plan = load_plan(plan_dir)
+    plan = clean_plan_text(load_plan(plan_dir))
     out = Path(out_html) if out_html is not None else plan_dir / "report.html"
     map_exists = (out.parent / map_href).is_file()
     text = render_report_html(plan, map_href=map_href, map_exists=map_exists,

@@ -15,11 +15,30 @@ import numpy as np
 import pandas as pd
 
 from gis.crs import area_km2
+from gis.validate import clean_text, clean_texts
 
 #: saved ``districts`` column -> column of :func:`district_figures`
 DISTRICT_KPIS = (("stations_5g", "stations"), ("stations_5g_new", "stations_new"), ("pon_ports", "pon_ports"),
                  ("olt_sites", "olt_sites"), ("capex_cny", "capex_cny"),
                  ("population_covered_share", "population_covered_share"))
+
+
+# ====================================================================== text
+def clean_plan_text(plan):
+    """``plan`` with its title and every text column of its layers cleaned by :func:`gis.validate.clean_text`.
+
+    The planner cleans user text when it reads it; this also covers a plan saved by an older version or edited
+    by hand, so no control or bidi override character (U+202A-U+202E, U+2066-U+2069) reaches HTML, KML, CSV
+    or GeoJSON. Changes ``plan`` in place and returns it.
+    """
+    plan.title = clean_text(plan.title)
+    for name in ("stations", "olt_sites", "links", "districts", "demand"):
+        gdf = getattr(plan, name, None)
+        if gdf is None:
+            continue
+        for col in gdf.columns[gdf.dtypes == object]:  # the geometry column has its own dtype
+            gdf[col] = clean_texts(gdf[col])
+    return plan
 
 
 # ====================================================================== columns

@@ -38,7 +38,7 @@ import shapely
 from scipy.sparse.csgraph import maximum_flow
 from scipy.spatial import cKDTree
 
-from gis.crs import lonlat_to_xy, metric_crs
+from gis.crs import geoms_to_metric, lonlat_to_xy, metric_crs
 from gis.errors import InputError, RolloutError, ScenarioError
 from rollout.plan import PLAN_GPKG, PLAN_JSON, Plan, load_plan, load_plan_summary
 from rollout.scenario import CLUTTERS, Scenario, StationType, scenario_from_dict
@@ -459,7 +459,7 @@ class Evidence:
     def district_of(self, xy: np.ndarray) -> np.ndarray:
         """District id of the input polygon holding each point, within ``BOUNDARY_TOL_M``; None outside all."""
         out = np.full(len(xy), None, dtype=object)
-        geoms = self.boundary.to_crs(self.crs).geometry.to_numpy()
+        geoms = geoms_to_metric(self.boundary.to_crs(4326).geometry.to_numpy(), self.crs)
         ids = self.boundary["district_id"].to_numpy()
         for g, did in zip(geoms, ids, strict=True):
             shapely.prepare(g)
@@ -628,7 +628,7 @@ def check_containment(ev: Evidence) -> Check:
     d = ev.plan.demand
     off = np.zeros(len(d), bool)
     if len(d):
-        polys = d.to_crs(ev.crs).geometry.to_numpy()
+        polys = geoms_to_metric(d.to_crs(4326).geometry.to_numpy(), ev.crs)
         off = shapely.distance(polys, shapely.points(ev.cell_xy)) > BOUNDARY_TOL_M
         off |= ev.district_of(ev.cell_xy) != d["district_id"].astype(str).to_numpy()
     ok = not (st_out.any() or olt_out.any() or off.any())

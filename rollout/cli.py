@@ -1,15 +1,19 @@
 """The ``rollout`` command line.
 
-Exit codes: 0 success, 2 bad input or usage, 3 infeasible plan, 4 a failed ``rollout check``,
-1 anything unexpected.
-Errors print one line (no traceback unless ``--debug``) and leave no half-written output.
+Exit codes: 0 success, 2 bad input or usage (a full disk or an output that cannot be written too), 3 infeasible
+plan, 4 a failed ``rollout check``, 1 anything unexpected, 130/143 interrupted by SIGINT/SIGTERM.
+Errors print one line (no traceback unless ``--debug``) and leave no half-written output: a plan and its map and
+report are written into a staging folder inside the output folder and moved into place together; an interrupt
+kills the solver's process group and removes its temp files.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -75,17 +79,19 @@ def cmd_scenario_init(args) -> int:
 
 def cmd_layers(args) -> int:
     from gis.build import layers_from_scenario
+    from gis.io import staged_dir
 
     scenario = _scenario(args)
     out = _out_dir(args, scenario)
     layers = layers_from_scenario(scenario)
     gpkg = out / "layers.gpkg"
-    layers.to_gpkg(gpkg)
-    summary = layers.summary()
-    if not args.no_map:
-        from maps.map import write_layers_map
+    with staged_dir(out, replaces=("layers.gpkg", "layers_map.html")) as stage:
+        layers.to_gpkg(stage / gpkg.name)
+        if not args.no_map:
+            from maps.map import write_layers_map
 
-        write_layers_map(gpkg, out / "layers_map.html", title=scenario.title)
+            write_layers_map(stage / gpkg.name, stage / "layers_map.html", title=scenario.title)
+    summary = layers.summary()
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     elif not args.quiet:
@@ -109,6 +115,8 @@ def cmd_validate(args) -> int:
         from gis.build import validate_scenario_inputs
 
         problems.extend(validate_scenario_inputs(scenario))
+        if not problems and (scenario.radio.district_min or scenario.radio.district_max):
+            problems.extend(_district_key_rows(scenario))
     if not problems:
         if not args.quiet:
             print("no problems found")
@@ -116,6 +124,33 @@ def cmd_validate(args) -> int:
     _print_table([(f or "", fld or "", r) for f, fld, r in problems], ("file", "field", "problem"))
     print(f"{len(problems)} problem{'s' * (len(problems) != 1)} found", file=sys.stderr)
     return EXIT_INPUT
+
+
+def _district_key_rows(scenario) -> list[tuple[str, str, str]]:
+    """``validate`` rows for district floors/ceilings on ids the district layer does not have."""
+    from gis.build import load_districts
+    from rollout.scenario import district_key_problems
+
+    ids = load_districts(scenario.layer_settings())["district_id"]
+    return [(str(scenario.base_dir), "radio", p) for p in district_key_problems(scenario, ids)]
+
+
+#: what ``plan`` writes; a rerun replaces all of them, so an older run's map is never left beside a new plan
+PLAN_OUTPUTS = ("plan.json", "plan.gpkg", "map.html", "report.html")
+
+
+def _save_plan(plan, out: Path, *, draw: bool) -> None:
+    """Save ``plan`` (and draw its map and report) into a staging folder inside ``out``, then move all into place.
+
+    A failure or an interrupt at any point leaves ``out`` as it was; stale outputs of an older run are removed.
+    """
+    from gis.io import staged_dir
+
+    with staged_dir(out, replaces=PLAN_OUTPUTS) as stage:
+        plan.save(stage)
+        if draw:
+            _draw(stage)
+    log.info("wrote %s and %s", out / "plan.json", out / "plan.gpkg")
 
 
 def cmd_plan(args) -> int:
@@ -131,10 +166,7 @@ def cmd_plan(args) -> int:
     scenario = _scenario(args)
     out = _out_dir(args, scenario)
     plan = plan_from_scenario(scenario)
-    plan.save(out)
-    log.info("wrote %s and %s", out / "plan.json", out / "plan.gpkg")
-    if not args.no_map:
-        _draw(out)
+    _save_plan(plan, out, draw=not args.no_map)
     summary = plan.summary()
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
@@ -286,6 +318,20 @@ def parse_param(text: str) -> tuple[str, list]:
     return key.strip(), values
 
 
+def sweep_folder_name(key: str, value) -> str:
+    """The folder of one sweep variant, ``KEY=VALUE`` made safe: one path component, never ``..``, no controls.
+
+    Path separators, control and bidi characters and anything outside letters, digits and ``._=+-,`` become
+    ``_``; leading dots are dropped, so the folder always lies directly inside ``--out``.
+    """
+    import re
+
+    from gis.validate import clean_text
+
+    name = re.sub(r"[^\w.=+,-]", "_", clean_text(f"{key}={value}"), flags=re.ASCII).lstrip(".")
+    return name[:120] or "variant"
+
+
 def cmd_sweep(args) -> int:
     from gis.io import check_writable_dir
     from maps.compare import write_comparison
@@ -299,13 +345,13 @@ def cmd_sweep(args) -> int:
     variants = [load_scenario(args.scenario, overrides={**overrides, key: v}) for v in values]  # all valid before solving
     out = check_writable_dir(args.out or base.path(base.output.dir))
     dirs = []
-    for v, sc in zip(values, variants, strict=True):
-        d = check_writable_dir(out / f"{key}={v}")
+    names = [sweep_folder_name(key, v) for v in values]
+    names = [n if names.index(n) == i else f"{n}-{i + 1}" for i, n in enumerate(names)]  # values that clean alike
+    for v, sc, name in zip(values, variants, names, strict=True):
+        d = check_writable_dir(out / name)
         log.info("sweep %s = %s", key, v)
         plan = plan_from_scenario(sc)
-        plan.save(d)
-        if not args.no_map:
-            _draw(d)
+        _save_plan(plan, d, draw=not args.no_map)
         dirs.append(d)
     path = write_comparison(dirs, out, labels=[f"{key}={v}" for v in values], title=f"{base.title}: sweep of {key}",
                             param=key, values=values)
@@ -474,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(args, flag):
             setattr(args, flag, False)
     _configure_logging(args.quiet or args.json, args.verbose)
+    previous = _install_signal_handlers()
     try:
         return int(args.func(args) or 0)
     except InfeasibleError as exc:
@@ -482,15 +529,54 @@ def main(argv: list[str] | None = None) -> int:
     except RolloutError as exc:
         print(f"rollout: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("rollout: interrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:  # a full disk, a folder where a file should go, a file that vanished
+        print(f"rollout: error: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt as exc:
+        if "rollout.solve" in sys.modules:  # solves in worker threads too
+            sys.modules["rollout.solve"].kill_solver_children()
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        print(f"rollout: interrupted by {signal.Signals(signum).name}; no output written", file=sys.stderr)
+        return 128 + int(signum)
     except Exception as exc:  # noqa: BLE001 - the one place that turns surprises into one line
         if args.debug:
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(f"rollout: unexpected error: {type(exc).__name__}: {first} (run with --debug for details)", file=sys.stderr)
         return EXIT_UNEXPECTED
+    finally:
+        _restore_signal_handlers(previous)
+
+
+# --------------------------------------------------------------------------- signals
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised in the main thread so every ``finally`` (solver child, temp files) runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _on_signal(signum, frame):
+    for s in _SIGNALS:  # a second signal must not interrupt the clean-up of the first
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _install_signal_handlers() -> dict:
+    """Turn SIGINT/SIGTERM into :class:`Interrupted` (main thread only); return the handlers replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.signal(s, _on_signal) for s in _SIGNALS}
+
+
+def _restore_signal_handlers(previous: dict) -> None:
+    for s, handler in previous.items():
+        signal.signal(s, handler)
 
 
 if __name__ == "__main__":

@@ -318,12 +318,10 @@ class PonInput:
     def _lonlat(self) -> None:
         """WGS-84 lon/lat of cells and sites: as given, else from the planar coordinates."""
         if self.cell_lonlat is None or self.site_lonlat is None:
-            from pyproj import Transformer
-
-            tr = Transformer.from_crs(self.crs_metric, "EPSG:4326", always_xy=True)
+            from gis.crs import xy_to_lonlat  # a pyproj CRS or a per-area frame
 
             def lonlat(xy):
-                return np.column_stack(tr.transform(xy[:, 0], xy[:, 1])) if len(xy) else np.zeros((0, 2))
+                return np.column_stack(xy_to_lonlat(xy[:, 0], xy[:, 1], self.crs_metric)) if len(xy) else np.zeros((0, 2))
 
             if self.cell_lonlat is None:
                 self.cell_lonlat = lonlat(self.cell_xy_m)

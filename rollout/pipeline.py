@@ -117,6 +117,16 @@ def _variant(layers, scenario, site_cell, res5, resp, name) -> dict:
     return {"name": name, "res5": res5, "resp": resp, "stations": stations, "pon_capex": _pon_capex(resp), "total": total}
 
 
+def _check_district_keys(scenario, layers: Layers) -> None:
+    """District floors/ceilings must name districts of the layers: a bad key is bad input (exit 2), not infeasible."""
+    from gis.errors import ScenarioError
+    from rollout.scenario import district_key_problems
+
+    problems = district_key_problems(scenario, layers.districts["district_id"])
+    if problems:
+        raise ScenarioError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+
+
 def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
     """Build the layers (unless given), solve and assemble the plan of ``scenario``."""
     from rollout.model_5g import plan_5g
@@ -128,6 +138,7 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
 
         layers = layers_from_scenario(scenario)
     log.info("layers: %s", ", ".join(f"{k} {v:,}" for k, v in layers.summary().items() if isinstance(v, int)))
+    _check_district_keys(scenario, layers)
     if scenario.budget.capex_cny > 0:
         return _budget_plan(layers, scenario)
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from gis.errors import ScenarioError
+from gis.validate import clean_text
 
 CLUTTERS = ("dense_urban", "urban", "suburban", "rural")
 
@@ -79,30 +81,30 @@ class GridSettings:
 class DemandSettings:
     urban_share: float = _f(0.75, "Modelled surface: share of an urban-core district's people placed around its cores (the rest spread over its land).", lo=0.0, hi=1.0)
     core_scale_km: float = _f(4.0, "Modelled surface: e-folding distance of density around a core.", lo=0.2, hi=50.0, unit="km")
-    dense_urban_per_km2: float = _f(10000.0, "People per km2 above which a cell is dense urban.", lo=0.0, unit="1/km2")
-    urban_per_km2: float = _f(3000.0, "People per km2 above which a cell is urban.", lo=0.0, unit="1/km2")
-    suburban_per_km2: float = _f(500.0, "People per km2 above which a cell is suburban (below: rural).", lo=0.0, unit="1/km2")
+    dense_urban_per_km2: float = _f(10000.0, "People per km2 above which a cell is dense urban.", lo=0.0, hi=1e6, unit="1/km2")
+    urban_per_km2: float = _f(3000.0, "People per km2 above which a cell is urban.", lo=0.0, hi=1e6, unit="1/km2")
+    suburban_per_km2: float = _f(500.0, "People per km2 above which a cell is suburban (below: rural).", lo=0.0, hi=1e6, unit="1/km2")
     penetration_5g: float = _f(0.6, "Share of people using 5G at the busy hour horizon.", lo=0.0, hi=1.0)
     busy_hour_mbps_per_user: float = _f(0.5, "Busy-hour traffic per 5G user.", lo=0.0, hi=1000.0, unit="Mbit/s")
     ont_takeup: float = _f(0.85, "Share of households taking a PON line (one ONT each).", lo=0.0, hi=1.0)
     enterprise_lines_per_1000: float = _f(15.0, "Enterprise PON lines per 1,000 people, everywhere.", lo=0.0, hi=1000.0)
-    hotspot_lines_per_km2: float = _f(400.0, "Extra enterprise lines per km2 inside industrial hot spots.", lo=0.0, unit="1/km2")
+    hotspot_lines_per_km2: float = _f(400.0, "Extra enterprise lines per km2 inside industrial hot spots.", lo=0.0, hi=1e6, unit="1/km2")
 
 
 @dataclass
 class StationType:
-    capacity_mbps: float = _f(2000.0, "Busy-hour capacity of one station.", lo=1.0, unit="Mbit/s")
-    capex_cny: float = _f(400000.0, "Capital cost of one new station, all-in.", lo=0.0, unit="CNY")
+    capacity_mbps: float = _f(2000.0, "Busy-hour capacity of one station.", lo=1.0, hi=1e6, unit="Mbit/s")
+    capex_cny: float = _f(400000.0, "Capital cost of one new station, all-in.", lo=0.0, hi=1e9, unit="CNY")
     max_per_site: int = _f(1, "Most stations of this type at one candidate site.", lo=0, hi=100)
     clutters: list = _f(lambda: list(CLUTTERS), "Clutter classes where this type may be built.", factory=True)
 
 
 @dataclass
 class RadioSettings:
-    target_stations: int = _f(35000, "Total 5G stations (existing + new) the plan must reach.", lo=0)
+    target_stations: int = _f(35000, "Total 5G stations (existing + new) the plan must reach.", lo=0, hi=10_000_000)
     radius_m: ByClutter = _f(_by(250.0, 450.0, 1000.0, 2500.0), "Planning radius by clutter class.", unit="m", lo=10.0, hi=20000.0, factory=True)
     k_coverage: ByClutter = _f(_by(1, 1, 1, 1), "Stations within radius every populated cell needs, by clutter class.", lo=0, hi=5, factory=True)
-    backhaul_cost_cny_per_km: float = _f(80000.0, "Fibre backhaul cost per route km from a new station to its aggregation/OLT site.", lo=0.0, unit="CNY/km")
+    backhaul_cost_cny_per_km: float = _f(80000.0, "Fibre backhaul cost per route km from a new station to its aggregation/OLT site.", lo=0.0, hi=1e8, unit="CNY/km")
     macro: StationType = _f(lambda: StationType(2000.0, 400000.0, 1, list(CLUTTERS)), "3-sector n78 macro station.", factory=True)
     small: StationType = _f(lambda: StationType(300.0, 60000.0, 3, ["dense_urban", "urban"]), "Small cell.", factory=True)
     district_min: dict = _f(dict, "Optional floor on total stations per district id, e.g. {\"370202\" = 2000}.", factory=True)
@@ -113,17 +115,17 @@ class RadioSettings:
 
 @dataclass
 class PonSettings:
-    target_ports: int = _f(90000, "Total 10G-PON ports (existing + new) the plan must reach.", lo=0)
+    target_ports: int = _f(90000, "Total 10G-PON ports (existing + new) the plan must reach.", lo=0, hi=100_000_000)
     split_ratio: ByClutter = _f(_by(64, 64, 64, 64), "Optical split ratio by clutter class (32, 64 or 128).", factory=True)
     reach_km: float = _f(20.0, "Optical reach along the fibre route.", lo=1.0, hi=60.0, unit="km")
     route_factor: float = _f(1.4, "Fibre route length / straight-line distance.", lo=1.0, hi=3.0)
     nearest_sites: int = _f(6, "A cell is paired only with this many nearest reachable OLT sites.", lo=1, hi=50)
-    port_cost_cny: float = _f(1900.0, "Cost of one 10G-PON port.", lo=0.0, unit="CNY")
-    ports_per_chassis: int = _f(272, "Ports one OLT chassis holds (17 slots x 16).", lo=1)
-    max_chassis_per_site: int = _f(4, "Most chassis at one OLT site.", lo=1)
-    chassis_cost_cny: float = _f(0.0, "Cost of one OLT chassis beyond the port price (0: the tender port price already includes the OLT equipment, chassis and line cards; seeds/SOURCES.md).", lo=0.0, unit="CNY")
-    olt_site_cost_cny: float = _f(300000.0, "Fixed cost of opening a new OLT site.", lo=0.0, unit="CNY")
-    fiber_cost_cny_per_km: ByClutter = _f(_by(120000.0, 90000.0, 60000.0, 40000.0), "Feeder fibre cost per route km by clutter class of the served cell.", unit="CNY/km", lo=0.0, factory=True)
+    port_cost_cny: float = _f(1900.0, "Cost of one 10G-PON port.", lo=0.0, hi=1e7, unit="CNY")
+    ports_per_chassis: int = _f(272, "Ports one OLT chassis holds (17 slots x 16).", lo=1, hi=10_000)
+    max_chassis_per_site: int = _f(4, "Most chassis at one OLT site.", lo=1, hi=1_000)
+    chassis_cost_cny: float = _f(0.0, "Cost of one OLT chassis beyond the port price (0: the tender port price already includes the OLT equipment, chassis and line cards; seeds/SOURCES.md).", lo=0.0, hi=1e9, unit="CNY")
+    olt_site_cost_cny: float = _f(300000.0, "Fixed cost of opening a new OLT site.", lo=0.0, hi=1e10, unit="CNY")
+    fiber_cost_cny_per_km: ByClutter = _f(_by(120000.0, 90000.0, 60000.0, 40000.0), "Feeder fibre cost per route km by clutter class of the served cell.", unit="CNY/km", lo=0.0, hi=1e8, factory=True)
     surplus: str = _f("fill", "Where ports beyond the need go: 'fill' (after the least-cost plan, spread them so the lowest ports-to-need ratio is as high as possible; capex unchanged), 'headroom' (one common ratio inside the integer program; dearer, slower) or 'none'.", choices=("fill", "headroom", "none"))
     single_sourcing: bool = _f(True, "Each demand cell homes on exactly one OLT site (false: may split).")
     backhaul: str = _f("joint", "How 5G backhaul and PON interact: 'joint' (iterate to a fixed point) or 'sequential' (5G first, then PON).", choices=("joint", "sequential"))
@@ -146,7 +148,7 @@ class PonSettings:
 @dataclass
 class SolverSettings:
     name: str = _f("cbc", "MILP solver through PuLP.", choices=("cbc", "highs"))
-    time_limit_s: float = _f(120.0, "Wall-clock limit per solve.", lo=1.0, unit="s")
+    time_limit_s: float = _f(120.0, "Wall-clock limit per solve.", lo=1.0, hi=1e6, unit="s")
     gap_rel: float = _f(0.005, "Relative optimality gap at which a solve stops.", lo=0.0, hi=1.0)
     threads: int = _f(2, "Solver threads.", lo=1, hi=256)
     msg: bool = _f(False, "Show the solver's own log.")
@@ -162,12 +164,12 @@ class PhasingSettings:
     coverage_floor: list = _f(list, "Share of population covered by 5G at the end of each year (0..1); empty: no floors.", factory=True)
     discount_rate: float = _f(0.08, "Yearly discount rate of capex.", lo=0.0, hi=1.0)
     solver: str = _f("", "Solver of the scheduling model; empty: solver.name. HiGHS handles coverage floors much faster than CBC here.", choices=("", "cbc", "highs"))
-    early_value_cny_per_person: float = _f(1.0, "Value of covering one person one year earlier (discounted), so demand served earlier counts more.", lo=0.0, unit="CNY")
+    early_value_cny_per_person: float = _f(1.0, "Value of covering one person one year earlier (discounted), so demand served earlier counts more.", lo=0.0, hi=1e6, unit="CNY")
 
 
 @dataclass
 class BudgetSettings:
-    capex_cny: float = _f(0.0, "Budget mode: with a capex budget > 0 and no target, maximise what the budget covers (5G stations only).", lo=0.0, unit="CNY")
+    capex_cny: float = _f(0.0, "Budget mode: with a capex budget > 0, maximise what the budget covers (5G stations only); radio.target_stations is priced beside it as the reference plan; a port target (PON enabled) or yearly targets with it are refused.", lo=0.0, hi=1e13, unit="CNY")
     objective: str = _f("population", "What budget mode maximises.", choices=("population", "traffic"))
 
 
@@ -179,7 +181,7 @@ class OutputSettings:
 @dataclass
 class Scenario:
     title: str = _f("Qingdao industrial-internet rollout 2022-2024", "Shown on the map and report.")
-    seed: int = _f(0, "Seed of every random choice (results are deterministic).", lo=0)
+    seed: int = _f(0, "Seed of every random choice (results are deterministic).", lo=0, hi=2**31 - 2)
     data: DataSettings = _f(DataSettings, "Input layers.", factory=True)
     grid: GridSettings = _f(GridSettings, "Adaptive hexagonal demand grid.", factory=True)
     demand: DemandSettings = _f(DemandSettings, "Demand model.", factory=True)
@@ -318,18 +320,22 @@ def _check_number(value, typ, meta, name, problems):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         problems.append(f"'{name}' must be a number, not {value!r}")
         return _BAD
+    if value != value:  # NaN
+        problems.append(f"'{name}' must be a number, not NaN")
+        return _BAD
+    if isinstance(value, float) and not math.isfinite(value):
+        problems.append(f"'{name}' must be a finite number, not {value!r}")
+        return _BAD
+    shown = value  # as written: 1e30, not int(1e30)
     if typ is int and isinstance(value, float):
         if not value.is_integer():
             problems.append(f"'{name}' must be a whole number, not {value!r}")
             return _BAD
         value = int(value)
-    if value != value:  # NaN
-        problems.append(f"'{name}' must be a number, not NaN")
-        return _BAD
     lo, hi = meta.get("lo"), meta.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         rng = f"[{'' if lo is None else lo}, {'' if hi is None else hi}]"
-        problems.append(f"'{name}' = {value!r} is out of range {rng}")
+        problems.append(f"'{name}' = {shown!r} is out of range {rng}")
         return _BAD
     return typ(value)
 
@@ -421,6 +427,44 @@ def _check_phasing(s: Scenario, problems: list[str]) -> None:
             problems.append("'phasing.coverage_floor' values are shares between 0 and 1")
 
 
+def _check_budget(s: Scenario, problems: list[str]) -> None:
+    """Budget mode plans 5G only, to cover the most a budget buys; a PON or yearly target set beside it conflicts.
+
+    ``radio.target_stations`` is honoured: it is the reference plan priced beside the budget plan
+    (``plan.json`` extra.budget.target_plan). A port target differing from the default while the PON is
+    enabled, or yearly cumulative targets, would be silently dropped, so they are refused (exit 2).
+    """
+    if s.budget.capex_cny <= 0:
+        return
+    conflicts = []
+    if s.pon.enabled and s.pon.target_ports != PonSettings().target_ports:
+        conflicts.append(f"'pon.target_ports' = {s.pon.target_ports:,}")
+    conflicts += [f"'phasing.{k}'" for k in ("stations_cumulative", "ports_cumulative") if getattr(s.phasing, k)]
+    if conflicts:
+        problems.append(f"'budget.capex_cny' > 0 (budget mode: 5G only, the most the budget covers) conflicts with "
+                        f"{', '.join(conflicts)}, which budget mode does not plan; set budget.capex_cny = 0 to plan "
+                        f"the targets, or pon.enabled = false and no yearly targets for budget mode")
+
+
+def district_key_problems(s: Scenario, district_ids) -> list[str]:
+    """Problems of ``radio.district_min``/``district_max`` keys that name no district in ``district_ids``."""
+    known = {str(d) for d in district_ids}
+    problems = []
+    for key in ("district_min", "district_max"):
+        unknown = sorted(str(k) for k in getattr(s.radio, key) if str(k) not in known)
+        if unknown:
+            hint = _id_hint(unknown[0], known)
+            problems.append(f"'radio.{key}' names unknown district id(s) {', '.join(unknown[:8])}{hint}")
+    return problems
+
+
+def _id_hint(bad: str, known: set[str]) -> str:
+    """'; did you mean ...?' for an id that differs from a known one only in leading zeros, else the closest."""
+    same = sorted(k for k in known if k.lstrip("0") == bad.lstrip("0"))
+    close = same or difflib.get_close_matches(bad, sorted(known), n=1)
+    return f"; did you mean '{close[0]}'?" if close else f"; valid ids: {', '.join(sorted(known)[:8])}"
+
+
 def scenario_from_dict(data: dict, *, base_dir: Path | None = None, source: str = "scenario") -> Scenario:
     """Validate a plain dict (as parsed from TOML) into a :class:`Scenario`.
 
@@ -431,11 +475,13 @@ def scenario_from_dict(data: dict, *, base_dir: Path | None = None, source: str 
     if not problems:
         _cross_checks(s, problems)
         _check_phasing(s, problems)
+        _check_budget(s, problems)
     if problems:
         err = ScenarioError(f"{source}: " + problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
         err.problems = problems
         raise err
     s.base_dir = base_dir or Path.cwd()
+    s.title = clean_text(s.title)  # no control or bidi override characters in any output
     return s
 
 

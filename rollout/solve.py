@@ -15,8 +15,12 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
+import signal
+import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -94,14 +98,97 @@ def _cbc_command(**kw) -> pulp.COIN_CMD:
     return pulp.COIN_CMD(path=pulp.PULP_CBC_CMD.pulp_cbc_path, **kw)
 
 
+class _ChildGroups:
+    """Stands in for ``subprocess`` inside PuLP's CBC API: every child starts in its own process group.
+
+    The children started by the current thread are recorded, so :func:`_cbc_children_killed_on_exit` can kill a
+    CBC run's whole process group when the solve is left by an exception (SIGINT, SIGTERM turned into an
+    exception by the CLI): no orphan CBC keeps a core busy after the planner stopped.
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.alive: set[subprocess.Popen] = set()  # of every thread (Dask runs cities in worker threads)
+
+    def __getattr__(self, name):
+        return getattr(subprocess, name)
+
+    def children(self) -> list[subprocess.Popen]:
+        if not hasattr(self._local, "children"):
+            self._local.children = []
+        return self._local.children
+
+    def Popen(self, *args, **kw):  # noqa: N802 - the name PuLP calls
+        child = subprocess.Popen(*args, start_new_session=True, **kw)
+        self.children().append(child)
+        with self._lock:
+            self.alive.add(child)
+        return child
+
+    def forget(self, children) -> None:
+        with self._lock:
+            self.alive.difference_update(children)
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        log.info("killed the CBC child process group %d", child.pid)
+
+
+def kill_solver_children() -> int:
+    """Kill the process group of every CBC child still running, in any thread; return how many.
+
+    The CLI calls this on SIGINT/SIGTERM: the solve of the main thread cleans up after itself, but solves in
+    worker threads (a region plan's cities) only notice when their CBC ends.
+    """
+    with _CHILD_GROUPS._lock:
+        alive = list(_CHILD_GROUPS.alive)
+    for child in alive:
+        _kill_group(child)
+    _CHILD_GROUPS.forget(alive)
+    return sum(c.returncode is not None for c in alive)
+
+
+_CHILD_GROUPS = _ChildGroups()
+
+
+@contextlib.contextmanager
+def _cbc_children_killed_on_exit():
+    """Run CBC through :class:`_ChildGroups`; on any exception kill the process group of each child still alive."""
+    from pulp.apis import coin_api
+
+    coin_api.subprocess = _CHILD_GROUPS  # idempotent: only adds start_new_session to PuLP's CBC children
+    mine = _CHILD_GROUPS.children()
+    start = len(mine)
+    try:
+        yield
+    except BaseException:
+        for child in mine[start:]:
+            _kill_group(child)
+        raise
+    finally:
+        _CHILD_GROUPS.forget(mine[start:])
+        del mine[start:]
+
+
 def _solve_cbc(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, gap_rel: float, threads: int,
                msg: bool, seed: int) -> tuple[str, float | None, float | None, str]:
-    """(status, objective, bound, notes) of one CBC run; the bound comes from CBC's own log."""
+    """(status, objective, bound, notes) of one CBC run; the bound comes from CBC's own log.
+
+    CBC's model, solution and log files live in a private temporary folder that is always removed, and CBC
+    runs in its own process group, killed if the solve is interrupted.
+    """
     with tempfile.TemporaryDirectory(prefix="rollout-cbc-") as tmp:
         log_path = Path(tmp) / "cbc.log"
         cmd = _cbc_command(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, logPath=str(log_path),
                            options=[f"randomSeed {seed + 1}", f"randomCbcSeed {seed + 1}"])
-        problem.solve(cmd)
+        cmd.tmpDir = tmp  # the .mps/.sol files too
+        with _cbc_children_killed_on_exit():
+            problem.solve(cmd)
         text = log_path.read_text(errors="replace") if log_path.exists() else ""
     objective = pulp.value(problem.objective) if problem.sol_status in (1, 2) else None
     if is_mip:
@@ -188,4 +275,4 @@ def _fmt(x):
     return "n/a" if x is None else f"{x:,.0f}"
 
 
-__all__ = ["solve", "model_size", "parse_cbc_log", "available_solvers"]
+__all__ = ["solve", "model_size", "parse_cbc_log", "available_solvers", "kill_solver_children"]

@@ -81,7 +81,8 @@ def test_budget_mode_covers_more_with_more_budget(city, tmp_path):
 
     covered = []
     for budget in (2e6, 8e6):
-        scb = scenario_from_dict({**SMALL, "data": sc.to_dict()["data"], "budget": {"capex_cny": budget}},
+        scb = scenario_from_dict({**SMALL, "data": sc.to_dict()["data"], "budget": {"capex_cny": budget},
+                                  "pon": {"enabled": False}},
                                  base_dir=sc.base_dir)
         p = plan_from_scenario(scb, layers=layers)
         assert p.totals["capex_cny"] <= budget + 1e-6
