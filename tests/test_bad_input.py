@@ -307,7 +307,7 @@ def market_split(n: int = 40, m: int = 4):
     slack = [p.add_variable(f"s{r}{k}", lowBound=0) for r in range(m) for k in "pm"]
     p += pulp.lpSum(slack)
     for r in range(m):
-        p += pulp.lpSum(int(v) * xi for v, xi in zip(a[r], x)) + slack[2 * r] - slack[2 * r + 1] == int(a[r].sum() // 2)
+        p += pulp.lpSum(int(v) * xi for v, xi in zip(a[r], x, strict=True)) + slack[2 * r] - slack[2 * r + 1] == int(a[r].sum() // 2)
     return p
 
 
