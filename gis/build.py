@@ -52,7 +52,7 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 #: generated offices are added until every cell with lines has one within this share of the straight-line reach
 OFFICE_REACH_MARGIN = 0.98
 
-MODELLED_SOURCE = ("modelled (census district totals spread around urban cores: exponential kernel "
+MODELLED_SOURCE = ("modelled (district-table totals spread around urban cores: exponential kernel "
                    "of {scale:g} km holding {share:.0%} of each district, the rest uniform over its land)")
 
 DEMAND_COLUMNS = ["cell_id", "district_id", "h3_res", "population", "households", "traffic_mbps", "onts",
@@ -258,6 +258,10 @@ def _cores(settings: BuildSettings, districts, qingdao: bool, crs_metric: str) -
         cores = read_cores(inp.cores, districts, id_field=inp.id_field, crs_metric=crs_metric)
     elif qingdao:
         cores = read_cores(seed_path(SEED_CORES), districts, id_field="adcode", crs_metric=crs_metric)
+    elif settings.inputs.demand is None:
+        log.warning("no urban cores (data.cores): each district's modelled demand is centred on its polygon's "
+                    "representative point, which can be kilometres from its towns; supply a CSV of the towns with "
+                    "columns %s (district id), lon, lat[, weight] as data.cores", inp.id_field)
     return complete_cores(cores, districts, crs_metric=crs_metric)
 
 

@@ -597,7 +597,7 @@ def _demand_spec(demand: gpd.GeoDataFrame, dist: pd.DataFrame, *, modelled: bool
         popup += [_field("covered", d["covered"].astype(bool).to_numpy() if "covered" in d else None, "bool"),
                   _field("stations within radius", numbers(d, "stations_within"), "int"),
                   _field("served by OLT", strings(d, "olt_id"))]
-    note = ("Demand is MODELLED from census district totals spread around urban cores, not measured."
+    note = ("Demand is MODELLED from the district table totals spread around urban cores, not measured."
             if modelled else "")
     return {"id": "demand", "kind": "polys", "label": "Demand cells by clutter", "on": on,
             "classes": classes, "cls": cls.tolist(), "geojson": _merged_polygons_geojson(geoms, cls, len(classes)),
@@ -1127,7 +1127,7 @@ def build_folium_map(data: dict) -> folium.Map:
     root.header.add_child(Element('<meta charset="utf-8">'), name="meta_http")  # replaces branca's http-equiv
     root.header.add_child(Element(f"<title>{_jinja_inert(_html.escape(data['title'] or 'Map'))}</title>"),
                           name="title")
-    root.header.add_child(Element('<meta name="generator" content="qingdao-rollout maps.map (folium)">'),
+    root.header.add_child(Element('<meta name="generator" content="rollout maps.map (folium)">'),
                           name="generator")
     root.html.add_child(Element("<noscript><p>This map needs JavaScript. The same data are in report.html and in "
                                 "the GIS exports.</p></noscript>"), name="noscript")
@@ -1298,11 +1298,27 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
+def _number_elements(root) -> None:
+    """Give every element a counter-derived id (depth first, insertion order) in place of branca's random one.
+
+    folium names its JavaScript variables and element ids ``<kind>_<id>``; branca draws ``<id>`` from
+    ``os.urandom``, so the same plan gave a different page every time. Numbered in tree order, the same
+    plan gives the same bytes.
+    """
+    stack, n = [root], 0
+    while stack:
+        element = stack.pop()
+        n += 1
+        element._id = f"{n:08x}"
+        stack.extend(reversed(list(element._children.values())))
+
+
 def render_map_html(data: dict) -> str:
     """The whole page: the folium map, every library inlined, a CSP that allows only its own scripts."""
     m = build_folium_map(data)
     root = m.get_root()
     _offline_assets(root)
+    _number_elements(root)
     payloads = {}
     stack = [root]
     while stack:

@@ -85,7 +85,7 @@ def cmd_layers(args) -> int:
     if not args.no_map:
         from maps.map import write_layers_map
 
-        write_layers_map(gpkg, out / "layers_map.html", title=scenario.title)
+        write_layers_map(gpkg, out / "layers_map.html", title=scenario.plan_title())
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     elif not args.quiet:
@@ -249,7 +249,7 @@ def cmd_sweep(args) -> int:
         if not args.no_map:
             _draw(d)
         dirs.append(d)
-    path = write_comparison(dirs, out, labels=[f"{key}={v}" for v in values], title=f"{base.title}: sweep of {key}",
+    path = write_comparison(dirs, out, labels=[f"{key}={v}" for v in values], title=f"{base.plan_title()}: sweep of {key}",
                             param=key, values=values)
     if not args.quiet:
         print(f"wrote {len(dirs)} plans and {path}")
