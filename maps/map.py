@@ -1298,19 +1298,28 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def _number_elements(root) -> None:
-    """Give every element a counter-derived id (depth first, insertion order) in place of branca's random one.
+def _element_numbers(root) -> dict[str, str]:
+    """Each element's random id -> a counter-derived one (depth first, insertion order).
 
     folium names its JavaScript variables and element ids ``<kind>_<id>``; branca draws ``<id>`` from
-    ``os.urandom``, so the same plan gave a different page every time. Numbered in tree order, the same
-    plan gives the same bytes.
+    ``os.urandom``, so the same plan gave a different page every time. The page is rendered with the
+    random ids (some are captured in payloads while the map is built) and every one is then replaced
+    by its number in tree order, so the same plan gives the same bytes.
     """
-    stack, n = [root], 0
+    stack, numbers = [root], {}
     while stack:
         element = stack.pop()
-        n += 1
-        element._id = f"{n:08x}"
+        numbers.setdefault(element._id, f"{len(numbers) + 1:08x}")
         stack.extend(reversed(list(element._children.values())))
+    return numbers
+
+
+def _renumber(page: str, numbers: dict[str, str]) -> str:
+    """``page`` with every element id of ``numbers`` replaced (ids are 32 hex digits; nothing else matches)."""
+    if not numbers:
+        return page
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(numbers, key=len, reverse=True)))
+    return pattern.sub(lambda mt: numbers[mt[0]], page)
 
 
 def render_map_html(data: dict) -> str:
@@ -1318,7 +1327,6 @@ def render_map_html(data: dict) -> str:
     m = build_folium_map(data)
     root = m.get_root()
     _offline_assets(root)
-    _number_elements(root)
     payloads = {}
     stack = [root]
     while stack:
@@ -1328,6 +1336,7 @@ def render_map_html(data: dict) -> str:
             payloads[element.placeholder] = element.payload
     page = root.render()
     page = re.sub(r"@@rollout-payload:\w+@@", lambda mt: payloads.get(mt[0], mt[0]), page)
+    page = _renumber(page, _element_numbers(root))
     page = _ASSET_TAG.sub(lambda mt: (f"<script>{_inline_js(mt[1])}</script>" if mt[1]
                                       else f"<style>{_inline_css(mt[2])}</style>"), page)
     leftover = re.findall(r"<script\b[^>]*\bsrc=[^>]*>|<link\b[^>]*>", page)
