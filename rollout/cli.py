@@ -278,6 +278,12 @@ def _print_table(rows, header) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
+def _plan_row(sol: dict) -> tuple:
+    """The whole plan's row: its capex (budget mode: what it maximises) against the proven bound."""
+    return ("whole plan", sol.get("name"), sol.get("status"), _fmt(sol.get("objective")), _fmt(sol.get("bound")),
+            "n/a" if sol.get("gap") is None else f"{sol['gap']:.3%}", f"{sol.get('seconds', 0):.1f}")
+
+
 def _print_plan(s: dict, out: Path, drew: bool) -> None:
     t, sol = s.get("totals", {}), s.get("solver", {})
     rows = [(k, _fmt(v)) for k, v in t.items() if not isinstance(v, (dict, list))]
@@ -288,7 +294,7 @@ def _print_plan(s: dict, out: Path, drew: bool) -> None:
     parts = sol.get("parts", {}) or {}
     _print_table([(p, v.get("name"), v.get("status"), _fmt(v.get("objective")), _fmt(v.get("bound")),
                    "n/a" if v.get("gap") is None else f"{v['gap']:.3%}", f"{v.get('seconds', 0):.1f}")
-                  for p, v in parts.items()],
+                  for p, v in parts.items()] + [_plan_row(sol)],
                  ("part", "solver", "status", "objective_cny", "bound_cny", "gap", "seconds"))
     files = "plan.json, plan.gpkg" + (", map.html, report.html" if drew else "")
     print(f"\nwrote {files} to {out}")

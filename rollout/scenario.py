@@ -472,7 +472,7 @@ def _emit(obj, prefix: str, lines: list[str]) -> None:
 
 #: what a city's own input files hold: the head of every ``rollout scenario init`` file
 INPUT_FILES_DOC = """\
-# Inputs of a city. Without [data] boundaries and districts the embedded Qingdao default is planned.
+# Inputs of a city. Without data.boundaries and data.districts the embedded Qingdao default is planned.
 # Another city needs two files, joined on one id column (data.id_field):
 #
 #   data.boundaries   district polygons: GeoPackage, GeoJSON or Shapefile, saved with a CRS (any; GCJ-02

@@ -16,11 +16,12 @@ boundaries = "city.geojson"
 districts = "city.csv"
 id_field = "code"
 [radio]
-target_stations = 300
+target_stations = 150
+surplus = "none"
 [pon]
 target_ports = 600
 [solver]
-time_limit_s = 60
+time_limit_s = 120
 gap_rel = 0.01
 """
 FILES = ["plan.gpkg", "map.html", "export/stations.csv", "export/olt_sites.csv", "export/links.csv",
@@ -66,3 +67,11 @@ def test_plan_json_is_identical_without_timings(two_runs):
     assert a["scenario_dir"] == "../city"  # relative to the plan folder: no machine path
     assert _without_timings(a) == _without_timings(b)
     assert a["scenario"]["solver"]["threads"] == 1  # the deterministic default
+    # every solve ended on its gap, not on the clock (a time limit would make the plan depend on the machine)
+    assert {p["status"] for p in a["solver"]["parts"].values()} == {"optimal"}
+
+
+@pytest.mark.parametrize("name", ["plan.json", "report.html", "map.html", "export/plan.kml"])
+def test_no_output_names_qingdao_or_a_census_for_another_city(two_runs, name):
+    text = (two_runs[0] / name).read_text(encoding="utf-8").lower()
+    assert "qingdao" not in text and "census" not in text
