@@ -40,7 +40,7 @@ from scipy.spatial import cKDTree
 
 from gis.crs import lonlat_to_xy, metric_crs
 from gis.errors import InputError, RolloutError, ScenarioError
-from rollout.plan import PLAN_GPKG, PLAN_JSON, Plan, load_plan, load_plan_summary, scenario_dir_of
+from rollout.plan import PLAN_GPKG, PLAN_JSON, Plan, load_plan, load_plan_summary
 from rollout.scenario import CLUTTERS, Scenario, StationType, scenario_from_dict
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def read_plan(plan_dir: str | os.PathLike) -> tuple[Plan, dict]:
 
 def scenario_of(summary: dict, plan_dir: Path) -> Scenario:
     """The typed scenario stored in ``plan.json``; relative input paths resolve where the scenario file was."""
-    base = scenario_dir_of(summary, plan_dir)
+    base = Path(summary.get("scenario_dir") or plan_dir)
     try:
         return scenario_from_dict(summary["scenario"], base_dir=base, source="scenario")
     except ScenarioError as exc:

@@ -4,8 +4,8 @@ A saved plan is two files in one folder:
 
 * ``plan.json``: the machine-readable summary (totals, coverage, PON figures,
   per-district rows, solver statistics, the scenario and the folder its relative
-  input paths resolve against (``scenario_dir``, relative to the plan folder, so that
-  the file holds no machine path), the demand source);
+  input paths resolve against (``scenario_dir``: absolute, so that a plan folder can be
+  moved and still checked; the one machine path in the file), the demand source);
 * ``plan.gpkg``: the layers (``stations``, ``olt_sites``, ``links``,
   ``districts``, ``demand``), all in WGS-84.
 
@@ -256,7 +256,6 @@ class Plan:
             with fixed_gpkg_timestamp():
                 self._write_layers(gpkg)
             summary = self.summary()
-            summary["scenario_dir"] = _relative_to(self.scenario_dir, out_dir)
             summary["layer_columns"] = {n: [c for c in getattr(self, n).columns if c != "geometry"]
                                         for n in LAYERS if getattr(self, n) is not None}
             (tmp / PLAN_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -267,21 +266,6 @@ class Plan:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return out_dir
-
-
-def _relative_to(folder: str, out_dir: Path) -> str:
-    """``folder`` relative to the plan folder (POSIX separators), so plan.json holds no machine path."""
-    if not folder:
-        return ""
-    try:
-        return Path(os.path.relpath(Path(folder).resolve(), out_dir.resolve())).as_posix()
-    except ValueError:  # another drive (Windows): no relative path exists
-        return str(folder)
-
-
-def scenario_dir_of(summary: dict, plan_dir: str | os.PathLike) -> Path:
-    """The folder a saved plan's scenario paths resolve against: ``scenario_dir`` is relative to the plan folder."""
-    return (Path(plan_dir) / (summary.get("scenario_dir") or ".")).resolve()
 
 
 def load_plan_summary(plan_dir: str | os.PathLike) -> dict:
@@ -329,6 +313,6 @@ def load_plan(plan_dir: str | os.PathLike) -> Plan:
         scenario=s.get("scenario", {}),
         years=s.get("years", []),
         extra=s.get("extra", {}),
-        scenario_dir=str(scenario_dir_of(s, plan_dir)) if s.get("scenario_dir") else "",
+        scenario_dir=s.get("scenario_dir") or "",
         **layers,
     )

@@ -22,7 +22,7 @@ from rollout.check import INVARIANTS, PlanFormatError, check_plan, max_flow_serv
 from rollout.cli import main
 from gis.build import layers_from_scenario
 from rollout.pipeline import plan_from_scenario
-from rollout.plan import LAYERS, scenario_dir_of
+from rollout.plan import LAYERS
 from rollout.scenario import scenario_from_dict
 from tests._gis_fixtures import second_city_scenario
 
@@ -83,7 +83,7 @@ def edit_json(folder: Path, fn) -> None:
 
 def scenario_of(folder: Path):
     s = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
-    return scenario_from_dict(s["scenario"], base_dir=scenario_dir_of(s, folder))
+    return scenario_from_dict(s["scenario"], base_dir=Path(s["scenario_dir"]))
 
 
 def cover_counts(folder: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -97,12 +97,3 @@ def test_plan_status_is_about_the_plan_capex(capex, bound, requested, status):
     s = combine_stats(parts, objective=capex, bound=bound)
     assert s["status"] == status and s["objective"] == capex
     assert s["gap"] == (None if bound is None else pytest.approx((capex - bound) / capex))
-
-
-def test_plan_json_scenario_dir_is_relative_to_the_plan_folder(tmp_path):
-    plan = _plan()
-    plan.scenario_dir = str(tmp_path / "inputs")
-    plan.save(tmp_path / "runs" / "a")
-    s = load_plan_summary(tmp_path / "runs" / "a")
-    assert s["scenario_dir"] == "../../inputs"
-    assert load_plan(tmp_path / "runs" / "a").scenario_dir == str((tmp_path / "inputs").resolve())
