@@ -136,7 +136,7 @@ class SolverSettings:
     name: str = _f("cbc", "MILP solver through PuLP.", choices=("cbc", "highs"))
     time_limit_s: float = _f(120.0, "Wall-clock limit per solve.", lo=1.0, unit="s")
     gap_rel: float = _f(0.005, "Relative optimality gap at which a solve stops.", lo=0.0, hi=1.0)
-    threads: int = _f(1, "Solver threads. 1 (the default) makes every solve deterministic: the same scenario gives the same plan on any machine (as long as no solve stops at its time limit). CBC with more threads is not deterministic.", lo=1, hi=256)
+    threads: int = _f(1, "Solver threads. 1 (the default) makes every solve deterministic: the same scenario gives the same plan on any machine (as long as no solve stops at its time limit). CBC with more threads is not deterministic; on the Qingdao default, 2 threads were no faster on the shared 2-core machine (README).", lo=1, hi=256)
     msg: bool = _f(False, "Show the solver's own log.")
 
 
