@@ -283,12 +283,12 @@ def _population(settings: BuildSettings, fine: pd.DataFrame, districts, cores,
         population, rep = table_population(fine, path, field=inp.demand_population_field, crs_metric=crs_metric)
         kind = "table"
     source = (f"{kind} {Path(path).name} ({rep.total:,.0f} people in the study area, "
-              f"{rep.dropped:,.0f} outside it; census total {census:,.0f})")
+              f"{rep.dropped:,.0f} outside it; district table total {census:,.0f})")
     report.update({"source_total": rep.total, "source_dropped": rep.dropped, "source_items": rep.items})
     if rep.total <= 0:
         raise InputError("no people of this demand source fall inside the study area", file=str(path),
                          field=inp.demand_population_field if kind == "table" else None)
-    log.info("demand %s: %s people kept (census %s)", kind, f"{rep.total:,.0f}", f"{census:,.0f}")
+    log.info("demand %s: %s people kept (district table %s)", kind, f"{rep.total:,.0f}", f"{census:,.0f}")
     return population, source, report
 
 
