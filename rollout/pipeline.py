@@ -38,7 +38,8 @@ limits; any PON plan for the same lines) is
   sites and homing of the cells with lines; station-only cells add nothing but backhaul), so its
   capex is at least that optimum.
 
-Both parts are minimised separately, so LB ≤ the joint optimum ≤ the kept plan's capex. The
+Both parts are minimised separately, so LB ≤ the joint optimum ≤ the kept plan's capex (with
+``pon.surplus = 'headroom'``, provided no PON plan had to drop that rule while the sequential one kept it). The
 plan-level gap ``(capex − LB) / capex`` is what the plan can claim; its status is ``optimal`` only
 when that gap is within ``solver.gap_rel``. Without PON, the 5G solve's own objective is the capex
 and its bound the plan's.
@@ -262,7 +263,10 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
                 "method": "5G only: the 5G cost solve's proven bound (its objective is the plan's capex)"}
     log.info("bound: 5G at the cheapest backhaul any plan can have, plus the PON bound for its own lines")
     b_min = cheapest_backhaul_km(layers, scenario.pon.route_factor, site_cell)
-    cheap = plan_5g(layers, scenario, backhaul_km=b_min, headroom_floor=res5.headroom_floor)
+    # the plan's own headroom floors; none kept (target not binding, or no headroom solution): h = 1, the
+    # weakest floor any plan meets, so the bound stays valid and the headroom stage is not solved again
+    floor = res5.headroom_floor if res5.headroom_floor is not None else np.ones(len(layers.demand))
+    cheap = plan_5g(layers, scenario, backhaul_km=b_min, headroom_floor=floor)
     stb = dataclasses.replace(cheap.solves[-1], part="5g_bound")
     stb.notes = ((stb.notes + "; ") if stb.notes else "") + ("5G cost model with every site's backhaul at the "
                                                              "cheapest route any plan can price it at: bounds the plan")
