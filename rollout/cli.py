@@ -322,7 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("scenario", parents=[common], help="scenario files", description="Scenario files.")
     scs = sc.add_subparsers(dest="scenario_command", metavar="ACTION", required=True)
     init = scs.add_parser("init", parents=[common], help="write a fully commented default scenario",
-                          description="Write a fully commented default scenario TOML.")
+                          description="Write a fully commented default scenario TOML. Its head lists the files "
+                                      "another city needs and their required and optional columns: district "
+                                      "polygons (id column, geometry), a district table (id column, population; "
+                                      "optional name_zh, name_en, households, area_km2) and, advised, urban cores "
+                                      "(id column, lon, lat[, weight]).")
     init.add_argument("path", help="where to write the TOML file")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.set_defaults(func=cmd_scenario_init)
