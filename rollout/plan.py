@@ -25,7 +25,8 @@ districts : district_id, name_zh, name_en, population, households, area_km2,
     stations_5g, stations_5g_new, pon_ports, olt_sites, capex_cny,
     population_covered_share (polygons)
 demand : cell_id, district_id, clutter, population, households, traffic_mbps, onts,
-    radius_m, covered (bool), stations_within (int), olt_id (hexagons)
+    radius_m, covered (bool), stations_within (int: stations, all units, within the cell's radius
+    of its planning point, counted on the geometry), olt_id (hexagons)
 """
 from __future__ import annotations
 
