@@ -52,7 +52,7 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 #: generated offices are added until every cell with lines has one within this share of the straight-line reach
 OFFICE_REACH_MARGIN = 0.98
 
-MODELLED_SOURCE = ("modelled (census district totals spread around urban cores: exponential kernel "
+MODELLED_SOURCE = ("modelled (district-table totals spread around urban cores: exponential kernel "
                    "of {scale:g} km holding {share:.0%} of each district, the rest uniform over its land)")
 
 DEMAND_COLUMNS = ["cell_id", "district_id", "h3_res", "population", "households", "traffic_mbps", "onts",
@@ -258,6 +258,10 @@ def _cores(settings: BuildSettings, districts, qingdao: bool, crs_metric: str) -
         cores = read_cores(inp.cores, districts, id_field=inp.id_field, crs_metric=crs_metric)
     elif qingdao:
         cores = read_cores(seed_path(SEED_CORES), districts, id_field="adcode", crs_metric=crs_metric)
+    elif settings.inputs.demand is None:
+        log.warning("no urban cores (data.cores): each district's modelled demand is centred on its polygon's "
+                    "representative point, which can be kilometres from its towns; supply a CSV of the towns with "
+                    "columns %s (district id), lon, lat[, weight] as data.cores", inp.id_field)
     return complete_cores(cores, districts, crs_metric=crs_metric)
 
 
@@ -279,12 +283,12 @@ def _population(settings: BuildSettings, fine: pd.DataFrame, districts, cores,
         population, rep = table_population(fine, path, field=inp.demand_population_field, crs_metric=crs_metric)
         kind = "table"
     source = (f"{kind} {Path(path).name} ({rep.total:,.0f} people in the study area, "
-              f"{rep.dropped:,.0f} outside it; census total {census:,.0f})")
+              f"{rep.dropped:,.0f} outside it; district table total {census:,.0f})")
     report.update({"source_total": rep.total, "source_dropped": rep.dropped, "source_items": rep.items})
     if rep.total <= 0:
         raise InputError("no people of this demand source fall inside the study area", file=str(path),
                          field=inp.demand_population_field if kind == "table" else None)
-    log.info("demand %s: %s people kept (census %s)", kind, f"{rep.total:,.0f}", f"{census:,.0f}")
+    log.info("demand %s: %s people kept (district table %s)", kind, f"{rep.total:,.0f}", f"{census:,.0f}")
     return population, source, report
 
 

@@ -114,6 +114,28 @@ def check_writable_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+#: the timestamp GeoPackages are written with (``gpkg_contents.last_change``), so that the same
+#: layers give the same file bytes (GDAL's ``OGR_CURRENT_DATE``)
+GPKG_TIMESTAMP = "2000-01-01T00:00:00.000Z"
+
+
+@contextlib.contextmanager
+def fixed_gpkg_timestamp() -> Iterator[None]:
+    """Within the block, GeoPackages are stamped :data:`GPKG_TIMESTAMP`, not the current time.
+
+    GDAL reads the stamp from its config option ``OGR_CURRENT_DATE``; the previous value is restored
+    on exit, so the process's GDAL configuration is left as it was.
+    """
+    import pyogrio
+
+    before = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_TIMESTAMP})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": before})
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; move it into place only on success.

@@ -78,6 +78,17 @@ def clean_texts(values: pd.Series) -> pd.Series:
     return values.map(lambda v: clean_text(v) if isinstance(v, str) else v)
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log ``message`` as a warning the first time only: a run reads the district table more than once
+    (validation, the layer build, the plan check), and one warning is enough."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning("%s", message)
+
+
 def _list(items: Iterable, limit: int = 8) -> str:
     items = [str(i) for i in items]
     head = ", ".join(items[:limit])
@@ -225,7 +236,9 @@ def _boundary_ids(gdf: gpd.GeoDataFrame, file: str, id_field: str, problems: lis
     """The normalised district ids (None without the id field); missing and duplicate ids are problems."""
     if id_field not in gdf.columns:
         cols = [c for c in gdf.columns if c != gdf.geometry.name]
-        problems.append((file, id_field, f"id field '{id_field}' not found; columns are: {_list(cols, 20)}"))
+        problems.append((file, id_field, f"id field '{id_field}' not found; set data.id_field to the column that "
+                                         f"holds the district ids in both the boundary and the district table "
+                                         f"(columns here: {_list(cols, 20)})"))
         return None
     return _checked_ids(gdf[id_field], file, id_field, "feature", problems)
 
@@ -309,7 +322,10 @@ def check_district_table(df: pd.DataFrame, *, file: str, id_field: str = "adcode
         return None, [(file, None, "table has no rows")]
     for col in (id_field, "population"):
         if col not in df.columns:
-            problems.append((file, col, f"required column '{col}' not found; columns are: {_list(df.columns, 20)}"))
+            what = ("the district ids (set data.id_field to its name)" if col == id_field
+                    else "the residents of each district")
+            problems.append((file, col, f"required column '{col}' not found: it holds {what}; "
+                                        f"columns are: {_list(df.columns, 20)}"))
     ids = None
     if id_field in df.columns:
         ids = _checked_ids(df[id_field], file, id_field, "row", problems)
@@ -332,8 +348,8 @@ def check_district_table(df: pd.DataFrame, *, file: str, id_field: str = "adcode
         derived = popv / DEFAULT_PEOPLE_PER_HOUSEHOLD
         have = hh.to_numpy(dtype=float, na_value=np.nan) if hh is not None else np.full(len(df), np.nan)
         fill = np.isnan(have)
-        log.warning("%s: households derived from population (%.2f people per household) for %s",
-                    file, DEFAULT_PEOPLE_PER_HOUSEHOLD, _list(_labels(ids, fill)))
+        _warn_once(f"{file}: households derived from population ({DEFAULT_PEOPLE_PER_HOUSEHOLD:.2f} people per "
+                   f"household) for {_list(_labels(ids, fill))}; add a 'households' column to use real counts")
         hhv = np.where(fill, np.round(derived), have)
     else:
         hhv = hh.to_numpy(dtype=float)
@@ -366,6 +382,42 @@ def _zero_hint(ours: set[str], theirs: set[str]) -> str:
             f"write the ids the same way in both files)")
 
 
+def _id_sets(frame: pd.DataFrame, skip: str | None = None) -> dict[str, frozenset]:
+    """Column -> its set of normalised ids, for columns whose values are present and distinct."""
+    out = {}
+    for col in frame.columns:
+        if col == skip:
+            continue
+        ids = normalize_ids(frame[col])
+        if ids.notna().all() and not ids.duplicated().any():
+            out[col] = frozenset(ids)
+    return out
+
+
+def detect_id_field(gdf: gpd.GeoDataFrame, df: pd.DataFrame, id_field: str, *, boundaries_file: str = "boundaries",
+                    districts_file: str = "districts") -> str:
+    """``id_field`` if both files have it; else the one column both share whose ids match row for row.
+
+    A new city's files rarely use the default ``adcode``: a column present in the boundary layer and
+    in the district table, with distinct values that are the same set in both, is the join (a warning
+    says which, and how to set it). With no such column, or several, ``id_field`` is returned
+    unchanged and the "not found" problem asks for ``data.id_field``, naming the candidates.
+    """
+    if id_field in gdf.columns and id_field in df.columns:
+        return id_field
+    b, t = _id_sets(gdf, skip=gdf.geometry.name), _id_sets(df)
+    shared = [c for c in t if c in b and b[c] == t[c]]
+    if len(shared) == 1:
+        log.warning("id field '%s' not in both %s and %s: joining them on '%s', whose values match "
+                    "(set data.id_field = \"%s\" to say so)", id_field, boundaries_file, districts_file,
+                    shared[0], shared[0])
+        return shared[0]
+    if len(shared) > 1:
+        log.warning("id field '%s' not in both files; columns %s match in both: set data.id_field to one",
+                    id_field, ", ".join(shared))
+    return id_field
+
+
 # --------------------------------------------------------------------------- together
 
 def _validate(boundaries, districts, *, id_field: str, boundaries_layer: str | None, boundary_coords: str,
@@ -375,6 +427,8 @@ def _validate(boundaries, districts, *, id_field: str, boundaries_layer: str | N
                        id_columns=(id_field,))
     df, tfile = _read(districts, read_table, districts_file, problems, id_columns=(id_field,))
     clean_b = clean_t = None
+    if gdf is not None and df is not None:
+        id_field = detect_id_field(gdf, df, id_field, boundaries_file=bfile, districts_file=tfile)
     if gdf is not None:
         clean_b, p = check_boundaries(gdf, file=bfile, id_field=id_field, coords=boundary_coords)
         problems += p

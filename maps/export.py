@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 
 from gis.errors import InputError, OutputError
-from gis.io import atomic_path
+from gis.io import atomic_path, fixed_gpkg_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def _to_file(gdf: gpd.GeoDataFrame, path: Path, *, layer: str, driver: str, geom
 
 
 def _write_gpkg(layers: dict, target: Path) -> Path:
-    with atomic_path(target) as tmp:
+    with atomic_path(target) as tmp, fixed_gpkg_timestamp():
         for name, gdf in layers.items():
             _to_file(gdf, tmp, layer=name, driver="GPKG", geometry_type=_GEOM_TYPE[name], append=tmp.exists())
     return target

@@ -598,7 +598,7 @@ def _demand_spec(demand: gpd.GeoDataFrame, dist: pd.DataFrame, *, modelled: bool
         popup += [_field("covered", d["covered"].astype(bool).to_numpy() if "covered" in d else None, "bool"),
                   _field("stations within radius", numbers(d, "stations_within"), "int"),
                   _field("served by OLT", strings(d, "olt_id"))]
-    note = ("Demand is MODELLED from census district totals spread around urban cores, not measured."
+    note = ("Demand is MODELLED from the district table totals spread around urban cores, not measured."
             if modelled else "")
     return {"id": "demand", "kind": "polys", "label": "Demand cells by clutter", "on": on,
             "classes": classes, "cls": cls.tolist(), "geojson": _merged_polygons_geojson(geoms, cls, len(classes)),
@@ -1128,7 +1128,7 @@ def build_folium_map(data: dict) -> folium.Map:
     root.header.add_child(Element('<meta charset="utf-8">'), name="meta_http")  # replaces branca's http-equiv
     root.header.add_child(Element(f"<title>{_jinja_inert(_html.escape(data['title'] or 'Map'))}</title>"),
                           name="title")
-    root.header.add_child(Element('<meta name="generator" content="qingdao-rollout maps.map (folium)">'),
+    root.header.add_child(Element('<meta name="generator" content="rollout maps.map (folium)">'),
                           name="generator")
     root.html.add_child(Element("<noscript><p>This map needs JavaScript. The same data are in report.html and in "
                                 "the GIS exports.</p></noscript>"), name="noscript")
@@ -1299,6 +1299,30 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
+def _element_numbers(root) -> dict[str, str]:
+    """Each element's random id -> a counter-derived one (depth first, insertion order).
+
+    folium names its JavaScript variables and element ids ``<kind>_<id>``; branca draws ``<id>`` from
+    ``os.urandom``, so the same plan gave a different page every time. The page is rendered with the
+    random ids (some are captured in payloads while the map is built) and every one is then replaced
+    by its number in tree order, so the same plan gives the same bytes.
+    """
+    stack, numbers = [root], {}
+    while stack:
+        element = stack.pop()
+        numbers.setdefault(element._id, f"{len(numbers) + 1:08x}")
+        stack.extend(reversed(list(element._children.values())))
+    return numbers
+
+
+def _renumber(page: str, numbers: dict[str, str]) -> str:
+    """``page`` with every element id of ``numbers`` replaced (ids are 32 hex digits; nothing else matches)."""
+    if not numbers:
+        return page
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(numbers, key=len, reverse=True)))
+    return pattern.sub(lambda mt: numbers[mt[0]], page)
+
+
 def render_map_html(data: dict) -> str:
     """The whole page: the folium map, every library inlined, a CSP that allows only its own scripts."""
     m = build_folium_map(data)
@@ -1313,6 +1337,7 @@ def render_map_html(data: dict) -> str:
             payloads[element.placeholder] = element.payload
     page = root.render()
     page = re.sub(r"@@rollout-payload:\w+@@", lambda mt: payloads.get(mt[0], mt[0]), page)
+    page = _renumber(page, _element_numbers(root))
     page = _ASSET_TAG.sub(lambda mt: (f"<script>{_inline_js(mt[1])}</script>" if mt[1]
                                       else f"<style>{_inline_css(mt[2])}</style>"), page)
     leftover = re.findall(r"<script\b[^>]*\bsrc=[^>]*>|<link\b[^>]*>", page)

@@ -266,7 +266,7 @@ def render_report_html(plan, *, map_href: str = "map.html", map_exists: bool = F
         "years_cols": years_cols,
         "years_rows": years_rows,
         "solver_parts": parts,
-        "solver_total": _solve_row(solver) if plan.solves else None,
+        "solver_total": _plan_solve_row(solver) if plan.solves else None,
         "jvs": _jvs_rows(joint_vs_sequential(plan.extra)),
         "data_sources": data_sources,
         "assumptions": assumptions,
@@ -440,11 +440,23 @@ def _solve_row(s: dict) -> dict:
     }
 
 
+def _plan_solve_row(solver: dict) -> dict:
+    """The whole plan's row: its capex (or budget objective) against the proven bound, and how it was bounded."""
+    row = _solve_row({**solver, "part": "whole plan"})
+    row["notes"] = "; ".join(str(x) for x in (solver.get("meaning"), solver.get("bound_method")) if x)
+    row["limits"] = ""
+    return row
+
+
 def _jvs_rows(j: dict | None) -> dict | None:
     if not j:
         return None
+    raw = dict(j["raw"])
+    bound = finite(raw.get("joint_lower_bound_cny"))
     return {"joint": cny_text(j["joint_cny"]), "sequential": cny_text(j["sequential_cny"]),
             "saving": cny_text(j["saving_cny"]), "share": share_text(j["saving_share"], digits=2) if j["saving_share"] is not None else "",
+            "bound": cny_text(bound) if bound is not None else "",
+            "gap": share_text(finite(raw.get("joint_gap_to_bound")), digits=2) if bound is not None else "",
             "raw": [(key, _fmt_any(key, val)) for key, val in j["raw"]]}
 
 

@@ -90,7 +90,7 @@ def cmd_layers(args) -> int:
         if not args.no_map:
             from maps.map import write_layers_map
 
-            write_layers_map(stage / gpkg.name, stage / "layers_map.html", title=scenario.title)
+            write_layers_map(stage / gpkg.name, stage / "layers_map.html", title=scenario.plan_title())
     summary = layers.summary()
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
@@ -353,7 +353,7 @@ def cmd_sweep(args) -> int:
         plan = plan_from_scenario(sc)
         _save_plan(plan, d, draw=not args.no_map)
         dirs.append(d)
-    path = write_comparison(dirs, out, labels=[f"{key}={v}" for v in values], title=f"{base.title}: sweep of {key}",
+    path = write_comparison(dirs, out, labels=[f"{key}={v}" for v in values], title=f"{base.plan_title()}: sweep of {key}",
                             param=key, values=values)
     if not args.quiet:
         print(f"wrote {len(dirs)} plans and {path}")
@@ -382,6 +382,12 @@ def _print_table(rows, header) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
+def _plan_row(sol: dict) -> tuple:
+    """The whole plan's row: its capex (budget mode: what it maximises) against the proven bound."""
+    return ("whole plan", sol.get("name"), sol.get("status"), _fmt(sol.get("objective")), _fmt(sol.get("bound")),
+            "n/a" if sol.get("gap") is None else f"{sol['gap']:.3%}", f"{sol.get('seconds', 0):.1f}")
+
+
 def _print_plan(s: dict, out: Path, drew: bool) -> None:
     t, sol = s.get("totals", {}), s.get("solver", {})
     rows = [(k, _fmt(v)) for k, v in t.items() if not isinstance(v, (dict, list))]
@@ -392,7 +398,7 @@ def _print_plan(s: dict, out: Path, drew: bool) -> None:
     parts = sol.get("parts", {}) or {}
     _print_table([(p, v.get("name"), v.get("status"), _fmt(v.get("objective")), _fmt(v.get("bound")),
                    "n/a" if v.get("gap") is None else f"{v['gap']:.3%}", f"{v.get('seconds', 0):.1f}")
-                  for p, v in parts.items()],
+                  for p, v in parts.items()] + [_plan_row(sol)],
                  ("part", "solver", "status", "objective_cny", "bound_cny", "gap", "seconds"))
     files = "plan.json, plan.gpkg" + (", map.html, report.html" if drew else "")
     print(f"\nwrote {files} to {out}")
@@ -420,7 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("scenario", parents=[common], help="scenario files", description="Scenario files.")
     scs = sc.add_subparsers(dest="scenario_command", metavar="ACTION", required=True)
     init = scs.add_parser("init", parents=[common], help="write a fully commented default scenario",
-                          description="Write a fully commented default scenario TOML.")
+                          description="Write a fully commented default scenario TOML. Its head lists the files "
+                                      "another city needs and their required and optional columns: district "
+                                      "polygons (id column, geometry), a district table (id column, population; "
+                                      "optional name_zh, name_en, households, area_km2) and, advised, urban cores "
+                                      "(id column, lon, lat[, weight]).")
     init.add_argument("path", help="where to write the TOML file")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.set_defaults(func=cmd_scenario_init)

@@ -861,7 +861,7 @@ def _item_of(inp: Siting5GInput, family: Family, row) -> tuple[str, str]:
 
 
 def explain_infeasible(inp: Siting5GInput, *, part: str = "5g", solver: str = "cbc", time_limit_s: float = 60.0,
-                       threads: int = 2, seed: int = 0) -> InfeasibleError:
+                       threads: int = 1, seed: int = 0) -> InfeasibleError:
     """The error to raise after an infeasible solve: the families at fault, and the rows that cannot hold.
 
     The shared explanation of :func:`rollout.milp.explain_infeasible` over :data:`FAMILIES` (without the
@@ -1081,7 +1081,7 @@ def _solve_stage(inp: Siting5GInput, part: str, kw: dict, *, objective: str = "c
 
 
 def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 120.0, gap_rel: float = 0.005,
-             threads: int = 2, msg: bool = False, seed: int = 0, headroom_floor: np.ndarray | None = None) -> Result5G:
+             threads: int = 1, msg: bool = False, seed: int = 0, headroom_floor: np.ndarray | None = None) -> Result5G:
     """Diagnose, build, solve (one or two stages) and return the plan.
 
     Each stage gets ``time_limit_s``. ``headroom_floor`` (a previous result's ``headroom_floor``) skips the

@@ -157,7 +157,7 @@ def _item_of(family: Family, row) -> tuple[str, str]:
     return (f"cell {row}", "") if family.blames == "cells" else ("", "")
 
 
-def solve_budget(inp: BudgetInput, *, solver="cbc", time_limit_s=120.0, gap_rel=0.005, threads=2, msg=False,
+def solve_budget(inp: BudgetInput, *, solver="cbc", time_limit_s=120.0, gap_rel=0.005, threads=1, msg=False,
                  seed=0) -> BudgetResult:
     """Build and solve the maximal covering model of the module docstring."""
     m = build_model(inp)

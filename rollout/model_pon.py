@@ -1173,7 +1173,7 @@ def _drop_headroom(data: PonData, why: str) -> None:
 
 
 def solve_pon(inp: PonInput, *, solver: str = "cbc", time_limit_s: float = 120.0, gap_rel: float = 0.005,
-              threads: int = 2, msg: bool = False, seed: int = 0, surplus: str = "fill", odn: bool = False) -> ResultPON:
+              threads: int = 1, msg: bool = False, seed: int = 0, surplus: str = "fill", odn: bool = False) -> ResultPON:
     """Diagnose, build, solve and read back the PON plan.
 
     Parameters

@@ -502,7 +502,7 @@ def _explain(inp: PhasingInput, **kw) -> InfeasibleError:
                                    item_of=lambda family, label: (str(label), ""), **kw)
 
 
-def solve_phasing(inp: PhasingInput, *, solver="cbc", time_limit_s=120.0, gap_rel=0.01, threads=2, msg=False,
+def solve_phasing(inp: PhasingInput, *, solver="cbc", time_limit_s=120.0, gap_rel=0.01, threads=1, msg=False,
                   seed=0) -> PhasingResult:
     """Diagnose, build and solve the schedule.
 

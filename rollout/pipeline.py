@@ -16,9 +16,37 @@ Capex is counted once and the same way for every variant: a station's backhaul i
 the route km from its cell to the OLT site that serves it; the PON part holds sites, chassis,
 ports and feeder fibre. The saving of the joint plan is reported in ``plan.json``
 (``extra.joint_vs_sequential``) and in the report.
+
+What is proven (``extra.plan_bound``, and ``solver.objective/bound/gap`` of ``plan.json``)
+-----------------------------------------------------------------------------------------
+The joint rounds are a **heuristic** (fixed-point rounds; a later round can come out dearer than an
+earlier one, and the cheapest is kept): nothing in them proves the kept plan optimal for the joint
+problem. A valid lower bound on the capex of *every* plan under the same rules (any station plan
+meeting coverage, capacity, the headroom floors of the headroom stage, the targets and district
+limits; any PON plan for the same lines) is
+
+    LB = LB_5G(b_min) + LB_PON(own lines)
+
+* ``b_min``: for each candidate site the cheapest backhaul route any plan can price it at: straight
+  distance to the nearest office (every OLT is one) from the site or from its cell's planning point,
+  whichever is shorter, times the route factor (:func:`cheapest_backhaul_km`). A station's backhaul in
+  any plan is priced from its cell to its cell's OLT, or from the site to the nearest open OLT, so it
+  is never cheaper. ``LB_5G(b_min)`` is the solver's proven bound of the 5G cost model at these prices
+  (part ``5g_bound``): a lower bound on equipment + backhaul of any station plan.
+* ``LB_PON``: the proven bound of the PON plan for its own lines (the sequential part ``pon``). A joint
+  PON plan without its station backhaul is a feasible plan of that model (the same ports, chassis,
+  sites and homing of the cells with lines; station-only cells add nothing but backhaul), so its
+  capex is at least that optimum.
+
+Both parts are minimised separately, so LB ≤ the joint optimum ≤ the kept plan's capex (with
+``pon.surplus = 'headroom'``, provided no PON plan had to drop that rule while the sequential one kept it). The
+plan-level gap ``(capex − LB) / capex`` is what the plan can claim; its status is ``optimal`` only
+when that gap is within ``solver.gap_rel``. Without PON, the 5G solve's own objective is the capex
+and its bound the plan's.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -66,6 +94,38 @@ def site_share(st: pd.DataFrame) -> np.ndarray:
     units = np.where(new, st["count"].to_numpy(float), 0.0)
     total = pd.Series(units).groupby(st["site_id"].astype(str).to_numpy()).transform("sum").to_numpy(float)
     return np.divide(units, total, out=np.zeros(len(st)), where=total > 0)
+
+
+def cheapest_backhaul_km(layers: Layers, route_factor: float, site_cell: np.ndarray) -> np.ndarray:
+    """Route km no plan can price a candidate site's backhaul below (see the module docstring).
+
+    The shorter of the straight distances from the site and from its cell's planning point to the nearest
+    office (candidate or existing OLT site), times ``route_factor``; 0 without offices.
+    """
+    off = layers.offices[["x_m", "y_m"]].to_numpy(float) if len(layers.offices) else np.zeros((0, 2))
+    if not len(off) or not len(layers.candidates):
+        return np.zeros(len(layers.candidates))
+    tree = cKDTree(off)
+    d_site = tree.query(layers.candidates[["x_m", "y_m"]].to_numpy(float), k=1)[0]
+    d_cell = tree.query(layers.demand[["x_m", "y_m"]].to_numpy(float)[site_cell], k=1)[0]
+    return np.minimum(d_site, d_cell) / 1000.0 * route_factor
+
+
+def stations_within_radius(layers: Layers, stations: pd.DataFrame) -> np.ndarray:
+    """Stations (units) within each demand cell's planning radius, counted on the geometry.
+
+    Not on the pair table, which keeps only each cell's ``max_pairs_per_cell`` nearest candidates: a
+    KD-tree ball query per distinct radius over the sites that hold a station (:func:`gis.pairs.pairs_within_radius`).
+    """
+    from gis.pairs import pairs_within_radius
+
+    d = layers.demand
+    if not len(stations) or not len(d):
+        return np.zeros(len(d), np.int64)
+    xy = layers.candidates[["x_m", "y_m"]].to_numpy(float)[_site_rows(layers, stations)]
+    pairs = pairs_within_radius(d[["x_m", "y_m"]].to_numpy(float), d["radius_m"].to_numpy(float), xy)
+    w = stations["count"].to_numpy(float)[pairs["site"].to_numpy()]
+    return np.rint(np.bincount(pairs["cell"].to_numpy(), weights=w, minlength=len(d))).astype(np.int64)
 
 
 def _station_signature(stations: pd.DataFrame) -> tuple:
@@ -170,7 +230,8 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
                 respb = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5b.stations, site_cell))
                 variants.append(_variant(layers, scenario, site_cell, res5b, respb, f"joint round {k + 2}"))
     best = min(variants, key=lambda r: r["total"])
-    plan = _assemble(layers, scenario, best, sequential, variants)
+    bound = _capex_bound(layers, scenario, site_cell, res5, sequential)
+    plan = _assemble(layers, scenario, best, sequential, variants, bound)
     if scenario.phasing.years:
         from rollout.phasing import phase_plan
 
@@ -212,10 +273,51 @@ def _district_table(layers: Layers, stations, olts, demand: pd.DataFrame, pon_ca
     return d
 
 
-def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: list) -> Plan:
+# --------------------------------------------------------------------------- what is proven
+
+def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequential: dict | None) -> dict:
+    """``extra.plan_bound``: a proven lower bound on the capex of any plan under the scenario's rules.
+
+    With PON: LB_5G(b_min) + LB_PON(own lines) (module docstring), at the cost of one more 5G cost solve
+    (part ``5g_bound``, reusing the headroom floors). Without PON: the 5G solve's own bound.
+    """
+    from rollout.model_5g import plan_5g
+
+    st5 = res5.solves[-1]
+    if sequential is None:
+        return {"bound": st5.bound, "solves": [],
+                "method": "5G only: the 5G cost solve's proven bound (its objective is the plan's capex)"}
+    log.info("bound: 5G at the cheapest backhaul any plan can have, plus the PON bound for its own lines")
+    b_min = cheapest_backhaul_km(layers, scenario.pon.route_factor, site_cell)
+    # the plan's own headroom floors; none kept (target not binding, or no headroom solution): h = 1, the
+    # weakest floor any plan meets, so the bound stays valid and the headroom stage is not solved again
+    floor = res5.headroom_floor if res5.headroom_floor is not None else np.ones(len(layers.demand))
+    cheap = plan_5g(layers, scenario, backhaul_km=b_min, headroom_floor=floor)
+    stb = dataclasses.replace(cheap.solves[-1], part="5g_bound")
+    stb.notes = ((stb.notes + "; ") if stb.notes else "") + ("5G cost model with every site's backhaul at the "
+                                                             "cheapest route any plan can price it at: bounds the plan")
+    stp = next(p for p in sequential["resp"].solves if p.part == "pon")
+    bound = None if stb.bound is None or stp.bound is None else float(stb.bound) + float(stp.bound)
+    return {"bound": bound, "five_g_bound_cny": stb.bound, "pon_bound_cny": stp.bound, "solves": [stb],
+            "method": "LB_5G(cheapest backhaul) + LB_PON(own lines): the 5G cost model's proven bound with every "
+                      "site's backhaul at the nearest office from the site or its cell, plus the proven bound of the "
+                      "PON plan for its own lines; valid for every plan under the same rules (joint rounds are a "
+                      "heuristic)"}
+
+
+def _plan_bound(bound: dict, capex_cny: float) -> dict:
+    """``extra.plan_bound`` as saved: capex, its proven lower bound, their gap and how the bound was found."""
+    from rollout.plan import CAPEX_MEANING, plan_gap
+
+    out = {k: v for k, v in bound.items() if k != "solves"}
+    return {"objective": capex_cny, **out, "gap": plan_gap(capex_cny, bound["bound"]), "meaning": CAPEX_MEANING,
+            "sense": "min"}
+
+
+def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: list, bound: dict) -> Plan:
     """The plan of the kept variant ``best``: its layers, totals, coverage and the joint-vs-sequential figures."""
     res5, resp, stations = best["res5"], best["resp"], best["stations"]
-    demand = _plan_demand(layers, res5, resp)
+    demand = _plan_demand(layers, res5, resp, stations)
     olts = resp.olt_sites if resp is not None else _empty_points(["office_id", "ports", "capex_cny"])
     # backhaul links are drawn for the map; their capex is the stations' backhaul_cny, counted once there
     links = resp.links if resp is not None else _empty_lines()
@@ -226,28 +328,56 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
     if resp is not None:
         totals.update(_pon_totals(resp, best, stations, demand, scenario))
     totals["capex_cny"] = best["total"]
-    solves = list(res5.solves) + (list(resp.solves) if resp is not None else [])
+    solves = list(res5.solves) + (list(resp.solves) if resp is not None else []) + list(bound["solves"])
     for st in solves:
         st.iterations = len(rounds)
+    _note_part_objectives(solves, resp is not None)
+    extra = _extra(layers, scenario, res5, best, sequential, rounds)
+    extra["plan_bound"] = _plan_bound(bound, best["total"])
+    if "joint_vs_sequential" in extra:
+        extra["joint_vs_sequential"].update(_saving_bound(extra["joint_vs_sequential"], bound["bound"]))
     return Plan(
-        title=scenario.title, stations=stations, olt_sites=olts, links=links, districts=districts, demand=demand,
+        title=scenario.plan_title(), stations=stations, olt_sites=olts, links=links, districts=districts, demand=demand,
         totals=totals, coverage=_coverage(demand, res5), pon=(resp.pon if resp is not None else {}), solves=solves,
         demand_source=layers.demand_source, scenario=scenario.to_dict(),
-        extra=_extra(layers, scenario, res5, best, sequential, rounds), scenario_dir=str(scenario.base_dir),
+        extra=extra, scenario_dir=str(scenario.base_dir),
         splitters=getattr(resp, "splitters", None),
     )
 
 
-def _plan_demand(layers: Layers, res5, resp) -> gpd.GeoDataFrame:
+def _note_part_objectives(solves: list, with_pon: bool) -> None:
+    """Say on each cost part what its objective prices, since the parts do not add up to the plan's capex."""
+    for st in solves:
+        if st.part == "5g" and with_pon:
+            note = "objective prices backhaul before the PON plan re-prices it (plan capex: totals.capex_cny)"
+        elif st.part == "pon":
+            note = "objective includes the station backhaul it homes (priced on the stations in the plan)"
+        else:
+            continue
+        st.notes = (st.notes + "; " if st.notes else "") + note
+
+
+def _saving_bound(jvs: dict, bound: float | None) -> dict:
+    """The joint saving with what bounds it: the joint plan's gap to the proven bound and the most any plan saves."""
+    joint, seq = jvs["joint_capex_cny"], jvs["sequential_capex_cny"]
+    return {
+        "joint_lower_bound_cny": bound,
+        "joint_gap_to_bound": None if bound is None or not joint else max(0.0, (joint - bound) / joint),
+        "saving_most_possible_cny": None if bound is None else seq - bound,
+        "procedure": "heuristic: fixed-point rounds (PON homes the station backhaul, 5G re-sited at the open OLT "
+                     "sites' prices), cheapest round kept; not proven optimal, bounded by joint_lower_bound_cny",
+    }
+
+
+def _plan_demand(layers: Layers, res5, resp, stations: pd.DataFrame) -> gpd.GeoDataFrame:
     """The demand cells with what the plan gives them: stations within radius, traffic carried, OLT homing."""
     demand = layers.demand.copy()
     cells5 = res5.cells.set_index("cell_id") if len(res5.cells) else None
     ids = demand["cell_id"].astype(str)
+    demand["stations_within"] = stations_within_radius(layers, stations)
     if cells5 is not None:
-        demand["stations_within"] = ids.map(cells5["stations_within"]).fillna(0).astype(int).to_numpy()
         demand["carried_mbps"] = ids.map(cells5["carried_mbps"]).fillna(0.0).to_numpy()
     else:
-        demand["stations_within"] = 0
         demand["carried_mbps"] = 0.0
     demand["covered"] = demand["stations_within"] >= 1
     if resp is not None and len(resp.assignment):
@@ -393,7 +523,7 @@ def _budget_plan(layers: Layers, scenario) -> Plan:
     stations = _budget_stations(layers, scenario, inp, res.build, bh)
     demand = layers.demand.copy()
     demand["covered"] = res.covered
-    demand["stations_within"] = np.nan
+    demand["stations_within"] = stations_within_radius(layers, stations)
     demand["olt_id"] = None
     keep = ["cell_id", "district_id", "clutter", "h3_res", "population", "households", "traffic_mbps", "onts",
             "radius_m", "area_km2", "lon", "lat", "covered", "stations_within", "olt_id", "geometry"]
@@ -411,10 +541,14 @@ def _budget_plan(layers: Layers, scenario) -> Plan:
                 if "area_km2" in demand else None,
                 "objective": scenario.budget.objective, "weight_covered": res.weight_covered,
                 "weight_total": res.weight_total}
-    return Plan(title=scenario.title, stations=stations, olt_sites=olts, links=_empty_lines(), districts=districts,
+    return Plan(title=scenario.plan_title(), stations=stations, olt_sites=olts, links=_empty_lines(), districts=districts,
                 demand=demand, totals=totals, coverage=coverage, pon={}, solves=[res.stats],
                 demand_source=layers.demand_source, scenario=scenario.to_dict(), scenario_dir=str(scenario.base_dir),
                 extra={"mode": "budget", "layers": layers.summary(),
+                       "plan_bound": {"objective": res.stats.objective, "bound": res.stats.bound, "sense": "max",
+                                      "meaning": f"{scenario.budget.objective} covered (weighted), maximised with "
+                                                 "capex within the budget",
+                                      "method": "budget mode: the budget model's own proven bound"},
                        "budget": {"capex_cny": inp.budget_cny, "spent_cny": res.capex_cny,
                                   "objective": scenario.budget.objective,
                                   "covered": res.weight_covered, "total": res.weight_total,

@@ -4,7 +4,8 @@ A saved plan is two files in one folder:
 
 * ``plan.json``: the machine-readable summary (totals, coverage, PON figures,
   per-district rows, solver statistics, the scenario and the folder its relative
-  input paths resolve against, the demand source);
+  input paths resolve against (``scenario_dir``: absolute, so that a plan folder can be
+  moved and still checked; the one machine path in the file), the demand source);
 * ``plan.gpkg``: the layers (``stations``, ``olt_sites``, ``links``,
   ``districts``, ``demand``), all in WGS-84.
 
@@ -28,7 +29,8 @@ districts : district_id, name_zh, name_en, population, households, area_km2,
     stations_5g, stations_5g_new, pon_ports, olt_sites, capex_cny,
     population_covered_share (polygons)
 demand : cell_id, district_id, clutter, population, households, traffic_mbps, onts,
-    radius_m, covered (bool), stations_within (int), olt_id (hexagons)
+    radius_m, covered (bool), stations_within (int: stations, all units, within the cell's radius
+    of its planning point, counted on the geometry), olt_id (hexagons)
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ import geopandas as gpd
 import pandas as pd
 
 from gis.errors import InputError, OutputError
-from gis.io import gpkg_layer_names
+from gis.io import fixed_gpkg_timestamp, gpkg_layer_names
 
 PLAN_JSON = "plan.json"
 PLAN_GPKG = "plan.gpkg"
@@ -98,47 +100,79 @@ def _clean(x):
     return x
 
 
-#: auxiliary stages (their objectives are not capex): the 5G stage that maximises headroom
-AUXILIARY_SUFFIXES = ("_headroom",)
+#: auxiliary stages (their objectives are not the plan's capex): the 5G stage that maximises headroom and the
+#: 5G solve at the cheapest backhaul prices that only bounds the joint plan
+AUXILIARY_SUFFIXES = ("_headroom", "_bound")
+#: parts whose objective is not a capex either, though their failure is the plan's (the phasing schedule)
+SCHEDULE_PARTS = ("phasing",)
 
 
 def is_auxiliary(part: str) -> bool:
     return part.endswith(AUXILIARY_SUFFIXES)
 
 
-def combine_stats(parts: list[SolveStats]) -> dict:
-    """One summary over all parts.
+#: what ``solver.objective`` means when a plan records no ``extra.plan_bound``
+CAPEX_MEANING = "the plan's capex [CNY] (totals.capex_cny)"
 
-    ``status`` is the worst status of every stage (a plan is ``optimal`` only if every
-    stage proved it). ``objective``, ``bound`` and ``gap`` add up the capex-priced parts
-    (``objective_parts``), not auxiliary stages such as headroom maximisation; each part's
-    own figures stay in ``parts``.
+
+def plan_gap(objective: float | None, bound: float | None, sense: str = "min") -> float | None:
+    """Relative gap between a plan's objective and a proven bound on the best plan (>= 0; None without both)."""
+    if objective is None or bound is None:
+        return None
+    if not objective:
+        return 0.0 if abs(bound) < 1e-6 else None
+    diff = objective - bound if sense == "min" else bound - objective
+    return max(0.0, diff / abs(objective))
+
+
+def _plan_status(counted: list[SolveStats], gap: float | None, gap_rel: float) -> str:
+    """``optimal`` only when the plan itself is proven within the requested gap; else the worst part's status."""
+    order = {s: i for i, s in enumerate(STATUSES)}
+    worst = max((p.status for p in counted), key=lambda s: order.get(s, 99))
+    if worst in ("infeasible", "no_solution"):
+        return worst
+    return "optimal" if gap is not None and gap <= gap_rel + 1e-9 else "feasible"
+
+
+def combine_stats(parts: list[SolveStats], *, objective: float | None = None, bound: float | None = None,
+                  meaning: str = CAPEX_MEANING, method: str = "", sense: str = "min") -> dict:
+    """The plan-level solver summary: what is proven about the *plan*, and every part's own figures.
+
+    ``objective`` is the plan's figure of merit (its capex, ``totals.capex_cny``, for every mode but budget
+    mode), ``bound`` a proven bound on the best plan under the same rules (a lower bound on capex: see
+    ``extra.plan_bound.method``), ``gap`` their relative distance. ``status`` is ``optimal`` only when that gap
+    is within the requested gap (and no part failed); otherwise ``feasible`` (or the failing part's status).
+    A joint 5G + PON plan is a heuristic's answer: its gap is measured against a valid bound, never assumed 0.
+    Each part's figures stay in ``parts`` in their own model's unit; ``parts_objective_sum`` and
+    ``parts_bound_sum`` add up the non-auxiliary parts (they double-count the station backhaul when the PON
+    part homes it, so they are not the plan's capex).
     """
     if not parts:
-        return {"name": None, "status": "no_solution", "objective": None, "bound": None, "gap": None, "seconds": 0.0}
-    order = {s: i for i, s in enumerate(STATUSES)}
+        return {"name": None, "status": "no_solution", "objective": objective, "bound": bound,
+                "gap": plan_gap(objective, bound, sense), "meaning": meaning, "bound_method": method, "seconds": 0.0}
     # an auxiliary stage proven infeasible is an answer, not a failure (e.g. the headroom stage
     # proving that the target does not bind); it does not make the plan infeasible
     counted = [p for p in parts if not (is_auxiliary(p.part) and p.status == "infeasible")] or parts
-    status = max((p.status for p in counted), key=lambda s: order.get(s, 99))
-    main = [p for p in parts if not is_auxiliary(p.part)] or parts
-    obj = sum(p.objective for p in main) if all(p.objective is not None for p in main) else None
-    bound = sum(p.bound for p in main) if all(p.bound is not None for p in main) else None
-    gap = None
-    if obj is not None and bound is not None:
-        gap = max(0.0, (obj - bound) / abs(obj)) if obj else 0.0
+    main = [p for p in parts if not (is_auxiliary(p.part) or p.part in SCHEDULE_PARTS)] or parts
+    gap = plan_gap(objective, bound, sense)
+    gap_rel = max((p.gap_rel_requested or 0.0) for p in main)
     return {
         "name": "+".join(sorted({p.name for p in parts})),
-        "status": status,
-        "objective": obj,
+        "status": _plan_status(counted, gap, gap_rel),
+        "objective": objective,
         "bound": bound,
         "gap": gap,
+        "gap_rel_requested": gap_rel,
+        "meaning": meaning,
+        "bound_method": method,
         "seconds": round(sum(p.seconds for p in parts), 3),
         "build_seconds": round(sum(p.build_seconds for p in parts), 3),
         "variables": sum(p.variables for p in parts),
         "constraints": sum(p.constraints for p in parts),
         "nonzeros": sum(p.nonzeros for p in parts),
         "objective_parts": [p.part for p in main],
+        "parts_objective_sum": sum(p.objective for p in main) if all(p.objective is not None for p in main) else None,
+        "parts_bound_sum": sum(p.bound for p in main) if all(p.bound is not None for p in main) else None,
         "parts": {p.part: _clean(asdict(p)) for p in parts},
     }
 
@@ -163,6 +197,14 @@ class Plan:
     splitters: gpd.GeoDataFrame | None = None  # ODN: splitter_id, olt_id, kind, ratio, lines, district_id, ... (points)
 
     # ------------------------------------------------------------------ summary
+    def solver_summary(self) -> dict:
+        """:func:`combine_stats` of the plan: its capex (or budget-mode objective) against ``extra.plan_bound``."""
+        pb = (self.extra or {}).get("plan_bound") or {}
+        objective = pb.get("objective", (self.totals or {}).get("capex_cny"))
+        return combine_stats(self.solves, objective=objective, bound=pb.get("bound"),
+                             meaning=pb.get("meaning", CAPEX_MEANING),
+                             method=pb.get("method", "no plan-level bound recorded"), sense=pb.get("sense", "min"))
+
     def summary(self) -> dict:
         """The content of ``plan.json``."""
         cols = ["district_id", "name_zh", "name_en", "population", "households", "area_km2",
@@ -181,7 +223,7 @@ class Plan:
             "totals": self.totals,
             "coverage": self.coverage,
             "pon": self.pon,
-            "solver": combine_stats(self.solves),
+            "solver": self.solver_summary(),
             "districts": rows,
             "years": self.years,
             "demand_source": self.demand_source,
@@ -191,6 +233,20 @@ class Plan:
         })
 
     # ------------------------------------------------------------------ save / load
+    def _write_layers(self, gpkg: Path) -> None:
+        """The layers into one GeoPackage, in WGS-84 (bools as 0/1: GeoPackage has no bool)."""
+        for name in LAYERS + ODN_LAYERS:
+            gdf = getattr(self, name)
+            if gdf is None:
+                continue
+            gdf = gpd.GeoDataFrame(gdf).copy()
+            for c in gdf.columns:
+                if c != gdf.geometry.name and gdf[c].dtype == bool:
+                    gdf[c] = gdf[c].astype("int8")  # GeoPackage has no bool; readers get 0/1
+            if gdf.crs is None:
+                gdf = gdf.set_crs(4326)
+            gdf.to_crs(4326).to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
+
     def save(self, out_dir: str | os.PathLike) -> Path:
         """Write ``plan.json`` and ``plan.gpkg`` into ``out_dir`` atomically.
 
@@ -205,17 +261,8 @@ class Plan:
             raise OutputError(f"{out_dir}: output folder cannot be written ({exc.strerror or exc})") from None
         try:
             gpkg = tmp / PLAN_GPKG
-            for name in LAYERS + ODN_LAYERS:
-                gdf = getattr(self, name)
-                if gdf is None:
-                    continue
-                gdf = gpd.GeoDataFrame(gdf).copy()
-                for c in gdf.columns:
-                    if c != gdf.geometry.name and gdf[c].dtype == bool:
-                        gdf[c] = gdf[c].astype("int8")  # GeoPackage has no bool; readers get 0/1
-                if gdf.crs is None:
-                    gdf = gdf.set_crs(4326)
-                gdf.to_crs(4326).to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
+            with fixed_gpkg_timestamp():
+                self._write_layers(gpkg)
             summary = self.summary()
             summary["layer_columns"] = {n: [c for c in getattr(self, n).columns if c != "geometry"]
                                         for n in LAYERS + ODN_LAYERS if getattr(self, n) is not None}

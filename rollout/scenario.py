@@ -19,6 +19,7 @@ from gis.errors import ScenarioError
 from gis.validate import clean_text
 
 CLUTTERS = ("dense_urban", "urban", "suburban", "rural")
+QINGDAO_TITLE = "Qingdao industrial-internet rollout 2022-2024"
 
 
 def _f(default, doc, *, lo=None, hi=None, choices=None, unit=None, factory=False):
@@ -53,10 +54,10 @@ class DataSettings:
     boundaries: str = _f("", "District boundary layer (GeoPackage, GeoJSON, Shapefile or CSV). Empty: the embedded Qingdao seed.")
     boundaries_layer: str = _f("", "Layer name inside a multi-layer boundary file. Empty: the first layer.")
     boundary_coords: str = _f("wgs84", "Datum of the boundary coordinates.", choices=("wgs84", "gcj02"))
-    districts: str = _f("", "District table (CSV) with id, name_zh, name_en, population[, households, area_km2]. Empty: the embedded Qingdao seed.")
-    id_field: str = _f("adcode", "Column that joins the boundary layer to the district table.")
-    cores: str = _f("", "Urban-core points (CSV with district id, lon, lat[, weight]). Empty: the embedded Qingdao seed, or district centroids for another city.")
-    demand: str = _f("modelled", "Demand source: 'modelled' (census totals spread around urban cores), a population GeoTIFF, or a point/polygon table with a population column.")
+    districts: str = _f("", "District table (CSV): the id column and population required; name_zh, name_en (or name), households, area_km2 optional (see the head of this file). Empty: the embedded Qingdao seed.")
+    id_field: str = _f("adcode", "Column that joins the boundary layer to the district table. If the files lack it, the one column whose ids match in both is used.")
+    cores: str = _f("", "Urban-core points (CSV with district id, lon, lat[, weight]): the towns of each district. Empty: the embedded Qingdao seed, or each district's representative point for another city (with a warning).")
+    demand: str = _f("modelled", "Demand source: 'modelled' (district-table totals spread around urban cores), a population GeoTIFF, or a point/polygon table with a population column.")
     demand_population_field: str = _f("population", "Population column of a demand table.")
     candidates: str = _f("", "Optional extra candidate 5G sites (points).")
     existing_sites: str = _f("", "Optional existing 5G stations (points, optional 'type' column): locked, zero cost, count toward the target.")
@@ -150,7 +151,7 @@ class SolverSettings:
     name: str = _f("cbc", "MILP solver through PuLP.", choices=("cbc", "highs"))
     time_limit_s: float = _f(120.0, "Wall-clock limit per solve.", lo=1.0, hi=1e6, unit="s")
     gap_rel: float = _f(0.005, "Relative optimality gap at which a solve stops.", lo=0.0, hi=1.0)
-    threads: int = _f(2, "Solver threads.", lo=1, hi=256)
+    threads: int = _f(1, "Solver threads. 1 (the default) makes every solve deterministic: the same scenario gives the same plan on any machine (as long as no solve stops at its time limit). CBC with more threads is not deterministic; on the Qingdao default, 2 threads were no faster on the shared 2-core machine (README).", lo=1, hi=256)
     msg: bool = _f(False, "Show the solver's own log.")
 
 
@@ -180,7 +181,7 @@ class OutputSettings:
 
 @dataclass
 class Scenario:
-    title: str = _f("Qingdao industrial-internet rollout 2022-2024", "Shown on the map and report.")
+    title: str = _f("", "Shown on the map and report. Empty: 'Qingdao industrial-internet rollout 2022-2024' on the embedded Qingdao data, else 'Rollout plan: <district table file name>'.")
     seed: int = _f(0, "Seed of every random choice (results are deterministic).", lo=0, hi=2**31 - 2)
     data: DataSettings = _f(DataSettings, "Input layers.", factory=True)
     grid: GridSettings = _f(GridSettings, "Adaptive hexagonal demand grid.", factory=True)
@@ -201,6 +202,14 @@ class Scenario:
             return None
         p = Path(value).expanduser()
         return p if p.is_absolute() else (self.base_dir / p)
+
+    def plan_title(self) -> str:
+        """``title``, or one that names the city only when the data are the embedded Qingdao seed."""
+        if self.title:
+            return self.title
+        if not (self.data.boundaries or self.data.districts):
+            return QINGDAO_TITLE
+        return f"Rollout plan: {Path(self.data.districts or self.data.boundaries).stem}"
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -561,9 +570,31 @@ def _emit(obj, prefix: str, lines: list[str]) -> None:
         _emit(v, f"{prefix}{f.name}.", lines)
 
 
+#: what a city's own input files hold: the head of every ``rollout scenario init`` file
+INPUT_FILES_DOC = """\
+# Inputs of a city. Without data.boundaries and data.districts the embedded Qingdao default is planned.
+# Another city needs two files, joined on one id column (data.id_field):
+#
+#   data.boundaries   district polygons: GeoPackage, GeoJSON or Shapefile, saved with a CRS (any; GCJ-02
+#                     lon/lat: set boundary_coords = "gcj02").
+#                     required: the id column, polygon geometry (districts must not overlap)
+#                     optional: name_zh, name_en (used where the table has no names)
+#   data.districts    a CSV district table, one row per district.
+#                     required: the id column (the same ids as the boundaries), population (residents)
+#                     optional: name_zh, name_en (or name), households (else population / 2.62, with a
+#                     warning), area_km2 (official area, shown beside the measured one)
+#   data.id_field     the id column. If the files lack it, the one column whose ids match in both files is
+#                     used (a warning names it); with none or several, validation asks for it.
+#   data.cores        optional but advised: a CSV of the towns, with the id column, lon, lat[, weight].
+#                     Without it each district's modelled demand is centred on its polygon's
+#                     representative point (a warning says so).
+#
+# Check the files with `rollout validate my.toml`; plan with `rollout plan my.toml --out DIR`."""
+
+
 def default_toml() -> str:
     """The fully commented default scenario, generated from the declarations above."""
-    lines = ["# Qingdao rollout scenario. Every key is optional; shown here with its default.",
-             "# Relative paths resolve against this file's folder.", ""]
+    lines = ["# Rollout scenario. Every key is optional; shown here with its default.",
+             "# Relative paths resolve against this file's folder.", "", *INPUT_FILES_DOC.splitlines(), ""]
     _emit(Scenario(), "", lines)
     return "\n".join(lines) + "\n"

@@ -243,9 +243,16 @@ _BACKENDS = {"cbc": _solve_cbc, "highs": _solve_highs}
 
 
 def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit_s: float = 120.0,
-          gap_rel: float = 0.005, threads: int = 2, msg: bool = False, seed: int = 0,
+          gap_rel: float = 0.005, threads: int = 1, msg: bool = False, seed: int = 0,
           build_seconds: float = 0.0) -> SolveStats:
-    """Solve ``problem`` in place and return what was proven about it."""
+    """Solve ``problem`` in place and return what was proven about it.
+
+    Determinism: with ``threads = 1`` (the default) CBC and HiGHS follow one search path for one model and
+    seed, so a solve that ends on its gap gives the same solution on any machine. CBC with ``threads > 1``
+    is not deterministic (its parallel tree search depends on thread timing: 3 of 5 runs of one scenario
+    differed), and a solve stopped by ``time_limit_s`` depends on the machine's speed; its status is then
+    ``feasible``, which says so.
+    """
     if solver not in _BACKENDS:
         raise ScenarioError(f"unknown solver {solver!r}; use 'cbc' or 'highs'")
     size = model_size(problem)

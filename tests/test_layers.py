@@ -137,6 +137,19 @@ def test_second_city_follows_the_scenario(city):
     assert by["A1"] == pytest.approx(120_000, rel=1e-9)
 
 
+def test_missing_cores_are_warned_once_with_what_to_supply(city, caplog):
+    folder, _, _ = city
+    with caplog.at_level("WARNING", logger="gis.build"):
+        layers_from_scenario(second_city_scenario(folder))
+    warned = [r.getMessage() for r in caplog.records if "no urban cores" in r.getMessage()]
+    assert len(warned) == 1 and "data.cores" in warned[0] and "lon, lat" in warned[0]
+    caplog.clear()
+    (folder / "towns.csv").write_text("code,lon,lat\nA1,11.53,48.12\nB2,11.59,48.12\nC3,11.55,48.08\n")
+    with caplog.at_level("WARNING", logger="gis.build"):
+        layers_from_scenario(second_city_scenario(folder, cores="towns.csv"))
+    assert "no urban cores" not in caplog.text
+
+
 def test_second_city_conserves_totals(city):
     _, _, lay = city
     by = lay.demand.groupby("district_id")["population"].sum()

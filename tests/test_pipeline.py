@@ -2,6 +2,8 @@
 one-year phasing equal to the single-period plan, budget mode rising with the budget."""
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from rollout.check import check_plan
@@ -98,3 +100,61 @@ def test_rollout_check_command(planned, capsys):
     _, out = planned
     assert main(["check", str(out)]) == 0
     assert "capex_sum" in capsys.readouterr().out
+
+
+def test_plan_level_objective_is_the_capex_and_its_bound_is_valid(planned):
+    """solver.objective is the plan's capex; the joint bound is below every plan the procedure made, and below
+    each half of the kept plan (5G at its real backhaul prices, PON without the station backhaul)."""
+    plan, out = planned
+    s = json.loads((out / "plan.json").read_text())
+    sol, pb, j = s["solver"], s["extra"]["plan_bound"], s["extra"]["joint_vs_sequential"]
+    assert sol["objective"] == pytest.approx(s["totals"]["capex_cny"])
+    assert sol["bound"] == pytest.approx(pb["five_g_bound_cny"] + pb["pon_bound_cny"])
+    assert sol["bound"] <= sol["objective"] + 1e-6
+    for v in s["extra"]["variants"]:
+        assert sol["bound"] <= v["capex_cny"] + 1e-6, v
+    assert pb["five_g_bound_cny"] <= s["totals"]["capex_5g_cny"] + 1e-6
+    assert pb["pon_bound_cny"] <= s["totals"]["capex_pon_cny"] + 1e-6
+    assert sol["gap"] == pytest.approx((sol["objective"] - sol["bound"]) / sol["objective"])
+    # "optimal" only when the plan itself is proven within the requested gap
+    assert (sol["status"] == "optimal") == (sol["gap"] <= sol["gap_rel_requested"] + 1e-9)
+    assert j["joint_lower_bound_cny"] == sol["bound"] and "heuristic" in j["procedure"]
+    assert j["saving_most_possible_cny"] == pytest.approx(j["sequential_capex_cny"] - sol["bound"])
+    assert "5g_bound" in sol["parts"] and "5g_bound" not in sol["objective_parts"]
+
+
+def test_no_station_is_priced_below_the_cheapest_backhaul(city, planned):
+    from rollout.pipeline import cheapest_backhaul_km, site_cell_index
+
+    _, sc, layers = city
+    plan, _ = planned
+    b_min = pd.Series(cheapest_backhaul_km(layers, sc.pon.route_factor, site_cell_index(layers)),
+                      index=layers.candidates["site_id"].astype(str))
+    new = plan.stations[plan.stations["new"].astype(bool)]
+    assert len(new)
+    floor = b_min.reindex(new["site_id"].astype(str)).to_numpy()
+    assert (new["backhaul_km"].to_numpy(float) >= floor - 1e-9).all()
+
+
+def test_stations_within_is_the_true_count_not_the_pair_table(city, planned):
+    """Counted on the geometry: every station within the cell's radius, however many candidates the pair table kept."""
+    from scipy.spatial import cKDTree
+
+    from rollout.pipeline import stations_within_radius
+
+    _, _, layers = city
+    plan, _ = planned
+    d, cand = layers.demand, layers.candidates
+    xy = cand.set_index(cand["site_id"].astype(str))[["x_m", "y_m"]]
+    st = plan.stations
+    tree = cKDTree(xy.loc[st["site_id"].astype(str)].to_numpy(float))
+    counts = st["count"].to_numpy(float)
+    want = [counts[tree.query_ball_point(p, r)].sum() for p, r in zip(d[["x_m", "y_m"]].to_numpy(float),
+                                                                      d["radius_m"].to_numpy(float), strict=True)]
+    got = plan.demand.set_index("cell_id")["stations_within"].reindex(d["cell_id"]).to_numpy()
+    assert got.tolist() == [int(round(w)) for w in want]
+    # every candidate holding one station: the pair table keeps at most max_pairs_per_cell, the true count more
+    every = pd.DataFrame({"site_id": cand["site_id"].astype(str), "count": 1})
+    true = stations_within_radius(layers, every)
+    table = np.bincount(layers.pairs["cell"].to_numpy(), minlength=len(d))
+    assert (true >= table).all() and (true > table).any()

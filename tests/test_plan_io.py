@@ -43,9 +43,10 @@ def test_save_load_round_trip(tmp_path):
 def test_summary_keys_and_worst_status(tmp_path):
     _plan().save(tmp_path)
     s = load_plan_summary(tmp_path)
-    assert s["solver"]["status"] == "feasible"  # worst part wins: never "optimal" when one part is not proven
-    assert s["solver"]["objective"] == 150.0 and s["solver"]["bound"] == 140.0
-    assert s["solver"]["gap"] == pytest.approx(10 / 150)
+    assert s["solver"]["status"] == "feasible"  # no proven plan-level bound: never "optimal"
+    assert s["solver"]["objective"] == 1.45e6  # the plan's capex, not the parts' objectives
+    assert s["solver"]["bound"] is None and s["solver"]["gap"] is None
+    assert s["solver"]["parts_objective_sum"] == 150.0 and s["solver"]["parts_bound_sum"] == 140.0
     assert s["districts"][0]["adcode"] == "370202" and s["districts"][0]["name"] == "市南区"
     assert s["demand_source"].startswith("modelled")
     json.dumps(s)  # plain JSON
@@ -75,9 +76,24 @@ def test_auxiliary_stages_do_not_count_in_the_objective_and_proven_infeasible_is
     parts = [SolveStats(part="5g_headroom", name="cbc", status="infeasible"),
              SolveStats(part="5g", name="cbc", status="optimal", objective=10.0, bound=10.0, gap=0.0),
              SolveStats(part="pon", name="cbc", status="feasible", objective=5.0, bound=4.0, gap=0.2)]
-    s = combine_stats(parts)
-    assert s["status"] == "feasible" and s["objective"] == 15.0 and s["bound"] == 14.0
+    s = combine_stats(parts, objective=14.0, bound=13.0)
+    assert s["status"] == "feasible" and s["objective"] == 14.0 and s["bound"] == 13.0
+    assert s["parts_objective_sum"] == 15.0 and s["parts_bound_sum"] == 14.0
     assert s["objective_parts"] == ["5g", "pon"]
     s = combine_stats([SolveStats(part="5g_headroom", name="cbc", status="optimal", objective=99.0, bound=99.0),
-                       SolveStats(part="5g", name="cbc", status="optimal", objective=1.0, bound=1.0)])
-    assert s["objective"] == 1.0
+                       SolveStats(part="5g", name="cbc", status="optimal", objective=1.0, bound=1.0),
+                       SolveStats(part="5g_bound", name="cbc", status="feasible", objective=0.5, bound=0.4)])
+    assert s["parts_objective_sum"] == 1.0 and s["objective_parts"] == ["5g"]
+
+
+@pytest.mark.parametrize("capex, bound, requested, status", [
+    (100.0, 99.9, 0.005, "optimal"),     # proven within the requested gap
+    (100.0, 97.0, 0.005, "feasible"),    # every part optimal, but the plan is 3 % from its bound
+    (100.0, None, 0.005, "feasible"),    # nothing proven about the plan
+])
+def test_plan_status_is_about_the_plan_capex(capex, bound, requested, status):
+    parts = [SolveStats(part=p, name="cbc", status="optimal", objective=o, bound=o, gap=0.0, gap_rel_requested=requested)
+             for p, o in (("5g", 80.0), ("pon", 30.0))]
+    s = combine_stats(parts, objective=capex, bound=bound)
+    assert s["status"] == status and s["objective"] == capex
+    assert s["gap"] == (None if bound is None else pytest.approx((capex - bound) / capex))

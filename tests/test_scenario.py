@@ -106,3 +106,27 @@ def test_headroom_rule_is_set_from_toml_validated_and_reaches_the_5g_model(tmp_p
     s = second_city_scenario(tmp_path, scenario={"radio": {"headroom_rule": "uniform"}})
     assert s.radio.headroom_rule == "uniform"
     assert Siting5GInput.from_layers(layers_from_scenario(s), s).headroom_rule == "uniform"
+
+
+def test_scenario_init_documents_the_input_columns():
+    head = default_toml().split("[data]")[0]
+    for words in ("data.boundaries", "data.districts", "data.id_field", "data.cores", "required: the id column",
+                  "population", "households", "area_km2", "name_zh", "name_en", "lon, lat"):
+        assert words in head, words
+    assert "Qingdao rollout scenario" not in default_toml()
+
+
+def test_title_names_qingdao_only_for_the_embedded_data():
+    assert "Qingdao" in scenario_from_dict({}).plan_title()
+    other = scenario_from_dict({"data": {"boundaries": "b.geojson", "districts": "towns/lyon.csv"}})
+    assert other.plan_title() == "Rollout plan: lyon"
+    assert scenario_from_dict({"title": "Lyon 2030", "data": {"districts": "x.csv"}}).plan_title() == "Lyon 2030"
+
+
+def test_worked_example_of_the_readme_validates():
+    from pathlib import Path
+
+    from gis.build import validate_scenario_inputs
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "demo_city" / "demo_city.toml"
+    assert validate_scenario_inputs(load_scenario(example)) == []

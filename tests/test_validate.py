@@ -140,6 +140,28 @@ def test_unrepairable_empty_and_non_polygon_geometry(tmp_path, city):
     assert "C3" in str(_problems(ei))
 
 
+def test_id_field_is_detected_when_the_default_is_absent(tmp_path, city, caplog):
+    # the second city joins on 'code', not the default 'adcode': the one column whose ids match is used
+    with caplog.at_level("WARNING", logger="gis.validate"):
+        d = validate_districts(city["boundaries"], city["districts"])
+    assert sorted(d["district_id"]) == sorted(SECOND_CITY)
+    assert "joining them on 'code'" in caplog.text and 'data.id_field = "code"' in caplog.text
+
+
+def test_id_field_is_asked_for_when_no_column_matches(tmp_path, city):
+    b = write_geojson(tmp_path / "other.geojson", [({"code": k + "x"}, v[2]) for k, v in SECOND_CITY.items()])
+    with pytest.raises(ValidationError) as ei:
+        validate_districts(b, city["districts"])
+    assert any(p[1] == "adcode" and "set data.id_field" in p[2] for p in _problems(ei)), _problems(ei)
+
+
+def test_households_derived_is_warned_once(tmp_path, city, caplog):
+    with caplog.at_level("WARNING", logger="gis.validate"):
+        for _ in range(3):  # validation, layer build and check each read the table
+            validate_districts(city["boundaries"], city["districts"], id_field="code")
+    assert caplog.text.count("households derived") == 1
+
+
 def test_id_field_problems(tmp_path, city):
     b = write_geojson(tmp_path / "noid.geojson", [({"other": k}, v[2]) for k, v in SECOND_CITY.items()])
     _raises_naming(b, city["districts"], b, "code", "id field 'code' not found")

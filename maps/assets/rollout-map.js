@@ -1,5 +1,5 @@
 /*
- * Qingdao rollout: the runtime of the folium map pages (MIT, part of this project).
+ * Rollout planner: the runtime of the folium map pages (MIT, part of this project).
  *
  * maps/map.py builds the page with folium (L.map, tile layers, L.geoJson layers,
  * the layer control, the fullscreen plugin, the scale bar) and adds a few custom
