@@ -29,7 +29,9 @@ limits; any PON plan for the same lines) is
 
 * ``b_min``: for each candidate site the cheapest backhaul route any plan can price it at: straight
   distance to the nearest office (every OLT is one) from the site or from its cell's planning point,
-  whichever is shorter, times the route factor (:func:`cheapest_backhaul_km`). A station's backhaul in
+  whichever is shorter, times the route factor (:func:`cheapest_backhaul_km`); priced on the cheaper of
+  PON and the SPN/IPRAN ring at that route and shared by the most units a site can hold
+  (:func:`cheapest_backhaul_equivalent_km`). A station's backhaul in
   any plan is priced from its cell to its cell's OLT, or from the site to the nearest open OLT, so it
   is never cheaper. ``LB_5G(b_min)`` is the solver's proven bound of the 5G cost model at these prices
   (part ``5g_bound``): a lower bound on equipment + backhaul of any station plan.
@@ -109,6 +111,27 @@ def cheapest_backhaul_km(layers: Layers, route_factor: float, site_cell: np.ndar
     d_site = tree.query(layers.candidates[["x_m", "y_m"]].to_numpy(float), k=1)[0]
     d_cell = tree.query(layers.demand[["x_m", "y_m"]].to_numpy(float)[site_cell], k=1)[0]
     return np.minimum(d_site, d_cell) / 1000.0 * route_factor
+
+
+def cheapest_backhaul_equivalent_km(layers: Layers, scenario, site_cell: np.ndarray) -> np.ndarray:
+    """Per candidate site, the route km at ``radio.backhaul_cost_cny_per_km`` that prices one station's backhaul
+    no higher than any plan can (the 5G cost model charges ``km x rate`` per new station).
+
+    A plan prices a site's backhaul on PON (``km x rate``) or on the SPN/IPRAN ring (``site + km x ring rate``,
+    :func:`rollout.model_odn.backhaul_carrier_cny`) at a route no shorter than :func:`cheapest_backhaul_km`, and
+    shares it among the site's new units. So the cheaper carrier at the cheapest route, divided by the most units
+    a site can hold, is a lower bound per station; as km at the model's rate.
+    """
+    from rollout.model_5g import station_types
+
+    b = cheapest_backhaul_km(layers, scenario.pon.route_factor, site_cell)
+    rate = float(scenario.radio.backhaul_cost_cny_per_km)
+    if rate <= 0:
+        return np.zeros_like(b)
+    pon = scenario.pon
+    cny = np.minimum(b * rate, float(pon.ring_cost_cny_per_site) + float(pon.ring_cost_cny_per_km) * b)
+    units = max(1, sum(int(t.max_per_site) for _, t in station_types(scenario.radio)))
+    return cny / rate / units
 
 
 def stations_within_radius(layers: Layers, stations: pd.DataFrame) -> np.ndarray:
@@ -288,7 +311,7 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
         return {"bound": st5.bound, "solves": [],
                 "method": "5G only: the 5G cost solve's proven bound (its objective is the plan's capex)"}
     log.info("bound: 5G at the cheapest backhaul any plan can have, plus the PON bound for its own lines")
-    b_min = cheapest_backhaul_km(layers, scenario.pon.route_factor, site_cell)
+    b_min = cheapest_backhaul_equivalent_km(layers, scenario, site_cell)
     # the plan's own headroom floors; none kept (target not binding, or no headroom solution): h = 1, the
     # weakest floor any plan meets, so the bound stays valid and the headroom stage is not solved again
     floor = res5.headroom_floor if res5.headroom_floor is not None else np.ones(len(layers.demand))
