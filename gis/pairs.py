@@ -72,3 +72,28 @@ def nearest_pairs(demand_xy: np.ndarray, site_xy: np.ndarray, *, k: int, max_dis
     cell = np.repeat(np.arange(len(demand_xy)), k)[ok.ravel()]
     out = pd.DataFrame({"cell": cell, "site": idx.ravel()[ok.ravel()].astype(np.int64), "dist_m": dist.ravel()[ok.ravel()]})
     return out.sort_values(["cell", "dist_m", "site"], kind="stable").reset_index(drop=True)
+
+
+def pairs_by_type(demand_xy: np.ndarray, radius_m: dict[str, np.ndarray], site_xy: np.ndarray,
+                  site_type: np.ndarray, *, max_pairs: int | None = None) -> tuple[pd.DataFrame, int]:
+    """Pairs of every demand point with the sites of each type within that type's radius at the point.
+
+    ``radius_m[type]`` is (n,) (e.g. the type's link-budget radius in each cell's clutter class);
+    ``site_type`` (m,) the type of each site (one unit type per position). ``max_pairs`` keeps the
+    nearest ``max_pairs`` sites *of each type* per point, so near small cells never crowd out the macros.
+    Returns (pairs sorted by ``cell`` then ``dist_m``, pairs within radius before the cap).
+    """
+    site_xy = np.asarray(site_xy, dtype=float).reshape(-1, 2)
+    site_type = np.asarray(site_type).astype(str)
+    parts, within = [], 0
+    for t, r in radius_m.items():
+        rows = np.flatnonzero(site_type == t)
+        p = pairs_within_radius(demand_xy, r, site_xy[rows])
+        within += len(p)
+        if max_pairs is not None and len(p):
+            p = p[p.groupby("cell").cumcount().to_numpy() < max_pairs]
+        parts.append(p.assign(site=rows[p["site"].to_numpy()]))
+    if not parts:
+        return pairs_within_radius(demand_xy, 0.0, site_xy[:0]), 0
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["cell", "dist_m", "site"], kind="stable").reset_index(drop=True), within

@@ -67,10 +67,22 @@ class PlanFormatError(InputError):
 def radius_m(scenario: Scenario, station_type: str, clutter: str) -> float:
     """Planning radius [m] of one station of ``station_type`` serving a demand cell of class ``clutter``.
 
-    Today the scenario sets one radius per clutter class (``radio.radius_m``) for every type; this is
-    the one place to replace by a link budget per type and clutter.
+    The scenario's explicit ``radio.<type>.radius_m[clutter]``, else the link budget of the type on its
+    band in that clutter class (:func:`rollout.radio_plan.type_radii_m`, the same computation the plan uses).
     """
-    return float(scenario.radio.radius_m[clutter])
+    import json
+
+    return _radii(json.dumps(dataclasses.asdict(scenario.radio), sort_keys=True))[station_type][clutter]
+
+
+@functools.lru_cache(maxsize=8)
+def _radii(radio_json: str) -> dict:
+    """Radii per type and clutter of a ``[radio]`` table (as JSON, so the budgets are computed once per scenario)."""
+    import json
+
+    from rollout.radio_plan import type_radii_m
+
+    return type_radii_m(scenario_from_dict({"radio": json.loads(radio_json)}))
 
 
 def station_types(scenario: Scenario) -> dict[str, StationType]:

@@ -444,10 +444,19 @@ class Siting5GInput:
 
 
 def allowed_per_site(cand: pd.DataFrame, types) -> np.ndarray:
-    """(sites, T) ``max_per_site`` of each type where the candidate's clutter allows it, else 0."""
+    """(sites, T) ``max_per_site`` of each type where the candidate's clutter allows it, else 0.
+
+    With a ``type`` column (one unit type per position), a position holds only its own type.
+    """
     clutter = cand["clutter"].astype(str).to_numpy()
-    return np.column_stack([np.where(np.isin(clutter, list(t.clutters)), int(t.max_per_site), 0)
-                            for _, t in types]).astype(np.int64)
+    kind = cand["type"].astype(str).to_numpy() if "type" in cand else None
+    cols = []
+    for name, t in types:
+        ok = np.isin(clutter, list(t.clutters))
+        if kind is not None:
+            ok &= kind == name
+        cols.append(np.where(ok, int(t.max_per_site), 0))
+    return np.column_stack(cols).astype(np.int64)
 
 
 def existing_per_site(cand: pd.DataFrame, types) -> np.ndarray:

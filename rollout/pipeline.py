@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 
 from gis.layers import Layers
 from rollout.plan import Plan
+from rollout.radio_plan import radio_summary
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,7 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
         totals=totals, coverage=_coverage(demand, res5), pon=(resp.pon if resp is not None else {}), solves=solves,
         demand_source=layers.demand_source, scenario=scenario.to_dict(),
         extra=_extra(layers, scenario, res5, best, sequential, rounds), scenario_dir=str(scenario.base_dir),
+        radio=radio_summary(scenario),
     )
 
 

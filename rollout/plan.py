@@ -25,6 +25,11 @@ districts : district_id, name_zh, name_en, population, households, area_km2,
     population_covered_share (polygons)
 demand : cell_id, district_id, clutter, population, households, traffic_mbps, onts,
     radius_m, covered (bool), stations_within (int), olt_id (hexagons)
+rsrp (optional) : h3, district_id, clutter, population, area_km2, rsrp_dbm, covered (bool)
+    (points of the post-solve best-server evaluation lattice)
+
+``plan.json["radio"]`` (optional): ``link_budget`` = [{type, band_mhz, clutter, mapl_db, radius_m}],
+``threshold_dbm``, ``bands_mhz``, ``counting`` (what counts as one station).
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ from gis.io import gpkg_layer_names
 PLAN_JSON = "plan.json"
 PLAN_GPKG = "plan.gpkg"
 LAYERS = ("stations", "olt_sites", "links", "districts", "demand")
+OPTIONAL_LAYERS = ("rsrp",)   # saved when the plan has them; loaded as None when absent
 FORMAT_VERSION = 1
 
 STATUSES = ("optimal", "feasible", "infeasible", "no_solution")
@@ -154,6 +160,8 @@ class Plan:
     years: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)   # e.g. joint-vs-sequential comparison, model sizes, layer stats
     scenario_dir: str = ""  # folder the scenario's relative input paths resolve against (for ``rollout check``)
+    radio: dict = field(default_factory=dict)   # plan.json "radio": link-budget table, threshold, bands
+    rsrp: gpd.GeoDataFrame | None = None        # optional layer: best-server RSRP on the evaluation lattice
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> dict:
@@ -181,6 +189,7 @@ class Plan:
             "scenario": self.scenario,
             "scenario_dir": self.scenario_dir,
             "extra": self.extra,
+            **({"radio": self.radio} if self.radio else {}),
         })
 
     # ------------------------------------------------------------------ save / load
@@ -198,7 +207,7 @@ class Plan:
             raise OutputError(f"{out_dir}: output folder cannot be written ({exc.strerror or exc})") from None
         try:
             gpkg = tmp / PLAN_GPKG
-            for name in LAYERS:
+            for name in (*LAYERS, *OPTIONAL_LAYERS):
                 gdf = getattr(self, name)
                 if gdf is None:
                     continue
@@ -211,7 +220,7 @@ class Plan:
                 gdf.to_crs(4326).to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
             summary = self.summary()
             summary["layer_columns"] = {n: [c for c in getattr(self, n).columns if c != "geometry"]
-                                        for n in LAYERS if getattr(self, n) is not None}
+                                        for n in (*LAYERS, *OPTIONAL_LAYERS) if getattr(self, n) is not None}
             (tmp / PLAN_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
             for fname in (PLAN_GPKG, PLAN_JSON):
                 os.replace(tmp / fname, out_dir / fname)
@@ -255,6 +264,15 @@ def load_plan(plan_dir: str | os.PathLike) -> Plan:
         else:
             gdf = gpd.GeoDataFrame({c: [] for c in cols}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
         layers[name] = gdf
+    if "rsrp" in present:
+        rsrp = gpd.read_file(gpkg, layer="rsrp", engine="pyogrio")
+        for c in ("covered",):
+            if c in rsrp:
+                rsrp[c] = rsrp[c].astype(bool)
+        for c in ("h3", "district_id"):
+            if c in rsrp:
+                rsrp[c] = rsrp[c].astype("string").astype(object)
+        layers["rsrp"] = rsrp
     solves = [SolveStats(**{k: v for k, v in p.items() if k in SolveStats.__dataclass_fields__})
               for p in (s.get("solver", {}).get("parts") or {}).values()]
     return Plan(
@@ -268,5 +286,6 @@ def load_plan(plan_dir: str | os.PathLike) -> Plan:
         years=s.get("years", []),
         extra=s.get("extra", {}),
         scenario_dir=s.get("scenario_dir") or "",
+        radio=s.get("radio", {}),
         **layers,
     )

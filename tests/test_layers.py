@@ -9,6 +9,7 @@ import shapely
 from gis.build import layers_from_scenario, validate_scenario_inputs
 from gis.errors import InputError, ValidationError
 from gis.layers import Layers
+from rollout.radio_plan import cell_radius_m
 from rollout.scenario import Scenario
 from tests._gis_fixtures import SECOND_CITY, qingdao_layers, second_city_scenario, write_geojson
 
@@ -60,8 +61,9 @@ def test_qingdao_resolution_follows_density(qd):
     dens = dm["density_per_km2"]
     assert (dens[dm["clutter"] == "dense_urban"] > 10_000).all()
     assert (dens[dm["clutter"] == "rural"] <= 500).all()
+    # the cell's radius: the largest link-budget radius of a type built in its clutter class (the macro's)
     assert dm.set_index("clutter")["radius_m"].groupby(level=0).first().to_dict() == \
-        {"dense_urban": 250.0, "urban": 450.0, "suburban": 1000.0, "rural": 2500.0}
+        pytest.approx(cell_radius_m(Scenario()))
 
 
 def test_qingdao_sizes_and_pairs(qd):
@@ -177,7 +179,10 @@ def test_second_city_with_user_layers(city, tmp_path):
     c = lay.candidates
     assert (c["source"] == "user").sum() == 1  # the point in Saxony is dropped
     ex = c[c["source"] == "existing"]
-    assert len(ex) == 2 and ex["existing_macro"].sum() == 2 and ex["existing_small"].sum() == 1
+    # one type per position: the co-located macro and small cell are two rows, each of one unit
+    assert len(ex) == 3 and ex["existing_macro"].sum() == 2 and ex["existing_small"].sum() == 1
+    assert sorted(ex["type"]) == ["macro", "macro", "small"]
+    assert ((ex["existing_macro"] > 0) != (ex["existing_small"] > 0)).all()
     assert len(lay.offices) == 2 and lay.offices["existing"].tolist() == [True, False]
     assert lay.offices["existing_ports"].tolist() == [64, 0]
     assert lay.demand["hotspot_lines"].sum() == pytest.approx(1.5 * 400)
