@@ -125,9 +125,10 @@ class BuildSettings:
     ``radius_m``/``k_coverage``: planning radius and stations needed per clutter class;
     ``type_radius_m``: radius per station type and clutter class (from the link budgets); when given, every
     candidate is one position of one ``type`` and the pair table holds a (cell, position) pair only within that
-    type's radius in the cell's clutter class (empty: one radius, ``radius_m``, for every candidate);
+    type's radius of the cell's area (``cover``: of its planning point) in the cell's clutter class (empty: one
+    radius, ``radius_m``, of the planning point, for every candidate);
     ``small_cell_res``/``small_cell_clutters``: small-cell positions, one per H3 cell of that resolution in
-    populated cells of those classes or holding a hot spot (never rural; ``None``: no small-cell positions);
+    populated cells of those classes (never rural; ``None``: no small-cell positions);
     ``office_capacity_onts``: lines one OLT site serves (ports x split), which sizes generated offices;
     ``office_reach_straight_m``: the optical reach as a straight-line distance (reach / route factor).
     """
@@ -234,7 +235,7 @@ def build_layers(settings: BuildSettings, *, site_res: dict[str, int] | None = N
     lap("candidates")
     offices = _offices(settings, fine, fine_to_cell, demand, cores, districts, crs_metric)
     lap("offices")
-    pairs, within = _pairs(demand, candidates, max_pairs, settings.type_radius_m)
+    pairs, within = _pairs(demand, candidates, max_pairs, settings.type_radius_m, crs_metric)
     lap("pairs")
 
     stats = _stats(districts=districts, fine=fine, demand=demand, candidates=candidates, offices=offices, pairs=pairs,
@@ -383,12 +384,14 @@ def _offices(settings: BuildSettings, fine, fine_to_cell, demand, cores, distric
     return fill_reach(offices, demand, max_dist_m=settings.office_reach_straight_m * OFFICE_REACH_MARGIN)
 
 
-def _pairs(demand, candidates, max_pairs: int | None, type_radius_m: dict) -> tuple[pd.DataFrame, int]:
+def _pairs(demand, candidates, max_pairs: int | None, type_radius_m: dict,
+           crs_metric: str) -> tuple[pd.DataFrame, int]:
     """The sparse pair table (nearest ``max_pairs`` per cell, per type with ``type_radius_m``) and how many pairs lay within radius."""
     if type_radius_m:
         radius = {t: demand["clutter"].map(r).to_numpy(float) for t, r in type_radius_m.items()}
+        polys = np.asarray(demand.geometry.to_crs(crs_metric).values)
         return pairs_by_type(demand[["x_m", "y_m"]].to_numpy(), radius, candidates[["x_m", "y_m"]].to_numpy(),
-                             candidates["type"].astype(str).to_numpy(), max_pairs=max_pairs)
+                             candidates["type"].astype(str).to_numpy(), max_pairs=max_pairs, cell_polygons=polys)
     pairs = pairs_within_radius(demand[["x_m", "y_m"]].to_numpy(), demand["radius_m"].to_numpy(),
                                 candidates[["x_m", "y_m"]].to_numpy())
     within = len(pairs)

@@ -8,7 +8,7 @@
     stations (optional ``type`` macro/small), each location and type added as a
     site with its count (co-located stations of one type are merged);
     ``small``: small-cell positions at street-furniture spacing (H3 resolution 10
-    centres, ~114 m apart) in dense-urban and hot-spot cells (see :func:`small_cell_sites`).
+    centres, ~114 m apart) in the small cell's clutter classes (see :func:`small_cell_sites`).
     Every 5G candidate is one position of one ``type`` (macro or small): a macro
     site holds one macro gNB, a small-cell position one small cell.
 OLT sites (the Layers ``offices`` contract)
@@ -207,13 +207,12 @@ def small_cell_sites(cells: gpd.GeoDataFrame, *, fine: pd.DataFrame, fine_to_cel
                      clutters, crs_metric: str) -> gpd.GeoDataFrame:
     """Small-cell positions: one per H3 cell of resolution ``res`` (10: ~114 m apart) inside populated cells.
 
-    Only in demand cells whose clutter class is in ``clutters`` and that are dense urban or hold a hot spot,
-    never in rural cells (small cells serve capacity and hot spots, not rural coverage). A position is the H3 centre;
+    Only in demand cells whose clutter class is in ``clutters`` (the small cell's classes: default dense urban
+    and urban, where the hot spots lie; add ``suburban`` for suburban parks), never in rural cells (small cells serve capacity and hot spots, not rural coverage). A position is the H3 centre;
     ``type`` = ``small``, ``source`` = ``small``, one small cell per position.
     """
     clutter = cells["clutter"].astype(str).to_numpy()
-    hot = cells["hotspot"].astype(str).to_numpy() != "" if "hotspot" in cells else np.zeros(len(cells), bool)
-    ok_cell = np.isin(clutter, list(clutters)) & ((clutter == "dense_urban") | hot) & (clutter != "rural")
+    ok_cell = np.isin(clutter, list(clutters)) & (clutter != "rural")
     f = np.flatnonzero(ok_cell[fine_to_cell] & (fine["population"].to_numpy(float) > 0))
     h = fine["h3"].to_numpy()[f]
     fine_res = int(h3_resolution(h[:1])[0]) if len(h) else res
@@ -225,6 +224,8 @@ def small_cell_sites(cells: gpd.GeoDataFrame, *, fine: pd.DataFrame, fine_to_cel
         pos = np.concatenate(kids).astype(np.uint64) if kids else np.zeros(0, np.uint64)
     cell = fine_to_cell[f][owner]
     latlng = np.array([h3n.cell_to_latlng(int(c)) for c in pos], float).reshape(-1, 2)
+    inside = shapely.contains_xy(np.asarray(cells.geometry.values)[cell], latlng[:, 1], latlng[:, 0])
+    pos, cell, latlng = pos[inside], cell[inside], latlng[inside]   # a child centre outside the study area: no pole
     x, y = lonlat_to_xy(latlng[:, 1], latlng[:, 0], crs_metric)
     out = pd.DataFrame({"site_id": ["S-" + s for s in h3_str(pos)], "district_id": cells["district_id"].to_numpy()[cell],
                         "clutter": clutter[cell], "lon": latlng[:, 1], "lat": latlng[:, 0], "x_m": x, "y_m": y,

@@ -321,6 +321,29 @@ class Evidence:
                              "row": np.concatenate([p[1] for p in parts])})
 
     @functools.cached_property
+    def reach_pairs(self) -> pd.DataFrame:
+        """Sparse (cell, station row) pairs: every station within ``radius_m(type, clutter)`` of some part of a
+        populated cell's hexagon (it can carry traffic of the cell), measured with shapely in the metric CRS."""
+        st, d = self.plan.stations, self.plan.demand
+        clutter = d["clutter"].astype(str).to_numpy()
+        parts = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
+        if not (len(st) and len(d)):
+            return pd.DataFrame({"cell": parts[0][0], "row": parts[0][1]})
+        polys = np.asarray(d.geometry.to_crs(self.crs).values)
+        kind = st["type"].astype(str).to_numpy()
+        for t in sorted(set(kind)):
+            rows = np.flatnonzero(kind == t)
+            pts = shapely.points(self.station_xy[rows])
+            for cl in CLUTTERS:
+                idx = np.flatnonzero((clutter == cl) & self.populated)
+                if len(idx):
+                    k, c = shapely.STRtree(polys[idx]).query(
+                        pts, predicate="dwithin", distance=radius_m(self.scenario, t, cl) + DIST_TOL_M)
+                    parts.append((idx[c], rows[k]))
+        return pd.DataFrame({"cell": np.concatenate([p[0] for p in parts]),
+                             "row": np.concatenate([p[1] for p in parts])})
+
+    @functools.cached_property
     def stations_within(self) -> np.ndarray:
         """Stations (units) within radius of each cell's planning point."""
         p, counts = self.cover_pairs, self.plan.stations["count"].to_numpy(float) if len(self.plan.stations) else []
@@ -612,10 +635,10 @@ def check_coverage_reported(ev: Evidence) -> Check:
 
 
 def check_station_capacity(ev: Evidence) -> Check | None:
-    """The busy-hour traffic fits: stations within radius of each cell can carry it at capacity per unit x units."""
+    """The busy-hour traffic fits: stations within radius of each cell's area carry it at capacity per unit x units."""
     if ev.budget_mode:
         return None
-    d, p = ev.plan.demand, ev.cover_pairs
+    d, p = ev.plan.demand, ev.reach_pairs
     t = ev.traffic_mbps
     cells = np.flatnonzero(t > 0)
     if not len(cells):

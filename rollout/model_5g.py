@@ -216,7 +216,8 @@ def _check_pairs(pairs, n: int, m: int, problems) -> pd.DataFrame:
         problems.append((None, "pairs", f"missing column(s) {', '.join(missing)}"))
         return p
     p = pd.DataFrame({"cell": p["cell"].to_numpy(np.int64), "site": p["site"].to_numpy(np.int64),
-                      "dist_m": p["dist_m"].to_numpy(float)})
+                      "dist_m": p["dist_m"].to_numpy(float),
+                      "cover": p["cover"].to_numpy(bool) if "cover" in p else np.ones(len(p), bool)})
     if len(p) and (p["cell"].min() < 0 or p["cell"].max() >= n or p["site"].min() < 0 or p["site"].max() >= m):
         problems.append((None, "pairs", "cell or site row out of range"))
     return p.drop_duplicates(["cell", "site"]).sort_values(["cell", "site"], kind="stable").reset_index(drop=True)
@@ -400,6 +401,11 @@ class Siting5GInput:
         ok = self.slots.sum(axis=1) > 0
         return self.pairs[ok[self.pairs["site"].to_numpy()]].reset_index(drop=True)
 
+    def cover_pairs(self) -> pd.DataFrame:
+        """Usable pairs whose site covers the cell's planning point (``cover``); the rest only carry its traffic."""
+        p = self.usable_pairs()
+        return p[p["cover"].to_numpy(bool)].reset_index(drop=True)
+
     # ------------------------------------------------------------------ from layers
     @classmethod
     def from_layers(cls, layers, scenario, backhaul_km: np.ndarray | None = None) -> "Siting5GInput":
@@ -421,7 +427,7 @@ class Siting5GInput:
             traffic_mbps=dem["traffic_mbps"].to_numpy(float),
             population=dem["population"].to_numpy(float),
             k_coverage=dem["k_coverage"].to_numpy(np.int64),
-            pairs=layers.pairs[["cell", "site", "dist_m"]],
+            pairs=layers.pairs[[c for c in ("cell", "site", "dist_m", "cover") if c in layers.pairs]],
             type_names=tuple(name for name, _ in types),
             capacity_mbps=np.array([t.capacity_mbps for _, t in types], float),
             capex_cny=np.array([t.capex_cny for _, t in types], float),
@@ -545,14 +551,14 @@ def _diagnose_districts(inp: Siting5GInput, problems: Problems) -> None:
                          f"{capped + free:,} that district ceilings ({', '.join(ds)}) and candidate slots allow", ds)
 
 
-def _reach(inp: Siting5GInput, per_site: np.ndarray) -> np.ndarray:
-    """(n_cells,) sum of ``per_site`` over the usable sites within each cell's radius."""
-    pairs = inp.usable_pairs()
+def _reach(inp: Siting5GInput, per_site: np.ndarray, *, cover: bool = False) -> np.ndarray:
+    """(n_cells,) sum of ``per_site`` over the usable sites within each cell's reach (``cover``: its radius)."""
+    pairs = inp.cover_pairs() if cover else inp.usable_pairs()
     return np.bincount(pairs["cell"].to_numpy(), weights=per_site[pairs["site"].to_numpy()], minlength=inp.n_cells)
 
 
 def _diagnose_coverage(inp: Siting5GInput, problems: Problems) -> None:
-    reach_slots = _reach(inp, inp.slots.sum(axis=1))
+    reach_slots = _reach(inp, inp.slots.sum(axis=1), cover=True)
     need = (inp.population > 0) & (inp.k_coverage > 0)
     bad = np.flatnonzero(need & (reach_slots < inp.k_coverage))
     if not len(bad):
@@ -656,9 +662,9 @@ def _expand(sites_of_row_term: np.ndarray, ptr: np.ndarray, counts: np.ndarray):
 
 
 def add_coverage(m: Model5G) -> int:
-    """coverage: Σ_{j∈P(i)} Σ_τ x_jτ ≥ k_i − (existing within radius), for populated cells."""
+    """coverage: Σ_{j∈P(i), cover} Σ_τ x_jτ ≥ k_i − (existing within radius), for populated cells."""
     inp = m.inp
-    pairs = inp.usable_pairs()
+    pairs = inp.cover_pairs()
     c = pairs["cell"].to_numpy()
     s = pairs["site"].to_numpy()
     exist_within = np.bincount(c, weights=inp.existing.sum(axis=1)[s], minlength=inp.n_cells)
@@ -983,7 +989,7 @@ def _flows_and_headroom(inp: Siting5GInput, m: Model5G, headroom: bool):
 
 def _cells_table(inp: Siting5GInput, total: np.ndarray, dim: np.ndarray, h: np.ndarray, carried_cell) -> pd.DataFrame:
     """One row per demand cell, with the stations within radius counted on the pair table."""
-    up = inp.usable_pairs()
+    up = inp.cover_pairs()
     within = np.bincount(up["cell"].to_numpy(), weights=total.sum(axis=1)[up["site"].to_numpy()],
                          minlength=inp.n_cells)
     within = np.rint(within).astype(np.int64)
