@@ -13,11 +13,19 @@ I          demand cells; ``t_i`` busy-hour traffic [Mbit/s], ``pop_i`` residents
 J          candidate sites; ``b_j`` backhaul route length [km], ``d(j)`` district
 T          station types (from the scenario: macro, small, ...); ``C_τ`` capacity
            [Mbit/s], ``c_τ`` equipment capex [CNY]
-P ⊆ I × J  the sparse pair table: ``(i, j) ∈ P`` iff site ``j`` lies within cell
-           ``i``'s planning radius. ``P(i)`` = sites of cell i, ``P(j)`` = cells of site j.
-           Pairs to sites that can hold no station are dropped.
+P ⊆ I × J  the sparse pair table: ``(i, j) ∈ P`` iff site ``j`` lies within the
+           radius R_τ(c_i) of its type τ in cell i's clutter class c_i of some part of
+           cell i (it can carry the cell's traffic). ``P_cov ⊆ P``: pairs whose site lies
+           within R_τ(c_i) of the cell's planning point (``cover``; without that column
+           P_cov = P). ``P(i)`` = sites of cell i, ``P(j)`` = cells of site j. Pairs to
+           sites that can hold no station are dropped. R_τ(c) comes from the link budget of
+           type τ on its band in clutter class c (:mod:`rollout.radio_plan`).
 U_jτ       most stations of type τ at site j [-] (``max_per_site`` if the site's
-           clutter class allows τ, else 0)
+           clutter class allows τ, else 0). With the layer build's ``type`` column each
+           candidate is one *position* of one type and U_jτ = 1 for its type only: a
+           macro site holds one macro gNB (3 sectors), a small-cell position one small
+           cell. What counts toward the target N is one per position: a macro site = 1,
+           a small cell = 1, as MIIT counts 5G base stations (gNBs).
 E_jτ       existing stations of type τ at site j [-] (fixed, cost 0)
 β          backhaul cost [CNY/km]
 N          station target (existing + new) [-]
@@ -46,9 +54,10 @@ i.e. every *new* station pays its equipment and its own fibre backhaul
 Constraint families (registered once in :data:`FAMILIES`, each built by one
 ``add_<family>`` call; the name is the PuLP row-name prefix, ``<family>_<row>``)
 -------------------------------------------------------------------------------
-coverage         Σ_{j∈P(i)} Σ_τ x_jτ ≥ k_i − Σ_{j∈P(i)} Σ_τ E_jτ       ∀ i: pop_i > 0, k_i > 0
-                 (counts *stations*, so three small cells on one site count 3;
-                 rows whose brownfield already satisfies them are omitted)
+coverage         Σ_{j∈P_cov(i)} Σ_τ x_jτ ≥ k_i − Σ_{j∈P_cov(i)} Σ_τ E_jτ   ∀ i: pop_i > 0, k_i > 0
+                 (with one unit per position this counts distinct positions, each only
+                 within its own type's radius in the cell's clutter class; rows whose
+                 brownfield already satisfies them are omitted)
 capacity_assign  Σ_{j∈P(i)} a_ij = h_i t_i                              ∀ i: t_i > 0
 station_capacity Σ_{i∈P(j)} a_ij ≤ Σ_τ C_τ (E_jτ + x_jτ)                ∀ j with pairs
 target_total     Σ_jτ x_jτ ≥ N − Σ_jτ E_jτ

@@ -85,3 +85,25 @@ def test_rollout_radio_prints_the_table(capsys):
     assert main(["radio"]) == 0
     text = capsys.readouterr().out
     assert "mapl_db" in text and "dense_urban" in text
+
+
+def test_small_cell_never_counts_beyond_its_radius():
+    """A dense-urban cell with a cheap small-cell position 100 m away (beyond the small radius) and a dear macro
+    position 150 m away (within the macro radius): only the macro can cover it."""
+    import numpy as np
+
+    from gis.pairs import pairs_by_type
+    from rollout.model_5g import Siting5GInput, solve_5g
+
+    radii = type_radii_m(Scenario())
+    assert radii["small"]["dense_urban"] < 100.0 < 150.0 < radii["macro"]["dense_urban"]
+    site_xy = np.array([[100.0, 0.0], [0.0, 150.0]])
+    kind = np.array(["small", "macro"])
+    pairs, _ = pairs_by_type(np.zeros((1, 2)), {t: np.array([radii[t]["dense_urban"]]) for t in ("macro", "small")},
+                             site_xy, kind)
+    assert pairs["site"].tolist() == [1]              # the small cell is not paired at all
+    inp = Siting5GInput(traffic_mbps=[0.0], population=[100.0], k_coverage=[1], pairs=pairs,
+                        type_names=("macro", "small"), capacity_mbps=[1000.0, 300.0], capex_cny=[300000.0, 60000.0],
+                        max_per_site=[[0, 1], [1, 0]], surplus="none")
+    res = solve_5g(inp, threads=1)
+    assert res.stations["type"].tolist() == ["macro"]
