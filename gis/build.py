@@ -128,7 +128,8 @@ class BuildSettings:
     type's radius of the cell's area (``cover``: of its planning point) in the cell's clutter class (empty: one
     radius, ``radius_m``, of the planning point, for every candidate);
     ``small_cell_res``/``small_cell_clutters``: small-cell positions, one per H3 cell of that resolution in
-    populated cells of those classes (never rural; ``None``: no small-cell positions);
+    populated cells of those classes (never rural), kept only where some cell's pairs reach them (the nearest
+    ``max_pairs_per_cell`` per cell and type); ``None``: no small-cell positions;
     ``office_capacity_onts``: lines one OLT site serves (ports x split), which sizes generated offices;
     ``office_reach_straight_m``: the optical reach as a straight-line distance (reach / route factor).
     """
@@ -236,6 +237,7 @@ def build_layers(settings: BuildSettings, *, site_res: dict[str, int] | None = N
     offices = _offices(settings, fine, fine_to_cell, demand, cores, districts, crs_metric)
     lap("offices")
     pairs, within = _pairs(demand, candidates, max_pairs, settings.type_radius_m, crs_metric)
+    candidates, pairs = _drop_unpaired_small(candidates, pairs)
     lap("pairs")
 
     stats = _stats(districts=districts, fine=fine, demand=demand, candidates=candidates, offices=offices, pairs=pairs,
@@ -351,6 +353,20 @@ def _candidates(settings: BuildSettings, demand, fine, fine_to_cell, districts, 
     if inp.existing_sites is not None:
         parts.append(user_sites(inp.existing_sites, demand, districts, crs_metric=crs_metric, existing=True))
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=WGS84)
+
+
+def _drop_unpaired_small(candidates, pairs: pd.DataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Small-cell positions that no cell's (capped) pairs reach serve nothing: drop them, renumber the pairs."""
+    if "type" not in candidates:
+        return candidates, pairs
+    small = candidates["type"].astype(str).to_numpy() == "small"
+    keep = ~small
+    keep[pairs["site"].to_numpy()] = True
+    new_row = np.cumsum(keep) - 1
+    log.info("small-cell positions: %d within reach of a cell kept, %d dropped", int((keep & small).sum()),
+             int((~keep).sum()))
+    return (candidates[keep].reset_index(drop=True),
+            pairs.assign(site=new_row[pairs["site"].to_numpy()]).reset_index(drop=True))
 
 
 def _planning_point_sites(demand, grid) -> gpd.GeoDataFrame:

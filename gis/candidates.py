@@ -8,7 +8,8 @@
     stations (optional ``type`` macro/small), each location and type added as a
     site with its count (co-located stations of one type are merged);
     ``small``: small-cell positions at street-furniture spacing (H3 resolution 10
-    centres, ~114 m apart) in the small cell's clutter classes (see :func:`small_cell_sites`).
+    centres, ~114 m apart) in the small cell's clutter classes (see :func:`small_cell_sites`;
+    the layer build keeps those within reach of some cell).
     Every 5G candidate is one position of one ``type`` (macro or small): a macro
     site holds one macro gNB, a small-cell position one small cell.
 OLT sites (the Layers ``offices`` contract)
@@ -208,7 +209,7 @@ def small_cell_sites(cells: gpd.GeoDataFrame, *, fine: pd.DataFrame, fine_to_cel
     """Small-cell positions: one per H3 cell of resolution ``res`` (10: ~114 m apart) inside populated cells.
 
     Only in demand cells whose clutter class is in ``clutters`` (the small cell's classes: default dense urban
-    and urban, where the hot spots lie; add ``suburban`` for suburban parks), never in rural cells (small cells serve capacity and hot spots, not rural coverage). A position is the H3 centre;
+    and urban, where the hot spots lie), never in rural cells (small cells serve capacity and hot spots, not rural coverage). A position is the H3 centre;
     ``type`` = ``small``, ``source`` = ``small``, one small cell per position.
     """
     clutter = cells["clutter"].astype(str).to_numpy()

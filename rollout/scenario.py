@@ -72,7 +72,7 @@ class GridSettings:
     site_res_urban: int = _f(9, "H3 resolution of candidate 5G sites in urban cells.", lo=5, hi=12)
     site_res_suburban: int = _f(8, "H3 resolution of candidate 5G sites in suburban cells.", lo=4, hi=11)
     site_res_rural: int = _f(7, "H3 resolution of candidate 5G sites in rural cells.", lo=4, hi=10)
-    max_pairs_per_cell: int = _f(20, "A demand cell is paired with at most this many nearest candidate sites within its radius.", lo=1, hi=200)
+    max_pairs_per_cell: int = _f(20, "A demand cell is paired with at most this many nearest candidate sites of each station type within reach.", lo=1, hi=200)
 
 
 @dataclass

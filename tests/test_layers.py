@@ -75,12 +75,18 @@ def test_qingdao_sizes_and_pairs(qd):
     slots = sum(qd.candidates["clutter"].isin(t.clutters).sum() * t.max_per_site for t in (sc.radio.macro, sc.radio.small))
     assert slots >= sc.radio.target_stations
     assert 100 <= s["offices"] <= 1_500
-    assert s["max_pairs_per_cell"] <= MAX_PAIRS_PER_CELL
+    assert s["max_pairs_per_cell"] <= 2 * MAX_PAIRS_PER_CELL   # the cap holds per station type (macro, small)
     p = qd.pairs
     assert p["cell"].is_monotonic_increasing
-    assert (p["dist_m"].to_numpy() <= qd.demand["radius_m"].to_numpy()[p["cell"]] + 1e-6).all()
+    # coverage pairs lie within radius of the planning point; the others within radius of the cell's hexagon
+    cov = p["cover"].to_numpy(bool)
+    assert (p["dist_m"].to_numpy()[cov] <= qd.demand["radius_m"].to_numpy()[p["cell"][cov]] + 1e-6).all()
+    polys = qd.demand.geometry.to_crs(qd.crs_metric).values
+    site_pts = shapely.points(qd.candidates[["x_m", "y_m"]].to_numpy()[p["site"]])
+    gap = shapely.distance(np.asarray(polys)[p["cell"]], site_pts)
+    assert (gap <= qd.demand["radius_m"].to_numpy()[p["cell"]] + 1e-6).all()
     # every cell is paired with at least one site inside it
-    own = p[qd.candidates["cell"].to_numpy()[p["site"].to_numpy()] == p["cell"].to_numpy()]
+    own = p[cov & (qd.candidates["cell"].to_numpy()[p["site"].to_numpy()] == p["cell"].to_numpy())]
     assert set(own["cell"]) == set(range(len(qd.demand)))
     assert qd.stats["cells_short_of_k"] == 0
 
@@ -102,7 +108,7 @@ def test_qingdao_contract_columns(qd):
         for c in ("district_id", "clutter"):
             if c in gdf:
                 assert gdf[c].notna().all() and gdf[c].map(type).eq(str).all(), (name, c)
-    assert list(qd.pairs.columns) == ["cell", "site", "dist_m"]
+    assert list(qd.pairs.columns) == ["cell", "site", "dist_m", "cover"]
     assert qd.demand["cell_id"].is_unique and qd.candidates["site_id"].is_unique and qd.offices["office_id"].is_unique
     assert qd.crs_metric == "EPSG:32651"
     assert qd.demand["k_coverage"].dtype.kind == "i" and qd.demand["h3_res"].dtype.kind == "i"
@@ -148,7 +154,7 @@ def test_second_city_conserves_totals(city):
     assert lay.stats["cores"] == 3  # representative points: no cores file, not Qingdao
     assert len(lay.hotspots) == 0 and lay.demand["hotspot_lines"].sum() == 0
     assert len(lay.offices) >= 3 and lay.offices["district_id"].notna().all()
-    assert lay.summary()["max_pairs_per_cell"] <= MAX_PAIRS_PER_CELL
+    assert lay.summary()["max_pairs_per_cell"] <= 2 * MAX_PAIRS_PER_CELL   # per station type
     assert set(lay.demand["clutter"]) >= {"urban", "rural"}
 
 
@@ -223,14 +229,15 @@ def test_bad_scenario_inputs_are_reported(city, tmp_path):
 def test_denser_grid_sites_option(city):
     _, s, lay = city  # the scenario's default grid.site_res_* are finer than the cells
     base = layers_from_scenario(s, site_res={c: getattr(s.grid, f"res_{c}") for c in ("dense_urban", "urban", "suburban", "rural")})
-    assert len(base.candidates) == len(base.demand)  # one site per cell at the cells' own resolution
-    assert len(lay.candidates) > len(base.candidates)
+    macro = base.candidates["type"] == "macro"
+    assert macro.sum() == len(base.demand)  # one macro site per cell at the cells' own resolution
+    assert (lay.candidates["type"] == "macro").sum() > macro.sum()
     assert lay.candidates["site_id"].is_unique
     # every sub-cell site lies in its own demand cell
     cells = lay.demand.geometry.values[lay.candidates["cell"].to_numpy()]
     assert shapely.contains_xy(cells, lay.candidates["lon"], lay.candidates["lat"]).all()
     per_cell = lay.pairs.groupby("cell").size()
-    assert per_cell.max() <= MAX_PAIRS_PER_CELL and len(per_cell) == len(lay.demand)
+    assert per_cell.max() <= 2 * MAX_PAIRS_PER_CELL and len(per_cell) == len(lay.demand)   # cap per type
 
 
 def test_build_runs_on_plain_settings_without_a_scenario(city):
@@ -243,5 +250,5 @@ def test_build_runs_on_plain_settings_without_a_scenario(city):
     assert isinstance(settings, BuildSettings)
     assert settings.inputs.boundaries.is_absolute() and settings.inputs.demand is None  # resolved; modelled
     few = build_layers(dataclasses.replace(settings, max_pairs_per_cell=2))
-    assert few.pairs.groupby("cell").size().max() <= 2
+    assert few.pairs.groupby("cell").size().max() <= 2 * 2   # per station type
     assert len(few.demand) == len(lay.demand) and few.stats["max_pairs_cap"] == 2
