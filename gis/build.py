@@ -30,6 +30,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from gis.candidates import fill_reach, generate_offices, grid_sites, small_cell_sites, user_offices, user_sites
 from gis.crs import WGS84, area_km2, metric_crs
@@ -346,8 +347,11 @@ def _candidates(settings: BuildSettings, demand, fine, fine_to_cell, districts, 
     if settings.type_radius_m:
         parts.append(_planning_point_sites(demand, parts[0]))
     if settings.small_cell_res is not None and settings.type_radius_m:
-        parts.append(small_cell_sites(demand, fine=fine, fine_to_cell=fine_to_cell, res=settings.small_cell_res,
-                                      clutters=settings.small_cell_clutters, crs_metric=crs_metric))
+        small = small_cell_sites(demand, fine=fine, fine_to_cell=fine_to_cell, res=settings.small_cell_res,
+                                 clutters=settings.small_cell_clutters, crs_metric=crs_metric)
+        macro_xy = pd.concat(parts)[["x_m", "y_m"]].to_numpy(float)
+        clash = cKDTree(macro_xy).query(small[["x_m", "y_m"]].to_numpy(float), distance_upper_bound=1.0)[0] <= 1.0
+        parts.append(small[~clash])     # an H3 centre child shares its parent's centre: no pole on a macro site
     if inp.candidates is not None:
         parts.append(user_sites(inp.candidates, demand, districts, crs_metric=crs_metric))
     if inp.existing_sites is not None:

@@ -107,3 +107,27 @@ def test_small_cell_never_counts_beyond_its_radius():
                         max_per_site=[[0, 1], [1, 0]], surplus="none")
     res = solve_5g(inp, threads=1)
     assert res.stations["type"].tolist() == ["macro"]
+
+
+def test_plan_has_one_unit_per_position_and_the_evaluation(tmp_path):
+    """A small city planned end to end: no unit stacked, radio and evaluation saved and loaded."""
+    from rollout.pipeline import plan_from_scenario
+    from rollout.plan import load_plan
+    from tests._gis_fixtures import second_city_scenario
+
+    sc = second_city_scenario(tmp_path / "city", scenario={"radio": {"target_stations": 150, "surplus": "none"},
+                                                           "pon": {"enabled": False}, "solver": {"threads": 1}})
+    plan = plan_from_scenario(sc)
+    st = plan.stations
+    assert (st["count"] == 1).all()
+    assert not st.duplicated(["lon", "lat"]).any()          # one unit, of one type, per position
+    assert plan.totals["stations_5g"] == len(st) >= 150
+    ev = plan.coverage["evaluation"]
+    assert plan.coverage["population_covered_share"] == ev["population_share"]
+    assert plan.coverage["area_covered_share"] == ev["area_share"]
+    assert plan.radio["link_budget"] == link_budget_rows(sc)
+    plan.save(tmp_path / "out")
+    back = load_plan(tmp_path / "out")
+    assert back.radio == plan.radio
+    assert len(back.rsrp) == ev["points"] and back.rsrp["covered"].dtype == bool
+    assert list(back.rsrp.columns) == [*plan.rsrp.columns]
