@@ -310,6 +310,8 @@ class Siting5GInput:
     site_clutter: np.ndarray | None = None
     site_backhaul_to: np.ndarray | None = None
     district_names: dict = field(default_factory=dict)
+    cell_clutter: np.ndarray | None = None
+    type_radius_m: dict = field(default_factory=dict)   # {type: {clutter: radius_m}}, for the diagnosis only
 
     def __post_init__(self):
         problems: list[tuple[None, str, str]] = []
@@ -354,6 +356,7 @@ class Siting5GInput:
         self.site_ids = _labels(self.site_ids, m, "site_ids", lambda i: f"s{i}", problems)
         self.site_clutter = _labels(self.site_clutter, m, "site_clutter", lambda i: "", problems)
         self.site_backhaul_to = _labels(self.site_backhaul_to, m, "site_backhaul_to", lambda i: "", problems)
+        self.cell_clutter = _labels(self.cell_clutter, n, "cell_clutter", lambda i: "", problems)
         self.district_min = {str(k): int(v) for k, v in (self.district_min or {}).items()}
         self.district_max = {str(k): int(v) for k, v in (self.district_max or {}).items()}
 
@@ -452,10 +455,19 @@ class Siting5GInput:
             surplus=radio.surplus,
             headroom_rule=radio.headroom_rule,
             site_clutter=cand["clutter"].astype(str).to_numpy(),
+            cell_clutter=dem["clutter"].astype(str).to_numpy() if "clutter" in dem else None,
+            type_radius_m=_type_radii(scenario),
             site_backhaul_to=backhaul_to,
             district_names=_district_names(layers.districts),
             **_labels_and_coordinates(dem, cand),
         )
+
+
+def _type_radii(scenario) -> dict:
+    """``{type: {clutter: radius_m}}`` of the scenario (link budgets), for naming what a cell lacks."""
+    from rollout.radio_plan import type_radii_m
+
+    return type_radii_m(scenario)
 
 
 def allowed_per_site(cand: pd.DataFrame, types) -> np.ndarray:
@@ -503,9 +515,18 @@ def _labels_and_coordinates(dem: pd.DataFrame, cand: pd.DataFrame) -> dict:
 # --------------------------------------------------------------------------- diagnosis
 
 def _name_cells(inp: Siting5GInput, idx: np.ndarray, limit: int = 8) -> str:
-    shown = [f"{inp.cell_ids[i]} (district {inp.cell_district[i] or '?'})" for i in idx[:limit]]
+    shown = [f"{inp.cell_ids[i]} (district {inp.cell_district[i] or '?'}{_clutter_note(inp, i)})" for i in idx[:limit]]
     more = len(idx) - limit
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def _clutter_note(inp: Siting5GInput, i: int) -> str:
+    """``, <clutter>: macro 265 m, small 71 m``: the cell's class and each type's radius there (when known)."""
+    c = inp.cell_clutter[i]
+    if not c:
+        return ""
+    radii = ", ".join(f"{t} {r[c]:,.0f} m" for t, r in inp.type_radius_m.items() if c in r)
+    return f", {c}" + (f": {radii}" if radii else "")
 
 
 def diagnose(inp: Siting5GInput, *, strict: bool = True) -> list[tuple[str, str, list[str]]]:

@@ -131,3 +131,22 @@ def test_plan_has_one_unit_per_position_and_the_evaluation(tmp_path):
     assert back.radio == plan.radio
     assert len(back.rsrp) == ev["points"] and back.rsrp["covered"].dtype == bool
     assert list(back.rsrp.columns) == [*plan.rsrp.columns]
+
+
+def test_infeasible_coverage_names_type_clutter_district_and_cells():
+    import numpy as np
+    import pandas as pd
+
+    from gis.errors import InfeasibleError
+    from rollout.model_5g import Siting5GInput, diagnose
+
+    radii = type_radii_m(Scenario())
+    inp = Siting5GInput(traffic_mbps=[0.0], population=[10.0], k_coverage=[1],
+                        pairs=pd.DataFrame({"cell": [], "site": [], "dist_m": []}), type_names=("macro", "small"),
+                        capacity_mbps=[1.0, 1.0], capex_cny=[1.0, 1.0], max_per_site=np.array([[1, 0]]),
+                        cell_ids=["h-far"], cell_district=["370283"], cell_clutter=["rural"], type_radius_m=radii)
+    with pytest.raises(InfeasibleError) as info:
+        diagnose(inp)
+    msg = str(info.value)
+    assert info.value.family == "coverage"
+    assert "h-far (district 370283, rural: macro 964 m, small 161 m)" in msg
