@@ -24,11 +24,14 @@ CLUTTERS = radio.CLUTTERS
 
 
 def scenario_types(scenario) -> dict:
-    """``{name: StationType}`` of ``scenario.radio`` (macro, small), in field order."""
-    from rollout.scenario import StationType
+    """``{name: StationType}`` of ``scenario.radio`` (macro, small), in field order.
 
+    A station type is a field holding a ``band_mhz`` and a ``capacity_mbps`` (duck-typed, so this module
+    does not import the scenario module, which imports it).
+    """
     r = scenario.radio
-    return {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if isinstance(getattr(r, f.name), StationType)}
+    return {f.name: getattr(r, f.name) for f in dataclasses.fields(r)
+            if hasattr(getattr(r, f.name), "band_mhz") and hasattr(getattr(r, f.name), "capacity_mbps")}
 
 
 def radio_config(scenario) -> radio.RadioConfig:
