@@ -5,6 +5,8 @@ Options: ``--quick`` (small sizes, no Qingdao), ``--no-qingdao``, ``--no-spopt``
 ``--time-limit 60`` (seconds per solve stage), ``--budget 60`` (seconds, for the
 largest-size search), ``--solvers cbc,highs``, ``-v`` (log).
 
+0. **Model sizes before / after the radio model** (:func:`model_sizes`, no solve): one radius per
+   clutter for every type on shared sites, against link-budget radii per type, one unit per position.
 1. **Qingdao default.** If :func:`gis.build.layers_from_scenario` builds the
    default layers, the 5G model runs on them with CBC and with HiGHS: model size,
    build and solve seconds, status and gap of every stage (``5g_headroom``,
@@ -217,6 +219,44 @@ def qingdao(solvers=("cbc", "highs"), *, time_limit_s: float = 60.0, gap_rel: fl
     return out
 
 
+LEGACY_RADIUS_M = {"dense_urban": 250.0, "urban": 450.0, "suburban": 1000.0, "rural": 2500.0}
+
+
+def model_sizes() -> dict:
+    """Sizes of the 5G cost model on the Qingdao default layers, before and after the radio model (no solve).
+
+    ``before``: one radius per clutter class (250 / 450 / 1,000 / 2,500 m, the old default) for every type,
+    macro and small cells sharing the grid candidates, pairs only to the planning point; ``after``: link-budget
+    radii per type x clutter, one unit type per position, small-cell positions at H3 resolution 10, pairs
+    within radius of the cell's area (``cover``: of its planning point).
+    """
+    import dataclasses
+
+    from gis.build import build_layers
+    from rollout.model_5g import build_model
+    from rollout.scenario import load_scenario
+
+    sc = load_scenario()
+    settings = sc.layer_settings()
+    before = dataclasses.replace(settings, radius_m=dict(LEGACY_RADIUS_M), type_radius_m={}, small_cell_res=None)
+    out = {}
+    for name, st in (("before", before), ("after", settings)):
+        t = time.perf_counter()
+        layers = build_layers(st)
+        layer_s = time.perf_counter() - t
+        if name == "before":      # both types on every grid site, as before (bounds aside: small cells were 3 a site)
+            layers.candidates = layers.candidates.drop(columns="type")
+        inp = Siting5GInput.from_layers(layers, sc)
+        m = build_model(inp)
+        p = m.problem
+        out[name] = {"candidates": len(layers.candidates), "pairs": len(layers.pairs), "layers_s": round(layer_s, 1),
+                     "build_s": round(m.build_seconds, 1), "variables": p.numVariables(),
+                     "integer_variables": sum(v.cat == "Integer" for v in p.variables()),
+                     "constraints": p.numConstraints()}
+        print(f"model {name:6s}: {out[name]}", flush=True)
+    return out
+
+
 def _print_qingdao(out):
     lay = out["layers"]
     print(f"\nQingdao default: {lay['cells']:,} cells, {lay['candidates']:,} candidates, {lay['pairs']:,} pairs; "
@@ -246,6 +286,7 @@ def run(*, quick: bool = False, do_qingdao: bool = True, do_spopt: bool = True, 
         budget_s: float = 60.0, solvers=("cbc", "highs"), threads: int = 2, spopt_mem_gb: float = 6.0) -> dict:
     out: dict = {"machine": {"cpus": os.cpu_count()}}
     if do_qingdao and not quick:
+        out["model_sizes"] = model_sizes()
         out["qingdao"] = qingdao(solvers, time_limit_s=time_limit_s)
     sizes = SIZES[:3] if quick else SIZES
     print("\nSet covering (LSCP), CBC, same instances; seconds")

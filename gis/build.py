@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import logging
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
-from gis.candidates import fill_reach, generate_offices, grid_sites, user_offices, user_sites
+from gis.candidates import fill_reach, generate_offices, grid_sites, small_cell_sites, user_offices, user_sites
 from gis.crs import WGS84, area_km2, metric_crs
 from gis.demand import (complete_cores, demand_columns, empty_hotspots, hotspot_lines, modelled_population,
                         raster_population, read_cores, read_hotspots, table_population)
@@ -38,7 +40,7 @@ from gis.errors import InputError, ValidationError
 from gis.grid import CLUTTERS, aggregate, fine_lattice
 from gis.io import read_vector
 from gis.layers import Layers
-from gis.pairs import pairs_within_radius
+from gis.pairs import pairs_by_type, pairs_within_radius
 from gis.validate import Problem, check_numeric_column, check_point_layer, collect_problems, validate_districts
 from seeds import seed_path
 
@@ -122,6 +124,13 @@ class BuildSettings:
 
     ``cell_res``/``site_res``: H3 resolution of demand cells / grid candidate sites per clutter class;
     ``radius_m``/``k_coverage``: planning radius and stations needed per clutter class;
+    ``type_radius_m``: radius per station type and clutter class (from the link budgets); when given, every
+    candidate is one position of one ``type`` and the pair table holds a (cell, position) pair only within that
+    type's radius of the cell's area (``cover``: of its planning point) in the cell's clutter class (empty: one
+    radius, ``radius_m``, of the planning point, for every candidate);
+    ``small_cell_res``/``small_cell_clutters``: small-cell positions, one per H3 cell of that resolution in
+    populated cells of those classes (never rural), kept only where some cell's pairs reach them (the nearest
+    ``max_pairs_per_cell`` per cell and type); ``None``: no small-cell positions;
     ``office_capacity_onts``: lines one OLT site serves (ports x split), which sizes generated offices;
     ``office_reach_straight_m``: the optical reach as a straight-line distance (reach / route factor).
     """
@@ -135,6 +144,9 @@ class BuildSettings:
     k_coverage: dict[str, int]
     office_capacity_onts: float
     office_reach_straight_m: float
+    type_radius_m: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    small_cell_res: int | None = None
+    small_cell_clutters: tuple[str, ...] = ()
 
 
 def layers_from_scenario(scenario, *, site_res: dict[str, int] | None = None,
@@ -225,7 +237,8 @@ def build_layers(settings: BuildSettings, *, site_res: dict[str, int] | None = N
     lap("candidates")
     offices = _offices(settings, fine, fine_to_cell, demand, cores, districts, crs_metric)
     lap("offices")
-    pairs, within = _pairs(demand, candidates, max_pairs)
+    pairs, within = _pairs(demand, candidates, max_pairs, settings.type_radius_m, crs_metric)
+    candidates, pairs = _drop_unpaired_small(candidates, pairs)
     lap("pairs")
 
     stats = _stats(districts=districts, fine=fine, demand=demand, candidates=candidates, offices=offices, pairs=pairs,
@@ -335,11 +348,50 @@ def _candidates(settings: BuildSettings, demand, fine, fine_to_cell, districts, 
     """Candidate 5G sites: the grid sites, the user's candidates and the existing stations."""
     inp = settings.inputs
     parts = [grid_sites(demand, fine=fine, fine_to_cell=fine_to_cell, site_res=site_res)]
+    if settings.type_radius_m:
+        parts.append(_planning_point_sites(demand, parts[0]))
+    if settings.small_cell_res is not None and settings.type_radius_m:
+        small = small_cell_sites(demand, fine=fine, fine_to_cell=fine_to_cell, res=settings.small_cell_res,
+                                 clutters=settings.small_cell_clutters, crs_metric=crs_metric)
+        macro_xy = pd.concat(parts)[["x_m", "y_m"]].to_numpy(float)
+        clash = cKDTree(macro_xy).query(small[["x_m", "y_m"]].to_numpy(float), distance_upper_bound=1.0)[0] <= 1.0
+        parts.append(small[~clash])     # an H3 centre child shares its parent's centre: no pole on a macro site
     if inp.candidates is not None:
         parts.append(user_sites(inp.candidates, demand, districts, crs_metric=crs_metric))
     if inp.existing_sites is not None:
         parts.append(user_sites(inp.existing_sites, demand, districts, crs_metric=crs_metric, existing=True))
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=WGS84)
+
+
+def _drop_unpaired_small(candidates, pairs: pd.DataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Small-cell positions that no cell's (capped) pairs reach serve nothing: drop them, renumber the pairs."""
+    if "type" not in candidates:
+        return candidates, pairs
+    small = candidates["type"].astype(str).to_numpy() == "small"
+    keep = ~small
+    keep[pairs["site"].to_numpy()] = True
+    new_row = np.cumsum(keep) - 1
+    log.info("small-cell positions: %d within reach of a cell kept, %d dropped", int((keep & small).sum()),
+             int((~keep).sum()))
+    return (candidates[keep].reset_index(drop=True),
+            pairs.assign(site=new_row[pairs["site"].to_numpy()]).reset_index(drop=True))
+
+
+def _planning_point_sites(demand, grid) -> gpd.GeoDataFrame:
+    """A macro position at the planning point of every cell none of whose own grid sites lies within its radius.
+
+    With link-budget radii a coarse cell's sub-cell sites can all lie beyond its radius; this keeps every
+    cell coverable by a site of its own (the position ``without site_res`` would have given it).
+    """
+    own = grid["cell"].to_numpy()
+    d = np.hypot(grid["x_m"].to_numpy() - demand["x_m"].to_numpy()[own], grid["y_m"].to_numpy() - demand["y_m"].to_numpy()[own])
+    near = np.zeros(len(demand), bool)
+    near[own[d <= demand["radius_m"].to_numpy()[own]]] = True
+    lack = ~near
+    sites = grid_sites(demand[lack].reset_index(drop=True))
+    sites["cell"] = np.flatnonzero(lack)
+    sites["site_id"] = sites["site_id"].astype(str) + "-P"
+    return sites
 
 
 def _offices(settings: BuildSettings, fine, fine_to_cell, demand, cores, districts, crs_metric: str) -> gpd.GeoDataFrame:
@@ -356,8 +408,14 @@ def _offices(settings: BuildSettings, fine, fine_to_cell, demand, cores, distric
     return fill_reach(offices, demand, max_dist_m=settings.office_reach_straight_m * OFFICE_REACH_MARGIN)
 
 
-def _pairs(demand, candidates, max_pairs: int | None) -> tuple[pd.DataFrame, int]:
-    """The sparse pair table (nearest ``max_pairs`` per cell) and how many pairs lay within radius."""
+def _pairs(demand, candidates, max_pairs: int | None, type_radius_m: dict,
+           crs_metric: str) -> tuple[pd.DataFrame, int]:
+    """The sparse pair table (nearest ``max_pairs`` per cell, per type with ``type_radius_m``) and how many pairs lay within radius."""
+    if type_radius_m:
+        radius = {t: demand["clutter"].map(r).to_numpy(float) for t, r in type_radius_m.items()}
+        polys = np.asarray(demand.geometry.to_crs(crs_metric).values)
+        return pairs_by_type(demand[["x_m", "y_m"]].to_numpy(), radius, candidates[["x_m", "y_m"]].to_numpy(),
+                             candidates["type"].astype(str).to_numpy(), max_pairs=max_pairs, cell_polygons=polys)
     pairs = pairs_within_radius(demand[["x_m", "y_m"]].to_numpy(), demand["radius_m"].to_numpy(),
                                 candidates[["x_m", "y_m"]].to_numpy())
     within = len(pairs)

@@ -5,8 +5,13 @@
     ``site_res``, one per populated sub-cell of that resolution inside each
     demand cell (more sites where a cell is coarse; see :func:`grid_sites`);
     ``user``: extra candidate points from a file; ``existing``: existing
-    stations (optional ``type`` macro/small), each location added as a site
-    with its counts (co-located stations are merged).
+    stations (optional ``type`` macro/small), each location and type added as a
+    site with its count (co-located stations of one type are merged);
+    ``small``: small-cell positions at street-furniture spacing (H3 resolution 10
+    centres, ~114 m apart) in the small cell's clutter classes (see :func:`small_cell_sites`;
+    the layer build keeps those within reach of some cell).
+    Every 5G candidate is one position of one ``type`` (macro or small): a macro
+    site holds one macro gNB, a small-cell position one small cell.
 OLT sites (the Layers ``offices`` contract)
     generated: one per populated H3 resolution-6 area, split into its
     resolution-7 (then 8) children where its lines would fill more than half a
@@ -24,6 +29,7 @@ import logging
 import os
 
 import geopandas as gpd
+import h3.api.numpy_int as h3n
 import numpy as np
 import pandas as pd
 import shapely
@@ -38,7 +44,7 @@ from gis.validate import check_point_layer
 
 log = logging.getLogger(__name__)
 
-SITE_COLUMNS = ["site_id", "district_id", "clutter", "lon", "lat", "x_m", "y_m", "source",
+SITE_COLUMNS = ["site_id", "district_id", "clutter", "lon", "lat", "x_m", "y_m", "source", "type",
                 "existing_macro", "existing_small", "cell"]
 OFFICE_COLUMNS = ["office_id", "district_id", "clutter", "lon", "lat", "x_m", "y_m", "existing",
                   "existing_ports", "name", "cell"]
@@ -119,6 +125,7 @@ def grid_sites(cells: gpd.GeoDataFrame, *, fine: pd.DataFrame | None = None, fin
             "x_m": fine["x_m"].to_numpy()[best], "y_m": fine["y_m"].to_numpy()[best], "cell": g_cell})
         out = out.sort_values(["cell", "site_id"], kind="stable").reset_index(drop=True)
     out["source"] = "grid"
+    out["type"] = "macro"
     out["existing_macro"] = 0
     out["existing_small"] = 0
     return gpd.GeoDataFrame(out[SITE_COLUMNS], geometry=_points(out), crs=WGS84)
@@ -179,12 +186,14 @@ def user_sites(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gpd.
     df = pd.DataFrame({"lon": lon, "lat": lat, "x_m": x, "y_m": y, "district_id": district, "cell": cell,
                        "macro": (kind == "macro").astype(np.int64), "small": (kind == "small").astype(np.int64)})[inside]
     src = "existing" if existing else "user"
+    df["type"] = kind[inside]
     if existing:
-        df["spot"] = list(zip(np.round(df["x_m"]).astype(np.int64), np.round(df["y_m"]).astype(np.int64), strict=True))
+        df["spot"] = list(zip(np.round(df["x_m"]).astype(np.int64), np.round(df["y_m"]).astype(np.int64),
+                              df["type"], strict=True))
         df = (df.groupby("spot", sort=False)
                 .agg(lon=("lon", "first"), lat=("lat", "first"), x_m=("x_m", "first"), y_m=("y_m", "first"),
                      district_id=("district_id", "first"), cell=("cell", "first"),
-                     macro=("macro", "sum"), small=("small", "sum"))
+                     macro=("macro", "sum"), small=("small", "sum"), type=("type", "first"))
                 .reset_index(drop=True))
     df["site_id"] = [f"{'E' if existing else 'U'}-{i + 1}" for i in range(len(df))]
     df["clutter"] = cells["clutter"].to_numpy()[df["cell"].to_numpy()] if len(df) else pd.Series(dtype=object)
@@ -193,6 +202,37 @@ def user_sites(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gpd.
     df["existing_small"] = df["small"] if existing else 0
     df = df.reset_index(drop=True)
     return gpd.GeoDataFrame(df[SITE_COLUMNS], geometry=_points(df), crs=WGS84)
+
+
+def small_cell_sites(cells: gpd.GeoDataFrame, *, fine: pd.DataFrame, fine_to_cell: np.ndarray, res: int,
+                     clutters, crs_metric: str) -> gpd.GeoDataFrame:
+    """Small-cell positions: one per H3 cell of resolution ``res`` (10: ~114 m apart) inside populated cells.
+
+    Only in demand cells whose clutter class is in ``clutters`` (the small cell's classes: default dense urban
+    and urban, where the hot spots lie), never in rural cells (small cells serve capacity and hot spots, not rural coverage). A position is the H3 centre;
+    ``type`` = ``small``, ``source`` = ``small``, one small cell per position.
+    """
+    clutter = cells["clutter"].astype(str).to_numpy()
+    ok_cell = np.isin(clutter, list(clutters)) & (clutter != "rural")
+    f = np.flatnonzero(ok_cell[fine_to_cell] & (fine["population"].to_numpy(float) > 0))
+    h = fine["h3"].to_numpy()[f]
+    fine_res = int(h3_resolution(h[:1])[0]) if len(h) else res
+    if res <= fine_res:
+        pos, owner = np.unique(h3_parent(h, res), return_index=True)
+    else:
+        kids = [h3n.cell_to_children(int(c), res) for c in h]
+        owner = np.repeat(np.arange(len(h)), [len(k) for k in kids])
+        pos = np.concatenate(kids).astype(np.uint64) if kids else np.zeros(0, np.uint64)
+    cell = fine_to_cell[f][owner]
+    latlng = np.array([h3n.cell_to_latlng(int(c)) for c in pos], float).reshape(-1, 2)
+    inside = shapely.contains_xy(np.asarray(cells.geometry.values)[cell], latlng[:, 1], latlng[:, 0])
+    pos, cell, latlng = pos[inside], cell[inside], latlng[inside]   # a child centre outside the study area: no pole
+    x, y = lonlat_to_xy(latlng[:, 1], latlng[:, 0], crs_metric)
+    out = pd.DataFrame({"site_id": ["S-" + s for s in h3_str(pos)], "district_id": cells["district_id"].to_numpy()[cell],
+                        "clutter": clutter[cell], "lon": latlng[:, 1], "lat": latlng[:, 0], "x_m": x, "y_m": y,
+                        "source": "small", "type": "small", "existing_macro": 0, "existing_small": 0, "cell": cell})
+    log.info("%d small-cell positions at H3 resolution %d", len(out), res)
+    return gpd.GeoDataFrame(out[SITE_COLUMNS], geometry=_points(out), crs=WGS84)
 
 
 # --------------------------------------------------------------------------- OLT / central offices

@@ -20,7 +20,7 @@ candidates : GeoDataFrame (points), one row per candidate 5G site
 offices : GeoDataFrame (points), one row per candidate OLT / central-office site
     office_id (str), district_id (str), clutter (str), lon, lat, x_m, y_m,
     existing (bool), existing_ports (int)
-pairs : DataFrame, the sparse 5G pair table (demand cell x candidate within the cell's radius)
+pairs : DataFrame, the sparse 5G pair table (demand cell x candidate within its type's radius of the cell; ``cover``: of its planning point)
     cell (int, row of ``demand``), site (int, row of ``candidates``), dist_m (float)
 hotspots : GeoDataFrame (polygons), industrial parks; may be empty
     name, district_id, approximate (bool), enterprise_lines (float)

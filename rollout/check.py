@@ -67,10 +67,22 @@ class PlanFormatError(InputError):
 def radius_m(scenario: Scenario, station_type: str, clutter: str) -> float:
     """Planning radius [m] of one station of ``station_type`` serving a demand cell of class ``clutter``.
 
-    Today the scenario sets one radius per clutter class (``radio.radius_m``) for every type; this is
-    the one place to replace by a link budget per type and clutter.
+    The scenario's explicit ``radio.<type>.radius_m[clutter]``, else the link budget of the type on its
+    band in that clutter class (:func:`rollout.radio_plan.type_radii_m`, the same computation the plan uses).
     """
-    return float(scenario.radio.radius_m[clutter])
+    import json
+
+    return _radii(json.dumps(dataclasses.asdict(scenario.radio), sort_keys=True))[station_type][clutter]
+
+
+@functools.lru_cache(maxsize=8)
+def _radii(radio_json: str) -> dict:
+    """Radii per type and clutter of a ``[radio]`` table (as JSON, so the budgets are computed once per scenario)."""
+    import json
+
+    from rollout.radio_plan import type_radii_m
+
+    return type_radii_m(scenario_from_dict({"radio": json.loads(radio_json)}))
 
 
 def station_types(scenario: Scenario) -> dict[str, StationType]:
@@ -305,6 +317,29 @@ class Evidence:
                     hits = tree.query_ball_point(self.cell_xy[idx], r=radius_m(self.scenario, t, cl) + DIST_TOL_M)
                     cell, k = _flatten(hits, idx)
                     parts.append((cell, rows[k]))
+        return pd.DataFrame({"cell": np.concatenate([p[0] for p in parts]),
+                             "row": np.concatenate([p[1] for p in parts])})
+
+    @functools.cached_property
+    def reach_pairs(self) -> pd.DataFrame:
+        """Sparse (cell, station row) pairs: every station within ``radius_m(type, clutter)`` of some part of a
+        populated cell's hexagon (it can carry traffic of the cell), measured with shapely in the metric CRS."""
+        st, d = self.plan.stations, self.plan.demand
+        clutter = d["clutter"].astype(str).to_numpy()
+        parts = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
+        if not (len(st) and len(d)):
+            return pd.DataFrame({"cell": parts[0][0], "row": parts[0][1]})
+        polys = np.asarray(d.geometry.to_crs(self.crs).values)
+        kind = st["type"].astype(str).to_numpy()
+        for t in sorted(set(kind)):
+            rows = np.flatnonzero(kind == t)
+            pts = shapely.points(self.station_xy[rows])
+            for cl in CLUTTERS:
+                idx = np.flatnonzero((clutter == cl) & self.populated)
+                if len(idx):
+                    k, c = shapely.STRtree(polys[idx]).query(
+                        pts, predicate="dwithin", distance=radius_m(self.scenario, t, cl) + DIST_TOL_M)
+                    parts.append((idx[c], rows[k]))
         return pd.DataFrame({"cell": np.concatenate([p[0] for p in parts]),
                              "row": np.concatenate([p[1] for p in parts])})
 
@@ -714,10 +749,10 @@ def check_coverage_reported(ev: Evidence) -> Check:
 
 
 def check_station_capacity(ev: Evidence) -> Check | None:
-    """The busy-hour traffic fits: stations within radius of each cell can carry it at capacity per unit x units."""
+    """The busy-hour traffic fits: stations within radius of each cell's area carry it at capacity per unit x units."""
     if ev.budget_mode:
         return None
-    d, p = ev.plan.demand, ev.cover_pairs
+    d, p = ev.plan.demand, ev.reach_pairs
     t = ev.traffic_mbps
     cells = np.flatnonzero(t > 0)
     if not len(cells):

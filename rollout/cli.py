@@ -226,6 +226,22 @@ def _print_region(s: dict, out: Path, drew: bool) -> None:
     print(f"\nwrote {files} and one plan folder per city (cities/<id>) to {out}")
 
 
+def cmd_radio(args) -> int:
+    """The link-budget table of the scenario: type, band, clutter, MAPL and the radius the plan uses."""
+    from rollout.radio_plan import radio_summary
+
+    scenario = _scenario(args)
+    radio = radio_summary(scenario)
+    if args.json:
+        print(json.dumps(radio, indent=2, ensure_ascii=False))
+    elif not args.quiet:
+        rows = [(r["type"], f"{r['band_mhz']:g}", r["clutter"], f"{r['mapl_db']:.1f}", f"{r['radius_m']:,.0f}")
+                for r in radio["link_budget"]]
+        _print_table(rows, ("type", "band_mhz", "clutter", "mapl_db", "radius_m"))
+        print(f"cell-edge RSRP threshold {radio['threshold_dbm']:g} dBm; {radio['counting']}")
+    return EXIT_OK
+
+
 def _draw(out: Path) -> None:
     from maps.map import write_map
     from maps.report import write_report
@@ -475,6 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true", help="print plan.json's summary to stdout")
     region_args(pl)
     pl.set_defaults(func=cmd_plan)
+
+    ra = sub.add_parser("radio", parents=[common], help="print the link-budget table (type, band, clutter, MAPL, radius)",
+                        description="Print the downlink link budget of every station type on its band in every clutter "
+                                    "class: maximum allowable path loss and the planning radius (TR 38.901 inverted, "
+                                    "or the scenario's explicit radius_m). Exit 2 on a bad band or threshold.")
+    scenario_arg(ra)
+    ra.add_argument("--json", action="store_true", help="print plan.json's radio section as JSON")
+    ra.set_defaults(func=cmd_radio)
 
     mp = sub.add_parser("map", parents=[common], help="redraw map.html from a saved plan",
                         description="Redraw DIR/map.html from DIR/plan.json and DIR/plan.gpkg without solving.")

@@ -13,11 +13,19 @@ I          demand cells; ``t_i`` busy-hour traffic [Mbit/s], ``pop_i`` residents
 J          candidate sites; ``b_j`` backhaul route length [km], ``d(j)`` district
 T          station types (from the scenario: macro, small, ...); ``C_τ`` capacity
            [Mbit/s], ``c_τ`` equipment capex [CNY]
-P ⊆ I × J  the sparse pair table: ``(i, j) ∈ P`` iff site ``j`` lies within cell
-           ``i``'s planning radius. ``P(i)`` = sites of cell i, ``P(j)`` = cells of site j.
-           Pairs to sites that can hold no station are dropped.
+P ⊆ I × J  the sparse pair table: ``(i, j) ∈ P`` iff site ``j`` lies within the
+           radius R_τ(c_i) of its type τ in cell i's clutter class c_i of some part of
+           cell i (it can carry the cell's traffic). ``P_cov ⊆ P``: pairs whose site lies
+           within R_τ(c_i) of the cell's planning point (``cover``; without that column
+           P_cov = P). ``P(i)`` = sites of cell i, ``P(j)`` = cells of site j. Pairs to
+           sites that can hold no station are dropped. R_τ(c) comes from the link budget of
+           type τ on its band in clutter class c (:mod:`rollout.radio_plan`).
 U_jτ       most stations of type τ at site j [-] (``max_per_site`` if the site's
-           clutter class allows τ, else 0)
+           clutter class allows τ, else 0). With the layer build's ``type`` column each
+           candidate is one *position* of one type and U_jτ = 1 for its type only: a
+           macro site holds one macro gNB (3 sectors), a small-cell position one small
+           cell. What counts toward the target N is one per position: a macro site = 1,
+           a small cell = 1, as MIIT counts 5G base stations (gNBs).
 E_jτ       existing stations of type τ at site j [-] (fixed, cost 0)
 β          backhaul cost [CNY/km]
 N          station target (existing + new) [-]
@@ -46,9 +54,10 @@ i.e. every *new* station pays its equipment and its own fibre backhaul
 Constraint families (registered once in :data:`FAMILIES`, each built by one
 ``add_<family>`` call; the name is the PuLP row-name prefix, ``<family>_<row>``)
 -------------------------------------------------------------------------------
-coverage         Σ_{j∈P(i)} Σ_τ x_jτ ≥ k_i − Σ_{j∈P(i)} Σ_τ E_jτ       ∀ i: pop_i > 0, k_i > 0
-                 (counts *stations*, so three small cells on one site count 3;
-                 rows whose brownfield already satisfies them are omitted)
+coverage         Σ_{j∈P_cov(i)} Σ_τ x_jτ ≥ k_i − Σ_{j∈P_cov(i)} Σ_τ E_jτ   ∀ i: pop_i > 0, k_i > 0
+                 (with one unit per position this counts distinct positions, each only
+                 within its own type's radius in the cell's clutter class; rows whose
+                 brownfield already satisfies them are omitted)
 capacity_assign  Σ_{j∈P(i)} a_ij = h_i t_i                              ∀ i: t_i > 0
 station_capacity Σ_{i∈P(j)} a_ij ≤ Σ_τ C_τ (E_jτ + x_jτ)                ∀ j with pairs
 target_total     Σ_jτ x_jτ ≥ N − Σ_jτ E_jτ
@@ -216,7 +225,8 @@ def _check_pairs(pairs, n: int, m: int, problems) -> pd.DataFrame:
         problems.append((None, "pairs", f"missing column(s) {', '.join(missing)}"))
         return p
     p = pd.DataFrame({"cell": p["cell"].to_numpy(np.int64), "site": p["site"].to_numpy(np.int64),
-                      "dist_m": p["dist_m"].to_numpy(float)})
+                      "dist_m": p["dist_m"].to_numpy(float),
+                      "cover": p["cover"].to_numpy(bool) if "cover" in p else np.ones(len(p), bool)})
     if len(p) and (p["cell"].min() < 0 or p["cell"].max() >= n or p["site"].min() < 0 or p["site"].max() >= m):
         problems.append((None, "pairs", "cell or site row out of range"))
     return p.drop_duplicates(["cell", "site"]).sort_values(["cell", "site"], kind="stable").reset_index(drop=True)
@@ -300,6 +310,8 @@ class Siting5GInput:
     site_clutter: np.ndarray | None = None
     site_backhaul_to: np.ndarray | None = None
     district_names: dict = field(default_factory=dict)
+    cell_clutter: np.ndarray | None = None
+    type_radius_m: dict = field(default_factory=dict)   # {type: {clutter: radius_m}}, for the diagnosis only
 
     def __post_init__(self):
         problems: list[tuple[None, str, str]] = []
@@ -344,6 +356,7 @@ class Siting5GInput:
         self.site_ids = _labels(self.site_ids, m, "site_ids", lambda i: f"s{i}", problems)
         self.site_clutter = _labels(self.site_clutter, m, "site_clutter", lambda i: "", problems)
         self.site_backhaul_to = _labels(self.site_backhaul_to, m, "site_backhaul_to", lambda i: "", problems)
+        self.cell_clutter = _labels(self.cell_clutter, n, "cell_clutter", lambda i: "", problems)
         self.district_min = {str(k): int(v) for k, v in (self.district_min or {}).items()}
         self.district_max = {str(k): int(v) for k, v in (self.district_max or {}).items()}
 
@@ -400,6 +413,11 @@ class Siting5GInput:
         ok = self.slots.sum(axis=1) > 0
         return self.pairs[ok[self.pairs["site"].to_numpy()]].reset_index(drop=True)
 
+    def cover_pairs(self) -> pd.DataFrame:
+        """Usable pairs whose site covers the cell's planning point (``cover``); the rest only carry its traffic."""
+        p = self.usable_pairs()
+        return p[p["cover"].to_numpy(bool)].reset_index(drop=True)
+
     # ------------------------------------------------------------------ from layers
     @classmethod
     def from_layers(cls, layers, scenario, backhaul_km: np.ndarray | None = None) -> "Siting5GInput":
@@ -421,7 +439,7 @@ class Siting5GInput:
             traffic_mbps=dem["traffic_mbps"].to_numpy(float),
             population=dem["population"].to_numpy(float),
             k_coverage=dem["k_coverage"].to_numpy(np.int64),
-            pairs=layers.pairs[["cell", "site", "dist_m"]],
+            pairs=layers.pairs[[c for c in ("cell", "site", "dist_m", "cover") if c in layers.pairs]],
             type_names=tuple(name for name, _ in types),
             capacity_mbps=np.array([t.capacity_mbps for _, t in types], float),
             capex_cny=np.array([t.capex_cny for _, t in types], float),
@@ -437,17 +455,35 @@ class Siting5GInput:
             surplus=radio.surplus,
             headroom_rule=radio.headroom_rule,
             site_clutter=cand["clutter"].astype(str).to_numpy(),
+            cell_clutter=dem["clutter"].astype(str).to_numpy() if "clutter" in dem else None,
+            type_radius_m=_type_radii(scenario),
             site_backhaul_to=backhaul_to,
             district_names=_district_names(layers.districts),
             **_labels_and_coordinates(dem, cand),
         )
 
 
+def _type_radii(scenario) -> dict:
+    """``{type: {clutter: radius_m}}`` of the scenario (link budgets), for naming what a cell lacks."""
+    from rollout.radio_plan import type_radii_m
+
+    return type_radii_m(scenario)
+
+
 def allowed_per_site(cand: pd.DataFrame, types) -> np.ndarray:
-    """(sites, T) ``max_per_site`` of each type where the candidate's clutter allows it, else 0."""
+    """(sites, T) ``max_per_site`` of each type where the candidate's clutter allows it, else 0.
+
+    With a ``type`` column (one unit type per position), a position holds only its own type.
+    """
     clutter = cand["clutter"].astype(str).to_numpy()
-    return np.column_stack([np.where(np.isin(clutter, list(t.clutters)), int(t.max_per_site), 0)
-                            for _, t in types]).astype(np.int64)
+    kind = cand["type"].astype(str).to_numpy() if "type" in cand else None
+    cols = []
+    for name, t in types:
+        ok = np.isin(clutter, list(t.clutters))
+        if kind is not None:
+            ok &= kind == name
+        cols.append(np.where(ok, int(t.max_per_site), 0))
+    return np.column_stack(cols).astype(np.int64)
 
 
 def existing_per_site(cand: pd.DataFrame, types) -> np.ndarray:
@@ -479,9 +515,18 @@ def _labels_and_coordinates(dem: pd.DataFrame, cand: pd.DataFrame) -> dict:
 # --------------------------------------------------------------------------- diagnosis
 
 def _name_cells(inp: Siting5GInput, idx: np.ndarray, limit: int = 8) -> str:
-    shown = [f"{inp.cell_ids[i]} (district {inp.cell_district[i] or '?'})" for i in idx[:limit]]
+    shown = [f"{inp.cell_ids[i]} (district {inp.cell_district[i] or '?'}{_clutter_note(inp, i)})" for i in idx[:limit]]
     more = len(idx) - limit
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def _clutter_note(inp: Siting5GInput, i: int) -> str:
+    """``, <clutter>: macro 265 m, small 71 m``: the cell's class and each type's radius there (when known)."""
+    c = inp.cell_clutter[i]
+    if not c:
+        return ""
+    radii = ", ".join(f"{t} {r[c]:,.0f} m" for t, r in inp.type_radius_m.items() if c in r)
+    return f", {c}" + (f": {radii}" if radii else "")
 
 
 def diagnose(inp: Siting5GInput, *, strict: bool = True) -> list[tuple[str, str, list[str]]]:
@@ -536,14 +581,14 @@ def _diagnose_districts(inp: Siting5GInput, problems: Problems) -> None:
                          f"{capped + free:,} that district ceilings ({', '.join(ds)}) and candidate slots allow", ds)
 
 
-def _reach(inp: Siting5GInput, per_site: np.ndarray) -> np.ndarray:
-    """(n_cells,) sum of ``per_site`` over the usable sites within each cell's radius."""
-    pairs = inp.usable_pairs()
+def _reach(inp: Siting5GInput, per_site: np.ndarray, *, cover: bool = False) -> np.ndarray:
+    """(n_cells,) sum of ``per_site`` over the usable sites within each cell's reach (``cover``: its radius)."""
+    pairs = inp.cover_pairs() if cover else inp.usable_pairs()
     return np.bincount(pairs["cell"].to_numpy(), weights=per_site[pairs["site"].to_numpy()], minlength=inp.n_cells)
 
 
 def _diagnose_coverage(inp: Siting5GInput, problems: Problems) -> None:
-    reach_slots = _reach(inp, inp.slots.sum(axis=1))
+    reach_slots = _reach(inp, inp.slots.sum(axis=1), cover=True)
     need = (inp.population > 0) & (inp.k_coverage > 0)
     bad = np.flatnonzero(need & (reach_slots < inp.k_coverage))
     if not len(bad):
@@ -647,9 +692,9 @@ def _expand(sites_of_row_term: np.ndarray, ptr: np.ndarray, counts: np.ndarray):
 
 
 def add_coverage(m: Model5G) -> int:
-    """coverage: Σ_{j∈P(i)} Σ_τ x_jτ ≥ k_i − (existing within radius), for populated cells."""
+    """coverage: Σ_{j∈P(i), cover} Σ_τ x_jτ ≥ k_i − (existing within radius), for populated cells."""
     inp = m.inp
-    pairs = inp.usable_pairs()
+    pairs = inp.cover_pairs()
     c = pairs["cell"].to_numpy()
     s = pairs["site"].to_numpy()
     exist_within = np.bincount(c, weights=inp.existing.sum(axis=1)[s], minlength=inp.n_cells)
@@ -974,7 +1019,7 @@ def _flows_and_headroom(inp: Siting5GInput, m: Model5G, headroom: bool):
 
 def _cells_table(inp: Siting5GInput, total: np.ndarray, dim: np.ndarray, h: np.ndarray, carried_cell) -> pd.DataFrame:
     """One row per demand cell, with the stations within radius counted on the pair table."""
-    up = inp.usable_pairs()
+    up = inp.cover_pairs()
     within = np.bincount(up["cell"].to_numpy(), weights=total.sum(axis=1)[up["site"].to_numpy()],
                          minlength=inp.n_cells)
     within = np.rint(within).astype(np.int64)

@@ -76,7 +76,8 @@ class BudgetInput:
         cost = cost + backhaul_km * radio.backhaul_cost_cny_per_km
         exist = existing_per_site(cand, types).sum(axis=1).astype(float)
         cost = np.where(exist > 0, np.inf, cost)  # a site with a station already needs no new one for coverage
-        pairs = layers.pairs[["cell", "site"]]
+        pairs = layers.pairs[layers.pairs["cover"]] if "cover" in layers.pairs else layers.pairs   # coverage pairs
+        pairs = pairs[["cell", "site"]]
         e = np.bincount(pairs["cell"].to_numpy(), weights=exist[pairs["site"].to_numpy()], minlength=len(layers.demand))
         field_ = "population" if scenario.budget.objective == "population" else "traffic_mbps"
         return cls(weight=layers.demand[field_].to_numpy(float), existing_cover=e, site_cost_cny=cost,

@@ -60,6 +60,7 @@ from scipy.spatial import cKDTree
 
 from gis.layers import Layers
 from rollout.plan import Plan
+from rollout.radio_plan import radio_summary
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
     log.info("layers: %s", ", ".join(f"{k} {v:,}" for k, v in layers.summary().items() if isinstance(v, int)))
     _check_district_keys(scenario, layers)
     if scenario.budget.capex_cny > 0:
-        return _budget_plan(layers, scenario)
+        return with_coverage_evaluation(_budget_plan(layers, scenario), layers, scenario)
 
     site_cell = site_cell_index(layers)
     log.info("5G siting, backhaul priced to the nearest central office")
@@ -258,10 +259,39 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
     if scenario.phasing.years:
         from rollout.phasing import phase_plan
 
-        cover = pd.DataFrame({"cell_id": layers.demand["cell_id"].astype(str).to_numpy()[layers.pairs["cell"].to_numpy()],
-                              "site_id": layers.candidates["site_id"].astype(str).to_numpy()[layers.pairs["site"].to_numpy()]})
+        cp = layers.pairs[layers.pairs["cover"]] if "cover" in layers.pairs else layers.pairs   # coverage pairs
+        cover = pd.DataFrame({"cell_id": layers.demand["cell_id"].astype(str).to_numpy()[cp["cell"].to_numpy()],
+                              "site_id": layers.candidates["site_id"].astype(str).to_numpy()[cp["site"].to_numpy()]})
         plan = phase_plan(plan, cover, scenario)
+    plan = with_coverage_evaluation(plan, layers, scenario)
     plan.extra["total_seconds"] = round(time.perf_counter() - t0, 2)
+    return plan
+
+
+# --------------------------------------------------------------------------- coverage evaluation
+
+def with_coverage_evaluation(plan: Plan, layers: Layers, scenario) -> Plan:
+    """The plan with ``coverage.evaluation``, the ``rsrp`` layer and its headline coverage from that evaluation.
+
+    The planning-point figures stay as ``planning_points_population_share`` / ``planning_points_area_share``.
+    """
+    from rollout.coverage_eval import evaluate_coverage
+
+    if not len(plan.stations) or not len(plan.demand):
+        return plan
+    t = time.perf_counter()
+    names = dict(zip(plan.districts["district_id"].astype(str), plan.districts["name_en"].astype(str), strict=True)) \
+        if "name_en" in plan.districts else {}
+    ev, layer = evaluate_coverage(scenario, plan.demand, plan.stations, crs_metric=layers.crs_metric,
+                                  district_names=names)
+    cov = dict(plan.coverage)
+    cov["planning_points_population_share"] = cov.get("population_covered_share")
+    cov["planning_points_area_share"] = cov.get("area_covered_share")
+    pop_total = float(plan.demand["population"].sum())
+    cov.update(population_covered_share=ev["population_share"], area_covered_share=ev["area_share"],
+               population_covered=ev["population_share"] * pop_total, evaluation=ev)
+    plan.coverage, plan.rsrp = cov, layer
+    plan.extra["coverage_evaluation_seconds"] = round(time.perf_counter() - t, 2)
     return plan
 
 
@@ -365,6 +395,7 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
         demand_source=layers.demand_source, scenario=scenario.to_dict(),
         extra=extra, scenario_dir=str(scenario.base_dir),
         splitters=getattr(resp, "splitters", None),
+        radio=radio_summary(scenario),
     )
 
 

@@ -31,6 +31,11 @@ districts : district_id, name_zh, name_en, population, households, area_km2,
 demand : cell_id, district_id, clutter, population, households, traffic_mbps, onts,
     radius_m, covered (bool), stations_within (int: stations, all units, within the cell's radius
     of its planning point, counted on the geometry), olt_id (hexagons)
+rsrp (optional) : h3, district_id, clutter, population, area_km2, rsrp_dbm, covered (bool)
+    (points of the post-solve best-server evaluation lattice)
+
+``plan.json["radio"]`` (optional): ``link_budget`` = [{type, band_mhz, clutter, mapl_db, radius_m}],
+``threshold_dbm``, ``bands_mhz``, ``counting`` (what counts as one station).
 """
 from __future__ import annotations
 
@@ -53,6 +58,8 @@ PLAN_GPKG = "plan.gpkg"
 LAYERS = ("stations", "olt_sites", "links", "districts", "demand")
 #: layers a plan may have (saved when present, loaded when the GeoPackage holds them)
 ODN_LAYERS = ("splitters",)
+#: every optional layer: saved when the plan has it, loaded as None when absent
+OPTIONAL_LAYERS = (*ODN_LAYERS, "rsrp")
 FORMAT_VERSION = 1
 
 STATUSES = ("optimal", "feasible", "infeasible", "no_solution")
@@ -195,6 +202,8 @@ class Plan:
     extra: dict = field(default_factory=dict)   # e.g. joint-vs-sequential comparison, model sizes, layer stats
     scenario_dir: str = ""  # folder the scenario's relative input paths resolve against (for ``rollout check``)
     splitters: gpd.GeoDataFrame | None = None  # ODN: splitter_id, olt_id, kind, ratio, lines, district_id, ... (points)
+    radio: dict = field(default_factory=dict)   # plan.json "radio": link-budget table, threshold, bands
+    rsrp: gpd.GeoDataFrame | None = None        # optional layer: best-server RSRP on the evaluation lattice
 
     # ------------------------------------------------------------------ summary
     def solver_summary(self) -> dict:
@@ -230,12 +239,13 @@ class Plan:
             "scenario": self.scenario,
             "scenario_dir": self.scenario_dir,
             "extra": self.extra,
+            **({"radio": self.radio} if self.radio else {}),
         })
 
     # ------------------------------------------------------------------ save / load
     def _write_layers(self, gpkg: Path) -> None:
         """The layers into one GeoPackage, in WGS-84 (bools as 0/1: GeoPackage has no bool)."""
-        for name in LAYERS + ODN_LAYERS:
+        for name in (*LAYERS, *OPTIONAL_LAYERS):
             gdf = getattr(self, name)
             if gdf is None:
                 continue
@@ -265,7 +275,7 @@ class Plan:
                 self._write_layers(gpkg)
             summary = self.summary()
             summary["layer_columns"] = {n: [c for c in getattr(self, n).columns if c != "geometry"]
-                                        for n in LAYERS + ODN_LAYERS if getattr(self, n) is not None}
+                                        for n in (*LAYERS, *OPTIONAL_LAYERS) if getattr(self, n) is not None}
             (tmp / PLAN_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
             for fname in (PLAN_GPKG, PLAN_JSON):
                 os.replace(tmp / fname, out_dir / fname)
@@ -309,10 +319,12 @@ def load_plan(plan_dir: str | os.PathLike) -> Plan:
         else:
             gdf = gpd.GeoDataFrame({c: [] for c in cols}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
         layers[name] = gdf
-    for name in ODN_LAYERS:
+    for name in OPTIONAL_LAYERS:
         if name in present:
             gdf = gpd.read_file(gpkg, layer=name, engine="pyogrio")
-            for c in ("splitter_id", "olt_id", "cabinet_id", "district_id"):
+            if "covered" in gdf:
+                gdf["covered"] = gdf["covered"].astype(bool)
+            for c in ("splitter_id", "olt_id", "cabinet_id", "district_id", "h3"):
                 if c in gdf:
                     gdf[c] = gdf[c].astype("string").astype(object)
             layers[name] = gdf
@@ -329,5 +341,6 @@ def load_plan(plan_dir: str | os.PathLike) -> Plan:
         years=s.get("years", []),
         extra=s.get("extra", {}),
         scenario_dir=s.get("scenario_dir") or "",
+        radio=s.get("radio", {}),
         **layers,
     )

@@ -75,7 +75,7 @@ class GridSettings:
     site_res_urban: int = _f(9, "H3 resolution of candidate 5G sites in urban cells.", lo=5, hi=12)
     site_res_suburban: int = _f(8, "H3 resolution of candidate 5G sites in suburban cells.", lo=4, hi=11)
     site_res_rural: int = _f(7, "H3 resolution of candidate 5G sites in rural cells.", lo=4, hi=10)
-    max_pairs_per_cell: int = _f(20, "A demand cell is paired with at most this many nearest candidate sites within its radius.", lo=1, hi=200)
+    max_pairs_per_cell: int = _f(20, "A demand cell is paired with at most this many nearest candidate sites of each station type within reach.", lo=1, hi=200)
 
 
 @dataclass
@@ -96,18 +96,21 @@ class DemandSettings:
 class StationType:
     capacity_mbps: float = _f(2000.0, "Busy-hour capacity of one station.", lo=1.0, hi=1e6, unit="Mbit/s")
     capex_cny: float = _f(400000.0, "Capital cost of one new station, all-in.", lo=0.0, hi=1e9, unit="CNY")
-    max_per_site: int = _f(1, "Most stations of this type at one candidate site.", lo=0, hi=100)
+    max_per_site: int = _f(1, "Units of this type at one candidate position: one (a macro site holds one gNB with its sectors; a small cell has its own pole).", lo=0, hi=1)
     clutters: list = _f(lambda: list(CLUTTERS), "Clutter classes where this type may be built.", factory=True)
+    band_mhz: float = _f(3500.0, "Band of this type's carrier (3500: n78, 2600: n41, 700: n28); its link budget gives the radius per clutter class.", lo=450.0, hi=7125.0, unit="MHz")
+    radius_m: dict = _f(dict, "Explicit planning radius per clutter class, overriding the link budget, e.g. {rural = 1500.0}. Empty: the link budget.", factory=True)
 
 
 @dataclass
 class RadioSettings:
     target_stations: int = _f(35000, "Total 5G stations (existing + new) the plan must reach.", lo=0, hi=10_000_000)
-    radius_m: ByClutter = _f(_by(250.0, 450.0, 1000.0, 2500.0), "Planning radius by clutter class.", unit="m", lo=10.0, hi=20000.0, factory=True)
+    threshold_dbm: float = _f(-110.0, "Required cell-edge RSRP of an indoor user (design level, after penetration and shadowing margins); every link budget and the coverage evaluation use it.", lo=-150.0, hi=-40.0, unit="dBm")
     k_coverage: ByClutter = _f(_by(1, 1, 1, 1), "Stations within radius every populated cell needs, by clutter class.", lo=0, hi=5, factory=True)
     backhaul_cost_cny_per_km: float = _f(80000.0, "Fibre backhaul cost per route km from a new station to its aggregation/OLT site.", lo=0.0, hi=1e8, unit="CNY/km")
-    macro: StationType = _f(lambda: StationType(2000.0, 400000.0, 1, list(CLUTTERS)), "3-sector n78 macro station.", factory=True)
-    small: StationType = _f(lambda: StationType(300.0, 60000.0, 3, ["dense_urban", "urban"]), "Small cell.", factory=True)
+    macro: StationType = _f(lambda: StationType(1200.0, 300000.0, 1, list(CLUTTERS)), "3-sector n78 macro gNB (one per site): busy-hour capacity 1.2 Gbit/s, 300k CNY all-in for a new site (seeds/sources_radio.md).", factory=True)
+    small: StationType = _f(lambda: StationType(300.0, 60000.0, 1, ["dense_urban", "urban"]), "Small cell (one per street-furniture position, never rural): busy-hour capacity 300 Mbit/s, 60k CNY (seeds/sources_radio.md).", factory=True)
+    small_cell_res: int = _f(10, "H3 resolution of small-cell positions (10: centres ~114 m apart, street-furniture spacing).", lo=9, hi=12)
     district_min: dict = _f(dict, "Optional floor on total stations per district id, e.g. {\"370202\" = 2000}.", factory=True)
     district_max: dict = _f(dict, "Optional ceiling on total stations per district id.", factory=True)
     surplus: str = _f("headroom", "Where stations beyond coverage and capacity go: 'headroom' (first raise the cells' traffic headroom by radio.headroom_rule, so they relieve the most loaded traffic; then least capex) or 'none' (cheapest places).", choices=("headroom", "none"))
@@ -240,10 +243,18 @@ class Scenario:
             cell_res={c: getattr(g, f"res_{c}") for c in CLUTTERS},
             site_res={c: getattr(g, f"site_res_{c}") for c in CLUTTERS},
             max_pairs_per_cell=g.max_pairs_per_cell,
-            radius_m=self.radio.radius_m.as_dict(),
+            **self._radio_layer_settings(),
             k_coverage={c: int(v) for c, v in self.radio.k_coverage.as_dict().items()},
             office_capacity_onts=pon.ports_per_chassis * pon.max_chassis_per_site * max(pon.split_ratio.as_dict().values()),
             office_reach_straight_m=pon_reach_km(pon) * 1000.0 / pon.route_factor)
+
+    def _radio_layer_settings(self) -> dict:
+        """The radio part of the layer build: radii per type and clutter (link budgets), small-cell positions."""
+        from rollout.radio_plan import cell_radius_m, type_radii_m
+
+        radii = type_radii_m(self)
+        return dict(radius_m=cell_radius_m(self, radii), type_radius_m=radii,
+                    small_cell_res=self.radio.small_cell_res, small_cell_clutters=tuple(self.radio.small.clutters))
 
 
 # --------------------------------------------------------------------------- loading
@@ -252,8 +263,21 @@ def _public_fields(cls):
     return [f for f in fields(cls) if not f.metadata.get("internal")]
 
 
-def _build(cls, data: dict, where: str, problems: list[str]):
-    """Build dataclass ``cls`` from ``data``, appending every problem to ``problems``."""
+def _field_default(f):
+    """The default value of dataclass field ``f`` (``None`` when it has none)."""
+    if f is None:
+        return None
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def _build(cls, data: dict, where: str, problems: list[str], base=None):
+    """Build dataclass ``cls`` from ``data``, appending every problem to ``problems``.
+
+    ``base`` (the field's own default, e.g. the small cell's StationType) supplies the keys ``data``
+    leaves out, so a partial ``[radio.small]`` table keeps the small cell's defaults.
+    """
     hints = get_type_hints(cls)
     known = {f.name: f for f in _public_fields(cls)}
     kwargs = {}
@@ -266,8 +290,8 @@ def _build(cls, data: dict, where: str, problems: list[str]):
         f = known[key]
         typ = hints[f.name]
         kwargs[key] = _coerce(value, typ, f, f"{where}{key}", problems)
-    obj = cls(**{k: v for k, v in kwargs.items() if v is not _BAD})
-    return obj
+    given = {k: v for k, v in kwargs.items() if v is not _BAD}
+    return dataclasses.replace(base, **given) if isinstance(base, cls) else cls(**given)
 
 
 _BAD = object()
@@ -279,7 +303,7 @@ def _coerce(value, typ, f, name: str, problems: list[str]):
         if not isinstance(value, dict):
             problems.append(f"'{name}' must be a table")
             return _BAD
-        return _build(typ, value, name + ".", problems)
+        return _build(typ, value, name + ".", problems, base=_field_default(f))
     if typ is ByClutter:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = {c: value for c in CLUTTERS}
@@ -406,10 +430,24 @@ def _cross_checks(s: Scenario, problems: list[str]) -> None:
         bad = [c for c in t.clutters if c not in CLUTTERS]
         if bad:
             problems.append(f"'radio.{name}.clutters' has unknown class {bad[0]!r}; valid: {', '.join(CLUTTERS)}")
+    _check_radio_types(s, problems)
     for key in ("district_min", "district_max"):
         for k, v in getattr(s.radio, key).items():
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 problems.append(f"'radio.{key}.{k}' must be a whole number >= 0")
+
+
+def _check_radio_types(s: Scenario, problems: list[str]) -> None:
+    """Explicit radii are clutter classes with a number of metres; small cells are never built in rural cells."""
+    for name in ("macro", "small"):
+        for k, v in getattr(s.radio, name).radius_m.items():
+            if k not in CLUTTERS:
+                problems.append(f"unknown key 'radio.{name}.radius_m.{k}'; valid keys: {', '.join(CLUTTERS)}")
+            elif isinstance(v, bool) or not isinstance(v, (int, float)) or not (10.0 <= v <= 20000.0):
+                problems.append(f"'radio.{name}.radius_m.{k}' = {v!r} must be a number of metres in [10, 20000]")
+    if "rural" in s.radio.small.clutters:
+        problems.append("'radio.small.clutters' must not hold 'rural': small cells serve capacity and hot spots, "
+                        "not rural coverage")
 
 
 def _check_phasing(s: Scenario, problems: list[str]) -> None:

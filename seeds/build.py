@@ -177,10 +177,10 @@ These are planning defaults, not measurements; every one is a scenario key (`rol
 
 | figure | default | source or basis |
 |---|---|---|
-| planning radius by clutter | 250 / 450 / 1,000 / 2,500 m | DOMAIN.md §3 ranges (ITU/3GPP inter-site distances), *assumption* within them |
+| planning radius by type and clutter | macro n78 199 / 265 / 472 / 964 m, small cell 52 / 71 m (dense urban / urban / suburban / rural) | the link budgets below ("Radio: link budget and propagation"); `radio.<type>.radius_m` overrides |
 | clutter thresholds | 10,000 / 3,000 / 500 people per km² | DOMAIN.md §3, *assumption* |
-| macro station | 2,000 Mbit/s busy hour, 400,000 CNY | China Mobile 2020 (~100 bn CNY for ~250,000 stations); capacity *assumption* (1–3 Gbit/s) |
-| small cell | 300 Mbit/s, 60,000 CNY, up to 3 per site, urban classes only | *assumption*: no reliable public figure found |
+| macro station | one 3-sector n78 gNB per site, 1,200 Mbit/s busy hour, 300,000 CNY | see "Radio: stations in the plan" below |
+| small cell | one per street-furniture position (H3 res 10), 300 Mbit/s, 60,000 CNY, dense urban and urban only | see "Radio: stations in the plan" below |
 | busy-hour demand | population × 0.6 penetration × 0.5 Mbit/s | *assumption* (DOMAIN.md §3 formula) |
 | PON lines | households × 0.85 take-up + 15 enterprise lines per 1,000 people + 400 lines/km² in hot spots | *assumption* |
 | split ratio, reach, route factor | 1:64, 20 km, 1.4 | G.987 / G.9807.1 classes; route factor *assumption* (1.3–1.5) |

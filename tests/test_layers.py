@@ -9,6 +9,7 @@ import shapely
 from gis.build import layers_from_scenario, validate_scenario_inputs
 from gis.errors import InputError, ValidationError
 from gis.layers import Layers
+from rollout.radio_plan import cell_radius_m
 from rollout.scenario import Scenario
 from tests._gis_fixtures import SECOND_CITY, qingdao_layers, second_city_scenario, write_geojson
 
@@ -60,8 +61,9 @@ def test_qingdao_resolution_follows_density(qd):
     dens = dm["density_per_km2"]
     assert (dens[dm["clutter"] == "dense_urban"] > 10_000).all()
     assert (dens[dm["clutter"] == "rural"] <= 500).all()
+    # the cell's radius: the largest link-budget radius of a type built in its clutter class (the macro's)
     assert dm.set_index("clutter")["radius_m"].groupby(level=0).first().to_dict() == \
-        {"dense_urban": 250.0, "urban": 450.0, "suburban": 1000.0, "rural": 2500.0}
+        pytest.approx(cell_radius_m(Scenario()))
 
 
 def test_qingdao_sizes_and_pairs(qd):
@@ -73,12 +75,18 @@ def test_qingdao_sizes_and_pairs(qd):
     slots = sum(qd.candidates["clutter"].isin(t.clutters).sum() * t.max_per_site for t in (sc.radio.macro, sc.radio.small))
     assert slots >= sc.radio.target_stations
     assert 100 <= s["offices"] <= 1_500
-    assert s["max_pairs_per_cell"] <= MAX_PAIRS_PER_CELL
+    assert s["max_pairs_per_cell"] <= 2 * MAX_PAIRS_PER_CELL   # the cap holds per station type (macro, small)
     p = qd.pairs
     assert p["cell"].is_monotonic_increasing
-    assert (p["dist_m"].to_numpy() <= qd.demand["radius_m"].to_numpy()[p["cell"]] + 1e-6).all()
+    # coverage pairs lie within radius of the planning point; the others within radius of the cell's hexagon
+    cov = p["cover"].to_numpy(bool)
+    assert (p["dist_m"].to_numpy()[cov] <= qd.demand["radius_m"].to_numpy()[p["cell"][cov]] + 1e-6).all()
+    polys = qd.demand.geometry.to_crs(qd.crs_metric).values
+    site_pts = shapely.points(qd.candidates[["x_m", "y_m"]].to_numpy()[p["site"]])
+    gap = shapely.distance(np.asarray(polys)[p["cell"]], site_pts)
+    assert (gap <= qd.demand["radius_m"].to_numpy()[p["cell"]] + 1e-6).all()
     # every cell is paired with at least one site inside it
-    own = p[qd.candidates["cell"].to_numpy()[p["site"].to_numpy()] == p["cell"].to_numpy()]
+    own = p[cov & (qd.candidates["cell"].to_numpy()[p["site"].to_numpy()] == p["cell"].to_numpy())]
     assert set(own["cell"]) == set(range(len(qd.demand)))
     assert qd.stats["cells_short_of_k"] == 0
 
@@ -100,7 +108,7 @@ def test_qingdao_contract_columns(qd):
         for c in ("district_id", "clutter"):
             if c in gdf:
                 assert gdf[c].notna().all() and gdf[c].map(type).eq(str).all(), (name, c)
-    assert list(qd.pairs.columns) == ["cell", "site", "dist_m"]
+    assert list(qd.pairs.columns) == ["cell", "site", "dist_m", "cover"]
     assert qd.demand["cell_id"].is_unique and qd.candidates["site_id"].is_unique and qd.offices["office_id"].is_unique
     assert qd.crs_metric == "EPSG:32651"
     assert qd.demand["k_coverage"].dtype.kind == "i" and qd.demand["h3_res"].dtype.kind == "i"
@@ -159,7 +167,7 @@ def test_second_city_conserves_totals(city):
     assert lay.stats["cores"] == 3  # representative points: no cores file, not Qingdao
     assert len(lay.hotspots) == 0 and lay.demand["hotspot_lines"].sum() == 0
     assert len(lay.offices) >= 3 and lay.offices["district_id"].notna().all()
-    assert lay.summary()["max_pairs_per_cell"] <= MAX_PAIRS_PER_CELL
+    assert lay.summary()["max_pairs_per_cell"] <= 2 * MAX_PAIRS_PER_CELL   # per station type
     assert set(lay.demand["clutter"]) >= {"urban", "rural"}
 
 
@@ -190,7 +198,10 @@ def test_second_city_with_user_layers(city, tmp_path):
     c = lay.candidates
     assert (c["source"] == "user").sum() == 1  # the point in Saxony is dropped
     ex = c[c["source"] == "existing"]
-    assert len(ex) == 2 and ex["existing_macro"].sum() == 2 and ex["existing_small"].sum() == 1
+    # one type per position: the co-located macro and small cell are two rows, each of one unit
+    assert len(ex) == 3 and ex["existing_macro"].sum() == 2 and ex["existing_small"].sum() == 1
+    assert sorted(ex["type"]) == ["macro", "macro", "small"]
+    assert ((ex["existing_macro"] > 0) != (ex["existing_small"] > 0)).all()
     assert len(lay.offices) == 2 and lay.offices["existing"].tolist() == [True, False]
     assert lay.offices["existing_ports"].tolist() == [64, 0]
     assert lay.demand["hotspot_lines"].sum() == pytest.approx(1.5 * 400)
@@ -231,14 +242,15 @@ def test_bad_scenario_inputs_are_reported(city, tmp_path):
 def test_denser_grid_sites_option(city):
     _, s, lay = city  # the scenario's default grid.site_res_* are finer than the cells
     base = layers_from_scenario(s, site_res={c: getattr(s.grid, f"res_{c}") for c in ("dense_urban", "urban", "suburban", "rural")})
-    assert len(base.candidates) == len(base.demand)  # one site per cell at the cells' own resolution
-    assert len(lay.candidates) > len(base.candidates)
+    macro = base.candidates["type"] == "macro"
+    assert macro.sum() == len(base.demand)  # one macro site per cell at the cells' own resolution
+    assert (lay.candidates["type"] == "macro").sum() > macro.sum()
     assert lay.candidates["site_id"].is_unique
     # every sub-cell site lies in its own demand cell
     cells = lay.demand.geometry.values[lay.candidates["cell"].to_numpy()]
     assert shapely.contains_xy(cells, lay.candidates["lon"], lay.candidates["lat"]).all()
     per_cell = lay.pairs.groupby("cell").size()
-    assert per_cell.max() <= MAX_PAIRS_PER_CELL and len(per_cell) == len(lay.demand)
+    assert per_cell.max() <= 2 * MAX_PAIRS_PER_CELL and len(per_cell) == len(lay.demand)   # cap per type
 
 
 def test_build_runs_on_plain_settings_without_a_scenario(city):
@@ -251,5 +263,5 @@ def test_build_runs_on_plain_settings_without_a_scenario(city):
     assert isinstance(settings, BuildSettings)
     assert settings.inputs.boundaries.is_absolute() and settings.inputs.demand is None  # resolved; modelled
     few = build_layers(dataclasses.replace(settings, max_pairs_per_cell=2))
-    assert few.pairs.groupby("cell").size().max() <= 2
+    assert few.pairs.groupby("cell").size().max() <= 2 * 2   # per station type
     assert len(few.demand) == len(lay.demand) and few.stats["max_pairs_cap"] == 2

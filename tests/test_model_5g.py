@@ -513,7 +513,7 @@ def test_from_layers_types_clutter_brownfield_and_backhaul():
     inp = Siting5GInput.from_layers(_layers(), sc)
     assert inp.type_names == ("macro", "small")
     # small cells only where the clutter allows them
-    np.testing.assert_array_equal(inp.max_per_site, [[1, 3], [1, 3], [1, 0]])
+    np.testing.assert_array_equal(inp.max_per_site, [[1, 1], [1, 1], [1, 0]])
     np.testing.assert_array_equal(inp.existing, [[0, 0], [0, 0], [1, 0]])
     # straight distance to the nearest office x route factor
     np.testing.assert_allclose(inp.backhaul_km, np.array([3.0, np.hypot(1, 3), 0.5]) * sc.pon.route_factor)
@@ -593,3 +593,16 @@ def test_reusing_the_headroom_floor_gives_the_same_plan_with_one_solve():
     assert [s.part for s in again.solves] == ["5g"]
     assert again.capex_cny == pytest.approx(first.capex_cny)
     check_invariants(inp, again)
+
+
+def test_one_unit_type_per_position():
+    """With a ``type`` column every candidate position holds one unit of its own type, and nothing else."""
+    lay = _layers()
+    lay.candidates["type"] = ["small", "macro", "macro"]
+    sc = Scenario()
+    sc.radio.target_stations = 0
+    inp = Siting5GInput.from_layers(lay, sc)
+    np.testing.assert_array_equal(inp.max_per_site, [[0, 1], [1, 0], [1, 0]])
+    res = plan_5g(lay, sc)
+    assert (res.stations["count"] == 1).all()
+    assert not res.stations.duplicated(["site_id"]).any()

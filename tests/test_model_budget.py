@@ -96,7 +96,7 @@ def test_station_type_is_the_cheapest_allowed_one_in_the_plan_too():
     layers.districts = gpd.GeoDataFrame({"district_id": ["d"], "name_zh": ["甲"]}, geometry=[Point(120, 36)], crs=4326)
     sc = scenario_from_dict({"budget": {"capex_cny": 1000.0}, "radio": {
         "backhaul_cost_cny_per_km": 0.0, "macro": {"capex_cny": 100.0, "clutters": ["urban", "dense_urban"]},
-        "small": {"capex_cny": 150.0, "capacity_mbps": 300.0, "max_per_site": 2, "clutters": ["urban", "suburban"]}}})
+        "small": {"capex_cny": 150.0, "capacity_mbps": 300.0, "max_per_site": 1, "clutters": ["urban", "suburban"]}}})
     inp = BudgetInput.from_layers(layers, sc)
     assert inp.site_type.tolist() == ["macro", "small", "small"]
     assert inp.site_cost_cny[:2].tolist() == [100.0, 150.0] and np.isinf(inp.site_cost_cny[2])  # s2 has a station

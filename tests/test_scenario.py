@@ -31,7 +31,7 @@ def test_unknown_key_names_the_closest_valid_key():
 
 def test_every_problem_is_collected():
     with pytest.raises(ScenarioError) as info:
-        scenario_from_dict({"radio": {"target_stations": -1, "radius_m": {"urbn": 3}}, "solver": {"name": "gurobi"}})
+        scenario_from_dict({"radio": {"target_stations": -1, "k_coverage": {"urbn": 3}}, "solver": {"name": "gurobi"}})
     assert len(info.value.problems) == 3
     assert "and 2 more" in str(info.value)
 
@@ -51,9 +51,9 @@ def test_bad_values_are_refused(data, match):
 
 
 def test_by_clutter_accepts_a_single_number():
-    s = scenario_from_dict({"pon": {"split_ratio": 32}, "radio": {"radius_m": {"rural": 3000}}})
+    s = scenario_from_dict({"pon": {"split_ratio": 32}, "radio": {"k_coverage": {"rural": 2}}})
     assert s.pon.split_ratio.as_dict() == {c: 32 for c in CLUTTERS}
-    assert s.radio.radius_m.rural == 3000 and s.radio.radius_m.urban == Scenario().radio.radius_m.urban
+    assert s.radio.k_coverage.rural == 2 and s.radio.k_coverage.urban == Scenario().radio.k_coverage.urban
 
 
 def test_load_scenario_file_errors(tmp_path):
