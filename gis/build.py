@@ -33,7 +33,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from gis.candidates import fill_reach, generate_offices, grid_sites, small_cell_sites, user_offices, user_sites
-from gis.crs import WGS84, area_km2, metric_crs
+from gis.crs import WGS84, area_km2, metric_crs, to_metric
 from gis.demand import (complete_cores, demand_columns, empty_hotspots, hotspot_lines, modelled_population,
                         raster_population, read_cores, read_hotspots, table_population)
 from gis.errors import InputError, ValidationError
@@ -413,7 +413,7 @@ def _pairs(demand, candidates, max_pairs: int | None, type_radius_m: dict,
     """The sparse pair table (nearest ``max_pairs`` per cell, per type with ``type_radius_m``) and how many pairs lay within radius."""
     if type_radius_m:
         radius = {t: demand["clutter"].map(r).to_numpy(float) for t, r in type_radius_m.items()}
-        polys = np.asarray(demand.geometry.to_crs(crs_metric).values)
+        polys = np.asarray(to_metric(demand, crs_metric).geometry.values)
         return pairs_by_type(demand[["x_m", "y_m"]].to_numpy(), radius, candidates[["x_m", "y_m"]].to_numpy(),
                              candidates["type"].astype(str).to_numpy(), max_pairs=max_pairs, cell_polygons=polys)
     pairs = pairs_within_radius(demand[["x_m", "y_m"]].to_numpy(), demand["radius_m"].to_numpy(),

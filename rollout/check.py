@@ -38,7 +38,7 @@ import shapely
 from scipy.sparse.csgraph import maximum_flow
 from scipy.spatial import cKDTree
 
-from gis.crs import geoms_to_metric, lonlat_to_xy, metric_crs
+from gis.crs import geoms_to_metric, lonlat_to_xy, metric_crs, to_metric
 from gis.errors import InputError, RolloutError, ScenarioError
 from rollout.plan import PLAN_GPKG, PLAN_JSON, Plan, load_plan, load_plan_summary
 from rollout.scenario import CLUTTERS, Scenario, StationType, scenario_from_dict
@@ -329,7 +329,7 @@ class Evidence:
         parts = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
         if not (len(st) and len(d)):
             return pd.DataFrame({"cell": parts[0][0], "row": parts[0][1]})
-        polys = np.asarray(d.geometry.to_crs(self.crs).values)
+        polys = np.asarray(to_metric(d, self.crs).geometry.values)
         kind = st["type"].astype(str).to_numpy()
         for t in sorted(set(kind)):
             rows = np.flatnonzero(kind == t)
@@ -477,8 +477,8 @@ class Evidence:
         else:
             routes = pd.concat([self.feeder, self._links("backhaul")]).query("cell >= 0 and olt >= 0")
         span = routes.groupby("cell")["route_km"].agg(["min", "max"])
-        lo = span["min"].reindex(home).to_numpy(float)
-        hi = span["max"].reindex(home).to_numpy(float)
+        lo = np.array(span["min"].reindex(home), dtype=float)  # writable copies (copy-on-write views are not)
+        hi = np.array(span["max"].reindex(home), dtype=float)
         alone = np.isnan(lo)
         if alone.any():
             d = cKDTree(self.olt_xy).query(self.station_xy[rows[alone]])[0]

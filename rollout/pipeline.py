@@ -60,7 +60,7 @@ from scipy.spatial import cKDTree
 
 from gis.layers import Layers
 from rollout.plan import Plan
-from rollout.radio_plan import radio_summary
+from rollout.radio_plan import radio_summary, type_radii_m
 
 log = logging.getLogger(__name__)
 
@@ -135,21 +135,31 @@ def cheapest_backhaul_equivalent_km(layers: Layers, scenario, site_cell: np.ndar
     return cny / rate / units
 
 
-def stations_within_radius(layers: Layers, stations: pd.DataFrame) -> np.ndarray:
-    """Stations (units) within each demand cell's planning radius, counted on the geometry.
+def stations_within_radius(layers: Layers, stations: pd.DataFrame, type_radius_m: dict | None = None) -> np.ndarray:
+    """Stations (units) within each demand cell's planning radius of its planning point, counted on the geometry.
 
-    Not on the pair table, which keeps only each cell's ``max_pairs_per_cell`` nearest candidates: a
-    KD-tree ball query per distinct radius over the sites that hold a station (:func:`gis.pairs.pairs_within_radius`).
+    Not on the pair table, which keeps only each cell's ``max_pairs_per_cell`` nearest candidates per type (and
+    also pairs that only reach part of the cell): a KD-tree ball query per type and distinct radius over the
+    sites that hold a station (:func:`gis.pairs.pairs_within_radius`). With ``type_radius_m`` ({type: {clutter:
+    m}}, the link budgets), a station counts only within its own type's radius in the cell's clutter class;
+    without it, within the cell's ``radius_m``.
     """
     from gis.pairs import pairs_within_radius
 
     d = layers.demand
+    out = np.zeros(len(d))
     if not len(stations) or not len(d):
-        return np.zeros(len(d), np.int64)
+        return out.astype(np.int64)
     xy = layers.candidates[["x_m", "y_m"]].to_numpy(float)[_site_rows(layers, stations)]
-    pairs = pairs_within_radius(d[["x_m", "y_m"]].to_numpy(float), d["radius_m"].to_numpy(float), xy)
-    w = stations["count"].to_numpy(float)[pairs["site"].to_numpy()]
-    return np.rint(np.bincount(pairs["cell"].to_numpy(), weights=w, minlength=len(d))).astype(np.int64)
+    kinds = stations["type"].astype(str).to_numpy() if type_radius_m else np.full(len(stations), "")
+    for kind in np.unique(kinds):
+        rows = np.flatnonzero(kinds == kind)
+        radius = (d["clutter"].map(type_radius_m[kind]).to_numpy(float) if type_radius_m and kind in type_radius_m
+                  else d["radius_m"].to_numpy(float))
+        pairs = pairs_within_radius(d[["x_m", "y_m"]].to_numpy(float), np.nan_to_num(radius), xy[rows])
+        w = stations["count"].to_numpy(float)[rows][pairs["site"].to_numpy()]
+        out += np.bincount(pairs["cell"].to_numpy(), weights=w, minlength=len(d))
+    return np.rint(out).astype(np.int64)
 
 
 def _station_signature(stations: pd.DataFrame) -> tuple:
@@ -370,7 +380,7 @@ def _plan_bound(bound: dict, capex_cny: float) -> dict:
 def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: list, bound: dict) -> Plan:
     """The plan of the kept variant ``best``: its layers, totals, coverage and the joint-vs-sequential figures."""
     res5, resp, stations = best["res5"], best["resp"], best["stations"]
-    demand = _plan_demand(layers, res5, resp, stations)
+    demand = _plan_demand(layers, res5, resp, stations, type_radii_m(scenario))
     olts = resp.olt_sites if resp is not None else _empty_points(["office_id", "ports", "capex_cny"])
     # backhaul links are drawn for the map; their capex is the stations' backhaul_cny, counted once there
     links = resp.links if resp is not None else _empty_lines()
@@ -423,12 +433,12 @@ def _saving_bound(jvs: dict, bound: float | None) -> dict:
     }
 
 
-def _plan_demand(layers: Layers, res5, resp, stations: pd.DataFrame) -> gpd.GeoDataFrame:
+def _plan_demand(layers: Layers, res5, resp, stations: pd.DataFrame, type_radius_m: dict) -> gpd.GeoDataFrame:
     """The demand cells with what the plan gives them: stations within radius, traffic carried, OLT homing."""
     demand = layers.demand.copy()
     cells5 = res5.cells.set_index("cell_id") if len(res5.cells) else None
     ids = demand["cell_id"].astype(str)
-    demand["stations_within"] = stations_within_radius(layers, stations)
+    demand["stations_within"] = stations_within_radius(layers, stations, type_radius_m)
     if cells5 is not None:
         demand["carried_mbps"] = ids.map(cells5["carried_mbps"]).fillna(0.0).to_numpy()
     else:
@@ -577,7 +587,7 @@ def _budget_plan(layers: Layers, scenario) -> Plan:
     stations = _budget_stations(layers, scenario, inp, res.build, bh)
     demand = layers.demand.copy()
     demand["covered"] = res.covered
-    demand["stations_within"] = stations_within_radius(layers, stations)
+    demand["stations_within"] = stations_within_radius(layers, stations, type_radii_m(scenario))
     demand["olt_id"] = None
     keep = ["cell_id", "district_id", "clutter", "h3_res", "population", "households", "traffic_mbps", "onts",
             "radius_m", "area_km2", "lon", "lat", "covered", "stations_within", "olt_id", "geometry"]

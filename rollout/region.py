@@ -93,7 +93,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis.crs import metric_crs
+from gis.crs import metric_crs, to_metric
 from gis.errors import InfeasibleError, RolloutError, ScenarioError, ValidationError
 from gis.io import atomic_path, atomic_write_text, check_writable_dir, read_table, read_vector
 from gis.validate import normalize_ids, validate_districts
@@ -423,10 +423,10 @@ def _cities_from_scenarios(settings: RegionSettings, folder: Path, source: Path,
 def _check_contained(cities: list[CitySpec], bfile: Path, settings: RegionSettings) -> None:
     region = read_vector(bfile, layer=settings.boundaries_layer or None).to_crs(4326)
     crs = metric_crs(region)
-    outline = shapely.union_all(region.to_crs(crs).geometry.values).buffer(OUTER_EDGE_M)
+    outline = shapely.union_all(to_metric(region, crs).geometry.values).buffer(OUTER_EDGE_M)
     problems = []
     for c in cities:
-        outside = ~c.districts.to_crs(crs).geometry.within(outline)
+        outside = ~to_metric(c.districts, crs).geometry.within(outline)
         if outside.any():
             problems.append((str(bfile), None, f"city {c.id} ({c.name}): districts "
                              f"{', '.join(c.districts.loc[outside, 'district_id'].astype(str)[:8])} "
@@ -684,14 +684,14 @@ def border_figures(city: CitySpec, outline, plan_dir: Path) -> dict:
     """People in cells within one planning radius of a border shared with another city (own-city policy)."""
     demand = gpd.read_file(plan_dir / "plan.gpkg", layer="demand", engine="pyogrio")
     crs = metric_crs(city.districts)
-    shape = shapely.union_all(city.districts.to_crs(crs).geometry.values)
+    shape = shapely.union_all(to_metric(city.districts, crs).geometry.values)
     edge = gpd.GeoSeries([outline], crs=4326).to_crs(crs).iloc[0].boundary.buffer(OUTER_EDGE_M)
     inner = shape.boundary.difference(edge)
     pop = demand["population"].to_numpy(float)
     if inner.is_empty or not len(demand):
         near = np.zeros(len(demand), dtype=bool)
     else:
-        centre = demand.to_crs(crs).geometry.centroid.values
+        centre = to_metric(demand, crs).geometry.centroid.values
         near = shapely.distance(centre, inner) <= demand["radius_m"].to_numpy(float)
     total = float(pop.sum())
     return {"inner_border_km": round(float(inner.length) / 1000.0, 3), "cells_near_border": int(near.sum()),
@@ -700,7 +700,7 @@ def border_figures(city: CitySpec, outline, plan_dir: Path) -> dict:
 
 
 def _city_entry(c: CitySpec, rec: dict, recs: list[dict], level: int, out: Path, border: dict) -> dict:
-    area = float(c.districts.to_crs(metric_crs(c.districts)).area.sum() / 1e6)
+    area = float(to_metric(c.districts).area.sum() / 1e6)
     hh = float(c.districts["households"].sum())
     return {"id": c.id, "name": c.name, "plan_dir": f"cities/{c.id}", "level": level,
             "multiplier": rec["multiplier"], "status": rec["status"],

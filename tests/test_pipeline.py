@@ -141,20 +141,27 @@ def test_stations_within_is_the_true_count_not_the_pair_table(city, planned):
     from scipy.spatial import cKDTree
 
     from rollout.pipeline import stations_within_radius
+    from rollout.radio_plan import type_radii_m
 
-    _, _, layers = city
+    _, sc, layers = city
     plan, _ = planned
     d, cand = layers.demand, layers.candidates
+    radii = type_radii_m(sc)
     xy = cand.set_index(cand["site_id"].astype(str))[["x_m", "y_m"]]
     st = plan.stations
-    tree = cKDTree(xy.loc[st["site_id"].astype(str)].to_numpy(float))
-    counts = st["count"].to_numpy(float)
-    want = [counts[tree.query_ball_point(p, r)].sum() for p, r in zip(d[["x_m", "y_m"]].to_numpy(float),
-                                                                      d["radius_m"].to_numpy(float), strict=True)]
+    want = np.zeros(len(d))
+    for kind, rows in st.groupby(st["type"].astype(str)).indices.items():
+        tree = cKDTree(xy.loc[st["site_id"].astype(str).to_numpy()[rows]].to_numpy(float))
+        counts = st["count"].to_numpy(float)[rows]
+        r_cell = d["clutter"].map(radii[kind]).to_numpy(float)
+        want += [counts[tree.query_ball_point(p, r)].sum() for p, r in zip(d[["x_m", "y_m"]].to_numpy(float),
+                                                                           r_cell, strict=True)]
     got = plan.demand.set_index("cell_id")["stations_within"].reindex(d["cell_id"]).to_numpy()
     assert got.tolist() == [int(round(w)) for w in want]
-    # every candidate holding one station: the pair table keeps at most max_pairs_per_cell, the true count more
-    every = pd.DataFrame({"site_id": cand["site_id"].astype(str), "count": 1})
-    true = stations_within_radius(layers, every)
-    table = np.bincount(layers.pairs["cell"].to_numpy(), minlength=len(d))
-    assert (true >= table).all() and (true > table).any()
+    # every candidate holding one station: the pair table keeps at most max_pairs_per_cell per type, the true
+    # count more
+    every = pd.DataFrame({"site_id": cand["site_id"].astype(str), "type": cand["type"].astype(str), "count": 1})
+    true = stations_within_radius(layers, every, radii)
+    cover = layers.pairs[layers.pairs["cover"].astype(bool)]
+    table = np.bincount(cover["cell"].to_numpy(), minlength=len(d))
+    assert (true >= table).all()
