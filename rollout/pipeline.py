@@ -131,7 +131,13 @@ def cheapest_backhaul_equivalent_km(layers: Layers, scenario, site_cell: np.ndar
         return np.zeros_like(b)
     pon = scenario.pon
     cny = np.minimum(b * rate, float(pon.ring_cost_cny_per_site) + float(pon.ring_cost_cny_per_km) * b)
-    units = max(1, sum(int(t.max_per_site) for _, t in station_types(scenario.radio)))
+    types = dict(station_types(scenario.radio))
+    cand = layers.candidates
+    if "type" in cand:  # one type per candidate position: at most that type's max_per_site units share it
+        units = cand["type"].astype(str).map({k: int(t.max_per_site) for k, t in types.items()}).fillna(1)
+        units = np.maximum(units.to_numpy(float), 1.0)
+    else:
+        units = max(1, sum(int(t.max_per_site) for t in types.values()))
     return cny / rate / units
 
 

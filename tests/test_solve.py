@@ -182,6 +182,6 @@ def test_objective_constant_is_in_the_bound_too():
         p.setObjective(pulp.LpAffineExpression([(v, 1.0) for v in x], constant=1_000_000.0))
         p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x[0], 1.0), (x[1], 2.0), (x[2], 3.0)]),
                                           pulp.LpConstraintGE, "c_0", 4))
-        st = solve(p, part="t", solver=name, time_limit_s=10)
+        st = solve(p, part="t", solver=name, time_limit_s=120)  # a generous limit: the status must not depend on machine load
         assert st.status == "optimal" and st.objective == pytest.approx(1_000_002.0)
         assert st.bound == pytest.approx(1_000_002.0) and st.gap == pytest.approx(0.0, abs=1e-9)
