@@ -139,12 +139,12 @@ class RegionSettings:
     city_name_field: str = _f("city_name", "Column of the district table holding the city name (optional).")
     cores: str = _f("", "Urban cores (CSV with the district id, lon, lat). Empty: the Shandong seed with its boundaries.")
     subproblem: str = _f("city", "One subproblem per city, or per district.", choices=("city", "district"))
-    stations_target: int = _f(0, "Regional 5G stations (0: none; each city keeps its own target).", lo=0)
-    ports_target: int = _f(0, "Regional 10G-PON ports (0: none).", lo=0)
-    budget_cny: float = _f(0.0, "Regional capex budget, CNY (0: none).", lo=0.0)
+    stations_target: int = _f(0, "Regional 5G stations (0: none; each city keeps its own target).", lo=0, hi=100_000_000)
+    ports_target: int = _f(0, "Regional 10G-PON ports (0: none).", lo=0, hi=1_000_000_000)
+    budget_cny: float = _f(0.0, "Regional capex budget, CNY (0: none).", lo=0.0, hi=1e13)
     levels: list = _f(lambda: [0.8, 1.0, 1.25], "Target levels per city, as multiples of its population share.")
     retries: int = _f(1, "Re-runs of a task whose worker died or that raised unexpectedly.", lo=0, hi=5)
-    master_time_limit_s: float = _f(60.0, "Time limit of the master problem, s.", lo=1.0)
+    master_time_limit_s: float = _f(60.0, "Time limit of the master problem, s.", lo=1.0, hi=1e6)
     connect_timeout_s: float = _f(10.0, "Seconds to wait for a --scheduler to answer.", lo=1.0, hi=30.0)
 
     @property
@@ -192,23 +192,15 @@ def is_region_file(path) -> bool:
 
 
 def _settings(data: dict, source: str) -> RegionSettings:
-    problems = []
-    known = {f.name: f for f in dataclasses.fields(RegionSettings)}
-    kw = {}
-    for key, value in data.items():
-        f = known.get(key)
-        if f is None:
-            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
-            problems.append(f"unknown key 'region.{key}'" + (f"; did you mean 'region.{close[0]}'?" if close else ""))
-            continue
-        problems += _setting_problems(f, value)
-        kw[key] = float(value) if isinstance(f.default, float) and isinstance(value, int) else value
-    if not problems:
-        levels = kw.get("levels", [1.0])
-        if not levels or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in levels):
-            problems.append("'region.levels' must be a non-empty list of numbers > 0")
+    from rollout.scenario import settings_from_dict
+
+    problems: list[str] = []
+    settings = settings_from_dict(RegionSettings, data, "region.", problems)
+    if not problems and (not settings.levels or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0
+                                                    for v in settings.levels)):
+        problems.append("'region.levels' must be a non-empty list of numbers > 0")
     _raise_problems(source, problems)
-    return RegionSettings(**kw)
+    return settings
 
 
 def _raise_problems(source, problems: list[str]) -> None:
@@ -217,21 +209,6 @@ def _raise_problems(source, problems: list[str]) -> None:
         err = ScenarioError(f"{source}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
         err.problems = problems
         raise err
-
-
-def _setting_problems(f: dataclasses.Field, value) -> list[str]:
-    name, meta = f"region.{f.name}", f.metadata
-    want = type(f.default) if f.default is not dataclasses.MISSING else list
-    if want is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if isinstance(value, bool) or not isinstance(value, want):
-        return [f"'{name}' must be a {want.__name__}, not {value!r}"]
-    if meta.get("choices") and value not in meta["choices"]:
-        return [f"'{name}' = {value!r} is not one of {', '.join(meta['choices'])}"]
-    lo, hi = meta.get("lo"), meta.get("hi")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        return [f"'{name}' = {value!r} is out of range [{'' if lo is None else lo}, {'' if hi is None else hi}]"]
-    return []
 
 
 def _merge(base: dict, top: dict) -> dict:

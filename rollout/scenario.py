@@ -294,6 +294,13 @@ def _build(cls, data: dict, where: str, problems: list[str], base=None):
     return dataclasses.replace(base, **given) if isinstance(base, cls) else cls(**given)
 
 
+def settings_from_dict(cls, data: dict, where: str, problems: list[str]):
+    """A settings dataclass ``cls`` (e.g. the region's) from a TOML table, validated like the scenario's own
+    tables (types, choices, finite numbers within ``lo``/``hi``, unknown keys with the closest valid one);
+    every problem is appended to ``problems``, named ``<where><key>``."""
+    return _build(cls, data, where, problems)
+
+
 _BAD = object()
 
 

@@ -357,3 +357,12 @@ def test_shandong_default_region_and_qingdao_inside_it(tmp_path):
     utm = 32651
     a, b = gpd.GeoSeries(ours.geometry, crs=4326).to_crs(utm), gpd.GeoSeries(ref.geometry, crs=4326).to_crs(utm)
     assert (a.symmetric_difference(b).area.sum() / b.area.sum()) < 1e-3  # the same polygons, simplified as one coverage
+
+
+def test_region_numbers_are_validated_like_the_scenario(tmp_path):
+    """The [region] table goes through the scenario's own validator: finite, bounded, typed."""
+    for line, words in (("budget_cny = inf", "finite"), ("stations_target = 1e30", "out of range"),
+                        ("retries = 'x'", "must be a number"), ("subproblem = 'county'", "not one of")):
+        toml = write_region(tmp_path / line.split()[0], line, "")
+        with pytest.raises(ScenarioError, match=words):
+            load_region(toml)
