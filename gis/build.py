@@ -237,7 +237,7 @@ def build_layers(settings: BuildSettings, *, site_res: dict[str, int] | None = N
     lap("candidates")
     offices = _offices(settings, fine, fine_to_cell, demand, cores, districts, crs_metric)
     lap("offices")
-    pairs, within = _pairs(demand, candidates, max_pairs, settings.type_radius_m, crs_metric)
+    pairs, within = candidate_pairs(demand, candidates, max_pairs, settings.type_radius_m, crs_metric)
     candidates, pairs = _drop_unpaired_small(candidates, pairs)
     lap("pairs")
 
@@ -408,8 +408,8 @@ def _offices(settings: BuildSettings, fine, fine_to_cell, demand, cores, distric
     return fill_reach(offices, demand, max_dist_m=settings.office_reach_straight_m * OFFICE_REACH_MARGIN)
 
 
-def _pairs(demand, candidates, max_pairs: int | None, type_radius_m: dict,
-           crs_metric: str) -> tuple[pd.DataFrame, int]:
+def candidate_pairs(demand, candidates, max_pairs: int | None, type_radius_m: dict,
+                    crs_metric: str) -> tuple[pd.DataFrame, int]:
     """The sparse pair table (nearest ``max_pairs`` per cell, per type with ``type_radius_m``) and how many pairs lay within radius."""
     if type_radius_m:
         radius = {t: demand["clutter"].map(r).to_numpy(float) for t, r in type_radius_m.items()}

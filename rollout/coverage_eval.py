@@ -62,7 +62,9 @@ def evaluation_lattice(demand: gpd.GeoDataFrame, *, res: dict[str, int] | None =
     inside = shapely.contains_xy(geoms[cell], ll[:, 1], ll[:, 0]) if len(h) else np.zeros(0, bool)
     h, cell, lon, lat = h[inside], cell[inside], ll[inside, 1], ll[inside, 0]
     empty = np.setdiff1d(np.arange(len(demand)), cell)       # tiny border slivers: their planning point
-    h = np.concatenate([h, [_cell_h3(c) for c in demand["cell_id"].astype(str).to_numpy()[empty]]]).astype(np.uint64)
+    # uint64 throughout: a float step (concatenating an empty list) would round the H3 ids
+    extra = np.array([_cell_h3(c) for c in demand["cell_id"].astype(str).to_numpy()[empty]], dtype=np.uint64)
+    h = np.concatenate([h.astype(np.uint64), extra])
     cell = np.concatenate([cell, empty]).astype(np.int64)
     lon = np.concatenate([lon, demand["lon"].to_numpy(float)[empty]])
     lat = np.concatenate([lat, demand["lat"].to_numpy(float)[empty]])

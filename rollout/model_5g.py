@@ -312,6 +312,7 @@ class Siting5GInput:
     district_names: dict = field(default_factory=dict)
     cell_clutter: np.ndarray | None = None
     type_radius_m: dict = field(default_factory=dict)   # {type: {clutter: radius_m}}, for the diagnosis only
+    forced_new: np.ndarray | None = None   # (n_sites, T) new stations fixed by the coverage layer (lower bound of x)
 
     def __post_init__(self):
         problems: list[tuple[None, str, str]] = []
@@ -338,6 +339,8 @@ class Siting5GInput:
         m = self.max_per_site.shape[0]
         self.existing = (np.zeros((m, nt), np.int64) if self.existing is None
                          else _arr(self.existing, np.int64, (m, nt), "existing", problems))
+        self.forced_new = (np.zeros((m, nt), np.int64) if self.forced_new is None
+                           else _arr(self.forced_new, np.int64, (m, nt), "forced_new", problems))
         self.backhaul_km = (np.zeros(m) if self.backhaul_km is None
                             else _arr(self.backhaul_km, float, (m,), "backhaul_km", problems))
         for name, shape in (("cell_radius_m", (n,)), ("cell_xy", (n, 2)), ("site_xy", (m, 2)),
@@ -644,7 +647,8 @@ def define_variables(m: Model5G, inp: Siting5GInput, *, flows: bool) -> None:
     ub = inp.new_max
     site, typ = np.nonzero(ub)                     # row-major: sorted by site, then type
     cat = pulp.LpContinuous if m.relax else pulp.LpInteger
-    m.x = m.variables([f"x_{j}_{t}" for j, t in zip(site.tolist(), typ.tolist(), strict=True)], 0, ub[site, typ], cat)
+    lo = np.minimum(inp.forced_new[site, typ], ub[site, typ])    # the coverage layer's sites are built
+    m.x = m.variables([f"x_{j}_{t}" for j, t in zip(site.tolist(), typ.tolist(), strict=True)], lo, ub[site, typ], cat)
     m.x_site, m.x_type = site, typ
     m.x_cost = inp.station_cost_cny[site, typ]
     if flows:
@@ -979,6 +983,7 @@ class Result5G:
     status: str
     surplus_applied: bool = False
     headroom_floor: np.ndarray | None = None   # h*_i kept by the cost stage (reusable when only prices change)
+    coverage_layer: dict | None = None          # the coverage layer's summary (rollout.coverage_layer)
 
     def summary(self) -> dict:
         by_type = (self.stations.groupby(["type", "new"])["count"].sum().rename("count").reset_index()
@@ -1203,12 +1208,26 @@ def _finish(inp: Siting5GInput, m: Model5G, solves: list, kw: dict, headroom: bo
 
 
 def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
-            headroom_floor: np.ndarray | None = None) -> Result5G:
-    """Site the 5G stations for ``layers`` under ``scenario`` (solver settings from ``scenario.solver``)."""
+            headroom_floor: np.ndarray | None = None, coverage_layer: bool = True) -> Result5G:
+    """Site the 5G stations for ``layers`` under ``scenario`` (solver settings from ``scenario.solver``).
+
+    With ``coverage_layer`` (and ``radio.coverage_types`` not empty), the sites of
+    :mod:`rollout.coverage_layer` are fixed first (part ``5g_coverage``); without it the program alone
+    decides, which is a relaxation (used for the plan bound).
+    """
+    from rollout.coverage_layer import apply_coverage_layer
+
     inp = Siting5GInput.from_layers(layers, scenario, backhaul_km=backhaul_km)
     s = scenario.solver
-    return solve_5g(inp, solver=s.name, time_limit_s=s.time_limit_s, gap_rel=s.gap_rel, threads=s.threads,
-                    msg=s.msg, seed=scenario.seed, headroom_floor=headroom_floor)
+    layer = None
+    if coverage_layer and scenario.radio.coverage_types:
+        inp, layer = apply_coverage_layer(inp, layers, scenario, time_limit_s=s.time_limit_s)
+    res = solve_5g(inp, solver=s.name, time_limit_s=s.time_limit_s, gap_rel=s.gap_rel, threads=s.threads,
+                   msg=s.msg, seed=scenario.seed, headroom_floor=headroom_floor)
+    if layer is not None:
+        res.solves.insert(0, layer.stats)
+        res.coverage_layer = layer.summary()
+    return res
 
 
 __all__ = ["Siting5GInput", "Result5G", "Model5G", "FAMILIES", "diagnose", "build_model", "solve_5g", "plan_5g",

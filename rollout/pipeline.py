@@ -33,8 +33,11 @@ limits; any PON plan for the same lines) is
   PON and the SPN/IPRAN ring at that route and shared by the most units a site can hold
   (:func:`cheapest_backhaul_equivalent_km`). A station's backhaul in
   any plan is priced from its cell to its cell's OLT, or from the site to the nearest open OLT, so it
-  is never cheaper. ``LB_5G(b_min)`` is the solver's proven bound of the 5G cost model at these prices
-  (part ``5g_bound``): a lower bound on equipment + backhaul of any station plan.
+  is never cheaper. ``LB_5G(b_min)`` (part ``5g_bound``) is a lower bound on equipment + backhaul of any
+  station plan at these prices: with a coverage layer (``radio.coverage_types``, the default), which is a
+  greedy heuristic, :func:`rollout.coverage_layer.layer_plan_bound` (the covering LP over a sub-lattice,
+  combined with the station target at the cheapest station prices); without one, the solver's proven
+  bound of the 5G cost model.
 * ``LB_PON``: the proven bound of the PON plan for its own lines (the sequential part ``pon``). A joint
   PON plan without its station backhaul is a feasible plan of that model (the same ports, chassis,
   sites and homing of the cells with lines; station-only cells add nothing but backhaul), so its
@@ -350,9 +353,18 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
     With PON: LB_5G(b_min) + LB_PON(own lines) (module docstring), at the cost of one more 5G cost solve
     (part ``5g_bound``, reusing the headroom floors). Without PON: the 5G solve's own bound.
     """
+    from rollout.coverage_layer import layer_plan_bound
     from rollout.model_5g import plan_5g
 
     st5 = res5.solves[-1]
+    if sequential is None and scenario.radio.coverage_types:
+        from rollout.model_5g import backhaul_to_nearest_office
+
+        stb = layer_plan_bound(layers, scenario, backhaul_to_nearest_office(layers, scenario.pon.route_factor)[0],
+                               time_limit_s=scenario.solver.time_limit_s)
+        return {"bound": stb.bound, "solves": [stb],
+                "method": "5G only: the coverage layer's LP bound combined with the station target at the cheapest "
+                          "station prices (rollout.coverage_layer.layer_plan_bound)"}
     if sequential is None:
         return {"bound": st5.bound, "solves": [],
                 "method": "5G only: the 5G cost solve's proven bound (its objective is the plan's capex)"}
@@ -361,17 +373,20 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
     # the plan's own headroom floors; none kept (target not binding, or no headroom solution): h = 1, the
     # weakest floor any plan meets, so the bound stays valid and the headroom stage is not solved again
     floor = res5.headroom_floor if res5.headroom_floor is not None else np.ones(len(layers.demand))
-    cheap = plan_5g(layers, scenario, backhaul_km=b_min, headroom_floor=floor)
-    stb = dataclasses.replace(cheap.solves[-1], part="5g_bound")
-    stb.notes = ((stb.notes + "; ") if stb.notes else "") + ("5G cost model with every site's backhaul at the "
-                                                             "cheapest route any plan can price it at: bounds the plan")
+    if scenario.radio.coverage_types:      # the coverage layer is a heuristic: bound it by its LP, not a re-solve
+        stb = layer_plan_bound(layers, scenario, b_min, time_limit_s=scenario.solver.time_limit_s)
+    else:
+        cheap = plan_5g(layers, scenario, backhaul_km=b_min, headroom_floor=floor)
+        stb = dataclasses.replace(cheap.solves[-1], part="5g_bound")
+        stb.notes = ((stb.notes + "; ") if stb.notes else "") + (
+            "5G cost model with every site's backhaul at the cheapest route any plan can price it at: bounds the plan")
     stp = next(p for p in sequential["resp"].solves if p.part == "pon")
     bound = None if stb.bound is None or stp.bound is None else float(stb.bound) + float(stp.bound)
     return {"bound": bound, "five_g_bound_cny": stb.bound, "pon_bound_cny": stp.bound, "solves": [stb],
-            "method": "LB_5G(cheapest backhaul) + LB_PON(own lines): the 5G cost model's proven bound with every "
-                      "site's backhaul at the nearest office from the site or its cell, plus the proven bound of the "
-                      "PON plan for its own lines; valid for every plan under the same rules (joint rounds are a "
-                      "heuristic)"}
+            "method": "LB_5G(cheapest backhaul) + LB_PON(own lines): a lower bound on the 5G capex of any plan with "
+                      "every site's backhaul at the nearest office from the site or its cell (part 5g_bound: "
+                      + stb.notes + "), plus the proven bound of the PON plan for its own lines; valid for every plan "
+                      "under the same rules (joint rounds and the coverage layer are heuristics)"}
 
 
 def _plan_bound(bound: dict, capex_cny: float) -> dict:

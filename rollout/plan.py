@@ -109,7 +109,7 @@ def _clean(x):
 
 #: auxiliary stages (their objectives are not the plan's capex): the 5G stage that maximises headroom and the
 #: 5G solve at the cheapest backhaul prices that only bounds the joint plan
-AUXILIARY_SUFFIXES = ("_headroom", "_bound")
+AUXILIARY_SUFFIXES = ("_headroom", "_bound", "_coverage")   # stages whose cost is inside a main part
 #: parts whose objective is not a capex either, though their failure is the plan's (the phasing schedule)
 SCHEDULE_PARTS = ("phasing",)
 

@@ -73,8 +73,8 @@ class GridSettings:
     res_rural: int = _f(6, "H3 resolution of rural cells (6: edge ~3.2 km).", lo=4, hi=9)
     site_res_dense_urban: int = _f(10, "H3 resolution of candidate 5G sites in dense-urban cells (10: ~7 sites per res-9 cell, ~70 m apart).", lo=5, hi=12)
     site_res_urban: int = _f(9, "H3 resolution of candidate 5G sites in urban cells.", lo=5, hi=12)
-    site_res_suburban: int = _f(8, "H3 resolution of candidate 5G sites in suburban cells.", lo=4, hi=11)
-    site_res_rural: int = _f(7, "H3 resolution of candidate 5G sites in rural cells.", lo=4, hi=10)
+    site_res_suburban: int = _f(9, "H3 resolution of candidate 5G sites in suburban cells (9: ~350 m apart, within a macro's suburban indoor radius of ~470 m, so the coverage layer can reach every lattice point).", lo=4, hi=11)
+    site_res_rural: int = _f(8, "H3 resolution of candidate 5G sites in rural cells (8: ~920 m apart, within a macro's rural radius of ~960 m).", lo=4, hi=10)
     max_pairs_per_cell: int = _f(20, "A demand cell is paired with at most this many nearest candidate sites of each station type within reach.", lo=1, hi=200)
 
 
@@ -114,6 +114,7 @@ class RadioSettings:
     district_min: dict = _f(dict, "Optional floor on total stations per district id, e.g. {\"370202\" = 2000}.", factory=True)
     district_max: dict = _f(dict, "Optional ceiling on total stations per district id.", factory=True)
     surplus: str = _f("headroom", "Where stations beyond coverage and capacity go: 'headroom' (first raise the cells' traffic headroom by radio.headroom_rule, so they relieve the most loaded traffic; then least capex) or 'none' (cheapest places).", choices=("headroom", "none"))
+    coverage_types: list = _f(lambda: ["macro"], "Station types that build the coverage layer (rollout/coverage_layer.py): every populated point of the evaluation lattice gets k_coverage of them within radius before capacity is added. Default macro (macro-led coverage; small cells add capacity). Empty: coverage tested only at each cell's planning point.", factory=True)
     headroom_rule: str = _f("fair", "With surplus = 'headroom': 'fair' (each cell's own headroom, concave and traffic-weighted, so the busiest least-relieved cells come first) or 'uniform' (one headroom multiplier for every cell, fixed by the tightest cell; the rest go by cost).", choices=("fair", "uniform"))
 
 
@@ -452,6 +453,9 @@ def _check_radio_types(s: Scenario, problems: list[str]) -> None:
                 problems.append(f"unknown key 'radio.{name}.radius_m.{k}'; valid keys: {', '.join(CLUTTERS)}")
             elif isinstance(v, bool) or not isinstance(v, (int, float)) or not (10.0 <= v <= 20000.0):
                 problems.append(f"'radio.{name}.radius_m.{k}' = {v!r} must be a number of metres in [10, 20000]")
+    for t in s.radio.coverage_types:
+        if t not in ("macro", "small"):
+            problems.append(f"'radio.coverage_types' holds {t!r}; valid station types: macro, small")
     if "rural" in s.radio.small.clutters:
         problems.append("'radio.small.clutters' must not hold 'rural': small cells serve capacity and hot spots, "
                         "not rural coverage")

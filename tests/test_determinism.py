@@ -72,7 +72,10 @@ def test_plan_json_is_identical_without_timings(two_runs):
     assert _without_timings(a) == _without_timings(b)
     assert a["scenario"]["solver"]["threads"] == 1  # the deterministic default
     # every solve ended on its gap, not on the clock (a time limit would make the plan depend on the machine)
-    assert {p["status"] for p in a["solver"]["parts"].values()} == {"optimal"}
+    # (the coverage layer is a greedy rule with an LP bound: never stopped by the clock, 'feasible' by design)
+    parts = a["solver"]["parts"].values()
+    assert {p["status"] for p in parts if p["name"] != "greedy"} == {"optimal"}
+    assert {p["part"] for p in parts if p["name"] == "greedy"} <= {"5g_coverage"}
 
 
 @pytest.mark.parametrize("name", ["plan.json", "report.html", "map.html", "export/plan.kml"])

@@ -510,6 +510,7 @@ def _layers():
 def test_from_layers_types_clutter_brownfield_and_backhaul():
     sc = Scenario()
     sc.radio.target_stations = 0
+    sc.radio.coverage_types = []      # hand-made cells, not H3: planning-point coverage only
     inp = Siting5GInput.from_layers(_layers(), sc)
     assert inp.type_names == ("macro", "small")
     # small cells only where the clutter allows them
@@ -601,6 +602,7 @@ def test_one_unit_type_per_position():
     lay.candidates["type"] = ["small", "macro", "macro"]
     sc = Scenario()
     sc.radio.target_stations = 0
+    sc.radio.coverage_types = []      # hand-made cells, not H3: planning-point coverage only
     inp = Siting5GInput.from_layers(lay, sc)
     np.testing.assert_array_equal(inp.max_per_site, [[0, 1], [1, 0], [1, 0]])
     res = plan_5g(lay, sc)
