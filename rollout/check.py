@@ -892,9 +892,19 @@ def check_chassis(ev: Evidence) -> Check | None:
     q, cmax = pon.ports_per_chassis, pon.max_chassis_per_site
     ports, chassis = olt["ports"].to_numpy(float), olt["chassis"].to_numpy(float)
     h0 = _chassis_existing(olt, pon)
-    bad = (ports > chassis * q) | (chassis > np.maximum(cmax, h0))
-    detail = f"{int(bad.sum())} of {len(olt)} OLT sites break ports <= {q} x chassis or chassis <= {cmax}"
+    bad = (ports > chassis * q) | (chassis > np.maximum(cmax, h0)) | (ports > _free_slot_room(olt, h0, q))
+    detail = (f"{int(bad.sum())} of {len(olt)} OLT sites break ports <= {q} x chassis, chassis <= {cmax} or, at an "
+              f"existing site with free slots, ports <= 16 x (cards + free slots) + {q} x added chassis")
     return Check("chassis", not bad.any(), detail + (f": {_names(olt['office_id'], bad)}" if bad.any() else ""))
+
+
+def _free_slot_room(olt: gpd.GeoDataFrame, h0: np.ndarray, q: int) -> np.ndarray:
+    """Ports an existing site with free card slots can hold: 16-port cards in its free slots, then whole
+    added chassis (the existing plant's GPON cards keep their slots); inf where the plan records none."""
+    free = olt["free_slots"].fillna(0).to_numpy(float) if "free_slots" in olt else np.zeros(len(olt))
+    p0 = np.maximum(olt["ports"].to_numpy(float) - olt["ports_new"].to_numpy(float), 0.0)
+    room = 16.0 * (np.ceil(p0 / 16.0) + free) + q * np.maximum(olt["chassis"].to_numpy(float) - h0, 0.0)
+    return np.where(free > 0, room, np.inf)
 
 
 def check_reach(ev: Evidence) -> Check | None:
@@ -980,8 +990,8 @@ def check_brownfield(ev: Evidence) -> Check:
     bad = []
     if old_st and not data.existing_sites:
         bad.append(f"{old_st} station rows marked existing, but the scenario has no existing_sites")
-    if old_olt and not data.offices:
-        bad.append(f"{old_olt} OLT sites marked existing, but the scenario has no offices file")
+    if old_olt and not data.offices and ev.scenario.pon.existing_plant != "modelled":
+        bad.append(f"{old_olt} OLT sites marked existing, but the scenario has no offices file and no modelled plant")
     if bad_ports.any():
         bad.append(f"new ports above ports, or a new OLT site with existing ports: {_names(olt['office_id'], bad_ports)}")
     return Check("brownfield", not bad, "; ".join(bad) if bad else
