@@ -96,11 +96,13 @@ it into whatever chassis slots happen to be free. Three rules:
     sites, the chassis and the total port count of that solution fixed, the
     ports are re-placed to maximise lexicographically the smallest fill factor
     ports_j / need_j (max-min fairness, by water-filling): every OLT gets
-    ports_j = min(Q chassis_j, max(p0_j, ceil(need_j), ceil(g need_j))) with
+    ports_j = min(room_j, max(p0_j, ceil(need_j), ceil(g need_j))) with
     the largest common g the total allows, the last few ports one at a time to
-    the lowest ratios. The capex is unchanged (ports and chassis counts are
-    the same), so the solver's bound and gap stand; an OLT whose chassis are
-    full keeps less headroom than g.
+    the lowest ratios; room_j = u0_j + Q k_j. Priced chassis stay as the solver
+    chose them; free ones (``chassis_cost_cny = 0``: the port price holds the OLT)
+    may be added at open sites up to M_j. The capex is unchanged (the ports are
+    the same count, chassis cost what they cost before), so the solver's bound and
+    gap stand; an OLT whose chassis are full keeps less headroom than g.
 ``"headroom"`` (strict proportional, paid for)
     One common factor over need at every OLT, inside the minimisation:
 
@@ -1022,9 +1024,13 @@ def _site_ports(inp: PonInput, data: PonData, need: np.ndarray, q: np.ndarray):
     k = -(-np.maximum(ports - data.u0, 0) // QQ)
     if data.surplus == "fill":
         base = np.maximum(data.p0, np.ceil(need - 1e-9)).astype(np.int64)
-        ports, data.level = fill_surplus(need, base, data.u0 + QQ * k, int(ports.sum()))
+        # priced chassis stay as the solver paid for them; free ones (chassis_cost_cny = 0, the port price holds
+        # the OLT) may be added at open sites up to their limit: the capex is the same either way
+        built = inp.existing | (need > 0) | (ports > data.p0)
+        room = np.where(built, data.chassis_max - data.h0, 0) if float(inp.settings.chassis_cost_cny) == 0 else k
+        ports, data.level = fill_surplus(need, base, data.u0 + QQ * np.maximum(room, k), int(ports.sum()))
         q = ports - data.p0
-        k = -(-np.maximum(ports - data.u0, 0) // QQ)  # never more than before: the fill keeps within them
+        k = -(-np.maximum(ports - data.u0, 0) // QQ)
     return ports, q, k
 
 
