@@ -949,6 +949,23 @@ def check_optical_budget(ev: Evidence) -> Check | None:
                  detail + (f": {', '.join(map(str, bad_cells[:8]))}" if over.any() else ""))
 
 
+def check_cabinets(ev: Evidence) -> Check | None:
+    """Plans with an ODN: the primary splitters at every cabinet position fit its cabinets (``pon.cabinet_ports``
+    each), and every cabinet -> cell distribution link lies within ``pon.distribution_max_km`` straight."""
+    if not ev.has_pon or not ev.has_odn or ev.plan.splitters is None:
+        return None
+    pon, sp = ev.scenario.pon, ev.plan.splitters
+    prim = sp[sp["kind"].astype(str) == "primary"]
+    over = prim["count"].to_numpy(float) > pon.cabinet_ports * prim["cabinets"].to_numpy(float)
+    di = ev.plan.links[ev.plan.links["kind"].astype(str) == "distribution"]
+    far = ev._node_route_km(di) / pon.route_factor > pon.distribution_max_km + 1e-9
+    detail = (f"{len(prim):,} cabinet positions, {int(prim['cabinets'].sum()):,} cabinets of {pon.cabinet_ports} primary "
+              f"splitters: {int(over.sum())} over; {len(di):,} distribution links, {int(far.sum())} beyond "
+              f"{pon.distribution_max_km:g} km")
+    bad = list(prim["splitter_id"].astype(str)[over][:4]) + list(di["to_id"].astype(str)[far][:4])
+    return Check("cabinets", not (over.any() or far.any()), detail + (f": {', '.join(bad)}" if bad else ""))
+
+
 def check_backhaul_reach(ev: Evidence) -> Check | None:
     """Every new station's backhaul within the optical reach, and priced at a route km the geometry allows."""
     if not ev.has_pon or not len(ev.plan.stations):
@@ -1098,7 +1115,8 @@ def check_years_monotone(ev: Evidence) -> Check | None:
 INVARIANTS: list[Callable[[Evidence], Check | None]] = [
     check_containment, check_district_population, check_demand_figures, check_coverage, check_coverage_reported,
     check_station_capacity, check_station_load, check_site_limits, check_stations_target, check_district_limits, check_budget,
-    check_ports_target, check_ports_split, check_chassis, check_reach, check_optical_budget, check_backhaul_reach,
+    check_ports_target, check_ports_split, check_chassis, check_reach, check_optical_budget, check_cabinets,
+    check_backhaul_reach,
     check_brownfield,
     check_station_capex, check_capex_sum, check_years_targets, check_years_budget, check_years_monotone,
 ]

@@ -295,7 +295,7 @@ def _chosen(units: OdnUnits, m: OdnModel) -> np.ndarray:
 def site_cabinets(units: OdnUnits, settings: PonSettings, **solve_kw):
     """(cabinet position per unit, SolveStats): solve the siting model.
 
-    Its LP relaxation first (seconds on the Qingdao default, and nearly integral there: 246 of 4,728 positions
+    Its LP relaxation first (seconds on the Qingdao default, and nearly integral there: 876 of 25,444 binaries
     fractional), then the integer program with every variable the LP left integral fixed (a small MIP). Its
     solution is kept when it is within ``gap_rel`` of the LP bound, which proves it (status ``optimal``, the LP
     as the bound); otherwise the whole integer program is solved.
