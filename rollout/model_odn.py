@@ -84,12 +84,11 @@ from gis.trees import feeder_forest
 from rollout import milp
 from rollout.milp import Family, Milp
 from rollout.optics import optical_budget_table, optics_class, path_loss_db
-from rollout.scenario import CLUTTERS, PonSettings, pon_reach_km, pon_split
+from rollout.scenario import CARD_PORTS, CLUTTERS, PonSettings, pon_reach_km, pon_split
 from rollout.solve import solve
 
 log = logging.getLogger(__name__)
 
-CARD_PORTS = 16  # ports of one XGS-PON line card (16-port boards)
 #: length of the Euclidean minimum spanning tree of n uniform points in a hexagon of area A, MST ~ c sqrt(n A).
 #: Measured by Monte Carlo in an H3 hexagon (tests/test_pon_cabinets.py): c = 0.670 at n = 16, 0.681 at 32,
 #: 0.678 at 64, 0.670 at 128, 0.665 at 256, 0.660 at 512, 0.656 at 2,048 (-> about 0.65 for large n, as on a

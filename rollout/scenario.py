@@ -29,6 +29,10 @@ def _f(default, doc, *, lo=None, hi=None, choices=None, unit=None, factory=False
     return field(default=default, metadata=meta)
 
 
+#: ports of one XGS-PON line card (16-port boards; a chassis of ``pon.ports_per_chassis`` = 272 has 17 slots)
+CARD_PORTS = 16
+
+
 @dataclass
 class ByClutter:
     """A value per clutter class (a single number in TOML sets all four)."""
@@ -255,7 +259,6 @@ class Scenario:
     def _plant_model(self):
         """The modelled existing plant of the layer build (``pon.existing_plant``), or None."""
         from gis.candidates import PlantModel
-        from rollout.model_odn import CARD_PORTS
 
         pon = self.pon
         if pon.existing_plant != "modelled":
