@@ -173,6 +173,7 @@ def test_existing_olt_with_free_slots_is_upgraded_before_a_new_site_opens():
 @pytest.mark.parametrize("rows, words", [
     ("office_id,lon,lat,ports,free_slots\nA,120.3,36.1,64,2\nA,120.4,36.1,0,1\n", "'A' repeats"),
     ("office_id,lon,lat,ports,free_slots\nA,120.3,36.1,64,-2\n", "free_slots must be a whole number >= 0"),
+    ("office_id,lon,lat,chassis\nA,120.3,36.1,1.5\n", "chassis must be a whole number >= 0"),
 ])
 def test_bad_existing_plant_layer_is_exit_2(tmp_path, rows, words):
     from gis.candidates import user_offices
