@@ -30,7 +30,13 @@ e_k      the feeder edge that joins position k to its OLT's tree when every unit
     serve_once        sum_k w_uk = 1                          for u in U
     open_cabinet      w_uk <= z_k                             for (u, k) in A
     cabinet_capacity  sum_u p_u w_uk <= P (z_k + x_k)         for k in K
-    z, w binary; x_k >= 0 integer (cabinets beyond the first at position k)
+    z, w binary; x_k >= 0 (cabinets beyond the first at position k)
+
+x is continuous: the model prices cabinets beyond a position's first linearly (G per P
+primaries), the plan counts them whole, ceil(sum p_u / P) (rounding x made CBC spend
+minutes in its heuristics for a few thousand CNY). :func:`site_cabinets` solves the LP
+relaxation, then the integer program over the variables the LP left fractional, and keeps
+that when it is within ``gap_rel`` of the LP bound (which proves it); else the whole program.
 
 The rule this encodes: **a cabinet is shared by neighbouring cells of the same OLT when the
 distribution fibre to reach them costs less than the feeder edge and the cabinet their own
