@@ -181,7 +181,7 @@ from gis.pairs import nearest_pairs
 from rollout import milp
 from rollout.milp import Family, Milp, Problems
 from rollout.plan import SolveStats
-from rollout.scenario import CLUTTERS, PonSettings, pon_reach_km
+from rollout.scenario import CARD_PORTS, CLUTTERS, PonSettings, pon_reach_km
 from rollout.solve import solve
 
 log = logging.getLogger(__name__)
@@ -491,8 +491,6 @@ def installed_room(p0, free_slots, chassis, ports_per_chassis: int) -> tuple[np.
     ports + free slots) and h0 the larger of ``chassis`` and the chassis those cards fill; otherwise
     h0 = ceil(p0 / Q) and u0 = Q h0.
     """
-    from rollout.model_odn import CARD_PORTS
-
     p0, free, chassis = (np.asarray(v, dtype=np.int64) for v in (p0, free_slots, chassis))
     q = int(ports_per_chassis)
     cards = -(-p0 // CARD_PORTS) + free
@@ -1118,7 +1116,8 @@ def existing_source(inp: PonInput) -> str:
     if not ex.any():
         return ""
     modelled = bool((inp.site_source[ex] == "modelled").all())
-    what = (f"{int(ex.sum())} central offices, {int(inp.existing_chassis[ex].sum()):,} chassis, "
+    h0, _ = installed_room(inp.existing_ports, inp.free_slots, inp.existing_chassis, inp.settings.ports_per_chassis)
+    what = (f"{int(ex.sum())} central offices, {int(h0[ex].sum()):,} chassis, "
             f"{int(inp.free_slots[ex].sum()):,} free card slots, {int(inp.existing_ports[ex].sum()):,} 10G-PON ports")
     if modelled:
         return (f"modelled ({what}: today's GPON plant placed at the generated offices and sized from the lines they "
