@@ -3,7 +3,10 @@
 Run: ``python -m bench.bench_pon`` (prints a JSON dict; ``run()`` returns it).
 Options: ``--highs`` (solver), ``--synthetic`` (skip the Qingdao layers),
 ``--edge-scale 0.5`` (a synthetic grid with 4x the cells), ``--threads N`` (solver threads; default
-the scenario's 2), ``-v`` (log).
+the scenario's, 1), ``-v`` (log).
+
+On the Qingdao default the existing plant is *modelled* (``pon.existing_plant``): the figures
+``olt_sites_new`` / ``olt_sites_upgraded`` and ``existing_plant`` say what the plan did with it.
 
 The PON solve (homing, OLT sites, ports) is timed on its own (``solve_seconds``, ``gap``); the ODN
 behind it (cabinet siting, feeder trees, optical budget; :mod:`rollout.model_odn`) is reported under
@@ -172,7 +175,10 @@ def run(*, solver: str | None = None, gap_rel: float | None = None, synthetic: b
         "total_seconds": round(wall, 2),
         "pon_ports": res.totals["pon_ports"], "ports_needed": res.pon["ports_needed"],
         "target_ports": res.pon["target_ports"], "olt_sites": res.totals["olt_sites"],
-        "olt_sites_new": res.totals["olt_sites_new"], "surplus": res.pon["surplus"],
+        "olt_sites_new": res.totals["olt_sites_new"],
+        "olt_sites_upgraded": res.pon["bill_of_quantities"]["olt_sites_upgraded"],
+        "existing_plant": res.pon.get("existing_plant"), "surplus": res.pon["surplus"],
+        "solve_seconds_pon_and_odn": round(st.seconds + sum(s.seconds for s in res.solves if s.part == "odn"), 2),
         "max_route_km": round(res.pon["max_route_km"], 2), "capex_cny": round(res.totals["capex_cny"]),
         "capex_parts_cny": {k: round(res.totals[k]) for k in ("site_cny", "chassis_cny", "ports_cny", "feeder_cny",
                                                               "distribution_cny", "cabinet_cny", "splitter_cny",
@@ -185,9 +191,15 @@ def _odn_figures(res) -> dict:
     """The ODN's solve, trench against the star, worst loss against the budget, bill of quantities."""
     odn = next((s for s in res.solves if s.part == "odn"), None)
     f = res.pon["odn"]
+    prim = res.splitters[res.splitters["kind"] == "primary"] if res.splitters is not None else None
+    per_cab = float(prim["count"].sum() / prim["cabinets"].sum()) if prim is not None and len(prim) else None
     return {"solve_seconds": odn.seconds if odn else 0.0, "status": odn.status if odn else None,
+            "gap": odn.gap if odn else None, "build_seconds": odn.build_seconds if odn else None,
+            "variables": odn.variables if odn else None, "notes": odn.notes if odn else "",
             "optics_class": f["optics_class"], "mode": f["mode"], "reach_km": f["reach_km"],
-            "cabinet_positions": f["cabinet_positions"], "feeder_tree_km": round(f["feeder_km"], 1),
+            "cabinet_positions": f["cabinet_positions"], "cabinets": f["cabinets"],
+            "primaries_per_cabinet": None if per_cab is None else round(per_cab, 2),
+            "feeder_tree_km": round(f["feeder_km"], 1), "cabinet_star_km": round(f["cabinet_star_km"], 1),
             "star_km": round(f["star_km"], 1), "mst_km": round(f["mst_km"], 1), "rehung_for_budget": f["rehung"],
             "trench_km": round(res.pon["bill_of_quantities"]["trench_km"], 1),
             "trench_below_star": res.pon["bill_of_quantities"]["trench_km"] < f["star_km"],

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from gis.candidates import fill_reach, generate_offices, grid_sites, small_cell_sites, user_offices, user_sites
+from gis.candidates import (PlantModel, fill_reach, generate_offices, grid_sites, model_existing_plant, small_cell_sites,
+                            user_offices, user_sites)
 from gis.crs import WGS84, area_km2, metric_crs, to_metric
 from gis.demand import (complete_cores, demand_columns, empty_hotspots, hotspot_lines, modelled_population,
                         raster_population, read_cores, read_hotspots, table_population)
@@ -132,7 +133,9 @@ class BuildSettings:
     populated cells of those classes (never rural), kept only where some cell's pairs reach them (the nearest
     ``max_pairs_per_cell`` per cell and type); ``None``: no small-cell positions;
     ``office_capacity_onts``: lines one OLT site serves (ports x split), which sizes generated offices;
-    ``office_reach_straight_m``: the optical reach as a straight-line distance (reach / route factor).
+    ``office_reach_straight_m``: the optical reach as a straight-line distance (reach / route factor);
+    ``existing_plant``: without a user offices layer, model today's GPON plant at the generated offices
+    (:func:`gis.candidates.model_existing_plant`); ``None``: every generated office is a new candidate.
     """
 
     inputs: LayerInputs
@@ -147,6 +150,7 @@ class BuildSettings:
     type_radius_m: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     small_cell_res: int | None = None
     small_cell_clutters: tuple[str, ...] = ()
+    existing_plant: PlantModel | None = None
 
 
 def layers_from_scenario(scenario, *, site_res: dict[str, int] | None = None,
@@ -395,7 +399,8 @@ def _planning_point_sites(demand, grid) -> gpd.GeoDataFrame:
 
 
 def _offices(settings: BuildSettings, fine, fine_to_cell, demand, cores, districts, crs_metric: str) -> gpd.GeoDataFrame:
-    """Candidate OLT sites: the user's offices, or offices generated from the demand within optical reach."""
+    """OLT sites: the user's offices; or offices generated from the demand (a modelled existing plant unless
+    ``existing_plant`` is None), plus new candidates where a cell lies beyond the optical reach of all of them."""
     path = settings.inputs.offices
     if path is not None:
         offices = user_offices(path, demand, districts, crs_metric=crs_metric)
@@ -404,6 +409,8 @@ def _offices(settings: BuildSettings, fine, fine_to_cell, demand, cores, distric
         return offices
     offices = generate_offices(fine, fine_to_cell, demand, cores, districts,
                                capacity_onts=settings.office_capacity_onts, crs_metric=crs_metric)
+    if settings.existing_plant is not None:
+        offices = model_existing_plant(offices, demand, settings.existing_plant)
     # every cell with lines must reach some candidate within the optical reach (straight-line equivalent)
     return fill_reach(offices, demand, max_dist_m=settings.office_reach_straight_m * OFFICE_REACH_MARGIN)
 
@@ -501,10 +508,14 @@ def _check_points(path, existing: bool, offices: bool) -> None:
         t = gdf["type"].fillna("macro").astype(str).str.strip().str.lower().replace("", "macro")
         if (~t.isin(["macro", "small"])).any():
             raise ValidationError([(str(path), "type", "type must be 'macro' or 'small'")])
-    if offices and "ports" in gdf.columns:
-        ports = pd.to_numeric(gdf["ports"].fillna(0), errors="coerce")
-        if ports.isna().any() or (ports < 0).any():
-            raise ValidationError([(str(path), "ports", "ports must be a whole number >= 0")])
+    if offices:
+        bad = [c for c in ("ports", "free_slots", "chassis") if c in gdf.columns
+               and _not_whole(pd.to_numeric(gdf[c].fillna(0), errors="coerce"))]
+        _raise_if([(str(path), c, f"{c} must be a whole number >= 0") for c in bad])
+
+
+def _not_whole(v: pd.Series) -> bool:
+    return bool((v.isna() | (v < 0) | (v != v.round())).any())
 
 
 def _check_demand(path, population_field: str) -> None:

@@ -17,7 +17,12 @@ OLT sites (the Layers ``offices`` contract)
     resolution-7 (then 8) children where its lines would fill more than half a
     site, placed at the lattice centre nearest the area's population-weighted
     centre; plus one at every urban core. Or a user layer (``existing``,
-    ``ports`` optional).
+    ``ports``, ``free_slots``, ``chassis`` optional).
+    Without a user layer the generated offices are, by default, a *modelled* existing
+    plant (:func:`model_existing_plant`): today's GPON central offices, each with
+    installed chassis and free card slots sized from the lines it serves today
+    (``source`` = ``modelled``); offices added only to reach cells beyond the optical
+    reach are candidate new sites (``source`` = ``reach``).
 
 Every site gets ``district_id`` and ``clutter`` from the demand cell containing
 it (or the nearest one); points outside every district are dropped with a
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
 import geopandas as gpd
 import h3.api.numpy_int as h3n
@@ -47,7 +53,9 @@ log = logging.getLogger(__name__)
 SITE_COLUMNS = ["site_id", "district_id", "clutter", "lon", "lat", "x_m", "y_m", "source", "type",
                 "existing_macro", "existing_small", "cell"]
 OFFICE_COLUMNS = ["office_id", "district_id", "clutter", "lon", "lat", "x_m", "y_m", "existing",
-                  "existing_ports", "name", "cell"]
+                  "existing_ports", "name", "cell", "free_slots", "chassis", "source"]
+#: ``offices.source``: generated candidate (new), modelled existing CO, added for optical reach (new), user layer
+OFFICE_SOURCES = ("generated", "modelled", "reach", "user")
 
 
 def _points(df: pd.DataFrame) -> gpd.GeoSeries:
@@ -285,6 +293,9 @@ def generate_offices(fine: pd.DataFrame, fine_to_cell: np.ndarray, cells: gpd.Ge
     out["clutter"] = cells["clutter"].to_numpy()[out["cell"].to_numpy()]
     out["existing"] = False
     out["existing_ports"] = 0
+    out["free_slots"] = 0
+    out["chassis"] = 0
+    out["source"] = "generated"
     return gpd.GeoDataFrame(out[OFFICE_COLUMNS], geometry=_points(out), crs=WGS84)
 
 
@@ -337,15 +348,17 @@ def user_offices(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gp
     """Central offices / OLT sites from a point file (the existing plant; it needs a CRS).
 
     Optional columns: ``office_id`` (unique), ``existing`` (true/false), ``ports`` (10G-PON ports
-    installed, whole >= 0) and ``free_slots`` (free line-card slots in the installed chassis, whole
-    >= 0). Without an ``existing`` column, a site is existing when it has ports or free slots.
-    An existing site is upgraded with line cards (ports) in its free slots before any chassis or
-    new site is paid for.
+    installed, whole >= 0), ``free_slots`` (free line-card slots in the installed chassis, whole
+    >= 0) and ``chassis`` (OLT chassis installed, GPON ones included, whole >= 0: they count toward
+    ``pon.max_chassis_per_site``). Without an ``existing`` column, a site is existing when it has
+    ports, free slots or chassis. An existing site is upgraded with line cards (ports) in its free
+    slots before any chassis or new site is paid for. This layer replaces the modelled plant.
     """
     gdf, file = _read_points(path)
     problems = []
     ports = _whole_column(gdf, "ports", file, problems)
     free_slots = _whole_column(gdf, "free_slots", file, problems)
+    chassis = _whole_column(gdf, "chassis", file, problems)
     if "office_id" in gdf.columns:
         ids = gdf["office_id"].astype(str)
         dup = ids[ids.duplicated()]
@@ -359,7 +372,7 @@ def user_offices(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gp
             problems.append((file, "existing", f"existing must be true or false (rows {rows})"))
         existing = s.isin(["true", "1", "yes", "1.0"]).to_numpy()
     else:
-        existing = (ports > 0) | (free_slots > 0)
+        existing = (ports > 0) | (free_slots > 0) | (chassis > 0)
     if problems:
         raise ValidationError(problems)
     lon = gdf.geometry.x.to_numpy()
@@ -373,9 +386,9 @@ def user_offices(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gp
     out = pd.DataFrame({"office_id": ids[ok], "district_id": district[ok], "lon": lon[ok], "lat": lat[ok],
                         "x_m": x[ok], "y_m": y[ok], "cell": cell[ok], "name": name[ok],
                         "existing": existing[ok].astype(bool), "existing_ports": ports[ok],
-                        "free_slots": free_slots[ok]})
+                        "free_slots": free_slots[ok], "chassis": chassis[ok], "source": "user"})
     out["clutter"] = cells["clutter"].to_numpy()[out["cell"].to_numpy()] if len(out) else pd.Series(dtype=object)
-    return gpd.GeoDataFrame(out[OFFICE_COLUMNS + ["free_slots"]], geometry=_points(out), crs=WGS84)
+    return gpd.GeoDataFrame(out[OFFICE_COLUMNS], geometry=_points(out), crs=WGS84)
 
 
 def fill_reach(offices: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *, max_dist_m: float) -> gpd.GeoDataFrame:
@@ -409,6 +422,68 @@ def fill_reach(offices: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *, max_dist_m
         "district_id": cells["district_id"].to_numpy()[added],
         "lon": cells["lon"].to_numpy()[added], "lat": cells["lat"].to_numpy()[added],
         "x_m": xy[added, 0], "y_m": xy[added, 1], "clutter": cells["clutter"].to_numpy()[added],
-        "existing": False, "existing_ports": 0, "cell": added, "name": "added for optical reach"})
+        "existing": False, "existing_ports": 0, "cell": added, "name": "added for optical reach",
+        "free_slots": 0, "chassis": 0, "source": "reach"})
     extra = gpd.GeoDataFrame(extra, geometry=gpd.points_from_xy(extra["lon"], extra["lat"]), crs=offices.crs or WGS84)
-    return gpd.GeoDataFrame(pd.concat([offices, extra[offices.columns]], ignore_index=True), crs=offices.crs or WGS84)
+    extra = extra.reindex(columns=offices.columns).fillna({c: 0 for c in ("gpon_lines", "gpon_ports")})
+    return gpd.GeoDataFrame(pd.concat([offices, extra], ignore_index=True), crs=offices.crs or WGS84)
+
+
+# --------------------------------------------------------------------------- the modelled existing plant
+
+@dataclass(frozen=True)
+class PlantModel:
+    """How the default models today's GPON plant at the generated offices (``[pon]`` of the scenario).
+
+    ``lines_per_port``: today's lines one installed GPON port serves [lines/port];
+    ``slot_fill``: share of an installed chassis's service slots its GPON cards fill (the rest are free);
+    ``card_ports``: PON ports per line card; ``slots_per_chassis``: service slots per chassis.
+    """
+
+    lines_per_port: float = 40.0
+    slot_fill: float = 0.8
+    card_ports: int = 16
+    slots_per_chassis: int = 17
+
+    def __post_init__(self):
+        if not (self.lines_per_port > 0 and 0 < self.slot_fill <= 1 and self.card_ports >= 1
+                and self.slots_per_chassis >= 1):
+            raise ValueError(f"bad plant model {self}")
+
+
+def model_existing_plant(offices: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, plant: PlantModel) -> gpd.GeoDataFrame:
+    """The generated offices as a *modelled* existing GPON plant (``source`` = ``modelled``).
+
+    Every generated office (one per H3 area and urban core, ``source`` = ``generated``) becomes an
+    existing central office that serves today's lines on GPON: each demand cell's lines go to the
+    nearest such office (straight line; GPON's 20 km reach holds them all), and the office holds
+
+        gpon_ports = ceil(lines / lines_per_port),  cards = ceil(gpon_ports / card_ports),
+        chassis    = max(1, ceil(cards / (slots_per_chassis x slot_fill))),
+        free_slots = chassis x slots_per_chassis - cards,
+
+    with no 10G-PON ports yet. Offices of other sources (``reach``: added for the XGS-PON reach, ``user``)
+    are returned unchanged. Columns ``gpon_lines`` and ``gpon_ports`` record what the model assumed.
+    """
+    out = offices.copy()
+    gen = np.flatnonzero(out["source"].astype(str).to_numpy() == "generated")
+    lines = np.zeros(len(out))
+    if len(gen) and len(cells):
+        xy = cells[["x_m", "y_m"]].to_numpy(float)
+        nearest = cKDTree(out[["x_m", "y_m"]].to_numpy(float)[gen]).query(xy, k=1)[1]
+        lines[gen] = np.bincount(nearest, weights=cells["onts"].to_numpy(float), minlength=len(gen))
+    ports = np.ceil(lines / plant.lines_per_port - 1e-9).astype(np.int64)
+    cards = -(-ports // plant.card_ports)
+    chassis = np.maximum(1, np.ceil(cards / (plant.slots_per_chassis * plant.slot_fill) - 1e-9)).astype(np.int64)
+    is_gen = np.zeros(len(out), dtype=bool)
+    is_gen[gen] = True
+    out["gpon_lines"] = np.where(is_gen, lines, 0.0)
+    out["gpon_ports"] = np.where(is_gen, ports, 0)
+    out["chassis"] = np.where(is_gen, chassis, out["chassis"].to_numpy())
+    out["free_slots"] = np.where(is_gen, chassis * plant.slots_per_chassis - cards, out["free_slots"].to_numpy())
+    out["existing"] = out["existing"].to_numpy(bool) | is_gen
+    out["source"] = np.where(is_gen, "modelled", out["source"].astype(str).to_numpy())
+    log.info("modelled existing plant: %d central offices, %d GPON ports, %d chassis, %d free card slots",
+             int(is_gen.sum()), int(ports[is_gen].sum()), int(chassis[is_gen].sum()),
+             int(out["free_slots"].to_numpy()[is_gen].sum()))
+    return out

@@ -36,7 +36,9 @@ demand
 candidates
     cell (int, row of ``demand`` containing the site or nearest to it)
 offices
-    name (str, e.g. "core: Shinan" for an urban-core office), cell (int, row of ``demand``)
+    name (str, e.g. "core: Shinan" for an urban-core office), cell (int, row of ``demand``),
+    free_slots (int, free line-card slots), chassis (int, OLT chassis installed), source (str: generated |
+    modelled | reach | user; ``modelled``: the modelled existing GPON plant, which also has gpon_lines, gpon_ports)
 hotspots
     area_km2, lon, lat (the point the park was placed at), note
 """

@@ -892,9 +892,19 @@ def check_chassis(ev: Evidence) -> Check | None:
     q, cmax = pon.ports_per_chassis, pon.max_chassis_per_site
     ports, chassis = olt["ports"].to_numpy(float), olt["chassis"].to_numpy(float)
     h0 = _chassis_existing(olt, pon)
-    bad = (ports > chassis * q) | (chassis > np.maximum(cmax, h0))
-    detail = f"{int(bad.sum())} of {len(olt)} OLT sites break ports <= {q} x chassis or chassis <= {cmax}"
+    bad = (ports > chassis * q) | (chassis > np.maximum(cmax, h0)) | (ports > _free_slot_room(olt, h0, q))
+    detail = (f"{int(bad.sum())} of {len(olt)} OLT sites break ports <= {q} x chassis, chassis <= {cmax} or, at an "
+              f"existing site with free slots, ports <= 16 x (cards + free slots) + {q} x added chassis")
     return Check("chassis", not bad.any(), detail + (f": {_names(olt['office_id'], bad)}" if bad.any() else ""))
+
+
+def _free_slot_room(olt: gpd.GeoDataFrame, h0: np.ndarray, q: int) -> np.ndarray:
+    """Ports an existing site with free card slots can hold: 16-port cards in its free slots, then whole
+    added chassis (the existing plant's GPON cards keep their slots); inf where the plan records none."""
+    free = olt["free_slots"].fillna(0).to_numpy(float) if "free_slots" in olt else np.zeros(len(olt))
+    p0 = np.maximum(olt["ports"].to_numpy(float) - olt["ports_new"].to_numpy(float), 0.0)
+    room = 16.0 * (np.ceil(p0 / 16.0) + free) + q * np.maximum(olt["chassis"].to_numpy(float) - h0, 0.0)
+    return np.where(free > 0, room, np.inf)
 
 
 def check_reach(ev: Evidence) -> Check | None:
@@ -939,6 +949,23 @@ def check_optical_budget(ev: Evidence) -> Check | None:
                  detail + (f": {', '.join(map(str, bad_cells[:8]))}" if over.any() else ""))
 
 
+def check_cabinets(ev: Evidence) -> Check | None:
+    """Plans with an ODN: the primary splitters at every cabinet position fit its cabinets (``pon.cabinet_ports``
+    each), and every cabinet -> cell distribution link lies within ``pon.distribution_max_km`` straight."""
+    if not ev.has_pon or not ev.has_odn or ev.plan.splitters is None:
+        return None
+    pon, sp = ev.scenario.pon, ev.plan.splitters
+    prim = sp[sp["kind"].astype(str) == "primary"]
+    over = prim["count"].to_numpy(float) > pon.cabinet_ports * prim["cabinets"].to_numpy(float)
+    di = ev.plan.links[ev.plan.links["kind"].astype(str) == "distribution"]
+    far = ev._node_route_km(di) / pon.route_factor > pon.distribution_max_km + 1e-9
+    detail = (f"{len(prim):,} cabinet positions, {int(prim['cabinets'].sum()):,} cabinets of {pon.cabinet_ports} primary "
+              f"splitters: {int(over.sum())} over; {len(di):,} distribution links, {int(far.sum())} beyond "
+              f"{pon.distribution_max_km:g} km")
+    bad = list(prim["splitter_id"].astype(str)[over][:4]) + list(di["to_id"].astype(str)[far][:4])
+    return Check("cabinets", not (over.any() or far.any()), detail + (f": {', '.join(bad)}" if bad else ""))
+
+
 def check_backhaul_reach(ev: Evidence) -> Check | None:
     """Every new station's backhaul within the optical reach, and priced at a route km the geometry allows."""
     if not ev.has_pon or not len(ev.plan.stations):
@@ -980,8 +1007,8 @@ def check_brownfield(ev: Evidence) -> Check:
     bad = []
     if old_st and not data.existing_sites:
         bad.append(f"{old_st} station rows marked existing, but the scenario has no existing_sites")
-    if old_olt and not data.offices:
-        bad.append(f"{old_olt} OLT sites marked existing, but the scenario has no offices file")
+    if old_olt and not data.offices and ev.scenario.pon.existing_plant != "modelled":
+        bad.append(f"{old_olt} OLT sites marked existing, but the scenario has no offices file and no modelled plant")
     if bad_ports.any():
         bad.append(f"new ports above ports, or a new OLT site with existing ports: {_names(olt['office_id'], bad_ports)}")
     return Check("brownfield", not bad, "; ".join(bad) if bad else
@@ -1088,7 +1115,8 @@ def check_years_monotone(ev: Evidence) -> Check | None:
 INVARIANTS: list[Callable[[Evidence], Check | None]] = [
     check_containment, check_district_population, check_demand_figures, check_coverage, check_coverage_reported,
     check_station_capacity, check_station_load, check_site_limits, check_stations_target, check_district_limits, check_budget,
-    check_ports_target, check_ports_split, check_chassis, check_reach, check_optical_budget, check_backhaul_reach,
+    check_ports_target, check_ports_split, check_chassis, check_reach, check_optical_budget, check_cabinets,
+    check_backhaul_reach,
     check_brownfield,
     check_station_capex, check_capex_sum, check_years_targets, check_years_budget, check_years_monotone,
 ]

@@ -32,8 +32,12 @@ c_ij     = r_ij * (f_i [n_i > 0] + b_i * beta), the fibre cost of homing i on j 
 F        ``olt_site_cost_cny`` [CNY]; H ``chassis_cost_cny`` [CNY];
 C        ``port_cost_cny`` [CNY]; Q ``ports_per_chassis`` [ports];
 M        ``max_chassis_per_site``; T ``target_ports`` [ports].
-p0_j     existing ports at site j (0 for new sites) [ports];
-h0_j     = ceil(p0_j / Q), the chassis those ports already occupy (free);
+p0_j     existing 10G-PON ports at site j (0 for new sites) [ports];
+h0_j     chassis installed at site j (free): the plant layer's ``chassis`` (GPON ones
+         included), at least what its 10G-PON ports and free slots occupy, else ceil(p0_j / Q);
+u0_j     ports that fit in the installed chassis without a new one: CARD_PORTS x (the cards of
+         p0_j + ``free_slots_j``) when the layer gives free slots or chassis (the existing plant),
+         else Q h0_j (a chassis partly filled with 10G-PON ports has room up to Q);
 M_j      = max(M, h0_j), the chassis limit of site j (a brownfield site that
          already holds more than M chassis keeps them).
 
@@ -50,7 +54,10 @@ Objective: minimum capital expenditure [CNY]
     min  sum_{j in J\\E} F y_j  +  H sum_j k_j  +  C sum_j q_j  +  sum_{(i,j) in P} c_ij x_ij
 
 Existing sites, their ports and their chassis cost nothing; only what is added
-is paid for. The homing prices the feeder as a star (an upper bound on the tree);
+is paid for: upgrading an existing OLT costs its new ports (line cards in free slots,
+then in new chassis up to M_j), a new OLT site F on top. So a new site opens only
+where no existing one within the optical budget can hold the lines (or where the
+fibre it saves pays for it). The homing prices the feeder as a star (an upper bound on the tree);
 :func:`attach_odn` (``solve_pon(odn=True)``, as ``plan_pon`` does) then builds the
 optical distribution network behind the homing (:mod:`rollout.model_odn`: cabinets,
 splitters, feeder trees repaired for the budget, distribution) and re-prices the
@@ -72,7 +79,7 @@ ports_split    p0_j + q_j >= sum_{i in P(j)} a_i x_ij       for j with some a_i 
                site: 65 ONTs at 1:64 need 2 ports, but 30 + 30 ONTs from two
                cells at the same OLT share 1 port.
 headroom       p0_j + q_j >= g sum_{i in P(j)} a_i x_ij     (only with surplus="headroom"; below)
-chassis_ports  p0_j + q_j <= Q (h0_j + k_j)                  for j in J
+chassis_ports  p0_j + q_j <= u0_j + Q k_j                     for j in J
 chassis_site   k_j <= (M_j - h0_j) y_j                       for j in J
 target_ports   sum_j (p0_j + q_j) >= T
 brownfield     y_j = 1                                       for j in E
@@ -89,11 +96,13 @@ it into whatever chassis slots happen to be free. Three rules:
     sites, the chassis and the total port count of that solution fixed, the
     ports are re-placed to maximise lexicographically the smallest fill factor
     ports_j / need_j (max-min fairness, by water-filling): every OLT gets
-    ports_j = min(Q chassis_j, max(p0_j, ceil(need_j), ceil(g need_j))) with
+    ports_j = min(room_j, max(p0_j, ceil(need_j), ceil(g need_j))) with
     the largest common g the total allows, the last few ports one at a time to
-    the lowest ratios. The capex is unchanged (ports and chassis counts are
-    the same), so the solver's bound and gap stand; an OLT whose chassis are
-    full keeps less headroom than g.
+    the lowest ratios; room_j = u0_j + Q k_j. Priced chassis stay as the solver
+    chose them; free ones (``chassis_cost_cny = 0``: the port price holds the OLT)
+    may be added at open sites up to M_j. The capex is unchanged (the ports are
+    the same count, chassis cost what they cost before), so the solver's bound and
+    gap stand; an OLT whose chassis are full keeps less headroom than g.
 ``"headroom"`` (strict proportional, paid for)
     One common factor over need at every OLT, inside the minimisation:
 
@@ -144,6 +153,9 @@ The adaptive demand grid is the aggregation (fine cells in the cores, coarse
 in the countryside); no further aggregation was needed: a synthetic instance
 of 19,576 cells, 320 candidates and 115,734 pairs builds in about 2 s and
 solves with CBC to a 0.5 % gap in under 20 s on 2 cores (``bench/bench_pon.py``).
+The Qingdao default with its modelled existing plant (27,870 variables, 7,245 rows:
+existing sites need no open_link or open_chassis rows) solves to optimality in about
+3 s on one thread (``bench/README.md``).
 
 The linking x_ij <= y_j is the strong (disaggregated) form of the capacitated
 facility-location model (Cornuéjols, Sridharan & Thizy 1991, "A comparison of
@@ -169,7 +181,7 @@ from gis.pairs import nearest_pairs
 from rollout import milp
 from rollout.milp import Family, Milp, Problems
 from rollout.plan import SolveStats
-from rollout.scenario import CLUTTERS, PonSettings, pon_reach_km
+from rollout.scenario import CARD_PORTS, CLUTTERS, PonSettings, pon_reach_km
 from rollout.solve import solve
 
 log = logging.getLogger(__name__)
@@ -209,9 +221,13 @@ class PonInput:
         (n,) area of each demand cell [km²] (the ODN's in-cell distribution). Default 0 (points).
     free_slots
         (m,) free line-card slots in the chassis already installed at each site
-        (the existing-plant layer). Default 0. The site's installed chassis are
-        h0_j = ceil((ceil(p0_j / CARD_PORTS) + free_slots_j) x CARD_PORTS / Q):
-        new ports fill them before a chassis is paid for.
+        (the existing-plant layer). Default 0. New ports fill them before a chassis is paid for.
+    existing_chassis
+        (m,) OLT chassis installed at each site, GPON ones included (they count toward
+        ``max_chassis_per_site``). Default 0: ceil((cards of p0_j + free_slots_j) x CARD_PORTS / Q).
+    site_source
+        (m,) where each site comes from (``offices.source``: modelled, user, generated, reach);
+        the ``source`` column of ``olt_sites``. Default: ``existing`` / ``new``.
     backhaul_stations
         (n,) new 5G stations located in each cell [stations]. Default 0.
     backhaul_cost_cny_per_km
@@ -237,6 +253,8 @@ class PonInput:
     existing: np.ndarray | None = None
     existing_ports: np.ndarray | None = None
     free_slots: np.ndarray | None = None
+    existing_chassis: np.ndarray | None = None
+    site_source: np.ndarray | None = None
     cell_area_km2: np.ndarray | None = None
     backhaul_stations: np.ndarray | None = None
     backhaul_cost_cny_per_km: float = 80000.0
@@ -257,7 +275,10 @@ class PonInput:
             raise ValidationError(problems)
         self.existing_ports = self.existing_ports.astype(np.int64)
         self.free_slots = self.free_slots.astype(np.int64)
-        self.existing = self.existing | (self.existing_ports > 0) | (self.free_slots > 0)
+        self.existing_chassis = self.existing_chassis.astype(np.int64)
+        self.existing = self.existing | (self.existing_ports > 0) | (self.free_slots > 0) | (self.existing_chassis > 0)
+        if self.site_source is None:
+            self.site_source = np.where(self.existing, "existing", "new").astype(object)
         self._lonlat()
 
     def _coerce(self) -> None:
@@ -275,6 +296,10 @@ class PonInput:
                               else np.array(self.cell_area_km2, dtype=float).reshape(-1))
         self.free_slots = (np.zeros(m, dtype=np.int64) if self.free_slots is None
                            else np.array(self.free_slots, dtype=float).reshape(-1))
+        self.existing_chassis = (np.zeros(m, dtype=np.int64) if self.existing_chassis is None
+                                 else np.array(self.existing_chassis, dtype=float).reshape(-1))
+        if self.site_source is not None:
+            self.site_source = np.array(self.site_source).astype(str).astype(object).reshape(-1)
         self.existing = (np.zeros(m, dtype=bool) if self.existing is None
                          else np.array(self.existing, dtype=bool).reshape(-1))
         self.backhaul_stations = (np.zeros(n) if self.backhaul_stations is None
@@ -289,7 +314,7 @@ class PonInput:
         n, m = self.n_cells, self.n_sites
         for name, size in (("cell_xy_m", n), ("onts", n), ("clutter", n), ("backhaul_stations", n),
                            ("cell_district", n), ("site_xy_m", m), ("existing", m), ("existing_ports", m),
-                           ("free_slots", m), ("site_district", m),
+                           ("free_slots", m), ("existing_chassis", m), ("site_district", m),
                            ("cell_area_km2", n)):
             rows = len(getattr(self, name))
             if rows != size:
@@ -299,12 +324,12 @@ class PonInput:
         for name in ("cell_xy_m", "site_xy_m"):
             if not np.isfinite(getattr(self, name)).all():
                 problems.append((None, name, "has missing or infinite coordinates"))
-        for name in ("onts", "backhaul_stations", "existing_ports", "free_slots", "cell_area_km2"):
+        for name in ("onts", "backhaul_stations", "existing_ports", "free_slots", "existing_chassis", "cell_area_km2"):
             arr = getattr(self, name)
             bad = ~np.isfinite(arr) | (arr < 0)
             if bad.any():
                 problems.append((None, name, f"must be finite and >= 0 ({int(bad.sum())} bad rows)"))
-        for name in ("existing_ports", "free_slots"):
+        for name in ("existing_ports", "free_slots", "existing_chassis"):
             if (getattr(self, name) != np.round(getattr(self, name))).any():
                 problems.append((None, name, "must be whole numbers"))
         bad = sorted(set(self.clutter) - set(CLUTTERS))
@@ -397,6 +422,8 @@ class PonInput:
             existing=o["existing"].to_numpy(bool) if "existing" in o else None,
             existing_ports=o["existing_ports"].fillna(0).to_numpy(float) if "existing_ports" in o else None,
             free_slots=o["free_slots"].fillna(0).to_numpy(float) if "free_slots" in o else None,
+            existing_chassis=o["chassis"].fillna(0).to_numpy(float) if "chassis" in o else None,
+            site_source=o["source"].fillna("").to_numpy() if "source" in o else None,
             backhaul_stations=backhaul_stations,
             backhaul_cost_cny_per_km=scenario.radio.backhaul_cost_cny_per_km,
             cell_district=d["district_id"].to_numpy() if "district_id" in d else None,
@@ -419,9 +446,10 @@ class PonData:
     pairs: pd.DataFrame      # cell (input row), site, dist_m, route_km, a (ports' worth), feeder_cny, backhaul_cny, cost_cny
     a: np.ndarray            # (n,) ports' worth of ONTs per input cell
     p0: np.ndarray           # (m,) existing ports
-    h0: np.ndarray           # (m,) existing chassis = ceil(p0 / Q)
+    h0: np.ndarray           # (m,) installed chassis
     chassis_max: np.ndarray  # (m,) M_j = max(M, h0_j)
-    cap_ports: np.ndarray    # (m,) Q * M_j
+    cap_ports: np.ndarray    # (m,) u0_j + Q (M_j - h0_j), the most ports site j can hold
+    u0: np.ndarray           # (m,) ports that fit in the installed chassis
     g: float = 1.0           # headroom factor (1: no headroom rows)
     surplus: str = "fill"
     note: str = ""           # why the headroom rule was dropped, if it was
@@ -456,6 +484,21 @@ def headroom_factor(inp: PonInput, data: PonData) -> float:
     return max(1.0, math.floor(hi * 1e9) / 1e9)
 
 
+def installed_room(p0, free_slots, chassis, ports_per_chassis: int) -> tuple[np.ndarray, np.ndarray]:
+    """(h0, u0) per site: chassis installed, and 10G-PON ports that fit in them without a new chassis.
+
+    With ``free_slots`` or ``chassis`` known (the existing plant), u0 = CARD_PORTS x (cards of the
+    ports + free slots) and h0 the larger of ``chassis`` and the chassis those cards fill; otherwise
+    h0 = ceil(p0 / Q) and u0 = Q h0.
+    """
+    p0, free, chassis = (np.asarray(v, dtype=np.int64) for v in (p0, free_slots, chassis))
+    q = int(ports_per_chassis)
+    cards = -(-p0 // CARD_PORTS) + free
+    known = (free > 0) | (chassis > 0)
+    h0 = np.where(known, np.maximum(chassis, -(-(cards * CARD_PORTS) // q)), -(-p0 // q))
+    return h0, np.where(known, cards * CARD_PORTS, q * h0)
+
+
 def prepare(inp: PonInput, *, surplus: str = "fill") -> PonData:
     """The cells to home, the sparse pair table with costs, per-site limits and the headroom factor."""
     if surplus not in SURPLUS_RULES:
@@ -476,13 +519,10 @@ def prepare(inp: PonInput, *, surplus: str = "fill") -> PonData:
     pairs["cost_cny"] = pairs["feeder_cny"].to_numpy() + pairs["backhaul_cny"].to_numpy()
     q = int(s.ports_per_chassis)
     p0 = inp.existing_ports.astype(np.int64)
-    from rollout.model_odn import CARD_PORTS
-
-    cards = -(-p0 // CARD_PORTS) + inp.free_slots
-    h0 = np.where(inp.free_slots > 0, np.maximum(-(-p0 // q), -(-(cards * CARD_PORTS) // q)), -(-p0 // q))
+    h0, u0 = installed_room(p0, inp.free_slots, inp.existing_chassis, q)
     chassis_max = np.maximum(int(s.max_chassis_per_site), h0)
     data = PonData(cells=cells, pairs=pairs.reset_index(drop=True), a=a, p0=p0, h0=h0,
-                   chassis_max=chassis_max, cap_ports=q * chassis_max, surplus=surplus)
+                   chassis_max=chassis_max, cap_ports=u0 + q * (chassis_max - h0), u0=u0, surplus=surplus)
     data.g = headroom_factor(inp, data) if surplus == "headroom" else 1.0
     return data
 
@@ -693,9 +733,9 @@ def _site_rows(m: PonModel, family: str, first: list, second: list, coef_second:
 
 
 def add_chassis_ports(m: PonModel) -> int:
-    """chassis_ports_{j}: p0_j + q_j <= Q (h0_j + k_j)."""
+    """chassis_ports_{j}: p0_j + q_j <= u0_j + Q k_j."""
     qq = float(m.inp.settings.ports_per_chassis)
-    rhs = qq * m.data.h0 - m.data.p0
+    rhs = (m.data.u0 - m.data.p0).astype(float)
     return _site_rows(m, "chassis_ports", m.q, m.k, np.full(m.inp.n_sites, -qq), rhs)
 
 
@@ -970,7 +1010,7 @@ def _assignment(inp: PonInput, data: PonData, xv: np.ndarray) -> pd.DataFrame:
     })
 
 
-def _site_ports(inp: PonInput, data: PonData, need: np.ndarray, k: np.ndarray, q: np.ndarray):
+def _site_ports(inp: PonInput, data: PonData, need: np.ndarray, q: np.ndarray):
     """(ports, new ports, new chassis) per site: at least the need (x g), then the surplus rule's fill."""
     ports = data.p0 + q
     want = np.ceil(data.g * need - 1e-6)
@@ -980,12 +1020,18 @@ def _site_ports(inp: PonInput, data: PonData, need: np.ndarray, k: np.ndarray, q
         q = np.where(short, want.astype(np.int64) - data.p0, q)
         ports = data.p0 + q
     QQ = int(inp.settings.ports_per_chassis)
-    k = np.maximum(k, -(-ports // QQ) - data.h0)
+    # the fewest chassis that hold the solver's ports (the same when chassis are priced; free ones the solver
+    # may leave anywhere): new ports fill the installed chassis' free slots first
+    k = -(-np.maximum(ports - data.u0, 0) // QQ)
     if data.surplus == "fill":
         base = np.maximum(data.p0, np.ceil(need - 1e-9)).astype(np.int64)
-        ports, data.level = fill_surplus(need, base, QQ * (data.h0 + k), int(ports.sum()))
+        # priced chassis stay as the solver paid for them; free ones (chassis_cost_cny = 0, the port price holds
+        # the OLT) may be added at open sites up to their limit: the capex is the same either way
+        built = inp.existing | (need > 0) | (ports > data.p0)
+        room = np.where(built, data.chassis_max - data.h0, 0) if float(inp.settings.chassis_cost_cny) == 0 else k
+        ports, data.level = fill_surplus(need, base, data.u0 + QQ * np.maximum(room, k), int(ports.sum()))
         q = ports - data.p0
-        k = np.maximum(-(-ports // QQ) - data.h0, 0)  # never more than before: the fill keeps within them
+        k = -(-np.maximum(ports - data.u0, 0) // QQ)
     return ports, q, k
 
 
@@ -1006,7 +1052,8 @@ def _olt_sites(inp: PonInput, data: PonData, js: np.ndarray, ports, q, k, onts, 
         "capex_cny": (cny["site_cny"] + cny["chassis_cny"] + cny["ports_cny"])[js], "site_cny": cny["site_cny"][js],
         "chassis_cny": cny["chassis_cny"][js], "ports_cny": cny["ports_cny"][js],
         "build_year": np.zeros(len(js), dtype=np.int64), "lon": inp.site_lonlat[js, 0], "lat": inp.site_lonlat[js, 1],
-        "chassis_existing": data.h0[js].astype(np.int64),
+        "chassis_existing": np.where(inp.existing, data.h0, 0)[js].astype(np.int64),
+        "free_slots": inp.free_slots[js].astype(np.int64), "source": inp.site_source[js],
     }, geometry=points(inp.site_lonlat[js]), crs=4326)
 
 
@@ -1059,18 +1106,37 @@ def _pon_info(inp: PonInput, data: PonData, asg: pd.DataFrame, ports: np.ndarray
         "ports_needed": int(np.ceil(need - 1e-9).clip(min=0).sum()), "existing_ports": int(data.p0.sum()),
         "cells_homed": int(len(data.cells)), "pairs": int(len(data.pairs)), "candidates": int(inp.n_sites),
         "surplus": _surplus_info(data, ports, need),
-        "existing_plant": _existing_plant_label(inp),
+        "existing_source": existing_source(inp),
     }
 
 
-def _existing_plant_label(inp: PonInput) -> str:
-    """What the plan knows of the existing plant (shown in plan.json and the report)."""
-    n = int(inp.existing.sum())
-    if not n:
-        return ("none given: every OLT site is a candidate new site (generated, not surveyed); pass data.offices with "
-                "ports / free_slots to upgrade the existing plant first")
-    return (f"{n} existing OLT site(s) with {int(inp.existing_ports.sum()):,} ports and {int(inp.free_slots.sum()):,} "
-            "free card slots, from data.offices: upgraded with line cards before any new site opens")
+def existing_source(inp: PonInput) -> str:
+    """Where the existing plant comes from: ``"modelled (...)"``, ``"data.offices (...)"`` or ``""`` (none)."""
+    ex = inp.existing
+    if not ex.any():
+        return ""
+    modelled = bool((inp.site_source[ex] == "modelled").all())
+    h0, _ = installed_room(inp.existing_ports, inp.free_slots, inp.existing_chassis, inp.settings.ports_per_chassis)
+    what = (f"{int(ex.sum())} central offices, {int(h0[ex].sum()):,} chassis, "
+            f"{int(inp.free_slots[ex].sum()):,} free card slots, {int(inp.existing_ports[ex].sum()):,} 10G-PON ports")
+    if modelled:
+        return (f"modelled ({what}: today's GPON plant placed at the generated offices and sized from the lines they "
+                "serve, pon.gpon_lines_per_port and pon.gpon_slot_fill; not surveyed)")
+    return f"data.offices ({what})"
+
+
+def _existing_plant(inp: PonInput, data: PonData, olt: gpd.GeoDataFrame) -> dict:
+    """``pon.existing_plant``: where the plant comes from and what the plan did with it."""
+    new = olt["new"].to_numpy(bool)
+    return {"source": existing_source(inp) or "none: every OLT site is a new candidate; pass data.offices",
+            "modelled": existing_source(inp).startswith("modelled"),
+            "sites": int(inp.existing.sum()), "chassis": int(data.h0[inp.existing].sum()),
+            "free_slots": int(inp.free_slots[inp.existing].sum()),
+            "ports_10g": int(inp.existing_ports[inp.existing].sum()),
+            "ports_in_installed_chassis": int(data.u0[inp.existing].sum()),
+            "sites_upgraded": int((~new & (olt["ports_new"].to_numpy() > 0)).sum()),
+            "sites_new": int(new.sum()), "chassis_added_at_existing": int(
+                (olt["chassis"] - olt["chassis_existing"]).to_numpy()[~new].sum())}
 
 
 def _result(m: PonModel, stats: SolveStats) -> ResultPON:
@@ -1080,12 +1146,12 @@ def _result(m: PonModel, stats: SolveStats) -> ResultPON:
     only when the read-back drops something the solver paid for (a site opened but left empty is not built).
     """
     inp, data = m.inp, m.data
-    xv, k, q = _solution(m)
+    xv, _, q = _solution(m)
     asg = _assignment(inp, data, xv)
     j = asg["site"].to_numpy()
     onts = np.bincount(j, weights=asg["onts"].to_numpy(), minlength=inp.n_sites)
     need = np.bincount(j, weights=data.a[asg["cell"].to_numpy()] * asg["share"].to_numpy(), minlength=inp.n_sites)
-    ports, q, k = _site_ports(inp, data, need, k, q)
+    ports, q, k = _site_ports(inp, data, need, q)
     used = np.zeros(inp.n_sites, dtype=bool)
     used[j] = True
     open_ = inp.existing | used | (q > 0) | (k > 0)  # a site the solver opened but left empty is not built
@@ -1096,9 +1162,10 @@ def _result(m: PonModel, stats: SolveStats) -> ResultPON:
     if stats.objective is not None and abs(totals["capex_cny"] - stats.objective) > 1e-7 * max(1.0, totals["capex_cny"]):
         log.info("PON: plan capex %.0f CNY differs from the solver objective %.0f CNY (read-back)",
                  totals["capex_cny"], stats.objective)
-    return ResultPON(olt_sites=olt, links=_links(inp, asg), assignment=asg, totals=totals,
-                     pon=_pon_info(inp, data, asg, ports, need), solves=[stats], cell_route_km=_cell_route_km(inp, asg),
-                     olt_xy_m=inp.site_xy_m[js])
+    pon = _pon_info(inp, data, asg, ports, need)
+    pon["existing_plant"] = _existing_plant(inp, data, olt)
+    return ResultPON(olt_sites=olt, links=_links(inp, asg), assignment=asg, totals=totals, pon=pon, solves=[stats],
+                     cell_route_km=_cell_route_km(inp, asg), olt_xy_m=inp.site_xy_m[js])
 
 
 # --------------------------------------------------------------------------- the ODN behind the homing

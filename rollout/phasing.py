@@ -155,7 +155,7 @@ def phasing_input_from_plan(plan: Plan, cover_pairs: pd.DataFrame, scenario) -> 
 
     return PhasingInput(
         years=list(ph.years), station_count=counts, station_unit_cny=unit,
-        olt_fixed_cny=np.where(is_new, fixed, 0.0), olt_ports_new=ports_new, olt_chassis_new=chassis_new,
+        olt_fixed_cny=fixed, olt_ports_new=ports_new, olt_chassis_new=chassis_new,  # an existing site: its new ODN
         olt_ports_existing=ports_exist, olt_chassis_existing=chassis_exist, olt_is_new=is_new,
         port_cost_cny=pon.port_cost_cny, chassis_cost_cny=pon.chassis_cost_cny, ports_per_chassis=pon.ports_per_chassis,
         cell_population=cells["population"].to_numpy(float), cell_existing_cover=e, cover_pairs=pairs.reset_index(drop=True),
@@ -268,7 +268,8 @@ def define_variables(m: PhasingModel) -> None:
     n_s, n_o = len(inp.station_count), len(inp.olt_ports_new)
     m.kinds = {
         "B": _cumulative(m, "B", np.ones(n_s, bool), inp.station_count, inp.station_unit_cny, pulp.LpInteger),
-        "U": _cumulative(m, "U", inp.olt_is_new, np.where(inp.olt_is_new, 1.0, 0.0), inp.olt_fixed_cny, pulp.LpBinary),
+        "U": _cumulative(m, "U", inp.olt_is_new | (inp.olt_fixed_cny > 0), np.where(inp.olt_is_new | (inp.olt_fixed_cny > 0),
+                         1.0, 0.0), inp.olt_fixed_cny, pulp.LpBinary),
         "P": _cumulative(m, "P", inp.olt_ports_new > 0, inp.olt_ports_new, np.full(n_o, inp.port_cost_cny),
                          pulp.LpInteger),
         "K": _cumulative(m, "K", inp.olt_chassis_new > 0, inp.olt_chassis_new, np.full(n_o, inp.chassis_cost_cny),

@@ -29,6 +29,10 @@ def _f(default, doc, *, lo=None, hi=None, choices=None, unit=None, factory=False
     return field(default=default, metadata=meta)
 
 
+#: ports of one XGS-PON line card (16-port boards; a chassis of ``pon.ports_per_chassis`` = 272 has 17 slots)
+CARD_PORTS = 16
+
+
 @dataclass
 class ByClutter:
     """A value per clutter class (a single number in TOML sets all four)."""
@@ -61,7 +65,7 @@ class DataSettings:
     demand_population_field: str = _f("population", "Population column of a demand table.")
     candidates: str = _f("", "Optional extra candidate 5G sites (points).")
     existing_sites: str = _f("", "Optional existing 5G stations (points, optional 'type' column): locked, zero cost, count toward the target.")
-    offices: str = _f("", "Optional central offices / OLT sites (points, optional 'existing' and 'ports' columns). Empty: generated.")
+    offices: str = _f("", "Optional central offices / OLT sites, the existing plant (points; optional 'existing', 'ports' (10G-PON), 'free_slots' and 'chassis' columns). Empty: generated, with a modelled existing plant (pon.existing_plant).")
     hotspots: str = _f("", "Optional industrial-park hot spots (polygons or points with 'enterprise_lines'). Empty: the embedded approximate Qingdao parks.")
 
 
@@ -147,6 +151,9 @@ class PonSettings:
     backhaul_carrier: str = _f("cheapest", "5G backhaul per site: 'cheapest' (PON where an OLT is within the optical reach and cheaper, else the SPN/IPRAN ring), 'pon' or 'ring'.", choices=("cheapest", "pon", "ring"))
     ring_cost_cny_per_site: float = _f(30000.0, "SPN/IPRAN access ring: equipment and ring port per 5G site (assumption).", lo=0.0, hi=1e9, unit="CNY")
     ring_cost_cny_per_km: float = _f(30000.0, "SPN/IPRAN access ring fibre per route km to the aggregation office (assumption: a shared ring, cheaper per site than a dedicated fibre).", lo=0.0, hi=1e8, unit="CNY/km")
+    existing_plant: str = _f("modelled", "Without data.offices: 'modelled' (the generated offices are today's GPON central offices, with installed chassis and free card slots from gpon_lines_per_port and gpon_slot_fill; labelled modelled in every output) or 'none' (every OLT site is a new candidate). A data.offices layer replaces it.", choices=("modelled", "none"))
+    gpon_lines_per_port: float = _f(40.0, "Modelled plant: today's lines one installed GPON port serves (assumption; seeds/SOURCES.md).", lo=1.0, hi=1024.0, unit="lines")
+    gpon_slot_fill: float = _f(0.8, "Modelled plant: share of an installed OLT chassis's service slots its GPON cards fill; the rest are free slots for 10G-PON cards (assumption).", lo=0.05, hi=1.0)
     cabinet_candidates: int = _f(6, "A cell may be served from this many nearest candidate cabinet positions (cells homed on the same OLT).", lo=1, hi=50)
 
 
@@ -247,7 +254,18 @@ class Scenario:
             **self._radio_layer_settings(),
             k_coverage={c: int(v) for c, v in self.radio.k_coverage.as_dict().items()},
             office_capacity_onts=pon.ports_per_chassis * pon.max_chassis_per_site * max(pon.split_ratio.as_dict().values()),
-            office_reach_straight_m=pon_reach_km(pon) * 1000.0 / pon.route_factor)
+            office_reach_straight_m=pon_reach_km(pon) * 1000.0 / pon.route_factor,
+            existing_plant=self._plant_model())
+
+    def _plant_model(self):
+        """The modelled existing plant of the layer build (``pon.existing_plant``), or None."""
+        from gis.candidates import PlantModel
+
+        pon = self.pon
+        if pon.existing_plant != "modelled":
+            return None
+        return PlantModel(lines_per_port=pon.gpon_lines_per_port, slot_fill=pon.gpon_slot_fill, card_ports=CARD_PORTS,
+                          slots_per_chassis=max(1, pon.ports_per_chassis // CARD_PORTS))
 
     def _radio_layer_settings(self) -> dict:
         """The radio part of the layer build: radii per type and clutter (link budgets), small-cell positions."""

@@ -109,7 +109,7 @@ def test_untampered_plans_pass_every_check(city, which):
               "brownfield", "station_capex", "capex_sum"}
     common |= {"site_limits"}
     full = common | {"coverage", "station_capacity", "stations_target", "ports_target", "ports_split", "chassis",
-                     "reach", "optical_budget", "backhaul_reach"}
+                     "reach", "optical_budget", "cabinets", "backhaul_reach"}
     expected = {"plan": full, "phased": full | {"years_targets", "years_budget", "years_monotone"},
                 "budget": common | {"budget"}}[which]
     assert names == expected
@@ -208,6 +208,11 @@ TAMPERS = {
     # a feeder tree edge dropped: the cabinets below it no longer reach their OLT
     "optical_budget/tree": ("plan", [layer("links", lambda g: g.drop(index=g.index[g["kind"] == "feeder"][0]))], None),
     "chassis/limits": ("plan", [scenario("pon", ports_per_chassis=16, max_chassis_per_site=1)], None),
+    # the busiest (modelled, existing) OLT site left with one free card slot and no added chassis
+    "chassis/free_slots": ("plan", [layer("olt_sites", lambda g: set_row(
+        g, int(g["ports"].idxmax()), free_slots=1, chassis=int(g.at[int(g["ports"].idxmax()), "chassis_existing"])))],
+        None),
+    "cabinets/capacity": ("plan", [scenario("pon", cabinet_ports=1)], None),
     "reach/scenario": ("plan", [scenario("pon", reach_km=2.0)], None),
     # the busiest OLT site moved ~30 km away: its feeders are measured again from the points
     "reach/geometry": ("plan", [layer("olt_sites", lambda g: move(g, int(g["ports"].idxmax()), 0.4))], None),

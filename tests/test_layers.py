@@ -125,7 +125,12 @@ def test_qingdao_demand_formulas_and_hotspots(qd):
     assert dm["hotspot_lines"].sum() == pytest.approx(hot["enterprise_lines"].sum())
     # the offices include the 11 urban cores
     assert qd.offices["name"].str.startswith("core: ").sum() == 11
-    assert not qd.offices["existing"].any() and (qd.offices["existing_ports"] == 0).all()
+    # the modelled existing plant: every generated office is an existing GPON CO (no 10G-PON ports yet, chassis
+    # installed, free slots); offices added only for the optical reach are new candidates
+    o = qd.offices
+    assert set(o["source"]) <= {"modelled", "reach"} and (o["existing"] == (o["source"] == "modelled")).all()
+    assert (o["existing_ports"] == 0).all() and (o.loc[o["existing"], "chassis"] >= 1).all()
+    assert (o["free_slots"] >= 0).all() and o.loc[o["existing"], "gpon_lines"].sum() == pytest.approx(qd.demand["onts"].sum())
 
 
 # --------------------------------------------------------------------------- a second city, no code change

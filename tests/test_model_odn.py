@@ -13,7 +13,7 @@ from gis.trees import feeder_forest
 from rollout.model_odn import build_odn, repair_for_budget
 from rollout.model_pon import PonInput, solve_pon
 from rollout.optics import path_loss_db
-from rollout.scenario import PonSettings, pon_reach_km, pon_split, scenario_from_dict
+from rollout.scenario import ByClutter, PonSettings, pon_reach_km, pon_split, scenario_from_dict
 
 
 def test_optical_budget_by_hand():
@@ -100,14 +100,22 @@ def test_budget_repair_keeps_paths_within_limits_and_the_tree_within_the_star(n,
 
 
 def test_cabinet_siting_known_optimum():
-    """Two cells 400 m apart on one OLT: a dear cabinet serves both from one position, a free one each its own."""
+    """Two urban cells 2.0 and 2.4 km from their OLT on a line (route factor 1, cabinet 8,000 CNY).
+
+    Each its own cabinet: feeder edges 2.0 and 0.4 km at 90,000 CNY/km (the second cabinet's parent edge
+    goes to the first) + 2 cabinets = 180,000 + 36,000 + 16,000. One shared cabinet at the cell nearer the
+    OLT: 180,000 + 8,000 + 0.4 km of distribution. With distribution at 60,000 CNY/km (24,000) sharing
+    wins; at 120,000 CNY/km (48,000 > 44,000) each cell keeps its own. The cabinet never sits at the far
+    cell (distribution runs outward)."""
     cells = np.array([[2000.0, 0.0], [2400.0, 0.0]])
     site = np.array([[0.0, 0.0]])
-    for cost, positions in ((50_000.0, 1), (0.0, 2)):
-        inp = _input(cells, np.array([64.0, 64.0]), site, cabinet_cost_cny=cost)
+    for price, positions in ((60_000.0, 1), (120_000.0, 2)):
+        inp = _input(cells, np.array([64.0, 64.0]), site, distribution_cost_cny_per_km=ByClutter(price, price, price, price))
         asg = solve_pon(inp, threads=1).assignment
         odn = build_odn(inp, asg, threads=1)
         assert odn.figures["cabinet_positions"] == positions
+        assert set(odn.splitters.loc[odn.splitters["kind"] == "primary", "cabinet_id"]) <= {"CAB-c0", "CAB-c1"}
+        assert "CAB-c0" in set(odn.splitters["cabinet_id"])
         assert (odn.unit_loss_db <= odn.unit_budget_db + 1e-9).all()
     # the shared cabinet: one primary 1:8 per PON port (128 lines / 64 = 2), a secondary 1:8 per 8 lines
     assert odn.figures["homes_passed"] == 128
@@ -165,6 +173,7 @@ def test_existing_olt_with_free_slots_is_upgraded_before_a_new_site_opens():
 @pytest.mark.parametrize("rows, words", [
     ("office_id,lon,lat,ports,free_slots\nA,120.3,36.1,64,2\nA,120.4,36.1,0,1\n", "'A' repeats"),
     ("office_id,lon,lat,ports,free_slots\nA,120.3,36.1,64,-2\n", "free_slots must be a whole number >= 0"),
+    ("office_id,lon,lat,chassis\nA,120.3,36.1,1.5\n", "chassis must be a whole number >= 0"),
 ])
 def test_bad_existing_plant_layer_is_exit_2(tmp_path, rows, words):
     from gis.candidates import user_offices

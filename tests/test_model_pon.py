@@ -24,7 +24,7 @@ from rollout.scenario import CLUTTERS, ByClutter, PonSettings, Scenario
 F, H, C = 300_000.0, 150_000.0, 1_900.0  # site, chassis, port [CNY]
 FIB = 100_000.0                           # fibre [CNY/km], every clutter
 OLT_COLUMNS = ["office_id", "district_id", "district", "new", "ports", "ports_new", "chassis", "onts", "capex_cny",
-               "site_cny", "chassis_cny", "ports_cny", "build_year", "lon", "lat", "chassis_existing"]
+               "site_cny", "chassis_cny", "ports_cny", "build_year", "lon", "lat", "chassis_existing", "free_slots", "source"]
 LINK_COLUMNS = ["kind", "from_id", "to_id", "straight_km", "route_km", "capex_cny"]
 
 
