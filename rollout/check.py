@@ -1005,8 +1005,13 @@ def check_brownfield(ev: Evidence) -> Check:
     new_olt = olt["new"].astype(bool).to_numpy() if len(olt) else np.zeros(0, bool)
     bad_ports = (ports_old < 0) | (new_olt & (ports_old != 0))
     bad = []
-    if old_st and not data.existing_sites:
-        bad.append(f"{old_st} station rows marked existing, but the scenario has no existing_sites")
+    baseline = int(ev.scenario.radio.baseline_stations)
+    old_units = int(st.loc[~st["new"].astype(bool), "count"].sum()) if len(st) else 0
+    if old_st and not data.existing_sites and not baseline:
+        bad.append(f"{old_st} station rows marked existing, but the scenario has no existing_sites and no baseline")
+    if baseline and not data.existing_sites and old_units < baseline:
+        bad.append(f"the modelled baseline holds {old_units} existing stations, fewer than radio.baseline_stations "
+                   f"= {baseline}")
     if old_olt and not data.offices and ev.scenario.pon.existing_plant != "modelled":
         bad.append(f"{old_olt} OLT sites marked existing, but the scenario has no offices file and no modelled plant")
     if bad_ports.any():

@@ -173,14 +173,15 @@ class CoverageLayer:
         return _summary(self, self.type_names)
 
 
-def choose_coverage_sites(points_xy, point_clutter, point_need, point_h3, site_xy, site_cost,
+def choose_coverage_sites(points_xy, point_clutter, point_need, bound_mask, site_xy, site_cost,
                           site_type: np.ndarray, radius_m: dict, *, existing: np.ndarray,
                           time_limit_s: float = 60.0) -> CoverageLayer:
     """The coverage layer for lattice points and candidate sites of the coverage types.
 
     ``radius_m`` = ``{type_col: {clutter: radius_m}}``; ``site_type[j]`` is the type column of candidate j
     (-1: not a coverage candidate); ``existing[j]`` the existing coverage stations at j (their coverage
-    lowers the need); ``site_cost`` the cost of a new station there [CNY].
+    lowers the need); ``site_cost`` the cost of a new station there [CNY]; ``bound_mask`` the points whose rows
+    the LP bound uses (a subset: any subset of the rows bounds the whole).
     """
     t0 = time.perf_counter()
     point_clutter = np.asarray(point_clutter).astype(str)
@@ -202,8 +203,8 @@ def choose_coverage_sites(points_xy, point_clutter, point_need, point_h3, site_x
     cost = np.asarray(site_cost, float)
     chosen = greedy_cover(rows, rneed, cost)
     objective = float(cost[chosen].sum())
-    sub_rows, sub_need = reduce_rows(a_new[centre_children(point_h3)].tocsr(), np.minimum(need, free.astype(np.int64))
-                                     [centre_children(point_h3)])
+    bound_mask = np.asarray(bound_mask, bool)
+    sub_rows, sub_need = reduce_rows(a_new[bound_mask].tocsr(), np.minimum(need, free.astype(np.int64))[bound_mask])
     bound = lp_bound(sub_rows, sub_need, cost, time_limit_s=time_limit_s)
     gap = (objective - bound) / objective if bound is not None and objective > 0 else (0.0 if objective == 0 else None)
     stats = SolveStats(part="5g_coverage", name="greedy", status="optimal" if gap == 0 else "feasible",
@@ -211,7 +212,8 @@ def choose_coverage_sites(points_xy, point_clutter, point_need, point_h3, site_x
                        variables=int(rows.shape[1]), integer_variables=int(rows.shape[1]),
                        constraints=int(rows.shape[0]), nonzeros=int(rows.nnz), time_limit_s=time_limit_s,
                        notes=(f"coverage layer: {int(chosen.sum())} sites put {n} populated lattice points within "
-                              f"radius (greedy set cover; bound: LP over the centre-child sub-lattice, "
+                              f"radius (evaluation lattice and cells' planning points; greedy set cover; bound: LP over the "
+                              f"centre-child sub-lattice, "
                               f"{sub_rows.shape[0]} rows)"))
     log.info("coverage layer: %d sites, %d lattice points, %d reduced rows, cost %.4g CNY, LP bound %s",
              int(chosen.sum()), n, rows.shape[0], objective, "none" if bound is None else f"{bound:.4g}")
@@ -255,16 +257,22 @@ def apply_coverage_layer(inp, layers, scenario, *, time_limit_s: float = 60.0):
     The chosen sites get ``forced_new = 1`` of their type. Candidates of a coverage type that were not
     chosen and lie within half their own radius of a chosen site (two macros that close serve the same
     area: one site, in practice) can no longer be built, so the program adds capacity and the target
-    on top of the layer, not a second layer beside it. The per-cell planning-point coverage rows are
-    dropped (``k_coverage = 0``): the lattice covering holds them up to the lattice spacing.
+    on top of the layer, not a second layer beside it. The cells' planning points are covered by the layer
+    too, so the program's per-cell coverage rows hold on its sites.
     """
     import dataclasses
 
     types = tuple(inp.type_names)
     cov = [types.index(t) for t in scenario.radio.coverage_types if t in types]
     lat = _lattice_points(layers)
+    # the cells' planning points too, so the program's per-cell coverage rows hold on the same sites
+    dem = layers.demand
+    pp = dem[dem["population"].to_numpy(float) > 0]
+    xy = np.vstack([lat[["x_m", "y_m"]].to_numpy(float), pp[["x_m", "y_m"]].to_numpy(float)])
+    clutter = np.concatenate([lat["clutter"].astype(str).to_numpy(), pp["clutter"].astype(str).to_numpy()])
+    bound_mask = np.concatenate([centre_children(lat["h3_int"].to_numpy()), np.zeros(len(pp), bool)])
     k_by = {c: int(v) for c, v in scenario.radio.k_coverage.as_dict().items()}
-    need = np.array([k_by.get(c, 1) for c in lat["clutter"].astype(str)], np.int64)
+    need = np.array([k_by.get(c, 1) for c in clutter], np.int64)
     slots = np.maximum(inp.max_per_site, inp.existing)
     site_type = np.full(inp.n_sites, -1)
     for t in reversed(cov):                       # the first listed coverage type a site allows
@@ -273,8 +281,7 @@ def apply_coverage_layer(inp, layers, scenario, *, time_limit_s: float = 60.0):
     existing = np.where(is_cov, inp.existing[np.arange(inp.n_sites), np.maximum(site_type, 0)], 0)
     cost = np.where(is_cov, inp.station_cost_cny[np.arange(inp.n_sites), np.maximum(site_type, 0)], np.inf)
     radius = {t: inp.type_radius_m[types[t]] for t in cov}
-    layer = choose_coverage_sites(lat[["x_m", "y_m"]].to_numpy(float), lat["clutter"].to_numpy(), need,
-                                  lat["h3_int"].to_numpy(), inp.site_xy, np.where(np.isfinite(cost), cost, 0.0),
+    layer = choose_coverage_sites(xy, clutter, need, bound_mask, inp.site_xy, np.where(np.isfinite(cost), cost, 0.0),
                                   site_type, radius, existing=existing, time_limit_s=time_limit_s)
     layer.type_names = types
     forced = np.zeros_like(inp.max_per_site)
@@ -288,8 +295,7 @@ def apply_coverage_layer(inp, layers, scenario, *, time_limit_s: float = 60.0):
     pairs = _pairs_to_open_sites(inp, layers, scenario, max_per_site)
     log.info("coverage layer: %d sites fixed; %d candidates of its types closed; %d pairs to open sites",
              len(layer.sites), int((max_per_site < inp.max_per_site).any(axis=1).sum()), len(pairs))
-    return (dataclasses.replace(inp, forced_new=forced, max_per_site=max_per_site, pairs=pairs,
-                                k_coverage=np.zeros_like(inp.k_coverage)), layer)
+    return dataclasses.replace(inp, forced_new=forced, max_per_site=max_per_site, pairs=pairs), layer
 
 
 def _pairs_to_open_sites(inp, layers, scenario, max_per_site: np.ndarray) -> pd.DataFrame:
@@ -317,9 +323,10 @@ def _within_own_radius(inp, chosen: np.ndarray, t: int, types: tuple) -> np.ndar
     return out
 
 
-def layer_plan_bound(layers, scenario, backhaul_km: np.ndarray, *, time_limit_s: float = 60.0) -> SolveStats:
+def layer_plan_bound(layers, scenario, inp, *, time_limit_s: float = 60.0) -> SolveStats:
     """A lower bound on the 5G capex of *every* plan meeting the lattice coverage and the station target
-    (part ``5g_bound``), at the per-site backhaul ``backhaul_km`` (the cheapest any plan can price):
+    (part ``5g_bound``), at the prices of ``inp`` (a :class:`rollout.model_5g.Siting5GInput` whose per-site
+    backhaul is the cheapest any plan can price):
 
         LB = min over k ≥ 0 of  max(LB_cov, k · c_cov) + max(0, N − E − k) · c_min
 
@@ -329,10 +336,7 @@ def layer_plan_bound(layers, scenario, backhaul_km: np.ndarray, *, time_limit_s:
     least ``c_min`` (the cheapest new station of any type). Capacity, headroom and district limits are
     relaxed, so the bound is valid and cheap (one LP) but loose where they bind.
     """
-    from rollout.model_5g import Siting5GInput
-
     t0 = time.perf_counter()
-    inp = Siting5GInput.from_layers(layers, scenario, backhaul_km=backhaul_km)
     types = tuple(inp.type_names)
     cov = [types.index(t) for t in scenario.radio.coverage_types if t in types]
     lat = _lattice_points(layers)

@@ -230,6 +230,41 @@ def _check_district_keys(scenario, layers: Layers) -> None:
         raise ScenarioError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
 
 
+def modelled_baseline(layers: Layers, scenario) -> dict | None:
+    """Place the pre-plan 5G network (``radio.baseline_stations``) when no existing-sites layer is given.
+
+    The baseline is the planner's own least-cost network of that size (the coverage layer, then the cheapest
+    stations up to the count; surplus by cost), written into ``layers.candidates`` as existing stations
+    (free, kept, counted toward the target) with ``source = 'modelled_baseline'``. Returns its summary for
+    ``extra.baseline`` (None when there is none to model).
+    """
+    from rollout.model_5g import plan_5g, station_types
+
+    n = int(scenario.radio.baseline_stations)
+    cand = layers.candidates
+    types = [t for t, _ in station_types(scenario.radio)]
+    if n <= 0 or scenario.data.existing_sites or any(cand.get(f"existing_{t}", pd.Series(0)).sum() for t in types):
+        return None
+    log.info("baseline: modelling the %d stations in service before the plan (no existing-sites layer)", n)
+    base = dataclasses.replace(scenario, radio=dataclasses.replace(scenario.radio, target_stations=n, surplus="none"))
+    res = plan_5g(layers, base)
+    st = res.stations
+    row = pd.Series(np.arange(len(cand)), index=cand["site_id"].astype(str))
+    for t in types:
+        built = st[st["type"] == t]
+        col = f"existing_{t}"
+        counts = np.zeros(len(cand), np.int64)
+        np.add.at(counts, row.loc[built["site_id"].astype(str)].to_numpy(), built["count"].to_numpy(np.int64))
+        cand[col] = counts
+    cand.loc[(cand[[f"existing_{t}" for t in types]].sum(axis=1) > 0).to_numpy(), "source"] = "modelled_baseline"
+    st5 = res.solves[-1]
+    return {"stations": int(st["count"].sum()), "year": int(scenario.radio.baseline_year) or None,
+            "source": "modelled", "by_type": {t: int(st.loc[st["type"] == t, "count"].sum()) for t in types},
+            "capex_cny_if_built": float(res.capex_cny), "status": st5.status,
+            "method": "the planner's least-cost network of this size (coverage layer, then the cheapest stations), "
+                      "no site database given: kept as existing, free, counted toward the target"}
+
+
 def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
     """Build the layers (unless given), solve and assemble the plan of ``scenario``."""
     from rollout.model_5g import plan_5g
@@ -245,6 +280,7 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
     if scenario.budget.capex_cny > 0:
         return with_coverage_evaluation(_budget_plan(layers, scenario), layers, scenario)
 
+    baseline = modelled_baseline(layers, scenario)
     site_cell = site_cell_index(layers)
     log.info("5G siting, backhaul priced to the nearest central office")
     res5 = plan_5g(layers, scenario)
@@ -283,6 +319,9 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
                               "site_id": layers.candidates["site_id"].astype(str).to_numpy()[cp["site"].to_numpy()]})
         plan = phase_plan(plan, cover, scenario)
     plan = with_coverage_evaluation(plan, layers, scenario)
+    if baseline is not None:
+        plan.extra["baseline"] = baseline
+        plan.totals["stations_5g_existing_source"] = "modelled"
     plan.extra["total_seconds"] = round(time.perf_counter() - t0, 2)
     return plan
 
@@ -358,9 +397,9 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
 
     st5 = res5.solves[-1]
     if sequential is None and scenario.radio.coverage_types:
-        from rollout.model_5g import backhaul_to_nearest_office
+        from rollout.model_5g import Siting5GInput
 
-        stb = layer_plan_bound(layers, scenario, backhaul_to_nearest_office(layers, scenario.pon.route_factor)[0],
+        stb = layer_plan_bound(layers, scenario, Siting5GInput.from_layers(layers, scenario),
                                time_limit_s=scenario.solver.time_limit_s)
         return {"bound": stb.bound, "solves": [stb],
                 "method": "5G only: the coverage layer's LP bound combined with the station target at the cheapest "
@@ -374,7 +413,10 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
     # weakest floor any plan meets, so the bound stays valid and the headroom stage is not solved again
     floor = res5.headroom_floor if res5.headroom_floor is not None else np.ones(len(layers.demand))
     if scenario.radio.coverage_types:      # the coverage layer is a heuristic: bound it by its LP, not a re-solve
-        stb = layer_plan_bound(layers, scenario, b_min, time_limit_s=scenario.solver.time_limit_s)
+        from rollout.model_5g import Siting5GInput
+
+        stb = layer_plan_bound(layers, scenario, Siting5GInput.from_layers(layers, scenario, backhaul_km=b_min),
+                               time_limit_s=scenario.solver.time_limit_s)
     else:
         cheap = plan_5g(layers, scenario, backhaul_km=b_min, headroom_floor=floor)
         stb = dataclasses.replace(cheap.solves[-1], part="5g_bound")

@@ -118,6 +118,8 @@ class RadioSettings:
     district_min: dict = _f(dict, "Optional floor on total stations per district id, e.g. {\"370202\" = 2000}.", factory=True)
     district_max: dict = _f(dict, "Optional ceiling on total stations per district id.", factory=True)
     surplus: str = _f("headroom", "Where stations beyond coverage and capacity go: 'headroom' (first raise the cells' traffic headroom by radio.headroom_rule, so they relieve the most loaded traffic; then least capex) or 'none' (cheapest places).", choices=("headroom", "none"))
+    baseline_stations: int = _f(0, "5G stations in service before the plan starts (Qingdao: about 20,000 at the end of 2021, seeds/SOURCES.md). Without data.existing_sites the planner places them with its own least-cost model (coverage layer first, then the cheapest stations up to this count), labels them modelled, and plans the target on top. 0: a green field.", lo=0, hi=10_000_000)
+    baseline_year: int = _f(0, "Year-end of the baseline network (e.g. 2021); only a label.", lo=0, hi=2100)
     coverage_types: list = _f(lambda: ["macro"], "Station types that build the coverage layer (rollout/coverage_layer.py): every populated point of the evaluation lattice gets k_coverage of them within radius before capacity is added. Default macro (macro-led coverage; small cells add capacity). Empty: coverage tested only at each cell's planning point.", factory=True)
     headroom_rule: str = _f("fair", "With surplus = 'headroom': 'fair' (each cell's own headroom, concave and traffic-weighted, so the busiest least-relieved cells come first) or 'uniform' (one headroom multiplier for every cell, fixed by the tightest cell; the rest go by cost).", choices=("fair", "uniform"))
 

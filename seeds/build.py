@@ -188,8 +188,8 @@ These are planning defaults, not measurements; every one is a scenario key (`rol
 | OLT chassis | 272 ports (17 slots × 16), at most 4 per site; 0 CNY beyond the port price; site 300,000 CNY | ports from DOMAIN.md §4; no chassis price on top of the port price (section "10G-PON access network"); site (room, power, civil works) *assumption* |
 | fibre cost per route km | 120k / 90k / 60k / 40k CNY (feeder, by clutter); 80k CNY (5G backhaul) | *assumption* (trench type varies) |
 | targets | 35,000 5G stations, 90,000 10G-PON ports | Qingdao's 2022 three-year industrial-internet plan |
-| 3-year phasing (`seeds/qingdao_3year.toml`) | cumulative 15,000 / 26,000 / 35,000 stations; 40,000 / 65,000 / 90,000 ports; 3.5 bn CNY a year; 80 / 95 / 100 % covered; 8 % discount rate | *assumption*: the plan's yearly split is not published (history: ~20,000 stations end 2021, 30,361 in September 2022) |
-| existing stations | none in the default | the locations of Qingdao's existing stations are not public; pass `data.existing_sites` to plan brownfield |
+| 3-year phasing (`seeds/qingdao_3year.toml`) | starts from a modelled baseline of 20,000 stations at the end of 2021; cumulative 30,000 / 33,000 / 35,000 stations; 40,000 / 65,000 / 90,000 ports; 3.5 bn CNY a year; 80 / 95 / 100 % covered; 8 % discount rate | baseline: ~20,000 5G stations in Qingdao at the end of 2021 (*derived*, DOMAIN.md history); 2022: 30,361 in service by September 2022 and 10,154 new builds in 2022 (China Mobile 5,009, Unicom 3,174, Telecom 1,971), so ~30,000 by the end of 2022; 2023 split *assumption* |
+| existing stations | none in the single-period default; the 3-year default models its 2021 baseline (`radio.baseline_stations`) | the locations of Qingdao's existing stations are not public: the 3-year scenario places the ~20,000 stations of end-2021 with the planner's own least-cost model and labels them `modelled` (`extra.baseline`, `totals.stations_5g_existing_source`); pass `data.existing_sites` to replace them |
 """
 
 # Written by hand with rollout/optics.py and gis/trees.py; the budget table is optical_budget_table().

@@ -107,3 +107,25 @@ def test_every_populated_lattice_point_within_a_macro_radius(planned):
     # one unit per position, and the layer's sites are built
     assert (st["count"] == 1).all()
     assert int((st["type"] == "macro").sum()) >= res.coverage_layer["sites"]
+
+
+def test_modelled_baseline_is_kept_free_and_counted(tmp_path):
+    """A baseline of 150 stations with no site database: placed by the planner, labelled modelled, kept as
+    existing (free, counted toward the target), and the plan builds only the rest."""
+    from rollout.pipeline import plan_from_scenario
+
+    sc = second_city_scenario(tmp_path, scenario={"radio": {"target_stations": 400, "baseline_stations": 380,
+                                                            "baseline_year": 2021, "surplus": "none"},
+                                                  "pon": {"enabled": False}})
+    plan = plan_from_scenario(sc)
+    base = plan.extra["baseline"]
+    assert base["source"] == "modelled" and base["stations"] >= 380
+    st = plan.stations
+    assert int(st.loc[~st["new"].astype(bool), "count"].sum()) == base["stations"]
+    assert (st.loc[~st["new"].astype(bool), "capex_cny"] == 0).all()
+    assert plan.totals["stations_5g"] >= 400 and plan.totals["stations_5g_existing_source"] == "modelled"
+    assert plan.totals["stations_5g_new"] == plan.totals["stations_5g"] - base["stations"]
+    from rollout.check import check_plan
+
+    plan.save(tmp_path / "out")
+    assert [c.name for c in check_plan(tmp_path / "out") if not c.ok] == []
