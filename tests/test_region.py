@@ -160,7 +160,8 @@ def test_uncoupled_city_reproduces_its_own_plan(tmp_path):
     (z,) = s["cities"]
     alone = plan_from_scenario(scenario_from_dict(region.cities[0].scenario, base_dir=region.cities[0].base_dir))
     assert z["capex_cny"] == pytest.approx(alone.totals["capex_cny"])
-    assert z["stations_5g"] == alone.totals["stations_5g"] == 40 and s["totals"]["stations_target"] == 0
+    # (at least its target: the coverage layer may need more stations than 40)
+    assert z["stations_5g"] == alone.totals["stations_5g"] >= 40 and s["totals"]["stations_target"] == 0
 
 
 def test_unknown_only_id_and_outside_districts_are_input_errors(tmp_path):
