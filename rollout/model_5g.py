@@ -33,8 +33,12 @@ L_d, H_d   optional floor / ceiling on stations in district d [-]
 
 Decision variables
 ------------------
-x_jτ ∈ Z,  0 ≤ x_jτ ≤ max(U_jτ − E_jτ, 0)   new stations of type τ at site j [-]
-                                             (only where the bound is > 0)
+x_jτ ∈ Z,  F_jτ ≤ x_jτ ≤ max(U_jτ − E_jτ, 0) new stations of type τ at site j [-]
+                                             (only where the bound is > 0); F_jτ = 1 at the
+                                             sites of the coverage layer (rollout.coverage_layer:
+                                             every populated point of the evaluation lattice within
+                                             radius of k of them), else 0; candidates that layer
+                                             closes have U_jτ = 0
 a_ij ∈ [0, h_max t_i], (i, j) ∈ P, t_i > 0   traffic of cell i carried by site j
                                              [Mbit/s] (continuous assignment)
 g_is ∈ [0, Δ_s]                              headroom segments of cell i [-]
