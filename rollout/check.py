@@ -748,6 +748,22 @@ def check_coverage_reported(ev: Evidence) -> Check:
     return Check("coverage_reported", not bad, detail + (f": {_names(d['cell_id'], false_flag)}" if false_flag.any() else ""))
 
 
+def check_coverage_evaluation(ev: Evidence) -> Check | None:
+    """``coverage.evaluation`` (the headline coverage) recomputed: best-server RSRP of the plan's stations on the lattice."""
+    claimed = ev.plan.coverage.get("evaluation") if isinstance(ev.plan.coverage, dict) else None
+    if not isinstance(claimed, dict) or not len(ev.plan.demand):
+        return None
+    from rollout.coverage_eval import evaluate_coverage
+
+    rec, _ = evaluate_coverage(ev.scenario, ev.plan.demand, ev.plan.stations, crs_metric=ev.crs)
+    bad = [f"{k} {ev.number(claimed, k, 'coverage.evaluation'):.6f} claimed, {rec[k]:.6f} recomputed"
+           for k in ("population_share", "area_share")
+           if abs(ev.number(claimed, k, "coverage.evaluation") - rec[k]) > 1e-6]
+    return Check("coverage_evaluation", not bad, "; ".join(bad) if bad else
+                 f"{rec['points']:,} lattice points: {rec['population_share']:.2%} of people and {rec['area_share']:.2%} "
+                 f"of the area at >= {rec['threshold_dbm']:g} dBm, as claimed")
+
+
 def check_station_capacity(ev: Evidence) -> Check | None:
     """The busy-hour traffic fits: stations within radius of each cell's area carry it at capacity per unit x units."""
     if ev.budget_mode:
@@ -1119,6 +1135,7 @@ def check_years_monotone(ev: Evidence) -> Check | None:
 #: every invariant, in the order ``rollout check`` prints them
 INVARIANTS: list[Callable[[Evidence], Check | None]] = [
     check_containment, check_district_population, check_demand_figures, check_coverage, check_coverage_reported,
+    check_coverage_evaluation,
     check_station_capacity, check_station_load, check_site_limits, check_stations_target, check_district_limits, check_budget,
     check_ports_target, check_ports_split, check_chassis, check_reach, check_optical_budget, check_cabinets,
     check_backhaul_reach,

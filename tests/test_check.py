@@ -110,7 +110,7 @@ def test_untampered_plans_pass_every_check(city, which):
     names = {c.name for c in checks}
     common = {"containment", "district_population", "demand_figures", "coverage_reported", "station_load",
               "brownfield", "station_capex", "capex_sum"}
-    common |= {"site_limits"}
+    common |= {"site_limits", "coverage_evaluation"}
     full = common | {"coverage", "station_capacity", "stations_target", "ports_target", "ports_split", "chassis",
                      "reach", "optical_budget", "cabinets", "backhaul_reach"}
     expected = {"plan": full, "phased": full | {"years_targets", "years_budget", "years_monotone"},
@@ -191,6 +191,10 @@ TAMPERS = {
     "demand_figures/households": ("plan", [layer("demand", scale("households", 0.5))], None),
     "coverage/k_from_scenario": ("plan", [("folder", None, least_k_plus_one)], None),
     "coverage_reported/population": ("plan", [plan_json(lambda s: s["coverage"].update(population_covered=1e9))], None),
+    "coverage_evaluation/claimed": ("plan", [plan_json(lambda s: s["coverage"]["evaluation"].update(area_share=0.5))],
+                                    None),
+    "coverage_evaluation/station_moved": ("plan", [layer("stations", lambda g: g.assign(
+        lon=g["lon"] + 0.02, geometry=gpd.points_from_xy(g["lon"] + 0.02, g["lat"], crs=4326)))], None),
     "station_capacity/from_scenario": ("plan", [scenario("radio", macro={"capacity_mbps": 50.0},
                                                          small={"capacity_mbps": 50.0})], None),
     "station_load/carried": ("plan", [layer("stations", scale("carried_mbps", 100,
