@@ -164,8 +164,9 @@ class CoverageLayer:
     stats: SolveStats
     points: int                  # populated lattice points tested
     rows: int                    # covering rows after reduction
-    unreachable_points: int      # populated points no candidate reaches
+    unreachable_points: int      # populated points fewer than k candidates reach
     unreachable_population: float
+    short: np.ndarray | None = None   # bool per point: fewer than k candidates within radius
     type_names: tuple = ()
 
     def summary(self) -> dict:
@@ -220,7 +221,7 @@ def choose_coverage_sites(points_xy, point_clutter, point_need, bound_mask, site
     sites = np.flatnonzero(chosen)
     return CoverageLayer(sites=sites, site_type=np.asarray(site_type)[sites], stats=stats, points=n,
                          rows=int(rows.shape[0]), unreachable_points=int(short.sum()),
-                         unreachable_population=0.0)
+                         unreachable_population=0.0, short=short)
 
 
 def _select(mask: np.ndarray) -> sp.csr_matrix:
@@ -284,6 +285,9 @@ def apply_coverage_layer(inp, layers, scenario, *, time_limit_s: float = 60.0):
     layer = choose_coverage_sites(xy, clutter, need, bound_mask, inp.site_xy, np.where(np.isfinite(cost), cost, 0.0),
                                   site_type, radius, existing=existing, time_limit_s=time_limit_s)
     layer.type_names = types
+    if layer.unreachable_points:
+        _raise_unreachable(layer.short, np.concatenate([lat["cell"].to_numpy(), np.flatnonzero(
+            dem["population"].to_numpy(float) > 0)]), clutter, dem, radius, types)
     forced = np.zeros_like(inp.max_per_site)
     forced[layer.sites, layer.site_type] = 1
     max_per_site = inp.max_per_site.copy()
@@ -296,6 +300,26 @@ def apply_coverage_layer(inp, layers, scenario, *, time_limit_s: float = 60.0):
     log.info("coverage layer: %d sites fixed; %d candidates of its types closed; %d pairs to open sites",
              len(layer.sites), int((max_per_site < inp.max_per_site).any(axis=1).sum()), len(pairs))
     return dataclasses.replace(inp, forced_new=forced, max_per_site=max_per_site, pairs=pairs), layer
+
+
+def _raise_unreachable(short: np.ndarray, point_cell: np.ndarray, clutter: np.ndarray, dem, radius: dict,
+                       types: tuple) -> None:
+    """Exit 3 naming the cells (district, clutter class, radius) whose lattice points no coverage candidate reaches."""
+    from gis.errors import InfeasibleError
+
+    cells = np.unique(point_cell[short])
+    ids = dem["cell_id"].astype(str).to_numpy()[cells]
+    dist = dem["district_id"].astype(str).to_numpy()[cells]
+    cl = dem["clutter"].astype(str).to_numpy()[cells]
+    by = pd.Series(1, index=pd.MultiIndex.from_arrays([dist, cl])).groupby(level=[0, 1]).size()
+    where = ", ".join(f"district {d} {c}: {n}" for (d, c), n in by.items())
+    radii = "; ".join(f"{types[t]} {', '.join(f'{c} {r:,.0f} m' for c, r in rr.items())}" for t, rr in radius.items())
+    names = ", ".join(ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+    raise InfeasibleError(
+        f"5G: coverage: {int(short.sum())} populated lattice points in {len(ids)} cells have fewer candidate sites "
+        f"of the coverage types within radius than k_coverage ({where}; radii {radii}): {names}; add candidate "
+        f"sites (data.candidates), a finer grid.site_res_*, or change radio.coverage_types",
+        family="coverage", items=list(ids))
 
 
 def _pairs_to_open_sites(inp, layers, scenario, max_per_site: np.ndarray) -> pd.DataFrame:

@@ -129,3 +129,15 @@ def test_modelled_baseline_is_kept_free_and_counted(tmp_path):
 
     plan.save(tmp_path / "out")
     assert [c.name for c in check_plan(tmp_path / "out") if not c.ok] == []
+
+
+def test_unreachable_lattice_points_are_named_with_exit_3(tmp_path):
+    """Rural macro candidates too coarse for the radius: the cells whose points no candidate reaches are named."""
+    from gis.errors import InfeasibleError
+
+    sc = second_city_scenario(tmp_path, scenario={"radio": {"target_stations": 0, "macro": {"radius_m": {
+        "rural": 150.0, "suburban": 150.0}}}})
+    lay = layers_from_scenario(sc)
+    with pytest.raises(InfeasibleError, match=r"5G: coverage: \d+ populated lattice points") as e:
+        plan_5g(lay, sc)
+    assert e.value.exit_code == 3 and e.value.items
