@@ -89,6 +89,7 @@ class LayerInputs:
     offices: Path | None
     demand: Path | None               # None: the modelled surface
     demand_population_field: str
+    towers: Path | None = None        # existing towers: macro candidates at the upgrade price
 
     @property
     def seed_boundaries(self) -> bool:
@@ -362,6 +363,8 @@ def _candidates(settings: BuildSettings, demand, fine, fine_to_cell, districts, 
         parts.append(small[~clash])     # an H3 centre child shares its parent's centre: no pole on a macro site
     if inp.candidates is not None:
         parts.append(user_sites(inp.candidates, demand, districts, crs_metric=crs_metric))
+    if inp.towers is not None:
+        parts.append(user_sites(inp.towers, demand, districts, crs_metric=crs_metric, source="tower"))
     if inp.existing_sites is not None:
         parts.append(user_sites(inp.existing_sites, demand, districts, crs_metric=crs_metric, existing=True))
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=WGS84)
@@ -480,7 +483,7 @@ def _optional_problems(settings: BuildSettings, districts: gpd.GeoDataFrame, crs
         checks.append(lambda: read_cores(inp.cores, districts, id_field=inp.id_field, crs_metric=crs_metric))
     if inp.hotspots is not None:
         checks.append(lambda: read_hotspots(inp.hotspots, districts, lines_per_km2=1.0, crs_metric=crs_metric))
-    for key in ("candidates", "existing_sites", "offices"):
+    for key in ("candidates", "towers", "existing_sites", "offices"):
         if getattr(inp, key) is not None:
             checks.append(lambda key=key: _check_points(getattr(inp, key), key == "existing_sites", key == "offices"))
     if inp.demand is not None:

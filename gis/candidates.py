@@ -167,8 +167,9 @@ def _read_points(path: str | os.PathLike) -> tuple[gpd.GeoDataFrame, str]:
 
 
 def user_sites(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
-               crs_metric: str, existing: bool = False) -> gpd.GeoDataFrame:
-    """Candidate sites from a point file (``existing=False``: source 'user') or existing stations.
+               crs_metric: str, existing: bool = False, source: str | None = None) -> gpd.GeoDataFrame:
+    """Candidate sites from a point file (``existing=False``: source 'user', or ``source``, e.g. 'tower' for
+    existing towers priced at the upgrade price) or existing stations.
 
     Existing stations may carry a ``type`` column (``macro`` or ``small``;
     missing or empty means macro). Stations at the same spot (within 1 m) are
@@ -193,7 +194,7 @@ def user_sites(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gpd.
                     int((~inside).sum()), len(gdf))
     df = pd.DataFrame({"lon": lon, "lat": lat, "x_m": x, "y_m": y, "district_id": district, "cell": cell,
                        "macro": (kind == "macro").astype(np.int64), "small": (kind == "small").astype(np.int64)})[inside]
-    src = "existing" if existing else "user"
+    src = "existing" if existing else (source or "user")
     df["type"] = kind[inside]
     if existing:
         df["spot"] = list(zip(np.round(df["x_m"]).astype(np.int64), np.round(df["y_m"]).astype(np.int64),
@@ -203,7 +204,8 @@ def user_sites(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gpd.
                      district_id=("district_id", "first"), cell=("cell", "first"),
                      macro=("macro", "sum"), small=("small", "sum"), type=("type", "first"))
                 .reset_index(drop=True))
-    df["site_id"] = [f"{'E' if existing else 'U'}-{i + 1}" for i in range(len(df))]
+    prefix = "E" if existing else ("T" if src == "tower" else "U")
+    df["site_id"] = [f"{prefix}-{i + 1}" for i in range(len(df))]
     df["clutter"] = cells["clutter"].to_numpy()[df["cell"].to_numpy()] if len(df) else pd.Series(dtype=object)
     df["source"] = src
     df["existing_macro"] = df["macro"] if existing else 0

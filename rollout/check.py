@@ -455,6 +455,21 @@ class Evidence:
         return pd.DataFrame({"cell": c, "olt": o, "route_km": km})
 
     @functools.cached_property
+    def tower_row(self) -> np.ndarray:
+        """Per station row: a macro standing on an existing tower of the scenario's ``data.towers`` (within 1 m)."""
+        st = self.plan.stations
+        out = np.zeros(len(st), bool)
+        path = self.scenario.path(self.scenario.data.towers) if self.scenario.data.towers else None
+        if path is None or not len(st):
+            return out
+        from gis.io import read_vector
+
+        towers = read_vector(path).to_crs(4326)
+        txy = _xy(towers.geometry.x, towers.geometry.y, self.crs)
+        d, _ = cKDTree(txy).query(self.station_xy, k=1) if len(txy) else (np.full(len(st), np.inf), None)
+        return (st["type"].astype(str).to_numpy() == "macro") & (d <= 1.0)
+
+    @functools.cached_property
     def backhaul_range_km(self) -> np.ndarray:
         """(rows, 2) shortest and longest route km a new station's backhaul may be priced at; NaN: not recomputable.
 
@@ -582,6 +597,7 @@ def _station_capex_rec(ev: Evidence) -> tuple[np.ndarray, np.ndarray, np.ndarray
     new = st["new"].astype(bool).to_numpy()
     count = st["count"].to_numpy(float)
     price = st["type"].map({k: t.capex_cny for k, t in station_types(sc).items()}).to_numpy(float)
+    price = np.where(ev.tower_row, float(sc.radio.tower_upgrade_capex_cny), price)   # a macro added to a tower
     rng = ev.backhaul_range_km
     km = np.maximum(st["backhaul_km"].to_numpy(float), 0.0)
     km = np.where(np.isnan(rng[:, 0]), km, np.clip(km, rng[:, 0], rng[:, 1]))

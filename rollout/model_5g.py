@@ -317,6 +317,7 @@ class Siting5GInput:
     cell_clutter: np.ndarray | None = None
     type_radius_m: dict = field(default_factory=dict)   # {type: {clutter: radius_m}}, for the diagnosis only
     forced_new: np.ndarray | None = None   # (n_sites, T) new stations fixed by the coverage layer (lower bound of x)
+    site_capex_cny: np.ndarray | None = None   # (n_sites, T) equipment per new station where it differs by site (towers)
 
     def __post_init__(self):
         problems: list[tuple[None, str, str]] = []
@@ -343,6 +344,8 @@ class Siting5GInput:
         m = self.max_per_site.shape[0]
         self.existing = (np.zeros((m, nt), np.int64) if self.existing is None
                          else _arr(self.existing, np.int64, (m, nt), "existing", problems))
+        self.site_capex_cny = (np.tile(self.capex_cny, (m, 1)) if self.site_capex_cny is None
+                               else _arr(self.site_capex_cny, float, (m, nt), "site_capex_cny", problems))
         self.forced_new = (np.zeros((m, nt), np.int64) if self.forced_new is None
                            else _arr(self.forced_new, np.int64, (m, nt), "forced_new", problems))
         self.backhaul_km = (np.zeros(m) if self.backhaul_km is None
@@ -413,7 +416,7 @@ class Siting5GInput:
     @property
     def station_cost_cny(self) -> np.ndarray:
         """(n_sites, T) cost of one new station: equipment + backhaul [CNY]."""
-        return self.capex_cny[None, :] + self.backhaul_cost_cny_per_km * self.backhaul_km[:, None]
+        return self.site_capex_cny + self.backhaul_cost_cny_per_km * self.backhaul_km[:, None]
 
     def usable_pairs(self) -> pd.DataFrame:
         """Pairs whose site can hold at least one station (existing or new)."""
@@ -450,6 +453,7 @@ class Siting5GInput:
             type_names=tuple(name for name, _ in types),
             capacity_mbps=np.array([t.capacity_mbps for _, t in types], float),
             capex_cny=np.array([t.capex_cny for _, t in types], float),
+            site_capex_cny=site_equipment_cny(cand, types, radio),
             max_per_site=allowed_per_site(cand, types),
             existing=existing_per_site(cand, types),
             backhaul_km=np.asarray(backhaul_km, float),
@@ -475,6 +479,17 @@ def _type_radii(scenario) -> dict:
     from rollout.radio_plan import type_radii_m
 
     return type_radii_m(scenario)
+
+
+def site_equipment_cny(cand: pd.DataFrame, types, radio) -> np.ndarray:
+    """(n_sites, T) equipment capex of one new station: the type's ``capex_cny``, but a macro on an existing tower
+    (candidate ``source == 'tower'``, from ``data.towers``) at ``radio.tower_upgrade_capex_cny``."""
+    price = np.tile(np.array([t.capex_cny for _, t in types], float), (len(cand), 1))
+    names = [n for n, _ in types]
+    if "macro" in names and "source" in cand:
+        tower = cand["source"].astype(str).to_numpy() == "tower"
+        price[tower, names.index("macro")] = float(radio.tower_upgrade_capex_cny)
+    return price
 
 
 def allowed_per_site(cand: pd.DataFrame, types) -> np.ndarray:
@@ -1060,7 +1075,7 @@ def _stations_layer(inp: Siting5GInput, new: np.ndarray, site_cap: np.ndarray, s
     j, ty, cnt = st["site"].to_numpy(), st["type_idx"].to_numpy(), st["count"].to_numpy()
     cap_row = cnt * inp.capacity_mbps[ty]
     share = np.divide(cap_row, site_cap[j], out=np.zeros(len(j)), where=site_cap[j] > 0)
-    equip = np.where(st["new"], cnt * inp.capex_cny[ty], 0.0)
+    equip = np.where(st["new"], cnt * inp.site_capex_cny[j, ty], 0.0)
     bh_cny = np.where(st["new"], cnt * inp.backhaul_km[j] * inp.backhaul_cost_cny_per_km, 0.0)
     carried_row = site_carried[j] * share
     lonlat = inp.site_lonlat if inp.site_lonlat is not None else np.full((inp.n_sites, 2), np.nan)
@@ -1237,4 +1252,4 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
 __all__ = ["Siting5GInput", "Result5G", "Model5G", "FAMILIES", "diagnose", "build_model", "solve_5g", "plan_5g",
            "explain_infeasible", "define_variables", "add_coverage", "add_capacity_assign", "add_station_capacity",
            "add_capacity_cover", "add_target_total", "add_target_cap", "add_district_min", "add_district_max",
-           "station_types", "backhaul_to_nearest_office", "allowed_per_site", "existing_per_site"]
+           "station_types", "backhaul_to_nearest_office", "allowed_per_site", "existing_per_site", "site_equipment_cny"]

@@ -41,7 +41,8 @@ import pulp
 from gis.layers import Layers
 from rollout import milp
 from rollout.milp import Family, Milp
-from rollout.model_5g import allowed_per_site, backhaul_to_nearest_office, existing_per_site, station_types
+from rollout.model_5g import (allowed_per_site, backhaul_to_nearest_office, existing_per_site, site_equipment_cny,
+                              station_types)
 from rollout.plan import SolveStats
 from rollout.solve import solve
 
@@ -69,7 +70,7 @@ class BudgetInput:
             backhaul_km, _ = backhaul_to_nearest_office(layers, scenario.pon.route_factor)
         types = station_types(radio)
         allowed = allowed_per_site(cand, types) > 0
-        equipment = np.where(allowed, np.array([t.capex_cny for _, t in types], float)[None, :], np.inf)
+        equipment = np.where(allowed, site_equipment_cny(cand, types, radio), np.inf)
         cheapest = np.argmin(equipment, axis=1) if len(types) else np.zeros(len(cand), np.int64)  # ties: field order
         cost = (equipment[np.arange(len(cand)), cheapest] if len(types) else np.full(len(cand), np.inf))
         site_type = np.where(np.isfinite(cost), np.array([n for n, _ in types] or [""], dtype=object)[cheapest], "")

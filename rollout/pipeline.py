@@ -690,7 +690,7 @@ _BUDGET_STATION_COLUMNS = ["site_id", "district_id", "type", "count", "new", "eq
 def _budget_stations(layers: Layers, scenario, inp, build: np.ndarray, bh: np.ndarray) -> gpd.GeoDataFrame:
     """The stations layer of a budget plan: the new stations (the type :class:`BudgetInput` priced), then the
     existing ones (free), one row per site and type."""
-    from rollout.model_5g import existing_per_site, station_types
+    from rollout.model_5g import existing_per_site, site_equipment_cny, station_types
 
     radio = scenario.radio
     types = dict(station_types(radio))
@@ -700,7 +700,8 @@ def _budget_stations(layers: Layers, scenario, inp, build: np.ndarray, bh: np.nd
     new = pd.DataFrame({
         "site_id": cand["site_id"].to_numpy()[j], "district_id": cand["district_id"].to_numpy()[j], "type": kind,
         "count": np.ones(len(j), np.int64), "new": True,
-        "equipment_cny": np.array([types[t].capex_cny for t in kind], float), "backhaul_km": bh[j],
+        "equipment_cny": site_equipment_cny(cand, list(types.items()), radio)[j, [list(types).index(t) for t in kind]],
+        "backhaul_km": bh[j],
         "backhaul_cny": bh[j] * radio.backhaul_cost_cny_per_km, "capex_cny": inp.site_cost_cny[j].astype(float)})
     names = list(types)
     counts = existing_per_site(cand, list(types.items()))

@@ -64,6 +64,7 @@ class DataSettings:
     demand: str = _f("modelled", "Demand source: 'modelled' (district-table totals spread around urban cores), a population GeoTIFF, or a point/polygon table with a population column.")
     demand_population_field: str = _f("population", "Population column of a demand table.")
     candidates: str = _f("", "Optional extra candidate 5G sites (points).")
+    towers: str = _f("", "Optional existing towers (points: China Tower or 4G sites) where a macro gNB can be added at radio.tower_upgrade_capex_cny instead of a new site. They become macro candidates labelled 'tower'.")
     existing_sites: str = _f("", "Optional existing 5G stations (points, optional 'type' column): locked, zero cost, count toward the target.")
     offices: str = _f("", "Optional central offices / OLT sites, the existing plant (points; optional 'existing', 'ports' (10G-PON), 'free_slots' and 'chassis' columns). Empty: generated, with a modelled existing plant (pon.existing_plant).")
     hotspots: str = _f("", "Optional industrial-park hot spots (polygons or points with 'enterprise_lines'). Empty: the embedded approximate Qingdao parks.")
@@ -118,6 +119,7 @@ class RadioSettings:
     district_min: dict = _f(dict, "Optional floor on total stations per district id, e.g. {\"370202\" = 2000}.", factory=True)
     district_max: dict = _f(dict, "Optional ceiling on total stations per district id.", factory=True)
     surplus: str = _f("headroom", "Where stations beyond coverage and capacity go: 'headroom' (first raise the cells' traffic headroom by radio.headroom_rule, so they relieve the most loaded traffic; then least capex) or 'none' (cheapest places).", choices=("headroom", "none"))
+    tower_upgrade_capex_cny: float = _f(150000.0, "Capex of a macro gNB added to an existing tower (data.towers): equipment and installation, no new site, civil works or power (seeds/SOURCES.md).", lo=0.0, hi=1e9, unit="CNY")
     baseline_stations: int = _f(0, "5G stations in service before the plan starts (Qingdao: about 20,000 at the end of 2021, seeds/SOURCES.md). Without data.existing_sites the planner places them with its own least-cost model (coverage layer first, then the cheapest stations up to this count), labels them modelled, and plans the target on top. 0: a green field.", lo=0, hi=10_000_000)
     baseline_year: int = _f(0, "Year-end of the baseline network (e.g. 2021); only a label.", lo=0, hi=2100)
     coverage_types: list = _f(lambda: ["macro"], "Station types that build the coverage layer (rollout/coverage_layer.py): every populated point of the evaluation lattice gets k_coverage of them within radius before capacity is added. Default macro (macro-led coverage; small cells add capacity). Empty: coverage tested only at each cell's planning point.", factory=True)
@@ -238,7 +240,7 @@ class Scenario:
             boundaries=self.path(d.boundaries), districts=self.path(d.districts),
             boundaries_layer=d.boundaries_layer or None, boundary_coords=d.boundary_coords, id_field=d.id_field,
             cores=self.path(d.cores), hotspots=self.path(d.hotspots), candidates=self.path(d.candidates),
-            existing_sites=self.path(d.existing_sites), offices=self.path(d.offices),
+            existing_sites=self.path(d.existing_sites), offices=self.path(d.offices), towers=self.path(d.towers),
             demand=None if d.demand.strip().lower() == "modelled" else self.path(d.demand),
             demand_population_field=d.demand_population_field)
         model = DemandModel(

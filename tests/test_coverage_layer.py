@@ -141,3 +141,36 @@ def test_unreachable_lattice_points_are_named_with_exit_3(tmp_path):
     with pytest.raises(InfeasibleError, match=r"5G: coverage: \d+ populated lattice points") as e:
         plan_5g(lay, sc)
     assert e.value.exit_code == 3 and e.value.items
+
+
+def test_towers_are_macro_candidates_at_the_upgrade_price(tmp_path):
+    """Existing towers (data.towers) become macro candidates at radio.tower_upgrade_capex_cny; the plan uses them
+    where they cover as well, and rollout check prices a macro at the tower price only on a tower."""
+    from rollout.check import check_plan
+    from rollout.pipeline import plan_from_scenario
+    from tests._gis_fixtures import write_geojson
+
+    base = second_city_scenario(tmp_path, scenario={"radio": {"target_stations": 0}, "pon": {"enabled": False}})
+    lay = layers_from_scenario(base)
+    macro = lay.candidates[lay.candidates["type"] == "macro"]
+    pts = macro.iloc[:: max(1, len(macro) // 40)]
+    write_geojson(tmp_path / "towers.geojson", [({"id": i}, g) for i, g in enumerate(pts.geometry)])
+    sc = second_city_scenario(tmp_path, scenario={"radio": {"target_stations": 0}, "pon": {"enabled": False}},
+                              towers="towers.geojson")
+    plan = plan_from_scenario(sc)
+    st = plan.stations
+    on_tower = st["site_id"].astype(str).str.startswith("T-")
+    assert on_tower.any()
+    assert (st.loc[on_tower, "equipment_cny"] == sc.radio.tower_upgrade_capex_cny).all()
+    assert (st.loc[~on_tower & (st["type"] == "macro"), "equipment_cny"] == sc.radio.macro.capex_cny).all()
+    plan.save(tmp_path / "out")
+    assert [c.name for c in check_plan(tmp_path / "out") if not c.ok] == []
+    # a tower-priced macro moved off its tower is caught (recomputed from the towers file and the geometry)
+    import geopandas as gpd
+
+    g = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="stations")
+    k = int(np.flatnonzero(g["site_id"].astype(str).str.startswith("T-"))[0])
+    g.loc[k, "lon"] += 0.001
+    g.loc[k, "geometry"] = shapely.Point(g.at[k, "lon"], g.at[k, "lat"])
+    g.to_file(tmp_path / "out" / "plan.gpkg", layer="stations", driver="GPKG")
+    assert "station_capex" in [c.name for c in check_plan(tmp_path / "out") if not c.ok]
