@@ -360,8 +360,10 @@ def test_signal_kills_the_cbc_process_group_and_removes_temp_files(tmp_path, sig
     try:
         cbc = []
         for _ in range(600):  # the CBC child appears within a few seconds
-            cbc = [c for c in _children(proc.pid) if "cbc" in Path(f"/proc/{c}/cmdline").read_bytes().decode(
-                errors="replace").lower()] if proc.poll() is None else []
+            # the program name, not the whole command line: this test's own tmp path holds "cbc" too
+            cbc = [c for c in _children(proc.pid) if Path(Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0")[0]
+                                                           .decode(errors="replace")).name.lower().startswith("cbc")
+                   ] if proc.poll() is None else []
             if cbc or proc.poll() is not None:
                 break
             time.sleep(0.05)
