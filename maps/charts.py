@@ -53,20 +53,54 @@ def svg_hbar_chart(labels: list[str], series: list[tuple[str, list[float], str]]
     return Markup("".join(out))
 
 
+#: Size of axis text in the charts (px): the report template sets ``svg.chart { font-size: 11px }``.
+AXIS_FONT_PX = 11.0
+#: Least clear space between two neighbouring axis labels (px).
+LABEL_GAP_PX = 6.0
+
+
+def text_width_px(text: str, font_px: float = AXIS_FONT_PX) -> float:
+    """A generous estimate of the rendered width of ``text``: 0.62 em per ASCII character, 1 em for any other.
+
+    Chromium's sans-serif measures about 0.55 em per digit and 0.8 em for the minus sign and the ellipsis,
+    so the estimate errs on the wide side (labels are thinned a little early, never overlap).
+    """
+    return font_px * sum(0.62 if ord(ch) < 128 else 1.0 for ch in str(text))
+
+
+def label_stride(labels: list[str], slot_px: float, *, gap_px: float = LABEL_GAP_PX) -> int:
+    """Label every k-th of equally spaced slots (``slot_px`` apart) so that no two shown labels overlap.
+
+    Two labels centred ``k * slot_px`` apart are clear of each other when that distance is at least the
+    widest label plus ``gap_px``.
+    """
+    widest = max((text_width_px(t) for t in labels), default=0.0)
+    if slot_px <= 0:
+        return max(len(labels), 1)
+    return max(1, math.ceil((widest + gap_px) / slot_px))
+
+
 def svg_histogram(counts: list[float], bin_labels: list[str], *, title: str = "", xlabel: str = "",
                   ylabel: str = "", width: int = 720, height: int = 240, colours: list[str] | None = None) -> Markup:
-    """Vertical bars over labelled bins."""
+    """Vertical bars over labelled bins.
+
+    Every bar carries its full label as a tooltip; under the axis only every k-th bin is labelled
+    (:func:`label_stride`), so crowded labels never overlap. The left margin widens to the widest count.
+    """
     n = len(counts)
-    left, bottom, top = 56, 44, 16
-    plot_w, plot_h = width - left - 10, height - bottom - top
     cmax = max([c for c in counts if c] or [1])
+    ticks = _nice_ticks(cmax)
+    tick_w = max(text_width_px(f"{t:,.0f}") for t in ticks)
+    left, bottom, top = max(56, math.ceil(tick_w) + 28), 44, 16   # 28 px: the y label and the tick gap
+    plot_w, plot_h = width - left - 10, height - bottom - top
     bw = plot_w / max(n, 1)
+    stride = label_stride(bin_labels, bw)
     e = html.escape
     out = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" role="img" aria-label="{e(title)}">']
     if title:
         out.append(f"<title>{e(title)}</title>")
-    for t in _nice_ticks(cmax):
+    for t in ticks:
         y = top + plot_h - plot_h * t / cmax
         out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                    f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="ax">{t:,.0f}</text>')
@@ -76,8 +110,9 @@ def svg_histogram(counts: list[float], bin_labels: list[str], *, title: str = ""
         colour = (colours or [])[i] if colours and i < len(colours) else "#4292c6"
         out.append(f'<rect x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" width="{max(bw - 2, 1):.1f}" '
                    f'height="{h:.1f}" fill="{e(colour)}"><title>{e(lab)}: {c:,.0f}</title></rect>')
-        out.append(f'<text x="{x + bw / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" class="ax">'
-                   f"{e(lab)}</text>")
+        if i % stride == 0:
+            out.append(f'<text x="{x + bw / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" class="ax">'
+                       f"{e(lab)}</text>")
     out.append(f'<line x1="{left}" x2="{width - 10}" y1="{top + plot_h}" y2="{top + plot_h}" class="axis"/>')
     if xlabel:
         out.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" text-anchor="middle" class="lb">'

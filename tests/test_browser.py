@@ -314,6 +314,35 @@ def test_report_offline_and_printable(fresh, saved):
     assert_offline_clean(page, log)
 
 
+def test_histogram_axis_labels_do_not_overlap_as_drawn(fresh, saved):
+    """The RSRP chart of the Qingdao default (15 bins of 5 dB) drawn with the report's own CSS: the rendered
+    boxes of the x-axis labels are apart, and the count ticks stay inside the chart, clear of the y-axis title."""
+    import re
+
+    from maps.network_report import rsrp_chart
+    from tests.test_report import rsrp_bins
+
+    page, log = fresh
+    css = re.search(r"<style>.*?</style>", (saved / "report.html").read_text(encoding="utf-8"), re.S).group(0)
+    hist = rsrp_bins(-130, 5, 15)
+    for h in hist:
+        h["population"] *= 1000.0                     # counts in the millions, as in Qingdao
+    page.set_content(f"<!doctype html><html><head>{css}</head><body>{rsrp_chart(hist, -110.0)['svg']}</body></html>")
+    boxes = page.evaluate("""() => { const s = document.querySelector('svg.chart').getBoundingClientRect();
+        return Array.from(document.querySelectorAll('svg.chart text')).map(t => {
+          const b = t.getBoundingClientRect();   // on screen, after the y title's rotation
+          return {cls: t.getAttribute('class'), anchor: t.getAttribute('text-anchor'),
+                  rot: t.hasAttribute('transform'), x0: b.left - s.left, x1: b.right - s.left}; }); }""")
+    axis = [b for b in boxes if b["cls"] == "ax" and b["anchor"] == "middle"]
+    assert len(axis) >= 5
+    for a, b in zip(axis, axis[1:], strict=False):
+        assert b["x0"] - a["x1"] >= 2, (a, b)
+    ylabel = next(b for b in boxes if b["rot"])
+    ticks = [b for b in boxes if b["anchor"] == "end"]
+    assert ticks and all(t["x0"] >= ylabel["x1"] + 2 for t in ticks), (ylabel, ticks)
+    assert_offline_clean(page, log)
+
+
 def test_layers_map_offline(fresh, saved):
     import geopandas as gpd
 

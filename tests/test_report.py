@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as hst
 
 import maps.report as mr
 from gis.errors import InputError
@@ -290,10 +292,68 @@ def test_rsrp_chart_is_the_histogram(saved, report):
     assert fills == {"#cb181d"}
     fills = {b.get("fill") for b, h in zip(bars, hist, strict=True) if (h["dbm_lo"] or -inf) >= -95}
     assert fills == {"#41ab5d"}
-    # open-ended bins (infinite bounds are saved as null) are labelled as such
+    # open-ended bins (infinite bounds are saved as null) are labelled as such (every bar's tooltip has its label)
     assert hist[0]["dbm_lo"] is None and hist[-1]["dbm_hi"] is None
-    labels = ["".join(e.itertext()) for e in root.iter() if e.tag.endswith("text") and e.get("text-anchor") == "middle"]
-    assert labels[0] == "< \u2212120" and labels[1] == "\u2212120\u2026\u2212110" and "\u2265 \u221260" in labels
+    labels = [bar_label(b) for b in bars]
+    assert labels[0] == "< \u2212120" and labels[1] == "\u2212120\u2026\u2212110" and labels[-1] == "\u2265 \u221260"
+    assert_axis_labels_clear(root, labels)
+
+
+def bar_label(rect) -> str:
+    """The bin label of a histogram bar, from its tooltip '<label>: <count>'."""
+    tip = next(e for e in rect if e.tag.endswith("title"))
+    return tip.text.rsplit(": ", 1)[0]
+
+
+def assert_axis_labels_clear(root, bin_labels: list[str]) -> None:
+    """The labels under a histogram's x axis are bin labels, in order, thinned evenly, and never overlap;
+    the count ticks fit between the y-axis title and the plot."""
+    from maps.charts import LABEL_GAP_PX, text_width_px
+
+    axis = [(float(e.get("x")), "".join(e.itertext())) for e in root.iter()
+            if e.tag.endswith("text") and e.get("class") == "ax" and e.get("text-anchor") == "middle"]
+    assert axis and axis[0][1] == bin_labels[0]
+    shown = [bin_labels.index(t) for _, t in axis]
+    stride = shown[1] - shown[0] if len(shown) > 1 else len(bin_labels)
+    assert shown == list(range(0, len(bin_labels), stride))
+    for (xa, a), (xb, b) in zip(axis, axis[1:], strict=False):
+        assert xb - xa >= (text_width_px(a) + text_width_px(b)) / 2 + LABEL_GAP_PX, (a, b)
+    for e in root.iter():
+        if e.tag.endswith("text") and e.get("text-anchor") == "end":   # count ticks, right-aligned at x
+            assert float(e.get("x")) - text_width_px("".join(e.itertext())) >= 20
+
+
+def rsrp_bins(lo_dbm: int, step_db: int, n: int) -> list[dict]:
+    """A histogram as plan.json stores it: open bins at both ends (null bounds), ``n`` bins in all."""
+    edges = [lo_dbm + step_db * i for i in range(n - 1)]
+    return [{"dbm_lo": a, "dbm_hi": b, "points": 10, "population": 1000.0 * (i + 1) ** 3}
+            for i, (a, b) in enumerate(zip([None, *edges], [*edges, None], strict=True))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=hst.integers(2, 40), step_db=hst.sampled_from([1, 2, 5, 10]), lo_dbm=hst.integers(-150, -60),
+       width=hst.integers(320, 1000))
+@example(n=15, step_db=5, lo_dbm=-130, width=720)   # the Qingdao default: its labels overlapped before
+def test_rsrp_chart_axis_labels_never_overlap(n, step_db, lo_dbm, width):
+    import maps.network_report as nr
+
+    svg = nr.rsrp_chart(rsrp_bins(lo_dbm, step_db, n), -110.0)["svg"]
+    root = ET.fromstring(str(svg).replace('width="720"', f'width="{width}"'))
+    bars = [e for e in root.iter() if e.tag.endswith("rect")]
+    assert len(bars) == n
+    assert_axis_labels_clear(root, [bar_label(b) for b in bars])
+
+
+@settings(max_examples=40, deadline=None)
+@given(labels=hst.lists(hst.text(alphabet="0123456789%\u2212\u2026\u2265<> \u9752\u5c9b", min_size=1, max_size=14),
+                        min_size=1, max_size=50, unique=True),
+       width=hst.integers(240, 1000), big=hst.floats(1, 5e9))
+def test_histogram_axis_labels_never_overlap(labels, width, big):
+    counts = [big * (i % 3) for i in range(len(labels))]
+    root = ET.fromstring(str(mr.svg_histogram(counts, labels, width=width, ylabel="people")))
+    bars = [e for e in root.iter() if e.tag.endswith("rect")]
+    assert [bar_label(b) for b in bars] == labels
+    assert_axis_labels_clear(root, labels)
 
 
 def test_optical_budget_and_bill_of_quantities(saved, report):
