@@ -3,10 +3,12 @@
 Run: ``python -m bench.bench_region [--parts decomposition,speedup,shandong] [--workers 2] [--time-limit S]
 [--out DIR]`` (or ``python -m bench bench_region``; not in ``make bench``'s default list: it takes hours on 2
 shared cores). Every figure is a ratio within one run, so the shared machine's noise mostly cancels.
-``--time-limit`` sets every solve's limit in every part (default: 120 s for decomposition and speed-up, the
-seed's 60 s for Shandong); ``--out`` keeps the region folders (default: a temporary folder), so a Shandong
-run stopped early can still be projected: ``--parts projection --out DIR`` reads the saved ``level.json``
-records of ``DIR/shandong``.
+Every part uses the regional tables of ``seeds/shandong.toml`` (``TABLES``). ``--time-limit`` sets every
+solve's limit in every part (default: the seed's 60 s); ``--city-time-limit 370200=60`` overrides it for
+Shandong cities. ``--out`` keeps the region folders (default: a temporary folder): ``--resume`` then solves
+only the Shandong levels not saved there, and a run stopped early can still be projected:
+``--parts projection --out DIR`` reads the saved ``level.json`` records of ``DIR/shandong``.
+Figures measured on the shared 2-core machine: ``bench/README.md``, "Region".
 
 * ``decomposition``: Qingdao's 10 districts as 10 subproblems (``subproblem = "district"``, the
   regional targets 35,000 stations and 90,000 ports shared by the master over 3 levels each)
