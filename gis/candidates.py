@@ -394,19 +394,24 @@ def user_offices(path: str | os.PathLike, cells: gpd.GeoDataFrame, districts: gp
 
 
 def fill_reach(offices: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *, max_dist_m: float) -> gpd.GeoDataFrame:
-    """Add generated offices until every cell with demand has one within ``max_dist_m``.
+    """Add generated offices until every cell with demand has one within ``max_dist_m`` of its farthest premises.
 
-    Greedy: while some cell with ONTs is out of reach, open a candidate office at
-    the out-of-reach cell with the most ONTs (its planning point). Deterministic.
+    A cell's farthest premises lie a hexagon's circumradius of its ``area_km2`` beyond its planning
+    point (as the PON model's reach check counts them), so an office must lie within ``max_dist_m``
+    minus that radius of the planning point. Greedy: while some cell with ONTs is out of reach, open a
+    candidate office at the out-of-reach cell with the most ONTs (its planning point). Deterministic.
+    A cell wider than the reach itself stays out of reach (the PON check names it).
     """
     from scipy.spatial import cKDTree
 
     need = cells["onts"].to_numpy(float) > 0
     xy = cells[["x_m", "y_m"]].to_numpy(float)
+    area_m2 = np.maximum(cells["area_km2"].to_numpy(float), 0.0) * 1e6 if "area_km2" in cells else np.zeros(len(xy))
+    budget_m = max_dist_m - np.sqrt(2.0 * area_m2 / (3.0 * np.sqrt(3.0)))  # minus the hexagon's circumradius
     office_xy = offices[["x_m", "y_m"]].to_numpy(float)
     if len(office_xy):
         d, _ = cKDTree(office_xy).query(xy, k=1)
-        out = need & (d > max_dist_m)
+        out = need & (d > budget_m)
     else:
         out = need.copy()
     added = []
@@ -415,7 +420,8 @@ def fill_reach(offices: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *, max_dist_m
         idx = np.flatnonzero(out)
         pick = idx[np.argmax(onts[idx])]
         added.append(pick)
-        out &= np.hypot(*(xy - xy[pick]).T) > max_dist_m
+        out &= np.hypot(*(xy - xy[pick]).T) > budget_m
+        out[pick] = False  # a cell wider than the reach: nothing closer than its own planning point
     if not added:
         return offices
     added = np.asarray(added)
