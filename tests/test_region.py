@@ -80,6 +80,8 @@ def test_region_plan_json_has_every_city_totals_bound_and_gap(solved):
     assert sol["objective"] == pytest.approx(t["capex_cny"])
     assert 0 <= sol["bound"] <= sol["objective"] and sol["gap"] == pytest.approx(1 - sol["bound"] / sol["objective"])
     assert saved["failed"] == [] and saved["run"]["tasks_solved"] == 9
+    # 'optimal' only with a proven master choice AND the regional gap within the requested one
+    assert sol["status"] == ("optimal" if sol["master_status"] == "optimal" and sol["gap"] <= 0.005 else "feasible")
 
 
 def test_each_city_folder_is_its_chosen_level_and_passes_the_check(solved):
