@@ -165,7 +165,6 @@ class CoverageLayer:
     points: int                  # populated lattice points tested
     rows: int                    # covering rows after reduction
     unreachable_points: int      # populated points fewer than k candidates reach
-    unreachable_population: float
     short: np.ndarray | None = None   # bool per point: fewer than k candidates within radius
     type_names: tuple = ()
 
@@ -221,7 +220,7 @@ def choose_coverage_sites(points_xy, point_clutter, point_need, bound_mask, site
     sites = np.flatnonzero(chosen)
     return CoverageLayer(sites=sites, site_type=np.asarray(site_type)[sites], stats=stats, points=n,
                          rows=int(rows.shape[0]), unreachable_points=int(short.sum()),
-                         unreachable_population=0.0, short=short)
+                         short=short)
 
 
 def _select(mask: np.ndarray) -> sp.csr_matrix:

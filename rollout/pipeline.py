@@ -616,6 +616,8 @@ def _extra(layers: Layers, scenario, res5, best: dict, sequential: dict | None, 
                       "stations_new": int(r["stations"].loc[r["stations"]["new"].astype(bool), "count"].sum()),
                       "olt_sites": 0 if r["resp"] is None else int(r["resp"].totals["olt_sites"])} for r in rounds],
     }
+    if getattr(best["res5"], "coverage_layer", None):
+        extra["coverage_layer"] = best["res5"].coverage_layer
     if best["resp"] is not None and sequential is not None:
         seq, joint = sequential["total"], best["total"]
         extra["joint_vs_sequential"] = {

@@ -118,6 +118,7 @@ def test_modelled_baseline_is_kept_free_and_counted(tmp_path):
                                                             "baseline_year": 2021, "surplus": "none"},
                                                   "pon": {"enabled": False}})
     plan = plan_from_scenario(sc)
+    assert plan.extra["coverage_layer"]["lattice_points"] > 0    # the layer's summary is saved with the plan
     base = plan.extra["baseline"]
     assert base["source"] == "modelled" and base["stations"] >= 380
     st = plan.stations
