@@ -146,13 +146,12 @@ def lp_bound(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, *, time_limit
 
 
 def centre_children(h3_ids: np.ndarray) -> np.ndarray:
-    """True where an H3 cell is the centre child of its parent (a sub-lattice of one point in seven)."""
-    out = np.zeros(len(h3_ids), bool)
-    for i, h in enumerate(h3_ids):
-        h = int(h)
-        r = h3n.get_resolution(h)
-        out[i] = r == 0 or h3n.cell_to_center_child(h3n.cell_to_parent(h, r - 1), r) == h
-    return out
+    """True where an H3 cell is the centre child of its parent (a sub-lattice of one point in seven): its own
+    resolution's 3-bit digit is 0 (H3 index layout: digit r at bits 3·(15 − r))."""
+    h = np.asarray(h3_ids, dtype=np.uint64)
+    res = (h >> np.uint64(52)) & np.uint64(0xF)
+    digit = (h >> (np.uint64(3) * (np.uint64(15) - res))) & np.uint64(7)
+    return (digit == 0) | (res == 0)
 
 
 @dataclass
@@ -164,9 +163,12 @@ class CoverageLayer:
     stats: SolveStats
     points: int                  # populated lattice points tested
     rows: int                    # covering rows after reduction
-    unreachable_points: int      # populated points fewer than k candidates reach
-    short: np.ndarray | None = None   # bool per point: fewer than k candidates within radius
+    short: np.ndarray            # bool per point: fewer than k candidates within radius
     type_names: tuple = ()
+
+    @property
+    def unreachable_points(self) -> int:
+        return int(self.short.sum())
 
     def summary(self) -> dict:
         """``plan.json["extra"]["coverage_layer"]``."""
@@ -184,16 +186,8 @@ def choose_coverage_sites(points_xy, point_clutter, point_need, bound_mask, site
     the LP bound uses (a subset: any subset of the rows bounds the whole).
     """
     t0 = time.perf_counter()
-    point_clutter = np.asarray(point_clutter).astype(str)
-    n, m = len(point_clutter), len(site_type)
-    a = sp.csr_matrix((n, m))
-    for tcol, by_clutter in radius_m.items():
-        r = np.array([by_clutter.get(c, 0.0) for c in point_clutter], float)
-        ok = np.asarray(site_type) == tcol
-        sub = coverage_matrix(points_xy, r, np.asarray(site_xy)[ok])
-        a = a + sp.csr_matrix((sub.data, sub.indices, sub.indptr), shape=(n, int(ok.sum()))) @ _select(ok)
-    a = a.tocsr()
-    a.data[:] = 1.0
+    n = len(point_clutter)
+    a = typed_coverage_matrix(points_xy, point_clutter, site_xy, site_type, radius_m)
     have = np.asarray(a @ np.asarray(existing, float)).ravel()
     free = np.asarray(a @ (np.asarray(existing) == 0).astype(float)).ravel()
     need = np.maximum(np.asarray(point_need, np.int64) - have.astype(np.int64), 0)
@@ -219,14 +213,24 @@ def choose_coverage_sites(points_xy, point_clutter, point_need, bound_mask, site
              int(chosen.sum()), n, rows.shape[0], objective, "none" if bound is None else f"{bound:.4g}")
     sites = np.flatnonzero(chosen)
     return CoverageLayer(sites=sites, site_type=np.asarray(site_type)[sites], stats=stats, points=n,
-                         rows=int(rows.shape[0]), unreachable_points=int(short.sum()),
-                         short=short)
+                         rows=int(rows.shape[0]), short=short)
 
 
-def _select(mask: np.ndarray) -> sp.csr_matrix:
-    """(k × m) matrix scattering k selected columns back to their rows in ``mask``."""
-    idx = np.flatnonzero(mask)
-    return sp.csr_matrix((np.ones(len(idx)), (np.arange(len(idx)), idx)), shape=(len(idx), len(mask)))
+def typed_coverage_matrix(points_xy, point_clutter, site_xy, site_type: np.ndarray, radius_m: dict) -> sp.csr_matrix:
+    """(points × sites) 0/1: site j (of type column ``site_type[j]``; -1 none) within its type's radius in the
+    point's clutter class (``radius_m`` = ``{type_col: {clutter: radius_m}}``)."""
+    point_clutter = np.asarray(point_clutter).astype(str)
+    site_type = np.asarray(site_type)
+    n, m = len(point_clutter), len(site_type)
+    rows, cols = [], []
+    for tcol, by_clutter in radius_m.items():
+        idx = np.flatnonzero(site_type == tcol)
+        r = np.array([by_clutter.get(c, 0.0) for c in point_clutter], float)
+        sub = coverage_matrix(points_xy, r, np.asarray(site_xy)[idx]).tocoo()
+        rows.append(sub.row)
+        cols.append(idx[sub.col])
+    r, c = (np.concatenate(rows), np.concatenate(cols)) if rows else (np.zeros(0, int), np.zeros(0, int))
+    return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, m))
 
 
 def _summary(layer: CoverageLayer, types: tuple) -> dict:
@@ -239,16 +243,40 @@ def _summary(layer: CoverageLayer, types: tuple) -> dict:
 
 
 
-def _lattice_points(layers) -> pd.DataFrame:
-    """Populated evaluation-lattice points with metric x_m, y_m and integer h3."""
+def coverage_points(layers, scenario) -> dict:
+    """The points the layer covers: the populated evaluation-lattice points, then the cells' planning points
+    (so the program's per-cell coverage rows hold on the layer's sites). ``xy`` [m], ``clutter``, ``need`` (k by
+    clutter class), ``cell`` (demand row) and ``bound`` (the centre-child sub-lattice the LP bound uses)."""
     from gis.crs import lonlat_to_xy
     from rollout.coverage_eval import evaluation_lattice
 
     lat = evaluation_lattice(layers.demand)
-    lat = lat[lat["population"].to_numpy(float) > 0].reset_index(drop=True)
-    lat["x_m"], lat["y_m"] = lonlat_to_xy(lat["lon"].to_numpy(float), lat["lat"].to_numpy(float), layers.crs_metric)
-    lat["h3_int"] = np.array([h3n.str_to_int(h) for h in lat["h3"]], dtype=np.uint64)
-    return lat
+    lat = lat[lat["population"].to_numpy(float) > 0]
+    dem = layers.demand
+    pp = np.flatnonzero(dem["population"].to_numpy(float) > 0)
+    x, y = lonlat_to_xy(lat["lon"].to_numpy(float), lat["lat"].to_numpy(float), layers.crs_metric)
+    h3_int = np.array([h3n.str_to_int(h) for h in lat["h3"]], dtype=np.uint64)
+    clutter = np.concatenate([lat["clutter"].astype(str).to_numpy(), dem["clutter"].astype(str).to_numpy()[pp]])
+    k_by = {c: int(v) for c, v in scenario.radio.k_coverage.as_dict().items()}
+    return {"xy": np.vstack([np.column_stack([x, y]), dem[["x_m", "y_m"]].to_numpy(float)[pp]]),
+            "clutter": clutter, "need": np.array([k_by.get(c, 1) for c in clutter], np.int64),
+            "cell": np.concatenate([lat["cell"].to_numpy(), pp]),
+            "bound": np.concatenate([centre_children(h3_int), np.zeros(len(pp), bool)])}
+
+
+def coverage_columns(inp, scenario) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
+    """Per candidate site: its coverage type column (-1: none; one type per position), ``{type_col: radii}``,
+    the existing stations of that type and the cost of a new one there [CNY] (inf where none can be built)."""
+    types = tuple(inp.type_names)
+    cov = [types.index(t) for t in scenario.radio.coverage_types if t in types]
+    slots = np.maximum(inp.max_per_site, inp.existing)
+    site_type = np.full(inp.n_sites, -1)
+    for t in reversed(cov):                       # the first listed coverage type a site allows
+        site_type[slots[:, t] > 0] = t
+    rows, col = np.arange(inp.n_sites), np.maximum(site_type, 0)
+    existing = np.where(site_type >= 0, inp.existing[rows, col], 0)
+    cost = np.where(site_type >= 0, inp.station_cost_cny[rows, col], np.inf)
+    return site_type, {t: inp.type_radius_m[types[t]] for t in cov}, existing, cost
 
 
 def apply_coverage_layer(inp, layers, scenario, *, time_limit_s: float = 60.0):
@@ -263,30 +291,15 @@ def apply_coverage_layer(inp, layers, scenario, *, time_limit_s: float = 60.0):
     import dataclasses
 
     types = tuple(inp.type_names)
-    cov = [types.index(t) for t in scenario.radio.coverage_types if t in types]
-    lat = _lattice_points(layers)
-    # the cells' planning points too, so the program's per-cell coverage rows hold on the same sites
-    dem = layers.demand
-    pp = dem[dem["population"].to_numpy(float) > 0]
-    xy = np.vstack([lat[["x_m", "y_m"]].to_numpy(float), pp[["x_m", "y_m"]].to_numpy(float)])
-    clutter = np.concatenate([lat["clutter"].astype(str).to_numpy(), pp["clutter"].astype(str).to_numpy()])
-    bound_mask = np.concatenate([centre_children(lat["h3_int"].to_numpy()), np.zeros(len(pp), bool)])
-    k_by = {c: int(v) for c, v in scenario.radio.k_coverage.as_dict().items()}
-    need = np.array([k_by.get(c, 1) for c in clutter], np.int64)
-    slots = np.maximum(inp.max_per_site, inp.existing)
-    site_type = np.full(inp.n_sites, -1)
-    for t in reversed(cov):                       # the first listed coverage type a site allows
-        site_type[slots[:, t] > 0] = t
-    is_cov = site_type >= 0
-    existing = np.where(is_cov, inp.existing[np.arange(inp.n_sites), np.maximum(site_type, 0)], 0)
-    cost = np.where(is_cov, inp.station_cost_cny[np.arange(inp.n_sites), np.maximum(site_type, 0)], np.inf)
-    radius = {t: inp.type_radius_m[types[t]] for t in cov}
-    layer = choose_coverage_sites(xy, clutter, need, bound_mask, inp.site_xy, np.where(np.isfinite(cost), cost, 0.0),
-                                  site_type, radius, existing=existing, time_limit_s=time_limit_s)
+    pts = coverage_points(layers, scenario)
+    site_type, radius, existing, cost = coverage_columns(inp, scenario)
+    cov = list(radius)
+    layer = choose_coverage_sites(pts["xy"], pts["clutter"], pts["need"], pts["bound"], inp.site_xy,
+                                  np.where(np.isfinite(cost), cost, 0.0), site_type, radius, existing=existing,
+                                  time_limit_s=time_limit_s)
     layer.type_names = types
     if layer.unreachable_points:
-        _raise_unreachable(layer.short, np.concatenate([lat["cell"].to_numpy(), np.flatnonzero(
-            dem["population"].to_numpy(float) > 0)]), clutter, dem, radius, types)
+        _raise_unreachable(layer.short, pts["cell"], layers.demand, radius, types)
     forced = np.zeros_like(inp.max_per_site)
     forced[layer.sites, layer.site_type] = 1
     max_per_site = inp.max_per_site.copy()
@@ -301,8 +314,7 @@ def apply_coverage_layer(inp, layers, scenario, *, time_limit_s: float = 60.0):
     return dataclasses.replace(inp, forced_new=forced, max_per_site=max_per_site, pairs=pairs), layer
 
 
-def _raise_unreachable(short: np.ndarray, point_cell: np.ndarray, clutter: np.ndarray, dem, radius: dict,
-                       types: tuple) -> None:
+def _raise_unreachable(short: np.ndarray, point_cell: np.ndarray, dem, radius: dict, types: tuple) -> None:
     """Exit 3 naming the cells (district, clutter class, radius) whose lattice points no coverage candidate reaches."""
     from gis.errors import InfeasibleError
 
@@ -360,26 +372,15 @@ def layer_plan_bound(layers, scenario, inp, *, time_limit_s: float = 60.0) -> So
     relaxed, so the bound is valid and cheap (one LP) but loose where they bind.
     """
     t0 = time.perf_counter()
-    types = tuple(inp.type_names)
-    cov = [types.index(t) for t in scenario.radio.coverage_types if t in types]
-    lat = _lattice_points(layers)
-    keep = centre_children(lat["h3_int"].to_numpy())
-    lat = lat[keep].reset_index(drop=True)
-    k_by = {c: int(v) for c, v in scenario.radio.k_coverage.as_dict().items()}
-    need = np.array([k_by.get(c, 1) for c in lat["clutter"].astype(str)], np.int64)
+    pts = coverage_points(layers, scenario)
+    site_type, radius, existing, cost_site = coverage_columns(inp, scenario)
+    cov = list(radius)
+    keep = pts["bound"]
+    a = typed_coverage_matrix(pts["xy"][keep], pts["clutter"][keep], inp.site_xy, site_type, radius)
+    cost_cov = np.where(existing > 0, 0.0, np.where(np.isfinite(cost_site), cost_site, 0.0))   # existing: free
+    rows, rneed = reduce_rows(a, pts["need"][keep])
+    lb_cov = lp_bound(rows, rneed, cost_cov, time_limit_s=time_limit_s) if cov else 0.0
     cost = inp.station_cost_cny
-    slots = np.maximum(inp.max_per_site, inp.existing)
-    a = sp.csr_matrix((len(lat), 0))
-    costs, existing = [], []
-    for t in cov:
-        ok = np.flatnonzero(slots[:, t] > 0)
-        r = np.array([inp.type_radius_m[types[t]].get(c, 0.0) for c in lat["clutter"].astype(str)], float)
-        a = sp.hstack([a, coverage_matrix(lat[["x_m", "y_m"]].to_numpy(float), r, inp.site_xy[ok])]).tocsr()
-        costs.append(np.where(inp.existing[ok, t] > 0, 0.0, cost[ok, t]))
-        existing.append(inp.existing[ok, t])
-    cost_cov = np.concatenate(costs) if costs else np.zeros(0)
-    rows, rneed = reduce_rows(a, need)
-    lb_cov = lp_bound(rows, rneed, cost_cov, time_limit_s=time_limit_s) if len(cost_cov) else 0.0
     new_ok = inp.new_max > 0
     c_cov = min((cost[new_ok[:, t], t].min() for t in cov if new_ok[:, t].any()), default=np.inf)
     c_min = float(cost[new_ok].min()) if new_ok.any() else 0.0

@@ -230,13 +230,14 @@ def _check_district_keys(scenario, layers: Layers) -> None:
         raise ScenarioError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
 
 
-def modelled_baseline(layers: Layers, scenario) -> dict | None:
+def modelled_baseline(layers: Layers, scenario) -> tuple[Layers, dict | None]:
     """Place the pre-plan 5G network (``radio.baseline_stations``) when no existing-sites layer is given.
 
     The baseline is the planner's own least-cost network of that size (the coverage layer, then the cheapest
-    stations up to the count; surplus by cost), written into ``layers.candidates`` as existing stations
-    (free, kept, counted toward the target) with ``source = 'modelled_baseline'``. Returns its summary for
-    ``extra.baseline`` (None when there is none to model).
+    stations up to the count; surplus by cost), written as existing stations (free, kept, counted toward the
+    target) with ``source = 'modelled_baseline'`` into a copy of the candidates. Returns ``(layers with them,
+    the summary for extra.baseline)``, or the layers unchanged and None when there is none to model; the
+    caller's layers are never edited.
     """
     from rollout.model_5g import plan_5g, station_types
 
@@ -244,11 +245,12 @@ def modelled_baseline(layers: Layers, scenario) -> dict | None:
     cand = layers.candidates
     types = [t for t, _ in station_types(scenario.radio)]
     if n <= 0 or scenario.data.existing_sites or any(cand.get(f"existing_{t}", pd.Series(0)).sum() for t in types):
-        return None
+        return layers, None
     log.info("baseline: modelling the %d stations in service before the plan (no existing-sites layer)", n)
     base = dataclasses.replace(scenario, radio=dataclasses.replace(scenario.radio, target_stations=n, surplus="none"))
     res = plan_5g(layers, base)
     st = res.stations
+    cand = cand.copy()
     row = pd.Series(np.arange(len(cand)), index=cand["site_id"].astype(str))
     for t in types:
         built = st[st["type"] == t]
@@ -258,7 +260,7 @@ def modelled_baseline(layers: Layers, scenario) -> dict | None:
         cand[col] = counts
     cand.loc[(cand[[f"existing_{t}" for t in types]].sum(axis=1) > 0).to_numpy(), "source"] = "modelled_baseline"
     st5 = res.solves[-1]
-    return {"stations": int(st["count"].sum()), "year": int(scenario.radio.baseline_year) or None,
+    return dataclasses.replace(layers, candidates=cand), {"stations": int(st["count"].sum()), "year": int(scenario.radio.baseline_year) or None,
             "source": "modelled", "by_type": {t: int(st.loc[st["type"] == t, "count"].sum()) for t in types},
             "capex_cny_if_built": float(res.capex_cny), "status": st5.status,
             "method": "the planner's least-cost network of this size (coverage layer, then the cheapest stations), "
@@ -280,7 +282,7 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
     if scenario.budget.capex_cny > 0:
         return with_coverage_evaluation(_budget_plan(layers, scenario), layers, scenario)
 
-    baseline = modelled_baseline(layers, scenario)
+    layers, baseline = modelled_baseline(layers, scenario)
     site_cell = site_cell_index(layers)
     log.info("5G siting, backhaul priced to the nearest central office")
     res5 = plan_5g(layers, scenario)

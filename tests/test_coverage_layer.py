@@ -117,7 +117,10 @@ def test_modelled_baseline_is_kept_free_and_counted(tmp_path):
     sc = second_city_scenario(tmp_path, scenario={"radio": {"target_stations": 400, "baseline_stations": 380,
                                                             "baseline_year": 2021, "surplus": "none"},
                                                   "pon": {"enabled": False}})
-    plan = plan_from_scenario(sc)
+    lay = layers_from_scenario(sc)
+    before = lay.candidates.copy()
+    plan = plan_from_scenario(sc, layers=lay)
+    assert lay.candidates.equals(before)       # the caller's layers are not edited (they may plan again)
     assert plan.extra["coverage_layer"]["lattice_points"] > 0    # the layer's summary is saved with the plan
     base = plan.extra["baseline"]
     assert base["source"] == "modelled" and base["stations"] >= 380
@@ -175,3 +178,15 @@ def test_towers_are_macro_candidates_at_the_upgrade_price(tmp_path):
     g.loc[k, "geometry"] = shapely.Point(g.at[k, "lon"], g.at[k, "lat"])
     g.to_file(tmp_path / "out" / "plan.gpkg", layer="stations", driver="GPKG")
     assert "station_capex" in [c.name for c in check_plan(tmp_path / "out") if not c.ok]
+
+
+def test_centre_children_from_the_index_bits_match_h3():
+    import h3.api.numpy_int as h3n
+
+    from rollout.coverage_layer import centre_children
+
+    root = h3n.latlng_to_cell(36.07, 120.38, 7)
+    cells = np.concatenate([np.asarray(h3n.cell_to_children(root, r), np.uint64) for r in (8, 9, 10)])
+    want = [h3n.cell_to_center_child(h3n.cell_to_parent(int(h), h3n.get_resolution(int(h)) - 1),
+                                     h3n.get_resolution(int(h))) == int(h) for h in cells]
+    assert centre_children(cells).tolist() == want and 0 < sum(want) < len(want)
