@@ -11,7 +11,7 @@ A saved plan may carry, beside the layers every plan has (see :mod:`rollout.plan
 * ``plan.json`` ``pon.optical_budget``: a list of ``{split, class, budget_db, loss_db_fixed, db_per_km,
   max_route_km}``; ``pon.bill_of_quantities``: ``{olt_sites_new, olt_sites_upgraded, olt_chassis_new,
   olt_cards, ports, splitters: {"1:8": n, ...}, fibre_km: {feeder, distribution, backhaul}, trench_km,
-  homes_passed, cost_per_home_passed_cny}``;
+  lines, cost_per_line_cny, homes_passed, cost_per_home_passed_cny}``;
 * ``plan.gpkg`` layers ``rsrp`` (best-server RSRP on an H3 lattice: h3, district_id, clutter, population,
   area_km2, rsrp_dbm, covered; points) and ``splitters`` (splitter_id, olt_id, kind primary|secondary,
   ratio, lines, district_id; points).

@@ -109,8 +109,10 @@ def boq_rows(boq: dict | None) -> dict | None:
         rows.append(("trench", f"{num_text(boq.get('trench_km'), 1)} km"))
     if "homes_passed" in boq:
         rows.append(("homes passed", int_text(boq.get("homes_passed"))))
+    if "lines" in boq:
+        rows.append(("lines connected (ONTs)", int_text(boq.get("lines"))))
     known = {k for k, _, _ in BOQ_ITEMS} | {"splitters", "fibre_km", "trench_km", "homes_passed",
-                                             "cost_per_home_passed_cny"}
+                                             "cost_per_home_passed_cny", "lines", "cost_per_line_cny"}
     rows += [(str(k).replace("_", " "), _value_text(k, v)) for k, v in boq.items() if k not in known]
     return {"rows": rows, "cost_per_home_passed": cny_text(boq.get("cost_per_home_passed_cny"), exact=True),
             "homes_passed": int_text(boq.get("homes_passed"))}

@@ -463,7 +463,7 @@ def _figures(u: OdnUnits, odn: Odn, forest, edges: pd.DataFrame, n_cabs: int, ca
         "cabinet_star_km": float(forest.star_m.sum() / 1000.0), "mst_km": float(forest.total_m.sum() / 1000.0),
         "rehung": int((edges["parent"].to_numpy() != forest.edges["parent"].to_numpy()).sum()),
         "cabinet_positions": int(n_cabs), "cabinets": int(sp.loc[sp["kind"] == "primary", "cabinets"].sum()),
-        "splitters": per_ratio, "homes_passed": float(u.lines.sum()),
+        "splitters": per_ratio, "lines": float(u.lines.sum()),
         "feeder_cny": float(lk.loc[is_f, "capex_cny"].sum()), "distribution_cny": float(lk.loc[~is_f, "capex_cny"].sum()),
         "max_path_km": float(odn.unit_path_km.max()) if len(u.cell) else 0.0,
         "max_loss_over_budget_db": float((odn.unit_loss_db - odn.unit_budget_db).max()) if len(u.cell) else None,

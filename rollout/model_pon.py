@@ -1228,8 +1228,8 @@ def bill_of_quantities(res: ResultPON, f: dict) -> dict:
             # trenches between sites: the feeder trees and the cabinet -> cell distribution; the in-cell cabling
             # (an estimate, in ducts, poles and risers) is in fibre_km only
             "trench_km": f["feeder_km"] + f["distribution_km"] - f["in_cell_km"], "star_feeder_km": f["star_km"],
-            "homes_passed": f["homes_passed"],
-            "cost_per_home_passed_cny": capex / f["homes_passed"] if f["homes_passed"] else None}
+            # lines connected (ONTs); homes passed (the households of the served cells) are added by the plan
+            "lines": f["lines"], "cost_per_line_cny": capex / f["lines"] if f["lines"] else None}
 
 
 # --------------------------------------------------------------------------- entry points

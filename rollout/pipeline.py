@@ -455,6 +455,7 @@ def _assemble(layers: Layers, scenario, best: dict, sequential: dict, rounds: li
     totals = _station_totals(stations, scenario)
     if resp is not None:
         totals.update(_pon_totals(resp, best, stations, demand, scenario))
+        _complete_bill_of_quantities(resp.pon, totals, stations)
     totals["capex_cny"] = best["total"]
     solves = list(res5.solves) + (list(resp.solves) if resp is not None else []) + list(bound["solves"])
     for st in solves:
@@ -571,6 +572,19 @@ def _station_totals(stations, scenario) -> dict:
         "capex_5g_backhaul_cny": float(stations["backhaul_cny"].sum()) if len(stations) else 0.0,
     })
     return totals
+
+
+def _complete_bill_of_quantities(pon: dict, totals: dict, stations) -> None:
+    """What the PON model cannot know: homes passed (households of the homed cells, as ``totals``) and their
+    cost, and the backhaul fibre of the sites the plan put on PON (route km once per site)."""
+    boq = pon.get("bill_of_quantities")
+    if not boq:
+        return
+    boq["homes_passed"] = totals["households_passed"]
+    boq["cost_per_home_passed_cny"] = totals["cost_per_household_passed_cny"]
+    if "backhaul_carrier" in stations and len(stations):
+        on_pon = stations[stations["new"].astype(bool) & (stations["backhaul_carrier"].astype(str) == "pon")]
+        boq["fibre_km"]["backhaul"] = float(on_pon.groupby(on_pon["site_id"].astype(str))["backhaul_km"].first().sum())
 
 
 def _pon_totals(resp, best: dict, stations, demand, scenario) -> dict:

@@ -118,7 +118,7 @@ def test_cabinet_siting_known_optimum():
         assert "CAB-c0" in set(odn.splitters["cabinet_id"])
         assert (odn.unit_loss_db <= odn.unit_budget_db + 1e-9).all()
     # the shared cabinet: one primary 1:8 per PON port (128 lines / 64 = 2), a secondary 1:8 per 8 lines
-    assert odn.figures["homes_passed"] == 128
+    assert odn.figures["lines"] == 128
 
 
 def test_odn_contract_layers_and_bill_of_quantities():
@@ -139,7 +139,7 @@ def test_odn_contract_layers_and_bill_of_quantities():
     assert boq["trench_km"] == pytest.approx(boq["fibre_km"]["feeder"] + boq["fibre_km"]["distribution"]
                                              - boq["fibre_km"]["distribution_in_cell"])
     assert boq["fibre_km"]["feeder"] <= boq["star_feeder_km"] + 1e-9
-    assert boq["cost_per_home_passed_cny"] == pytest.approx(res.totals["capex_cny"] / inp.onts.sum())
+    assert boq["cost_per_line_cny"] == pytest.approx(res.totals["capex_cny"] / inp.onts.sum())
     rows = res.pon["optical_budget"]
     assert {r["class"] for r in rows} == {"N1", "N2", "E1", "E2"} and {r["split"] for r in rows} == {"1:8x1:8"}
     assert set(rows[0]) == {"split", "class", "budget_db", "loss_db_fixed", "db_per_km", "max_route_km"}

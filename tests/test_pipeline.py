@@ -165,3 +165,17 @@ def test_stations_within_is_the_true_count_not_the_pair_table(city, planned):
     cover = layers.pairs[layers.pairs["cover"].astype(bool)]
     table = np.bincount(cover["cell"].to_numpy(), minlength=len(d))
     assert (true >= table).all()
+
+
+def test_bill_of_quantities_counts_homes_passed_lines_and_pon_backhaul(planned):
+    """Homes passed are the households of the homed cells (as the totals), not the lines; the backhaul fibre is
+    the route of every site the plan put on PON, once per site."""
+    plan, _ = planned
+    boq, t, st = plan.pon["bill_of_quantities"], plan.totals, plan.stations
+    assert boq["homes_passed"] == pytest.approx(t["households_passed"])
+    assert boq["cost_per_home_passed_cny"] == pytest.approx(t["cost_per_household_passed_cny"])
+    assert boq["lines"] == pytest.approx(t["onts"]) and boq["lines"] < boq["homes_passed"]   # take-up < 1
+    on_pon = st[st["new"].astype(bool) & (st["backhaul_carrier"] == "pon")]
+    assert len(on_pon)            # the city puts some sites on PON, so the figure is tested
+    want = on_pon.groupby("site_id")["backhaul_km"].first().sum()
+    assert boq["fibre_km"]["backhaul"] == pytest.approx(want)
