@@ -18,8 +18,12 @@ def svg_hbar_chart(labels: list[str], series: list[tuple[str, list[float], str]]
     """Horizontal (stacked) bars, one row per label; ``series`` = [(name, values, colour)]."""
     value_format = value_format or (lambda v: f"{v:,.0f}")
     n = len(labels)
-    bar_h, gap, label_w, top = 18, 6, 190, 8
-    legend_h = 22 if len(series) > 1 else 0
+    shown = [_clip(lab, 28) for lab in labels]
+    # the label column as wide as its widest label (CJK included), the legend wrapped to the chart's width
+    bar_h, gap, top = 18, 6, 8
+    label_w = int(min(280, max(100, max((text_width_px(t) for t in shown), default=0) + 12)))
+    legend = _legend_rows(series, label_w, width) if len(series) > 1 else []
+    legend_h = 22 * (max((row for row, _, _ in legend), default=-1) + 1)
     plot_w = width - label_w - 90
     vals = np.array([[finite(v) or 0.0 for v in s[1]] for s in series], dtype=float).reshape(len(series), n)
     vals = np.clip(vals, 0, None)
@@ -31,15 +35,13 @@ def svg_hbar_chart(labels: list[str], series: list[tuple[str, list[float], str]]
            f'viewBox="0 0 {width} {height}" role="img" aria-label="{e(title)}">']
     if title:
         out.append(f"<title>{e(title)}</title>")
-    if legend_h:
-        x = label_w
-        for name, _, colour in series:
-            out.append(f'<rect x="{x}" y="{top}" width="12" height="12" fill="{e(colour)}"/>'
-                       f'<text x="{x + 16}" y="{top + 10}" class="lg">{e(name)}</text>')
-            x += 24 + 7 * len(name)
+    for (name, _, colour), (row, x, _) in zip(series, legend, strict=False):
+        y = top + 22 * row
+        out.append(f'<rect x="{x:.0f}" y="{y}" width="12" height="12" fill="{e(colour)}"/>'
+                   f'<text x="{x + 16:.0f}" y="{y + 10}" class="lg">{e(name)}</text>')
     for i, lab in enumerate(labels):
         y = top + legend_h + i * (bar_h + gap)
-        out.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end" class="lb">{e(_clip(lab, 28))}'
+        out.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end" class="lb">{e(shown[i])}'
                    f"<title>{e(lab)}</title></text>")
         x = float(label_w)
         for (name, _, colour), v in zip(series, vals[:, i], strict=True):
@@ -51,6 +53,18 @@ def svg_hbar_chart(labels: list[str], series: list[tuple[str, list[float], str]]
         out.append(f'<text x="{x + 4:.1f}" y="{y + 13}" class="vl">{e(value_format(totals[i]))}</text>')
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def _legend_rows(series, left: float, width: float) -> list[tuple[int, float, float]]:
+    """(row, x, item width) of each legend item, starting at ``left`` and wrapping before ``width``."""
+    out, row, x = [], 0, float(left)
+    for name, _, _ in series:
+        w = 16 + text_width_px(str(name)) + 14
+        if x > left and x + w > width:
+            row, x = row + 1, float(left)
+        out.append((row, x, w))
+        x += w
+    return out
 
 
 #: Size of axis text in the charts (px): the report template sets ``svg.chart { font-size: 11px }``.

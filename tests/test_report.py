@@ -1,6 +1,7 @@
 """maps.report: the self-contained HTML report of a saved plan."""
 from __future__ import annotations
 
+import html
 import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -426,3 +427,21 @@ def test_partial_network_parts(tmp_path):
     assert "Coverage evaluation" in page.section("radio")
     for svg in re.findall(r"<svg class=\"chart\".*?</svg>", html, re.S):
         ET.fromstring(svg)
+
+
+def test_hbar_labels_and_legend_fit_the_chart():
+    """Long CJK + English district labels get a label column as wide as they are, and a long legend wraps
+    inside the chart's width (the capex chart clipped both)."""
+    import re
+
+    from maps.charts import svg_hbar_chart, text_width_px
+
+    labels = ["黄岛区 Huangdao (West Coast New Area)", "市南区 Shinan"]
+    series = [(name, [1.0, 2.0], "#000") for name in
+              ("5G macro", "5G small cells", "OLT sites & PON ports", "PON fibre (feeder, distribution)", "cabinets")]
+    svg = str(svg_hbar_chart(labels, series, width=720))
+    label_x = [float(x) for x in re.findall(r'<text x="([\d.]+)" y="[\d.]+" text-anchor="end" class="lb">', svg)]
+    widest = max(text_width_px(lab[:27] + "\u2026" if len(lab) > 28 else lab) for lab in labels)
+    assert min(label_x) >= widest            # right-aligned at label_w - 6: nothing runs off the left edge
+    for x, name in re.findall(r'<text x="([\d.]+)" y="[\d.]+" class="lg">([^<]+)</text>', svg):
+        assert float(x) + text_width_px(html.unescape(name)) <= 720
