@@ -20,29 +20,29 @@ The set-covering problem, over lattice points P with need k_p and macro candidat
     min Σ_j c_j z_j   s.t.  Σ_{j ∈ J(p)} z_j ≥ k_p − E_p  ∀ p,   z_j ∈ {0, 1}
 
 where J(p) are candidates within radius of p and E_p the existing coverage stations within radius. Rows
-are reduced first without changing the problem: equal rows are merged, and a row whose site set contains
-another row's set with at least its need is dropped (it is implied). It is solved by the greedy rule
-(cheapest cost per newly covered point first; an H_n-approximation) followed by removing redundant sites,
-dearest first. The Qingdao lattice has ~80,000 reduced rows and ~65,000 candidates: its LP relaxation
-alone takes CBC and HiGHS over five minutes (measured 2026-11-30), so the layer is not proven optimal.
-Its ``bound`` is the LP relaxation over the sub-lattice of H3 centre children (a subset of the rows, so a
-valid lower bound on this layer's cost), solved by HiGHS through scipy; ``status`` is ``feasible`` with
-that bound and gap.
+are reduced first without changing the problem (:func:`rollout.covering.reduce_rows`): equal rows are
+merged, and a row whose site set contains another row's set with at least its need is dropped (it is
+implied). The rows do not depend on prices, so a plan builds them once (:class:`CoverageProblem`) and
+solves them again, warm-started, when the backhaul is re-priced.
+
+It is solved by :func:`rollout.covering.solve_cover`: the greedy cover improved by exact MIPs over 5 km
+windows (passes over shifted window grids), with a Lagrangian lower bound from dual ascent over 10 km
+tiles. The Qingdao lattice has ~80,000 reduced rows over ~65,000 candidates; its LP relaxation alone
+takes HiGHS's interior point ~90 s (measured 2026-11-30). Part ``5g_coverage`` carries the cover's cost,
+the Lagrangian bound and their gap; it says ``optimal`` only when that gap is within ``solver.gap_rel``.
 """
 from __future__ import annotations
 
-import heapq
 import logging
 import time
 from dataclasses import dataclass
 
-import h3.api.numpy_int as h3n
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.optimize import linprog
 from scipy.spatial import cKDTree
 
+from rollout.covering import DUAL_TILE_M, WINDOW_M, Cover, dual_ascent, reduce_rows, row_positions, solve_cover
 from rollout.plan import SolveStats
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 # and macro candidates it did not choose are closed (they would only add binaries the solver must search).
 CAPACITY_MACRO_CLUTTERS = ("dense_urban", "urban")
 CO_SITED_SHARE = 0.5   # a candidate this share of its radius from a coverage site counts as the same site
+WINDOW_PASSES = 4      # window passes of a cold solve (a warm one, after a re-pricing, makes one)
+DUAL_PASSES = 3        # dual-ascent passes of a cold solve (warm: one)
 
 
 def coverage_matrix(points_xy: np.ndarray, point_radius_m: np.ndarray, site_xy: np.ndarray) -> sp.csr_matrix:
@@ -80,78 +82,19 @@ def coverage_matrix(points_xy: np.ndarray, point_radius_m: np.ndarray, site_xy: 
     return a
 
 
-def reduce_rows(a: sp.csr_matrix, need: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Rows with need > 0, equal rows merged (largest need), rows implied by a subset row with ≥ need dropped."""
-    need = np.asarray(need, np.int64)
-    keep = np.flatnonzero(need > 0)
-    a = a[keep].tocsr()
-    need = need[keep]
-    keys = [a.indices[a.indptr[i]:a.indptr[i + 1]].tobytes() for i in range(a.shape[0])]
-    codes, uniq = pd.factorize(pd.Series(keys, dtype=object), sort=False)
-    first = np.unique(codes, return_index=True)[1]
-    u_need = np.zeros(len(uniq), np.int64)
-    np.maximum.at(u_need, codes, need)
-    u = a[first].tocsr()
-    size = np.diff(u.indptr)
-    inter = (u @ u.T).tocoo()
-    sub = ((inter.data == size[inter.col]) & (size[inter.col] < size[inter.row])
-           & (u_need[inter.col] >= u_need[inter.row]))
-    drop = np.zeros(u.shape[0], bool)
-    drop[inter.row[sub]] = True
-    return u[~drop].tocsr(), u_need[~drop]
+@dataclass
+class CoverageProblem:
+    """The layer's covering rows, which do not depend on prices: built once per plan and solved again when
+    the backhaul is re-priced (joint rounds, the plan bound), warm-started from the last cover."""
 
-
-def greedy_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """Sites (bool mask) covering every row ``need`` times: cheapest cost per newly served row first, then
-    redundant sites removed, dearest first. Rows that cannot reach their need take what they can."""
-    cols = a.tocsc()
-    residual = np.asarray(need, np.int64).copy()
-    gain = np.diff(cols.indptr).astype(float)
-    cost = np.asarray(cost, float)
-    heap = [(cost[j] / gain[j], j) for j in np.flatnonzero(gain > 0)]
-    heapq.heapify(heap)
-    chosen = np.zeros(a.shape[1], bool)
-    while heap and (residual > 0).any():
-        ratio, j = heapq.heappop(heap)
-        rows = cols.indices[cols.indptr[j]:cols.indptr[j + 1]]
-        new = int((residual[rows] > 0).sum())
-        if new == 0:
-            continue
-        if cost[j] / new > ratio * (1 + 1e-12):      # stale entry: re-queue at its current ratio
-            heapq.heappush(heap, (cost[j] / new, j))
-            continue
-        chosen[j] = True
-        residual[rows] -= 1
-    have = np.asarray(a @ chosen.astype(float)).ravel()
-    target = np.minimum(np.asarray(need, float), np.asarray(a.sum(axis=1)).ravel())
-    for j in sorted(np.flatnonzero(chosen), key=lambda j: (-cost[j], j)):
-        rows = cols.indices[cols.indptr[j]:cols.indptr[j + 1]]
-        if (have[rows] > target[rows]).all():
-            chosen[j] = False
-            have[rows] -= 1
-    return chosen
-
-
-def lp_bound(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, *, time_limit_s: float) -> float | None:
-    """The LP relaxation's optimum of the covering rows ``a`` (None if HiGHS stops first)."""
-    need = np.asarray(need, float)
-    a = a[need > 0]
-    need = need[need > 0]
-    used = np.flatnonzero(np.diff(a.tocsc().indptr) > 0)
-    if a.shape[0] == 0 or len(used) == 0:
-        return 0.0
-    res = linprog(np.asarray(cost, float)[used], A_ub=-a[:, used], b_ub=-need, bounds=(0, 1),
-                  method="highs-ipm", options={"time_limit": float(time_limit_s)})
-    return float(res.fun) if res.status == 0 else None
-
-
-def centre_children(h3_ids: np.ndarray) -> np.ndarray:
-    """True where an H3 cell is the centre child of its parent (a sub-lattice of one point in seven): its own
-    resolution's 3-bit digit is 0 (H3 index layout: digit r at bits 3·(15 − r))."""
-    h = np.asarray(h3_ids, dtype=np.uint64)
-    res = (h >> np.uint64(52)) & np.uint64(0xF)
-    digit = (h >> (np.uint64(3) * (np.uint64(15) - res))) & np.uint64(7)
-    return (digit == 0) | (res == 0)
+    points: dict                 # :func:`coverage_points`
+    site_type: np.ndarray        # coverage type column per candidate (-1: none)
+    radius: dict                 # {type_col: {clutter: radius_m}}
+    existing: np.ndarray         # existing coverage stations per candidate
+    rows: sp.csr_matrix          # reduced covering rows over the candidates (new stations only)
+    need: np.ndarray             # their need after existing coverage
+    short: np.ndarray            # bool per point: fewer than k candidates within radius
+    cover: Cover | None = None   # the last cover solved (warm start)
 
 
 @dataclass
@@ -165,6 +108,7 @@ class CoverageLayer:
     rows: int                    # covering rows after reduction
     short: np.ndarray            # bool per point: fewer than k candidates within radius
     type_names: tuple = ()
+    greedy_cny: float | None = None
 
     @property
     def unreachable_points(self) -> int:
@@ -175,45 +119,51 @@ class CoverageLayer:
         return _summary(self, self.type_names)
 
 
-def choose_coverage_sites(points_xy, point_clutter, point_need, bound_mask, site_xy, site_cost,
-                          site_type: np.ndarray, radius_m: dict, *, existing: np.ndarray,
-                          time_limit_s: float = 60.0) -> CoverageLayer:
-    """The coverage layer for lattice points and candidate sites of the coverage types.
-
-    ``radius_m`` = ``{type_col: {clutter: radius_m}}``; ``site_type[j]`` is the type column of candidate j
-    (-1: not a coverage candidate); ``existing[j]`` the existing coverage stations at j (their coverage
-    lowers the need); ``site_cost`` the cost of a new station there [CNY]; ``bound_mask`` the points whose rows
-    the LP bound uses (a subset: any subset of the rows bounds the whole).
-    """
-    t0 = time.perf_counter()
-    n = len(point_clutter)
-    a = typed_coverage_matrix(points_xy, point_clutter, site_xy, site_type, radius_m)
+def coverage_problem(layers, scenario, inp) -> CoverageProblem:
+    """The covering rows of the layer for ``inp`` (a :class:`rollout.model_5g.Siting5GInput`; only its sites,
+    types and existing stations are read, not its prices)."""
+    pts = coverage_points(layers, scenario)
+    site_type, radius, existing, _ = coverage_columns(inp, scenario)
+    a = typed_coverage_matrix(pts["xy"], pts["clutter"], inp.site_xy, site_type, radius)
     have = np.asarray(a @ np.asarray(existing, float)).ravel()
-    free = np.asarray(a @ (np.asarray(existing) == 0).astype(float)).ravel()
-    need = np.maximum(np.asarray(point_need, np.int64) - have.astype(np.int64), 0)
-    short = need > free
-    a_new = a @ sp.diags((np.asarray(existing) == 0).astype(float))
-    rows, rneed = reduce_rows(a_new.tocsr(), np.minimum(need, free.astype(np.int64)))
+    new_ok = (np.asarray(existing) == 0).astype(float)
+    free = np.asarray(a @ new_ok).ravel().astype(np.int64)
+    need = np.maximum(np.asarray(pts["need"], np.int64) - have.astype(np.int64), 0)
+    rows, rneed = reduce_rows((a @ sp.diags(new_ok)).tocsr(), np.minimum(need, free))
+    return CoverageProblem(points=pts, site_type=site_type, radius=radius, existing=existing, rows=rows,
+                           need=rneed, short=need > free)
+
+
+def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_cost: np.ndarray, *,
+                          gap_rel: float = 0.005, time_limit_s: float | None = None) -> CoverageLayer:
+    """The coverage layer at ``site_cost`` (CNY per new coverage station at each candidate), solved by
+    :func:`rollout.covering.solve_cover` and warm-started from ``problem.cover`` (which it then replaces)."""
+    t0 = time.perf_counter()
     cost = np.asarray(site_cost, float)
-    chosen = greedy_cover(rows, rneed, cost)
-    objective = float(cost[chosen].sum())
-    bound_mask = np.asarray(bound_mask, bool)
-    sub_rows, sub_need = reduce_rows(a_new[bound_mask].tocsr(), np.minimum(need, free.astype(np.int64))[bound_mask])
-    bound = lp_bound(sub_rows, sub_need, cost, time_limit_s=time_limit_s)
-    gap = (objective - bound) / objective if bound is not None and objective > 0 else (0.0 if objective == 0 else None)
-    stats = SolveStats(part="5g_coverage", name="greedy", status="optimal" if gap == 0 else "feasible",
-                       objective=objective, bound=bound, gap=gap, seconds=round(time.perf_counter() - t0, 3),
+    warm = problem.cover
+    cover = solve_cover(problem.rows, problem.need, cost, site_xy,
+                        start=None if warm is None else warm.chosen, u0=None if warm is None else warm.u,
+                        window_passes=WINDOW_PASSES if warm is None else 1,
+                        dual_passes=DUAL_PASSES if warm is None else 1)
+    problem.cover = cover
+    n = len(problem.points["clutter"])
+    rows = problem.rows
+    status = "optimal" if cover.gap <= gap_rel else "feasible"
+    stats = SolveStats(part="5g_coverage", name="tiled", status=status, objective=cover.objective,
+                       bound=cover.bound, gap=cover.gap, seconds=round(time.perf_counter() - t0, 3),
                        variables=int(rows.shape[1]), integer_variables=int(rows.shape[1]),
                        constraints=int(rows.shape[0]), nonzeros=int(rows.nnz), time_limit_s=time_limit_s,
-                       notes=(f"coverage layer: {int(chosen.sum())} sites put {n} populated lattice points within "
-                              f"radius (evaluation lattice and cells' planning points; greedy set cover; bound: LP over the "
-                              f"centre-child sub-lattice, "
-                              f"{sub_rows.shape[0]} rows)"))
-    log.info("coverage layer: %d sites, %d lattice points, %d reduced rows, cost %.4g CNY, LP bound %s",
-             int(chosen.sum()), n, rows.shape[0], objective, "none" if bound is None else f"{bound:.4g}")
-    sites = np.flatnonzero(chosen)
-    return CoverageLayer(sites=sites, site_type=np.asarray(site_type)[sites], stats=stats, points=n,
-                         rows=int(rows.shape[0]), short=short)
+                       notes=(f"coverage layer: {int(cover.chosen.sum())} sites put {n} populated lattice points within "
+                              f"radius (evaluation lattice and cells' planning points); greedy cover "
+                              f"{cover.greedy:,.0f} CNY improved by {WINDOW_M / 1000:g} km window MIPs; bound: "
+                              f"Lagrangian, multipliers by dual ascent over {DUAL_TILE_M / 1000:g} km tiles "
+                              f"(rollout.covering)"))
+    log.info("coverage layer: %d sites, %d lattice points, %d reduced rows, cost %.4g CNY (greedy %.4g), "
+             "bound %.4g, gap %.2f%%, %.1f s", int(cover.chosen.sum()), n, rows.shape[0], cover.objective,
+             cover.greedy, cover.bound, 100 * cover.gap, stats.seconds)
+    sites = np.flatnonzero(cover.chosen)
+    return CoverageLayer(sites=sites, site_type=np.asarray(problem.site_type)[sites], stats=stats, points=n,
+                         rows=int(rows.shape[0]), short=problem.short, greedy_cny=cover.greedy)
 
 
 def typed_coverage_matrix(points_xy, point_clutter, site_xy, site_type: np.ndarray, radius_m: dict) -> sp.csr_matrix:
@@ -237,8 +187,8 @@ def _summary(layer: CoverageLayer, types: tuple) -> dict:
     return {"sites": int(len(layer.sites)),
             "by_type": {types[t]: int((layer.site_type == t).sum()) for t in np.unique(layer.site_type)},
             "lattice_points": layer.points, "rows": layer.rows, "unreachable_points": layer.unreachable_points,
-            "cost_cny": layer.stats.objective, "bound_cny": layer.stats.bound, "gap": layer.stats.gap,
-            "method": layer.stats.notes}
+            "cost_cny": layer.stats.objective, "greedy_cost_cny": layer.greedy_cny, "bound_cny": layer.stats.bound,
+            "gap": layer.stats.gap, "method": layer.stats.notes}
 
 
 
@@ -246,7 +196,7 @@ def _summary(layer: CoverageLayer, types: tuple) -> dict:
 def coverage_points(layers, scenario) -> dict:
     """The points the layer covers: the populated evaluation-lattice points, then the cells' planning points
     (so the program's per-cell coverage rows hold on the layer's sites). ``xy`` [m], ``clutter``, ``need`` (k by
-    clutter class), ``cell`` (demand row) and ``bound`` (the centre-child sub-lattice the LP bound uses)."""
+    clutter class) and ``cell`` (demand row)."""
     from gis.crs import lonlat_to_xy
     from rollout.coverage_eval import evaluation_lattice
 
@@ -255,13 +205,11 @@ def coverage_points(layers, scenario) -> dict:
     dem = layers.demand
     pp = np.flatnonzero(dem["population"].to_numpy(float) > 0)
     x, y = lonlat_to_xy(lat["lon"].to_numpy(float), lat["lat"].to_numpy(float), layers.crs_metric)
-    h3_int = np.array([h3n.str_to_int(h) for h in lat["h3"]], dtype=np.uint64)
     clutter = np.concatenate([lat["clutter"].astype(str).to_numpy(), dem["clutter"].astype(str).to_numpy()[pp]])
     k_by = {c: int(v) for c, v in scenario.radio.k_coverage.as_dict().items()}
     return {"xy": np.vstack([np.column_stack([x, y]), dem[["x_m", "y_m"]].to_numpy(float)[pp]]),
             "clutter": clutter, "need": np.array([k_by.get(c, 1) for c in clutter], np.int64),
-            "cell": np.concatenate([lat["cell"].to_numpy(), pp]),
-            "bound": np.concatenate([centre_children(h3_int), np.zeros(len(pp), bool)])}
+            "cell": np.concatenate([lat["cell"].to_numpy(), pp])}
 
 
 def coverage_columns(inp, scenario) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
@@ -279,8 +227,9 @@ def coverage_columns(inp, scenario) -> tuple[np.ndarray, dict, np.ndarray, np.nd
     return site_type, {t: inp.type_radius_m[types[t]] for t in cov}, existing, cost
 
 
-def apply_coverage_layer(inp, layers, scenario, *, time_limit_s: float = 60.0):
-    """``(inp with the coverage sites fixed, CoverageLayer)``.
+def apply_coverage_layer(inp, layers, scenario, *, problem: CoverageProblem | None = None):
+    """``(inp with the coverage sites fixed, CoverageLayer, CoverageProblem)``; ``problem`` (the rows of an
+    earlier call on the same layers and scenario) is reused and warm-started.
 
     The chosen sites get ``forced_new = 1`` of their type. Candidates of a coverage type that were not
     chosen and lie within half their own radius of a chosen site (two macros that close serve the same
@@ -291,15 +240,15 @@ def apply_coverage_layer(inp, layers, scenario, *, time_limit_s: float = 60.0):
     import dataclasses
 
     types = tuple(inp.type_names)
-    pts = coverage_points(layers, scenario)
-    site_type, radius, existing, cost = coverage_columns(inp, scenario)
+    if problem is None:
+        problem = coverage_problem(layers, scenario, inp)
+    if problem.short.any():
+        _raise_unreachable(problem.short, problem.points["cell"], layers.demand, problem.radius, types)
+    _, radius, _, cost = coverage_columns(inp, scenario)
     cov = list(radius)
-    layer = choose_coverage_sites(pts["xy"], pts["clutter"], pts["need"], pts["bound"], inp.site_xy,
-                                  np.where(np.isfinite(cost), cost, 0.0), site_type, radius, existing=existing,
-                                  time_limit_s=time_limit_s)
+    layer = choose_coverage_sites(problem, inp.site_xy, np.where(np.isfinite(cost), cost, 0.0),
+                                  gap_rel=scenario.solver.gap_rel, time_limit_s=scenario.solver.time_limit_s)
     layer.type_names = types
-    if layer.unreachable_points:
-        _raise_unreachable(layer.short, pts["cell"], layers.demand, radius, types)
     forced = np.zeros_like(inp.max_per_site)
     forced[layer.sites, layer.site_type] = 1
     max_per_site = inp.max_per_site.copy()
@@ -311,7 +260,7 @@ def apply_coverage_layer(inp, layers, scenario, *, time_limit_s: float = 60.0):
     pairs = _pairs_to_open_sites(inp, layers, scenario, max_per_site)
     log.info("coverage layer: %d sites fixed; %d candidates of its types closed; %d pairs to open sites",
              len(layer.sites), int((max_per_site < inp.max_per_site).any(axis=1).sum()), len(pairs))
-    return dataclasses.replace(inp, forced_new=forced, max_per_site=max_per_site, pairs=pairs), layer
+    return dataclasses.replace(inp, forced_new=forced, max_per_site=max_per_site, pairs=pairs), layer, problem
 
 
 def _raise_unreachable(short: np.ndarray, point_cell: np.ndarray, dem, radius: dict, types: tuple) -> None:
@@ -358,42 +307,41 @@ def _within_own_radius(inp, chosen: np.ndarray, t: int, types: tuple) -> np.ndar
     return out
 
 
-def layer_plan_bound(layers, scenario, inp, *, time_limit_s: float = 60.0) -> SolveStats:
+def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None = None) -> SolveStats:
     """A lower bound on the 5G capex of *every* plan meeting the lattice coverage and the station target
     (part ``5g_bound``), at the prices of ``inp`` (a :class:`rollout.model_5g.Siting5GInput` whose per-site
     backhaul is the cheapest any plan can price):
 
         LB = min over k ≥ 0 of  max(LB_cov, k · c_cov) + max(0, N − E − k) · c_min
 
-    ``LB_cov``: the LP bound of the coverage rows (centre-child sub-lattice) at these prices, a bound on the
-    cost of the coverage-type stations of any plan; ``k`` is their number, each costing at least ``c_cov``
-    (the cheapest new coverage-type station); the other new stations up to the target N (E existing) cost at
-    least ``c_min`` (the cheapest new station of any type). Capacity, headroom and district limits are
-    relaxed, so the bound is valid and cheap (one LP) but loose where they bind.
+    ``LB_cov``: the Lagrangian bound of the coverage rows at these prices (:mod:`rollout.covering`; the rows
+    are ``problem``'s when given, the multipliers ascend afresh: the layer's own were tuned to dearer
+    backhaul and start the ascent lower than zero does), a bound on the cost of the
+    coverage-type stations of any plan; ``k`` is their number, each costing at least ``c_cov`` (the cheapest
+    new coverage-type station); the other new stations up to the target N (E existing) cost at least
+    ``c_min`` (the cheapest new station of any type). Capacity, headroom and district limits are relaxed, so
+    the bound is valid and cheap but loose where they bind.
     """
     t0 = time.perf_counter()
-    pts = coverage_points(layers, scenario)
-    site_type, radius, existing, cost_site = coverage_columns(inp, scenario)
+    if problem is None:
+        problem = coverage_problem(layers, scenario, inp)
+    _, radius, _, cost_site = coverage_columns(inp, scenario)
     cov = list(radius)
-    keep = pts["bound"]
-    a = typed_coverage_matrix(pts["xy"][keep], pts["clutter"][keep], inp.site_xy, site_type, radius)
-    cost_cov = np.where(existing > 0, 0.0, np.where(np.isfinite(cost_site), cost_site, 0.0))   # existing: free
-    rows, rneed = reduce_rows(a, pts["need"][keep])
-    lb_cov = lp_bound(rows, rneed, cost_cov, time_limit_s=time_limit_s) if cov else 0.0
+    rows = problem.rows
+    lb_cov = 0.0
+    if cov and rows.shape[0]:
+        lb_cov, _ = dual_ascent(rows, problem.need, np.where(np.isfinite(cost_site), cost_site, 0.0),
+                                row_positions(rows, inp.site_xy), passes=DUAL_PASSES)
     cost = inp.station_cost_cny
     new_ok = inp.new_max > 0
     c_cov = min((cost[new_ok[:, t], t].min() for t in cov if new_ok[:, t].any()), default=np.inf)
     c_min = float(cost[new_ok].min()) if new_ok.any() else 0.0
     rest = max(0, int(inp.target_stations) - int(inp.existing.sum()))
-    bound = None
-    if lb_cov is not None:
-        ks = np.arange(rest + 1, dtype=float)
-        vals = np.maximum(lb_cov, ks * c_cov if np.isfinite(c_cov) else 0.0) + (rest - ks) * c_min
-        bound = float(vals.min())
-    return SolveStats(part="5g_bound", name="highs", status="optimal" if bound is not None else "feasible",
-                      objective=bound, bound=bound, gap=0.0 if bound is not None else None,
+    ks = np.arange(rest + 1, dtype=float)
+    bound = float((np.maximum(lb_cov, ks * c_cov if np.isfinite(c_cov) else 0.0) + (rest - ks) * c_min).min())
+    return SolveStats(part="5g_bound", name="lagrangian", status="optimal", objective=bound, bound=bound, gap=0.0,
                       seconds=round(time.perf_counter() - t0, 3), variables=int(rows.shape[1]),
-                      constraints=int(rows.shape[0]), nonzeros=int(rows.nnz), time_limit_s=time_limit_s,
-                      notes=(f"5G lower bound: coverage LP over the centre-child sub-lattice ({lb_cov and round(lb_cov)} "
-                             f"CNY) combined with the station target at the cheapest station prices; valid for "
-                             f"every plan (capacity and headroom relaxed)"))
+                      constraints=int(rows.shape[0]), nonzeros=int(rows.nnz), time_limit_s=None,
+                      notes=(f"5G lower bound: the coverage rows' Lagrangian bound ({round(lb_cov):,} CNY, "
+                             f"rollout.covering) combined with the station target at the cheapest station prices; "
+                             f"valid for every plan (capacity and headroom relaxed)"))

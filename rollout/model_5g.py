@@ -1003,6 +1003,7 @@ class Result5G:
     surplus_applied: bool = False
     headroom_floor: np.ndarray | None = None   # h*_i kept by the cost stage (reusable when only prices change)
     coverage_layer: dict | None = None          # the coverage layer's summary (rollout.coverage_layer)
+    coverage_problem: object | None = None      # its covering rows and last cover (reused when prices change)
 
     def summary(self) -> dict:
         by_type = (self.stations.groupby(["type", "new"])["count"].sum().rename("count").reset_index()
@@ -1227,12 +1228,14 @@ def _finish(inp: Siting5GInput, m: Model5G, solves: list, kw: dict, headroom: bo
 
 
 def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
-            headroom_floor: np.ndarray | None = None, coverage_layer: bool = True) -> Result5G:
+            headroom_floor: np.ndarray | None = None, coverage_layer: bool = True,
+            coverage_problem=None) -> Result5G:
     """Site the 5G stations for ``layers`` under ``scenario`` (solver settings from ``scenario.solver``).
 
     With ``coverage_layer`` (and ``radio.coverage_types`` not empty), the sites of
     :mod:`rollout.coverage_layer` are fixed first (part ``5g_coverage``); without it the program alone
-    decides, which is a relaxation (used for the plan bound).
+    decides, which is a relaxation (used for the plan bound). ``coverage_problem``: the layer's rows from an
+    earlier call on the same layers and scenario (``Result5G.coverage_problem``), reused and warm-started.
     """
     from rollout.coverage_layer import apply_coverage_layer
 
@@ -1240,12 +1243,13 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
     s = scenario.solver
     layer = None
     if coverage_layer and scenario.radio.coverage_types:
-        inp, layer = apply_coverage_layer(inp, layers, scenario, time_limit_s=s.time_limit_s)
+        inp, layer, coverage_problem = apply_coverage_layer(inp, layers, scenario, problem=coverage_problem)
     res = solve_5g(inp, solver=s.name, time_limit_s=s.time_limit_s, gap_rel=s.gap_rel, threads=s.threads,
                    msg=s.msg, seed=scenario.seed, headroom_floor=headroom_floor)
     if layer is not None:
         res.solves.insert(0, layer.stats)
         res.coverage_layer = layer.summary()
+        res.coverage_problem = coverage_problem
     return res
 
 

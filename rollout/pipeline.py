@@ -34,10 +34,10 @@ limits; any PON plan for the same lines) is
   (:func:`cheapest_backhaul_equivalent_km`). A station's backhaul in
   any plan is priced from its cell to its cell's OLT, or from the site to the nearest open OLT, so it
   is never cheaper. ``LB_5G(b_min)`` (part ``5g_bound``) is a lower bound on equipment + backhaul of any
-  station plan at these prices: with a coverage layer (``radio.coverage_types``, the default), which is a
-  greedy heuristic, :func:`rollout.coverage_layer.layer_plan_bound` (the covering LP over a sub-lattice,
-  combined with the station target at the cheapest station prices); without one, the solver's proven
-  bound of the 5G cost model.
+  station plan at these prices: with a coverage layer (``radio.coverage_types``, the default), which is
+  not solved to proven optimality, :func:`rollout.coverage_layer.layer_plan_bound` (the covering rows'
+  Lagrangian bound, combined with the station target at the cheapest station prices); without one, the
+  solver's proven bound of the 5G cost model.
 * ``LB_PON``: the proven bound of the PON plan for its own lines (the sequential part ``pon``). A joint
   PON plan without its station backhaul is a feasible plan of that model (the same ports, chassis,
   sites and homing of the cells with lines; station-only cells add nothing but backhaul), so its
@@ -304,7 +304,8 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
                 prev = variants[-1]
                 log.info("joint: 5G re-sited with backhaul re-priced to the %d open OLT sites", len(prev["resp"].olt_sites))
                 res5b = plan_5g(layers, scenario, backhaul_km=prev["resp"].route_km_to_olt(xy),
-                                headroom_floor=prev["res5"].headroom_floor)  # headroom does not depend on prices
+                                headroom_floor=prev["res5"].headroom_floor,   # headroom does not depend on prices
+                                coverage_problem=prev["res5"].coverage_problem)
                 if _station_signature(res5b.stations) == _station_signature(prev["res5"].stations):
                     log.info("joint: fixed point, the station plan did not change")
                     break
@@ -402,7 +403,7 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
         from rollout.model_5g import Siting5GInput
 
         stb = layer_plan_bound(layers, scenario, Siting5GInput.from_layers(layers, scenario),
-                               time_limit_s=scenario.solver.time_limit_s)
+                               problem=res5.coverage_problem)
         return {"bound": stb.bound, "solves": [stb],
                 "method": "5G only: the coverage layer's LP bound combined with the station target at the cheapest "
                           "station prices (rollout.coverage_layer.layer_plan_bound)"}
@@ -418,7 +419,7 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
         from rollout.model_5g import Siting5GInput
 
         stb = layer_plan_bound(layers, scenario, Siting5GInput.from_layers(layers, scenario, backhaul_km=b_min),
-                               time_limit_s=scenario.solver.time_limit_s)
+                               problem=res5.coverage_problem)
     else:
         cheap = plan_5g(layers, scenario, backhaul_km=b_min, headroom_floor=floor)
         stb = dataclasses.replace(cheap.solves[-1], part="5g_bound")

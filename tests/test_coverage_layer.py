@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from gis.build import layers_from_scenario
 from rollout.coverage_eval import evaluation_lattice
-from rollout.coverage_layer import coverage_matrix, greedy_cover, lp_bound, reduce_rows
+from rollout.coverage_layer import coverage_matrix
+from rollout.covering import greedy_cover, lagrangian_bound, lp_bound, reduce_rows, solve_cover
 from rollout.model_5g import plan_5g
 from rollout.radio_plan import type_radii_m
 from tests._gis_fixtures import second_city_scenario
@@ -63,6 +64,69 @@ def test_greedy_is_feasible_and_the_lp_bounds_the_optimum(inst):
     opt = _brute_force(a, need, cost)
     assert float(cost[x].sum()) >= opt - 1e-9
     assert lp_bound(a, need, cost, time_limit_s=10) <= opt + 1e-6
+
+
+geometric = st.integers(2, 10).flatmap(lambda m: st.tuples(
+    st.lists(st.tuples(st.floats(0, 3000), st.floats(0, 3000)), min_size=m, max_size=m),      # sites [m]
+    st.lists(st.tuples(st.floats(0, 3000), st.floats(0, 3000)), min_size=1, max_size=25),     # points [m]
+    st.lists(st.floats(100.0, 500.0), min_size=m, max_size=m),                                # costs
+    st.sampled_from([1, 2])))
+
+
+@settings(max_examples=40, deadline=None)
+@given(geometric)
+def test_tiled_cover_is_feasible_never_dearer_than_greedy_and_its_bound_holds(inst):
+    sites, points, costs, k = inst
+    site_xy, cost = np.array(sites, float), np.array(costs)
+    a = coverage_matrix(np.array(points, float), np.full(len(points), 900.0), site_xy)
+    need = np.minimum(k, np.asarray(a.sum(axis=1)).ravel()).astype(np.int64)
+    a, need = reduce_rows(a, need)
+    # windows and tiles far smaller than the plane, so the borders, colours and shifted passes are exercised
+    cov = solve_cover(a, need, cost, site_xy, window_passes=3, dual_passes=3, window_m=700.0, dual_tile_m=900.0)
+    opt = _brute_force(a, need, cost)
+    assert _feasible(a, need, cov.chosen)
+    assert cov.objective == pytest.approx(float(cost[cov.chosen].sum()))
+    assert cov.objective <= cov.greedy + 1e-9
+    assert cov.bound <= opt + 1e-6 <= cov.objective + 2e-6
+    assert 0 <= cov.gap <= 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances, st.lists(st.floats(0, 200), min_size=9, max_size=9))
+def test_any_multipliers_give_a_lower_bound(inst, u):
+    a, need, cost = _instance(*inst)
+    assert lagrangian_bound(a, need, cost, np.array(u[:a.shape[0]])) <= _brute_force(a, need, cost) + 1e-6
+
+
+def test_windows_find_the_optimum_the_greedy_rule_misses():
+    # points 0..5; A = {0,1,2} and B = {3,4,5} cost 1 each; C = {1,2,3,4} costs 1.1 (best ratio, so greedy
+    # takes it first), then D = {0} and E = {5} at 0.6 each: greedy 2.3, C not redundant; optimum A + B = 2
+    cols = [[0, 1, 2], [3, 4, 5], [1, 2, 3, 4], [0], [5]]
+    a = sp.csr_matrix((np.ones(sum(map(len, cols))), (np.concatenate(cols), np.repeat(np.arange(5), list(map(len, cols))))),
+                      shape=(6, 5))
+    cost = np.array([1.0, 1.0, 1.1, 0.6, 0.6])
+    need = np.ones(6, np.int64)
+    assert float(cost[greedy_cover(a, need, cost)].sum()) == pytest.approx(2.3)
+    cov = solve_cover(a, need, cost, np.zeros((5, 2)))
+    assert cov.chosen.tolist() == [True, True, False, False, False] and cov.objective == pytest.approx(2.0)
+    assert cov.greedy == pytest.approx(2.3) and cov.bound == pytest.approx(2.0, abs=1e-6) and cov.gap < 1e-6
+
+
+def test_threads_give_the_same_cover_as_one_by_one(monkeypatch):
+    import rollout.covering as covering
+
+    rng = np.random.default_rng(7)
+    site_xy = rng.uniform(0, 20_000, (400, 2))
+    a = coverage_matrix(rng.uniform(0, 20_000, (3000, 2)), np.full(3000, 1200.0), site_xy)
+    need = np.minimum(1, np.asarray(a.sum(axis=1)).ravel()).astype(np.int64)
+    a, need = reduce_rows(a, need)
+    cost = rng.uniform(200, 400, 400)
+    runs = []
+    for workers in (1, 2):
+        monkeypatch.setattr(covering, "_workers", lambda w=workers: w)
+        cov = solve_cover(a, need, cost, site_xy, window_passes=2, window_m=5000.0, dual_tile_m=5000.0)
+        runs.append((cov.chosen.tolist(), cov.objective, cov.bound))
+    assert runs[0] == runs[1]
 
 
 def test_known_optimum_by_hand():
@@ -178,15 +242,3 @@ def test_towers_are_macro_candidates_at_the_upgrade_price(tmp_path):
     g.loc[k, "geometry"] = shapely.Point(g.at[k, "lon"], g.at[k, "lat"])
     g.to_file(tmp_path / "out" / "plan.gpkg", layer="stations", driver="GPKG")
     assert "station_capex" in [c.name for c in check_plan(tmp_path / "out") if not c.ok]
-
-
-def test_centre_children_from_the_index_bits_match_h3():
-    import h3.api.numpy_int as h3n
-
-    from rollout.coverage_layer import centre_children
-
-    root = h3n.latlng_to_cell(36.07, 120.38, 7)
-    cells = np.concatenate([np.asarray(h3n.cell_to_children(root, r), np.uint64) for r in (8, 9, 10)])
-    want = [h3n.cell_to_center_child(h3n.cell_to_parent(int(h), h3n.get_resolution(int(h)) - 1),
-                                     h3n.get_resolution(int(h))) == int(h) for h in cells]
-    assert centre_children(cells).tolist() == want and 0 < sum(want) < len(want)
