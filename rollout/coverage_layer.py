@@ -315,8 +315,9 @@ def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None =
         LB = min over k ≥ 0 of  max(LB_cov, k · c_cov) + max(0, N − E − k) · c_min
 
     ``LB_cov``: the Lagrangian bound of the coverage rows at these prices (:mod:`rollout.covering`; the rows
-    are ``problem``'s when given, the multipliers ascend afresh: the layer's own were tuned to dearer
-    backhaul and start the ascent lower than zero does), a bound on the cost of the
+    are ``problem``'s when given, and the ascent starts from its last cover's multipliers scaled by the
+    smallest ratio of these prices to the layer's, so no column starts overpaid by more than it was), a
+    bound on the cost of the
     coverage-type stations of any plan; ``k`` is their number, each costing at least ``c_cov`` (the cheapest
     new coverage-type station); the other new stations up to the target N (E existing) cost at least
     ``c_min`` (the cheapest new station of any type). Capacity, headroom and district limits are relaxed, so
@@ -330,8 +331,14 @@ def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None =
     rows = problem.rows
     lb_cov = 0.0
     if cov and rows.shape[0]:
-        lb_cov, _ = dual_ascent(rows, problem.need, np.where(np.isfinite(cost_site), cost_site, 0.0),
-                                row_positions(rows, inp.site_xy), passes=DUAL_PASSES)
+        cost = np.where(np.isfinite(cost_site), cost_site, 0.0)
+        u0, passes = None, DUAL_PASSES
+        warm = problem.cover
+        if warm is not None and warm.cost is not None:
+            used = (np.diff(rows.tocsc().indptr) > 0) & (warm.cost > 0)
+            theta = float(np.min(cost[used] / warm.cost[used], initial=1.0)) if used.any() else 1.0
+            u0, passes = warm.u * min(1.0, max(theta, 0.0)), DUAL_PASSES - 1
+        lb_cov, _ = dual_ascent(rows, problem.need, cost, row_positions(rows, inp.site_xy), passes=passes, u0=u0)
     cost = inp.station_cost_cny
     new_ok = inp.new_max > 0
     c_cov = min((cost[new_ok[:, t], t].min() for t in cov if new_ok[:, t].any()), default=np.inf)

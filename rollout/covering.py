@@ -247,6 +247,7 @@ class Cover:
     u: np.ndarray                # the multipliers (reusable for the same rows at other costs)
     greedy: float                # the greedy cover's cost, before the windows
     seconds: float
+    cost: np.ndarray | None = None   # the column costs it was solved at
 
     @property
     def gap(self) -> float:
@@ -271,4 +272,4 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     bound, u = dual_ascent(a, need, cost, row_xy, tile_m=dual_tile_m, passes=dual_passes, u0=u0)
     objective = float(cost[chosen].sum())
     return Cover(chosen=chosen, objective=objective, bound=min(bound, objective), u=u, greedy=greedy,
-                 seconds=round(time.perf_counter() - t0, 3))
+                 seconds=round(time.perf_counter() - t0, 3), cost=cost)

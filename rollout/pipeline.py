@@ -54,6 +54,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
 import numpy as np
@@ -285,34 +286,29 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
     layers, baseline = modelled_baseline(layers, scenario)
     site_cell = site_cell_index(layers)
     log.info("5G siting, backhaul priced to the nearest central office")
-    res5 = plan_5g(layers, scenario)
-    variants = []
-    sequential = None
-    if not scenario.pon.enabled:
-        variants.append(_variant(layers, scenario, site_cell, res5, None, "5G only"))
-    else:
-        log.info("sequential: PON for its own lines, then stations connect to the OLT serving their cell")
-        resp_seq = plan_pon(layers, scenario)
-        sequential = _variant(layers, scenario, site_cell, res5, resp_seq, "sequential")
-        variants.append(sequential)
-        if scenario.pon.backhaul == "joint":
-            log.info("joint: PON homes the backhaul of the new stations")
-            resp = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5.stations, site_cell))
-            variants.append(_variant(layers, scenario, site_cell, res5, resp, "joint round 1"))
-            xy = layers.candidates[["x_m", "y_m"]].to_numpy(float)
-            for k in range(MAX_JOINT_ROUNDS):
-                prev = variants[-1]
-                log.info("joint: 5G re-sited with backhaul re-priced to the %d open OLT sites", len(prev["resp"].olt_sites))
-                res5b = plan_5g(layers, scenario, backhaul_km=prev["resp"].route_km_to_olt(xy),
-                                headroom_floor=prev["res5"].headroom_floor,   # headroom does not depend on prices
-                                coverage_problem=prev["res5"].coverage_problem)
-                if _station_signature(res5b.stations) == _station_signature(prev["res5"].stations):
-                    log.info("joint: fixed point, the station plan did not change")
-                    break
-                respb = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5b.stations, site_cell))
-                variants.append(_variant(layers, scenario, site_cell, res5b, respb, f"joint round {k + 2}"))
+    pool = ThreadPoolExecutor(1)     # side jobs: the sequential PON plan (needs no station), then the bound
+    try:
+        pon_seq = pool.submit(plan_pon, layers, scenario) if scenario.pon.enabled else None
+        res5 = plan_5g(layers, scenario)
+        resp_seq = pon_seq.result() if pon_seq is not None else None
+        variants = []
+        sequential = None
+        if not scenario.pon.enabled:
+            variants.append(_variant(layers, scenario, site_cell, res5, None, "5G only"))
+        else:
+            log.info("sequential: PON for its own lines, then stations connect to the OLT serving their cell")
+            sequential = _variant(layers, scenario, site_cell, res5, resp_seq, "sequential")
+            variants.append(sequential)
+        # the bound needs only this first 5G plan: computed beside the joint rounds, on a copy of the coverage
+        # rows' state (the joint rounds warm-start the layer again and replace its last cover)
+        snap = res5 if res5.coverage_problem is None else dataclasses.replace(
+            res5, coverage_problem=dataclasses.replace(res5.coverage_problem))
+        bound_job = pool.submit(_capex_bound, layers, scenario, site_cell, snap, sequential)
+        variants += _joint_rounds(layers, scenario, site_cell, res5, plan_5g, plan_pon)
+        bound = bound_job.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     best = min(variants, key=lambda r: r["total"])
-    bound = _capex_bound(layers, scenario, site_cell, res5, sequential)
     plan = _assemble(layers, scenario, best, sequential, variants, bound)
     if scenario.phasing.years:
         from rollout.phasing import phase_plan
@@ -327,6 +323,31 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
         plan.totals["stations_5g_existing_source"] = "modelled"
     plan.extra["total_seconds"] = round(time.perf_counter() - t0, 2)
     return plan
+
+
+def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5, plan_5g, plan_pon) -> list:
+    """The joint variants after the sequential one (``pon.backhaul = 'joint'`` with PON): PON homes the station
+    backhaul, then 5G is re-sited at the open OLT sites' prices, up to ``MAX_JOINT_ROUNDS`` times or until the
+    station plan stops changing."""
+    out: list = []
+    if not scenario.pon.enabled or scenario.pon.backhaul != "joint":
+        return out
+    log.info("joint: PON homes the backhaul of the new stations")
+    resp = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5.stations, site_cell))
+    out.append(_variant(layers, scenario, site_cell, res5, resp, "joint round 1"))
+    xy = layers.candidates[["x_m", "y_m"]].to_numpy(float)
+    for k in range(MAX_JOINT_ROUNDS):
+        prev = out[-1]
+        log.info("joint: 5G re-sited with backhaul re-priced to the %d open OLT sites", len(prev["resp"].olt_sites))
+        res5b = plan_5g(layers, scenario, backhaul_km=prev["resp"].route_km_to_olt(xy),
+                        headroom_floor=prev["res5"].headroom_floor,   # headroom does not depend on prices
+                        coverage_problem=prev["res5"].coverage_problem)
+        if _station_signature(res5b.stations) == _station_signature(prev["res5"].stations):
+            log.info("joint: fixed point, the station plan did not change")
+            break
+        respb = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5b.stations, site_cell))
+        out.append(_variant(layers, scenario, site_cell, res5b, respb, f"joint round {k + 2}"))
+    return out
 
 
 # --------------------------------------------------------------------------- coverage evaluation
