@@ -156,6 +156,8 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pulp
+import scipy.sparse as sp
+from scipy.optimize import linprog
 
 from gis.errors import InfeasibleError, ValidationError
 from rollout import milp
@@ -961,8 +963,10 @@ class Result5G:
         k_required, stations_within (stations within radius), covered (≥ 1),
         k_met, headroom (h_i), dimensioned_mbps (= h_i × traffic), carried_mbps.
     flows
-        The assignment: cell, site, dist_m, flow_mbps (dimensioned, = a_ij),
-        carried_mbps (busy hour, = a_ij / h_i).
+        The assignment: cell, site, dist_m, flow_mbps (dimensioned), carried_mbps (busy hour, = flow / h_i).
+        The solved a_ij are one feasible split among many, so the reported flows re-split each cell's
+        solved total among the stations reaching it by capacity, within every site's capacity
+        (:func:`shared_flows`); cell totals, capacity and headroom are the program's.
     sites
         One row per site with any station: site, site_id, stations, new_stations,
         capacity_mbps, flow_mbps, carried_mbps.
@@ -1095,6 +1099,65 @@ def _stations_layer(inp: Siting5GInput, new: np.ndarray, site_cap: np.ndarray, s
     return gpd.GeoDataFrame(df.drop(columns="site"), geometry=geom, crs=4326)
 
 
+def shared_flows(cell: np.ndarray, site: np.ndarray, flow: np.ndarray, site_capacity_mbps: np.ndarray) -> np.ndarray:
+    """The solved flows re-split as a planner reads loads: each cell's traffic shared by the stations that
+    reach it in proportion to their capacity, within every site's capacity.
+
+    The program's flows ``a_ij`` are one feasible split among many (any split within capacity carries the
+    traffic at the same cost), so a macro may show 0 Mbit/s beside small cells that carry its area. Traffic
+    is spread over a cell's area, so the stations reaching it share it: ``â_ij = A_i C_j / Σ_{j' ∈ P(i)} C_j'``
+    (``A_i`` the cell's solved total, ``C_j`` site j's capacity). Where that overloads a site, the split
+    closest to it within capacity is the LP
+
+        min Σ_p s_p   s.t.  s_p ≥ ±(f_p − â_p),  Σ_{p ∈ cell i} f_p = A_i,  Σ_{p at site j} f_p ≤ C_j,  f ≥ 0
+
+    which the solved flows make feasible (if HiGHS fails anyway, they are kept). Cell totals, and so
+    capacity and headroom, are unchanged.
+    """
+    flow = np.asarray(flow, float)
+    if len(flow) == 0 or flow.sum() <= 0:
+        return flow
+    cells, ci = np.unique(cell, return_inverse=True)
+    sites, si = np.unique(site, return_inverse=True)
+    total = np.bincount(ci, weights=flow, minlength=len(cells))
+    now = np.bincount(si, weights=flow, minlength=len(sites))
+    cap = np.maximum(np.asarray(site_capacity_mbps, float)[sites], now)     # the solved flows always fit
+    reach = np.bincount(ci, weights=cap[si], minlength=len(cells))
+    share = np.divide(total[ci] * cap[si], reach[ci], out=np.zeros(len(flow)), where=reach[ci] > 0)
+    over = np.bincount(si, weights=share, minlength=len(sites)) > cap * (1 + 1e-9)
+    if not over.any():
+        return share
+    # re-split only the cells with a pair at an overloaded site (the others keep their shares), then, if
+    # the rest of their sites' capacity cannot hold them, every cell
+    local = np.isin(ci, np.unique(ci[over[si]]))
+    out = share.copy()
+    fixed = np.bincount(si[~local], weights=share[~local], minlength=len(sites))
+    got = _closest_split(ci[local], si[local], share[local], total, cap - fixed)
+    if got is None:
+        got, local = _closest_split(ci, si, share, total, cap), np.ones(len(flow), bool)
+    if got is None:
+        log.warning("shared flows: HiGHS found no split; the solver's flows are reported")
+        return flow
+    out[local] = got
+    return out
+
+
+def _closest_split(ci: np.ndarray, si: np.ndarray, target: np.ndarray, cell_total: np.ndarray,
+                   site_cap: np.ndarray) -> np.ndarray | None:
+    """The flows closest to ``target`` (L1) with each cell's total and within site capacity (None: infeasible)."""
+    cells, ci = np.unique(ci, return_inverse=True)
+    sites, si = np.unique(si, return_inverse=True)
+    n, cols = len(target), np.arange(len(target))
+    eye = sp.identity(n, format="csr")
+    a_eq = sp.hstack([sp.csr_matrix((np.ones(n), (ci, cols)), shape=(len(cells), n)), sp.csr_matrix((len(cells), n))])
+    a_ub = sp.vstack([sp.hstack([sp.csr_matrix((np.ones(n), (si, cols)), shape=(len(sites), n)),
+                                 sp.csr_matrix((len(sites), n))]),
+                      sp.hstack([eye, -eye]), sp.hstack([-eye, -eye])]).tocsr()
+    res = linprog(np.r_[np.zeros(n), np.ones(n)], A_ub=a_ub, b_ub=np.r_[np.maximum(site_cap[sites], 0.0), target, -target],
+                  A_eq=a_eq, b_eq=cell_total[cells], bounds=(0, None), method="highs-ds")
+    return np.maximum(res.x[:n], 0.0) if res.status == 0 else None
+
+
 def _weighted_headroom(inp: Siting5GInput, h: np.ndarray, with_t: np.ndarray) -> float:
     """Hw recomputed from the h_i of the assignment, segment by segment [Mbit/s]."""
     t = inp.traffic_mbps[with_t]
@@ -1113,13 +1176,14 @@ def _extract(inp: Siting5GInput, m: Model5G, solves: list, *, headroom: bool = F
     total = inp.existing + new
     fc, fs = m.flow_pairs["cell"].to_numpy(), m.flow_pairs["site"].to_numpy()
     flow, dim, h = _flows_and_headroom(inp, m, headroom)
+    site_cap = total @ inp.capacity_mbps
+    flow = shared_flows(fc, fs, flow, site_cap)
     carried = flow / h[fc] if len(flow) else flow
     cells = _cells_table(inp, total, dim, h, np.bincount(fc, weights=carried, minlength=inp.n_cells))
     flows = pd.DataFrame({"cell": fc, "site": fs, "dist_m": m.flow_pairs["dist_m"].to_numpy(),
                           "flow_mbps": flow, "carried_mbps": carried})
     flows = flows[flows["flow_mbps"] > 1e-9].reset_index(drop=True)
     site_tot = total.sum(axis=1)
-    site_cap = total @ inp.capacity_mbps
     site_flow = np.bincount(fs, weights=flow, minlength=inp.n_sites)
     site_carried = np.bincount(fs, weights=carried, minlength=inp.n_sites)
     any_st = np.flatnonzero(site_tot > 0)
