@@ -27,8 +27,9 @@ interior point ~90 s and its simplex much longer (measured 2026-11-30), yet ever
 
 ``gap = (UB − L(u)) / UB`` is then a proven optimality gap of the cover. Both bounds are deterministic
 functions of the inputs (tiles, passes and limits are fixed, not timed). Tiles are coloured like a 2 × 2
-chessboard; tiles of one colour are a tile apart, wider than any column's reach, so they share no row or
-column and are solved side by side in threads (HiGHS releases the GIL) with the same result as one by one.
+chessboard; tiles of one colour are a tile apart, so when a tile is wider than four times the farthest
+reach of a column (Qingdao: ~1 km against 5 km windows) they share no row or column and are solved side by
+side in threads (HiGHS releases the GIL) with the same result as one by one; otherwise one by one.
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 WINDOW_M = 5_000.0          # side of a re-optimisation window [m]
 DUAL_TILE_M = 10_000.0      # side of a dual-ascent tile [m]
 NODE_LIMIT = 200            # branch-and-bound nodes per window MIP
+SPREAD = 4.0               # windows and tiles wider than this many column reaches (+1 m)
 SAFETY_S = 60.0             # a window MIP's clock, a safeguard only (the node limit ends it first)
 
 
@@ -152,11 +154,44 @@ def _workers() -> int:
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
-def _map(fn, items: list) -> list:
-    if len(items) < 2 or _workers() == 1:
+def reach_m(a: sp.csr_matrix, row_xy: np.ndarray, col_xy: np.ndarray) -> float:
+    """The farthest a column lies from a row it covers [m] (rows placed at ``row_xy``)."""
+    coo = a.tocoo()
+    if coo.nnz == 0:
+        return 0.0
+    d = np.hypot(*(np.asarray(row_xy)[coo.row] - np.asarray(col_xy)[coo.col]).T)
+    return float(np.nanmax(d, initial=0.0))
+
+
+def _map(fn, items: list, parallel: bool, *, apply) -> list:
+    """``fn`` over one colour's tiles. In threads when ``parallel`` (tiles a tile apart share no row or
+    column only when a tile is wider than four reaches), returning the results for the caller to apply in
+    tile order; else one by one, each applied (``apply``) before the next tile is solved (returns [])."""
+    if parallel and len(items) > 1 and _workers() > 1:
+        with ThreadPoolExecutor(_workers()) as pool:
+            return list(pool.map(fn, items))
+    if parallel:
         return [fn(x) for x in items]
-    with ThreadPoolExecutor(_workers()) as pool:
-        return list(pool.map(fn, items))
+    for x in items:
+        apply(fn(x))
+    return []
+
+
+def _ascend(out, u: np.ndarray, aty: np.ndarray) -> None:
+    """Apply one tile's new multipliers (in place)."""
+    if out is not None:
+        rows, cols, arj, new = out
+        aty[cols] += arj.T @ (new - u[rows])
+        u[rows] = new
+
+
+def _swap(out, chosen: np.ndarray, have: np.ndarray, csc: sp.csc_matrix) -> None:
+    """Apply one window's new cover (in place)."""
+    if out is not None:
+        freed, pick = out
+        chosen[freed] = False
+        chosen[pick] = True
+        have += np.asarray(csc[:, pick].sum(axis=1)).ravel() - np.asarray(csc[:, freed].sum(axis=1)).ravel()
 
 
 def _offsets(tile_m: float, passes: int) -> list[float]:
@@ -165,13 +200,16 @@ def _offsets(tile_m: float, passes: int) -> list[float]:
 
 
 def dual_ascent(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, row_xy: np.ndarray, *,
-                tile_m: float = DUAL_TILE_M, passes: int = 3, u0: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-    """``(L(u), u)`` after ``passes`` sweeps of block coordinate ascent on the LP dual over square tiles."""
+                tile_m: float = DUAL_TILE_M, passes: int = 3, u0: np.ndarray | None = None,
+                reach: float | None = None) -> tuple[float, np.ndarray]:
+    """``(L(u), u)`` after ``passes`` sweeps of block coordinate ascent on the LP dual over square tiles
+    (tiles run in threads only when wider than four ``reach``, :func:`reach_m`; without it one by one)."""
     a = a.tocsr()
     need = np.asarray(need, float)
     cost = np.asarray(cost, float)
     u = np.zeros(a.shape[0]) if u0 is None else np.maximum(np.asarray(u0, float), 0.0).copy()
     aty = a.T @ u
+    parallel = reach is not None and tile_m > 4 * reach
 
     def tile(rows):
         ar = a[rows]
@@ -187,24 +225,23 @@ def dual_ascent(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, row_xy: np
 
     for off in _offsets(tile_m, passes):
         for batch in tile_windows(row_xy, tile_m, off):
-            for out in _map(tile, batch):
-                if out is not None:
-                    rows, cols, arj, new = out
-                    aty[cols] += arj.T @ (new - u[rows])
-                    u[rows] = new
+            for out in _map(tile, batch, parallel, apply=lambda out: _ascend(out, u, aty)):
+                _ascend(out, u, aty)
     return lagrangian_bound(a, need, cost, u), u
 
 
 def improve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, chosen: np.ndarray, row_xy: np.ndarray, *,
                   tile_m: float = WINDOW_M, passes: int = 2, gap_rel: float = 1e-3,
-                  node_limit: int = NODE_LIMIT) -> np.ndarray:
-    """``chosen`` improved by re-optimising windows (module docstring); never dearer, always as feasible."""
+                  node_limit: int = NODE_LIMIT, reach: float | None = None) -> np.ndarray:
+    """``chosen`` improved by re-optimising windows (module docstring); never dearer, always as feasible.
+    Windows run in threads only when wider than four ``reach`` (:func:`reach_m`); without it one by one."""
     a = a.tocsr()
     csc = a.tocsc()
     need = np.asarray(need, float)
     cost = np.asarray(cost, float)
     chosen = np.asarray(chosen, bool).copy()
     have = a @ chosen.astype(float)
+    parallel = reach is not None and tile_m > 4 * reach
 
     def window(rows):
         cols = np.flatnonzero(np.diff(a[rows].tocsc().indptr) > 0)
@@ -226,13 +263,8 @@ def improve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, chosen: 
     for p, off in enumerate(_offsets(tile_m, passes)):
         before = float(cost[chosen].sum())
         for batch in tile_windows(row_xy, tile_m, off):
-            for out in _map(window, batch):
-                if out is not None:
-                    freed, pick = out
-                    chosen[freed] = False
-                    chosen[pick] = True
-                    have += (np.asarray(csc[:, pick].sum(axis=1)).ravel()
-                             - np.asarray(csc[:, freed].sum(axis=1)).ravel())
+            for out in _map(window, batch, parallel, apply=lambda out: _swap(out, chosen, have, csc)):
+                _swap(out, chosen, have, csc)
         log.debug("cover window pass %d: %.6g -> %.6g", p, before, float(cost[chosen].sum()))
     return chosen
 
@@ -263,13 +295,18 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     t0 = time.perf_counter()
     a = a.tocsr()
     cost = np.asarray(cost, float)
-    row_xy = row_positions(a, np.asarray(col_xy, float))
+    col_xy = np.asarray(col_xy, float)
+    row_xy = row_positions(a, col_xy)
+    reach = reach_m(a, row_xy, col_xy)
+    # windows and tiles hold several discs and stay wider than four reaches, so one colour runs in threads
+    window_m, dual_tile_m = max(window_m, SPREAD * reach + 1.0), max(dual_tile_m, SPREAD * reach + 1.0)
     chosen = greedy_cover(a, need, cost)
     greedy = float(cost[chosen].sum())
     if start is not None and cost[np.asarray(start, bool)].sum() < greedy:
         chosen = np.asarray(start, bool)
-    chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=window_m, passes=window_passes, gap_rel=gap_rel)
-    bound, u = dual_ascent(a, need, cost, row_xy, tile_m=dual_tile_m, passes=dual_passes, u0=u0)
+    chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=window_m, passes=window_passes, gap_rel=gap_rel,
+                           reach=reach)
+    bound, u = dual_ascent(a, need, cost, row_xy, tile_m=dual_tile_m, passes=dual_passes, u0=u0, reach=reach)
     objective = float(cost[chosen].sum())
     return Cover(chosen=chosen, objective=objective, bound=min(bound, objective), u=u, greedy=greedy,
                  seconds=round(time.perf_counter() - t0, 3), cost=cost)

@@ -121,10 +121,11 @@ def test_threads_give_the_same_cover_as_one_by_one(monkeypatch):
     need = np.minimum(1, np.asarray(a.sum(axis=1)).ravel()).astype(np.int64)
     a, need = reduce_rows(a, need)
     cost = rng.uniform(200, 400, 400)
+    assert 4 * covering.reach_m(a, covering.row_positions(a, site_xy), site_xy) < 8000   # tiles run side by side
     runs = []
     for workers in (1, 2):
         monkeypatch.setattr(covering, "_workers", lambda w=workers: w)
-        cov = solve_cover(a, need, cost, site_xy, window_passes=2, window_m=5000.0, dual_tile_m=5000.0)
+        cov = solve_cover(a, need, cost, site_xy, window_passes=2, window_m=8000.0, dual_tile_m=8000.0)
         runs.append((cov.chosen.tolist(), cov.objective, cov.bound))
     assert runs[0] == runs[1]
 
