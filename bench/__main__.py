@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-MODULES = ["bench.bench_layers", "bench.bench_5g", "bench.bench_pon", "bench.bench_plan", "bench.bench_map"]
+MODULES = ["bench.bench_layers", "bench.bench_5g", "bench.bench_cover", "bench.bench_pon", "bench.bench_plan",
+           "bench.bench_map"]
 
 
 def main(argv: list[str]) -> int:
