@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 # and macro candidates it did not choose are closed (they would only add binaries the solver must search).
 CAPACITY_MACRO_CLUTTERS = ("dense_urban", "urban")
 CO_SITED_SHARE = 0.5   # a candidate this share of its radius from a coverage site counts as the same site
-WINDOW_PASSES = 4      # window passes of a cold solve (a warm one, after a re-pricing, makes one)
 DUAL_PASSES = 3        # dual-ascent passes of a cold solve (warm: one)
 
 
@@ -135,7 +134,8 @@ def coverage_problem(layers, scenario, inp) -> CoverageProblem:
 
 
 def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_cost: np.ndarray, *,
-                          gap_rel: float = 0.005, time_limit_s: float | None = None) -> CoverageLayer:
+                          gap_rel: float = 0.005, time_limit_s: float | None = None,
+                          window_passes: int = 4) -> CoverageLayer:
     """The coverage layer at ``site_cost`` (CNY per new coverage station at each candidate), solved by
     :func:`rollout.covering.solve_cover` and warm-started from ``problem.cover`` (which it then replaces)."""
     t0 = time.perf_counter()
@@ -143,7 +143,7 @@ def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_co
     warm = problem.cover
     cover = solve_cover(problem.rows, problem.need, cost, site_xy,
                         start=None if warm is None else warm.chosen, u0=None if warm is None else warm.u,
-                        window_passes=WINDOW_PASSES if warm is None else 1,
+                        window_passes=window_passes if warm is None else min(window_passes, 1),
                         dual_passes=DUAL_PASSES if warm is None else 1)
     problem.cover = cover
     n = len(problem.points["clutter"])
@@ -247,7 +247,8 @@ def apply_coverage_layer(inp, layers, scenario, *, problem: CoverageProblem | No
     _, radius, _, cost = coverage_columns(inp, scenario)
     cov = list(radius)
     layer = choose_coverage_sites(problem, inp.site_xy, np.where(np.isfinite(cost), cost, 0.0),
-                                  gap_rel=scenario.solver.gap_rel, time_limit_s=scenario.solver.time_limit_s)
+                                  gap_rel=scenario.solver.gap_rel, time_limit_s=scenario.solver.time_limit_s,
+                                  window_passes=scenario.radio.coverage_window_passes)
     layer.type_names = types
     forced = np.zeros_like(inp.max_per_site)
     forced[layer.sites, layer.site_type] = 1

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 WINDOW_M = 5_000.0          # side of a re-optimisation window [m]
 DUAL_TILE_M = 10_000.0      # side of a dual-ascent tile [m]
 NODE_LIMIT = 200            # branch-and-bound nodes per window MIP
+WINDOW_GAP = 0.01           # a window MIP's relative gap (a window's answer is kept only if strictly cheaper)
+MAX_WINDOW_ROWS = 200       # a window with more rows is solved as quarters (recursively), one by one
 SPREAD = 4.0               # windows and tiles wider than this many column reaches (+1 m)
 SAFETY_S = 60.0             # a window MIP's clock, a safeguard only (the node limit ends it first)
 
@@ -150,6 +152,20 @@ def tile_windows(row_xy: np.ndarray, tile_m: float, offset_m: float = 0.0) -> li
     return [[np.sort(t) for t, c in zip(tiles, col, strict=True) if c == q] for q in range(4)]
 
 
+def split_rows(rows: np.ndarray, row_xy: np.ndarray, max_rows: int) -> list[np.ndarray]:
+    """``rows`` as one part, or split in quarters at the middle of their bounding box until every part holds at
+    most ``max_rows`` (in a fixed order: a deterministic function of the positions)."""
+    if len(rows) <= max_rows:
+        return [rows]
+    xy = np.nan_to_num(np.asarray(row_xy, float)[rows])
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    if (hi - lo).max() <= 0:
+        return [rows]
+    mid = (lo + hi) / 2
+    q = (xy[:, 0] > mid[0]).astype(int) * 2 + (xy[:, 1] > mid[1]).astype(int)
+    return [p for k in range(4) if (q == k).any() for p in split_rows(rows[q == k], row_xy, max_rows)]
+
+
 def _workers() -> int:
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
@@ -231,8 +247,9 @@ def dual_ascent(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, row_xy: np
 
 
 def improve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, chosen: np.ndarray, row_xy: np.ndarray, *,
-                  tile_m: float = WINDOW_M, passes: int = 2, gap_rel: float = 1e-3,
-                  node_limit: int = NODE_LIMIT, reach: float | None = None) -> np.ndarray:
+                  tile_m: float = WINDOW_M, passes: int = 2, gap_rel: float = WINDOW_GAP,
+                  node_limit: int = NODE_LIMIT, reach: float | None = None,
+                  max_rows: int = MAX_WINDOW_ROWS) -> np.ndarray:
     """``chosen`` improved by re-optimising windows (module docstring); never dearer, always as feasible.
     Windows run in threads only when wider than four ``reach`` (:func:`reach_m`); without it one by one."""
     a = a.tocsr()
@@ -243,7 +260,7 @@ def improve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, chosen: 
     have = a @ chosen.astype(float)
     parallel = reach is not None and tile_m > 4 * reach
 
-    def window(rows):
+    def part(rows, chosen, have):
         cols = np.flatnonzero(np.diff(a[rows].tocsc().indptr) > 0)
         freed = cols[chosen[cols]]
         touched = np.unique(np.concatenate([rows] + [csc.indices[csc.indptr[j]:csc.indptr[j + 1]] for j in freed]))
@@ -259,6 +276,18 @@ def improve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, chosen: 
             return None
         pick = cols[res.x > 0.5]
         return (freed, pick) if cost[pick].sum() < cost[freed].sum() - 1e-6 else None
+
+    def window(rows):
+        """One window, as MIPs over quarters of it while it holds more than ``max_rows`` rows, one by one on
+        copies of the state; the net change is returned."""
+        parts = split_rows(rows, row_xy, max_rows)
+        if len(parts) == 1:
+            return part(rows, chosen, have)
+        mine, got = chosen.copy(), have.copy()
+        for sub in parts:
+            _swap(part(sub, mine, got), mine, got, csc)
+        changed = np.flatnonzero(mine != chosen)
+        return changed[chosen[changed]], changed[mine[changed]]
 
     for p, off in enumerate(_offsets(tile_m, passes)):
         before = float(cost[chosen].sum())
@@ -288,7 +317,7 @@ class Cover:
 
 def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np.ndarray, *,
                 start: np.ndarray | None = None, u0: np.ndarray | None = None, window_passes: int = 2,
-                dual_passes: int = 3, gap_rel: float = 1e-3, window_m: float = WINDOW_M,
+                dual_passes: int = 3, gap_rel: float = WINDOW_GAP, window_m: float = WINDOW_M,
                 dual_tile_m: float = DUAL_TILE_M) -> Cover:
     """The tiled cover of ``a`` (module docstring). ``start``: a feasible cover to improve instead of the greedy
     one (the cheaper of the two is kept); ``u0``: multipliers to continue the ascent from."""
