@@ -338,7 +338,7 @@ def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None =
         if warm is not None and warm.cost is not None:
             used = (np.diff(rows.tocsc().indptr) > 0) & (warm.cost > 0)
             theta = float(np.min(cost[used] / warm.cost[used], initial=1.0)) if used.any() else 1.0
-            u0, passes = warm.u * min(1.0, max(theta, 0.0)), DUAL_PASSES - 1
+            u0, passes = warm.u * min(1.0, max(theta, 0.0)), 1
         lb_cov, _ = dual_ascent(rows, problem.need, cost, row_positions(rows, inp.site_xy), passes=passes, u0=u0)
     cost = inp.station_cost_cny
     new_ok = inp.new_max > 0
