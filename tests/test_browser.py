@@ -154,7 +154,7 @@ def test_hostile_names_show_as_text(fresh, saved):
         const p = r.map.latLngToContainerPoint(r.layers.stations.layer.latLngOf(0)); return [p.x, p.y]; }""")
     box = page.locator(".folium-map").bounding_box()
     page.mouse.click(box["x"] + x, box["y"] + y)
-    page.wait_for_timeout(150)
+    page.wait_for_selector(".leaflet-popup-content", timeout=5000)   # not a fixed wait: slow under load
     station = page.evaluate("""() => {
         const all = document.querySelectorAll('.leaflet-popup-content');  // the last one is new
         const p = all[all.length - 1];
