@@ -42,7 +42,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from rollout.covering import DUAL_TILE_M, WINDOW_M, Cover, dual_ascent, reduce_rows, row_positions, solve_cover
+from rollout.covering import DUAL_TILE_M, WINDOW_M, Cover, dual_ascent, layout, reduce_rows, solve_cover
 from rollout.plan import SolveStats
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,8 @@ def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None =
             used = (np.diff(rows.tocsc().indptr) > 0) & (warm.cost > 0)
             theta = float(np.min(cost[used] / warm.cost[used], initial=1.0)) if used.any() else 1.0
             u0, passes = warm.u * min(1.0, max(theta, 0.0)), 1
-        lb_cov, _ = dual_ascent(rows, problem.need, cost, row_positions(rows, inp.site_xy), passes=passes, u0=u0)
+        row_xy, reach, _, tile_m = layout(rows, inp.site_xy)
+        lb_cov, _ = dual_ascent(rows, problem.need, cost, row_xy, tile_m=tile_m, passes=passes, u0=u0, reach=reach)
     cost = inp.station_cost_cny
     new_ok = inp.new_max > 0
     c_cov = min((cost[new_ok[:, t], t].min() for t in cov if new_ok[:, t].any()), default=np.inf)

@@ -179,6 +179,17 @@ def reach_m(a: sp.csr_matrix, row_xy: np.ndarray, col_xy: np.ndarray) -> float:
     return float(np.nanmax(d, initial=0.0))
 
 
+def layout(a: sp.csr_matrix, col_xy: np.ndarray, window_m: float = WINDOW_M,
+           dual_tile_m: float = DUAL_TILE_M) -> tuple[np.ndarray, float, float, float]:
+    """``(row_xy, reach, window_m, dual_tile_m)``: the rows' positions, the farthest reach of a column, and
+    window and tile sides widened to more than four reaches (so they hold several discs and one colour runs
+    in threads)."""
+    col_xy = np.asarray(col_xy, float)
+    row_xy = row_positions(a, col_xy)
+    reach = reach_m(a, row_xy, col_xy)
+    return row_xy, reach, max(window_m, SPREAD * reach + 1.0), max(dual_tile_m, SPREAD * reach + 1.0)
+
+
 def _map(fn, items: list, parallel: bool, *, apply) -> list:
     """``fn`` over one colour's tiles. In threads when ``parallel`` (tiles a tile apart share no row or
     column only when a tile is wider than four reaches), returning the results for the caller to apply in
@@ -324,11 +335,7 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     t0 = time.perf_counter()
     a = a.tocsr()
     cost = np.asarray(cost, float)
-    col_xy = np.asarray(col_xy, float)
-    row_xy = row_positions(a, col_xy)
-    reach = reach_m(a, row_xy, col_xy)
-    # windows and tiles hold several discs and stay wider than four reaches, so one colour runs in threads
-    window_m, dual_tile_m = max(window_m, SPREAD * reach + 1.0), max(dual_tile_m, SPREAD * reach + 1.0)
+    row_xy, reach, window_m, dual_tile_m = layout(a, col_xy, window_m, dual_tile_m)
     chosen = greedy_cover(a, need, cost)
     greedy = float(cost[chosen].sum())
     if start is not None and cost[np.asarray(start, bool)].sum() < greedy:
