@@ -208,16 +208,22 @@ def _utm_scale(zone: str, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 
 def area_groups(geoms: np.ndarray, gap_deg: float = GROUP_GAP_DEG) -> np.ndarray:
-    """Group label (0, 1, ...) of each lon/lat geometry: connected within ``gap_deg``, numbered by first member."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """Group label (0, 1, ...) of each lon/lat geometry: connected within ``gap_deg``, numbered by first member.
 
+    Two geometries lie within ``gap_deg`` exactly when their ``gap_deg / 2`` buffers meet, so the groups are the
+    parts of the union of those buffers (a 32-gon buffer: pairs nearer than ``gap_deg·cos(π/32)`` always join).
+    Listing every pair within a degree instead grows with the square of the count: 54 s for 4,728 cells.
+    """
     n = len(geoms)
-    a, b = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=gap_deg)
-    _, labels = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    parts = shapely.get_parts(shapely.union_all(shapely.buffer(geoms, gap_deg / 2.0, quad_segs=8)))
+    g, p = shapely.STRtree(parts).query(geoms, predicate="intersects")
+    labels = np.empty(n, dtype=int)
+    labels[g[::-1]] = p[::-1]  # one part per geometry: the parts are disjoint
     _, first = np.unique(labels, return_index=True)
     order = np.argsort(np.argsort(first))  # label -> rank of its first member
-    return order[labels]
+    return order[np.searchsorted(np.unique(labels), labels)]
 
 
 def frames_crs(centres, bounds) -> str:

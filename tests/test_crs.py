@@ -109,3 +109,25 @@ def test_lonlat_xy_round_trip():
     x, y = lonlat_to_xy(QINGDAO[:, 0], QINGDAO[:, 1], "EPSG:32651")
     lon, lat = xy_to_lonlat(x, y, "EPSG:32651")
     assert np.allclose(lon, QINGDAO[:, 0], atol=1e-9) and np.allclose(lat, QINGDAO[:, 1], atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 6), st.floats(0, 6)), min_size=1, max_size=25))
+def test_area_groups_match_pairwise_distances(xy):
+    """Groups are the components of 'within gap_deg' (brute force over all pairs), numbered by first member."""
+    from scipy.sparse.csgraph import connected_components
+
+    from gis.crs import area_groups
+
+    pts = shapely.points(np.array(xy))
+    d = shapely.distance(pts[:, None], pts[None, :])
+    near = (d > 0.99 * 1.0) & (d <= 1.0)  # the buffer's 32-gon may miss pairs this close to the gap
+    if near.any():
+        return
+    _, want = connected_components(d <= 1.0, directed=False)
+    got = area_groups(pts, gap_deg=1.0)
+    assert got[0] == 0
+    assert np.array_equal(want[:, None] == want[None, :], got[:, None] == got[None, :])
+    _, first = np.unique(got, return_index=True)
+    assert np.all(np.diff(first) > 0)  # group k's first member comes before group k+1's
+
