@@ -47,7 +47,6 @@ def run(argv: list[str] | None = None) -> dict:
     ap.add_argument("--lp", action="store_true", help="also solve the whole LP relaxation (about 90 s)")
     ap.add_argument("-v", action="store_true")
     args = ap.parse_args(argv or [])
-    from rollout.coverage_layer import DUAL_PASSES
     from rollout.scenario import load_scenario
     from rollout.covering import greedy_cover, solve_cover
 
@@ -59,8 +58,9 @@ def run(argv: list[str] | None = None) -> dict:
     g = greedy_cover(rows, need, cost)
     out["greedy"] = {"objective_cny": float(cost[g].sum()), "seconds": round(time.perf_counter() - t, 1)}
     t = time.perf_counter()
-    cov = solve_cover(rows, need, cost, xy, window_passes=load_scenario(None).radio.coverage_window_passes,
-                      dual_passes=DUAL_PASSES)
+    radio = load_scenario(None).radio
+    cov = solve_cover(rows, need, cost, xy, window_passes=radio.coverage_window_passes,
+                      dual_passes=radio.coverage_dual_passes)
     wall = time.perf_counter() - t
     out["tiled"] = {"objective_cny": cov.objective, "bound_cny": cov.bound, "gap": cov.gap,
                     "seconds": round(wall, 1), "sites": int(cov.chosen.sum())}

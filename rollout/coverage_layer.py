@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 # and macro candidates it did not choose are closed (they would only add binaries the solver must search).
 CAPACITY_MACRO_CLUTTERS = ("dense_urban", "urban")
 CO_SITED_SHARE = 0.5   # a candidate this share of its radius from a coverage site counts as the same site
-DUAL_PASSES = 3        # dual-ascent passes of a cold solve (warm: one)
 
 
 def coverage_matrix(points_xy: np.ndarray, point_radius_m: np.ndarray, site_xy: np.ndarray) -> sp.csr_matrix:
@@ -98,24 +97,35 @@ class CoverageProblem:
 
 @dataclass
 class CoverageLayer:
-    """The chosen coverage sites and what was proven about them."""
+    """The chosen coverage sites and what was proven about them (``stats`` is complete after :meth:`finish`)."""
 
     sites: np.ndarray            # rows of the candidate sites chosen (new coverage stations)
     site_type: np.ndarray        # the type column of each chosen site
-    stats: SolveStats
+    stats: SolveStats | None
     points: int                  # populated lattice points tested
     rows: int                    # covering rows after reduction
     short: np.ndarray            # bool per point: fewer than k candidates within radius
     type_names: tuple = ()
     greedy_cny: float | None = None
+    cover: Cover | None = None
+    columns: int = 0             # candidate columns of the covering rows
+    nonzeros: int = 0
+    time_limit_s: float | None = None
+    gap_rel: float = 0.005
 
     @property
     def unreachable_points(self) -> int:
         return int(self.short.sum())
 
+    def finish(self) -> CoverageLayer:
+        """Wait for the cover's Lagrangian bound (computed in the background) and fill ``stats``."""
+        if self.stats is None:
+            self.stats = _layer_stats(self.cover.finish(), self)
+        return self
+
     def summary(self) -> dict:
         """``plan.json["extra"]["coverage_layer"]``."""
-        return _summary(self, self.type_names)
+        return _summary(self.finish(), self.type_names)
 
 
 def coverage_problem(layers, scenario, inp) -> CoverageProblem:
@@ -135,35 +145,55 @@ def coverage_problem(layers, scenario, inp) -> CoverageProblem:
 
 def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_cost: np.ndarray, *,
                           gap_rel: float = 0.005, time_limit_s: float | None = None,
-                          window_passes: int = 4) -> CoverageLayer:
+                          window_passes: int = 4, dual_passes: int = 3,
+                          background: bool = False) -> CoverageLayer:
     """The coverage layer at ``site_cost`` (CNY per new coverage station at each candidate), solved by
-    :func:`rollout.covering.solve_cover` and warm-started from ``problem.cover`` (which it then replaces)."""
-    t0 = time.perf_counter()
+    :func:`rollout.covering.solve_cover` and warm-started from ``problem.cover`` (which it then replaces).
+
+    Cold: greedy, ``window_passes`` window passes and ``dual_passes`` dual-ascent passes. Warm (a re-solve at
+    new prices): from the last cover, at most one window pass and :func:`warm_dual_passes` passes from its
+    multipliers. With ``background`` the bound is still being computed on return: call
+    :meth:`CoverageLayer.finish` (the sites are final)."""
     cost = np.asarray(site_cost, float)
-    warm = problem.cover
-    cover = solve_cover(problem.rows, problem.need, cost, site_xy,
-                        start=None if warm is None else warm.chosen, u0=None if warm is None else warm.u,
-                        window_passes=window_passes if warm is None else min(window_passes, 1),
-                        dual_passes=DUAL_PASSES if warm is None else 1)
+    warm = None if problem.cover is None else problem.cover.finish()
+    if warm is None:
+        cover = solve_cover(problem.rows, problem.need, cost, site_xy, window_passes=window_passes,
+                            dual_passes=dual_passes, background=background)
+    else:
+        cover = solve_cover(problem.rows, problem.need, cost, site_xy, start=warm.chosen, greedy=warm.greedy_chosen,
+                            u0=warm.u, window_passes=min(window_passes, 1), dual_passes=warm_dual_passes(dual_passes),
+                            background=background)
     problem.cover = cover
-    n = len(problem.points["clutter"])
-    rows = problem.rows
-    status = "optimal" if cover.gap <= gap_rel else "feasible"
+    sites = np.flatnonzero(cover.chosen)
+    layer = CoverageLayer(sites=sites, site_type=np.asarray(problem.site_type)[sites], stats=None,
+                          points=len(problem.points["clutter"]), rows=int(problem.rows.shape[0]), short=problem.short,
+                          greedy_cny=cover.greedy, cover=cover, columns=int(problem.rows.shape[1]),
+                          nonzeros=int(problem.rows.nnz), time_limit_s=time_limit_s, gap_rel=gap_rel)
+    return layer if background else layer.finish()
+
+
+def warm_dual_passes(dual_passes: int) -> int:
+    """Dual-ascent passes of a warm re-solve: one from the last multipliers, or none (the bound at those
+    multipliers, re-priced) when the cold solve itself made at most one."""
+    return 1 if dual_passes >= 2 else 0
+
+
+def _layer_stats(cover: Cover, layer: CoverageLayer) -> SolveStats:
+    points = layer.points
+    status = "optimal" if cover.gap <= layer.gap_rel else "feasible"
     stats = SolveStats(part="5g_coverage", name="tiled", status=status, objective=cover.objective,
-                       bound=cover.bound, gap=cover.gap, seconds=round(time.perf_counter() - t0, 3),
-                       variables=int(rows.shape[1]), integer_variables=int(rows.shape[1]),
-                       constraints=int(rows.shape[0]), nonzeros=int(rows.nnz), time_limit_s=time_limit_s,
-                       notes=(f"coverage layer: {int(cover.chosen.sum())} sites put {n} populated lattice points within "
-                              f"radius (evaluation lattice and cells' planning points); greedy cover "
+                       bound=cover.bound, gap=cover.gap, seconds=cover.seconds,
+                       variables=layer.columns, integer_variables=layer.columns, constraints=layer.rows,
+                       nonzeros=layer.nonzeros, time_limit_s=layer.time_limit_s,
+                       notes=(f"coverage layer: {int(cover.chosen.sum())} sites put {points} populated lattice points "
+                              f"within radius (evaluation lattice and cells' planning points); greedy cover "
                               f"{cover.greedy:,.0f} CNY improved by {WINDOW_M / 1000:g} km window MIPs; bound: "
                               f"Lagrangian, multipliers by dual ascent over {DUAL_TILE_M / 1000:g} km tiles "
                               f"(rollout.covering)"))
     log.info("coverage layer: %d sites, %d lattice points, %d reduced rows, cost %.4g CNY (greedy %.4g), "
-             "bound %.4g, gap %.2f%%, %.1f s", int(cover.chosen.sum()), n, rows.shape[0], cover.objective,
+             "bound %.4g, gap %.2f%%, %.1f s", int(cover.chosen.sum()), points, layer.rows, cover.objective,
              cover.greedy, cover.bound, 100 * cover.gap, stats.seconds)
-    sites = np.flatnonzero(cover.chosen)
-    return CoverageLayer(sites=sites, site_type=np.asarray(problem.site_type)[sites], stats=stats, points=n,
-                         rows=int(rows.shape[0]), short=problem.short, greedy_cny=cover.greedy)
+    return stats
 
 
 def typed_coverage_matrix(points_xy, point_clutter, site_xy, site_type: np.ndarray, radius_m: dict) -> sp.csr_matrix:
@@ -227,7 +257,7 @@ def coverage_columns(inp, scenario) -> tuple[np.ndarray, dict, np.ndarray, np.nd
     return site_type, {t: inp.type_radius_m[types[t]] for t in cov}, existing, cost
 
 
-def apply_coverage_layer(inp, layers, scenario, *, problem: CoverageProblem | None = None):
+def apply_coverage_layer(inp, layers, scenario, *, problem: CoverageProblem | None = None, background: bool = False):
     """``(inp with the coverage sites fixed, CoverageLayer, CoverageProblem)``; ``problem`` (the rows of an
     earlier call on the same layers and scenario) is reused and warm-started.
 
@@ -248,7 +278,8 @@ def apply_coverage_layer(inp, layers, scenario, *, problem: CoverageProblem | No
     cov = list(radius)
     layer = choose_coverage_sites(problem, inp.site_xy, np.where(np.isfinite(cost), cost, 0.0),
                                   gap_rel=scenario.solver.gap_rel, time_limit_s=scenario.solver.time_limit_s,
-                                  window_passes=scenario.radio.coverage_window_passes)
+                                  window_passes=scenario.radio.coverage_window_passes,
+                                  dual_passes=scenario.radio.coverage_dual_passes, background=background)
     layer.type_names = types
     forced = np.zeros_like(inp.max_per_site)
     forced[layer.sites, layer.site_type] = 1
@@ -333,12 +364,12 @@ def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None =
     lb_cov = 0.0
     if cov and rows.shape[0]:
         cost = np.where(np.isfinite(cost_site), cost_site, 0.0)
-        u0, passes = None, DUAL_PASSES
-        warm = problem.cover
+        u0, passes = None, scenario.radio.coverage_dual_passes
+        warm = None if problem.cover is None else problem.cover.finish()
         if warm is not None and warm.cost is not None:
             used = (np.diff(rows.tocsc().indptr) > 0) & (warm.cost > 0)
             theta = float(np.min(cost[used] / warm.cost[used], initial=1.0)) if used.any() else 1.0
-            u0, passes = warm.u * min(1.0, max(theta, 0.0)), 1
+            u0, passes = warm.u * min(1.0, max(theta, 0.0)), warm_dual_passes(passes)
         row_xy, reach, _, tile_m = layout(rows, inp.site_xy)
         lb_cov, _ = dual_ascent(rows, problem.need, cost, row_xy, tile_m=tile_m, passes=passes, u0=u0, reach=reach)
     cost = inp.station_cost_cny

@@ -37,7 +37,7 @@ import heapq
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -311,38 +311,72 @@ def improve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, chosen: 
 
 @dataclass
 class Cover:
-    """A cover and what is proven about it."""
+    """A cover and what is proven about it. A cover solved with ``background=True`` has its bound (``bound``,
+    ``u``) still being computed: :meth:`finish` waits for it."""
 
     chosen: np.ndarray           # bool per column
     objective: float             # its cost
     bound: float                 # L(u), a lower bound on every cover's cost
-    u: np.ndarray                # the multipliers (reusable for the same rows at other costs)
-    greedy: float                # the greedy cover's cost, before the windows
-    seconds: float
+    u: np.ndarray | None         # the multipliers (reusable for the same rows at other costs)
+    greedy: float                # the greedy cover's cost at these prices, before the windows
+    seconds: float               # wall time of the cover and its bound (not of any wait for them)
     cost: np.ndarray | None = None   # the column costs it was solved at
+    greedy_chosen: np.ndarray | None = None   # the greedy cover (of the first solve, when warm-started)
+    _ascent: Future | None = None
+
+    def finish(self) -> Cover:
+        """Wait for the bound of a background solve (no-op otherwise); returns ``self``."""
+        if self._ascent is not None:
+            bound, u, t_end = self._ascent.result()
+            self._ascent = None
+            self.bound, self.u = min(bound, self.objective), u
+            self.seconds = round(max(self.seconds, t_end), 3)
+        return self
 
     @property
     def gap(self) -> float:
+        self.finish()
         return 0.0 if self.objective <= 0 else max(0.0, (self.objective - self.bound) / self.objective)
 
 
 def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np.ndarray, *,
-                start: np.ndarray | None = None, u0: np.ndarray | None = None, window_passes: int = 2,
-                dual_passes: int = 3, gap_rel: float = WINDOW_GAP, window_m: float = WINDOW_M,
-                dual_tile_m: float = DUAL_TILE_M) -> Cover:
-    """The tiled cover of ``a`` (module docstring). ``start``: a feasible cover to improve instead of the greedy
-    one (the cheaper of the two is kept); ``u0``: multipliers to continue the ascent from."""
+                start: np.ndarray | None = None, greedy: np.ndarray | None = None, u0: np.ndarray | None = None,
+                window_passes: int = 2, dual_passes: int = 3, gap_rel: float = WINDOW_GAP,
+                window_m: float = WINDOW_M, dual_tile_m: float = DUAL_TILE_M, background: bool = False) -> Cover:
+    """The tiled cover of ``a`` (module docstring).
+
+    ``start``: a feasible cover to improve instead of the greedy one, which is then not recomputed (a warm
+    re-solve at new prices); ``greedy``: the greedy cover of the first solve, priced again (the cheaper of it
+    and ``start`` is improved). ``u0``: multipliers to continue the ascent from (``dual_passes = 0``: the bound
+    at ``u0`` itself). The dual ascent runs in its own thread: beside the greedy rule and the windows (they do
+    not depend on each other), or with ``background`` after them, while the caller solves something else
+    (a solver in another process leaves a core free): the cover then returns at once and
+    :meth:`Cover.finish` waits for the bound.
+    """
     t0 = time.perf_counter()
     a = a.tocsr()
     cost = np.asarray(cost, float)
     row_xy, reach, window_m, dual_tile_m = layout(a, col_xy, window_m, dual_tile_m)
-    chosen = greedy_cover(a, need, cost)
-    greedy = float(cost[chosen].sum())
-    if start is not None and cost[np.asarray(start, bool)].sum() < greedy:
+
+    def ascent():
+        bound, u = dual_ascent(a, need, cost, row_xy, tile_m=dual_tile_m, passes=dual_passes, u0=u0, reach=reach)
+        return bound, u, time.perf_counter() - t0
+
+    pool = ThreadPoolExecutor(1)
+    job = None if background else pool.submit(ascent)
+    if start is None:
+        chosen = greedy = greedy_cover(a, need, cost)
+    else:
         chosen = np.asarray(start, bool)
+        greedy = chosen if greedy is None else np.asarray(greedy, bool)
+        if cost[greedy].sum() < cost[chosen].sum():
+            chosen = greedy
     chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=window_m, passes=window_passes, gap_rel=gap_rel,
                            reach=reach)
-    bound, u = dual_ascent(a, need, cost, row_xy, tile_m=dual_tile_m, passes=dual_passes, u0=u0, reach=reach)
+    if job is None:
+        job = pool.submit(ascent)
+    pool.shutdown(wait=False)
     objective = float(cost[chosen].sum())
-    return Cover(chosen=chosen, objective=objective, bound=min(bound, objective), u=u, greedy=greedy,
-                 seconds=round(time.perf_counter() - t0, 3), cost=cost)
+    cover = Cover(chosen=chosen, objective=objective, bound=-np.inf, u=None, greedy=float(cost[greedy].sum()),
+                  seconds=round(time.perf_counter() - t0, 3), cost=cost, greedy_chosen=greedy, _ascent=job)
+    return cover if background else cover.finish()

@@ -1300,6 +1300,8 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
     :mod:`rollout.coverage_layer` are fixed first (part ``5g_coverage``); without it the program alone
     decides, which is a relaxation (used for the plan bound). ``coverage_problem``: the layer's rows from an
     earlier call on the same layers and scenario (``Result5G.coverage_problem``), reused and warm-started.
+    The layer's Lagrangian bound is computed in the background while the solver runs (the program needs only
+    the layer's sites), and waited for before returning.
     """
     from rollout.coverage_layer import apply_coverage_layer
 
@@ -1307,9 +1309,14 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
     s = scenario.solver
     layer = None
     if coverage_layer and scenario.radio.coverage_types:
-        inp, layer, coverage_problem = apply_coverage_layer(inp, layers, scenario, problem=coverage_problem)
-    res = solve_5g(inp, solver=s.name, time_limit_s=s.time_limit_s, gap_rel=s.gap_rel, threads=s.threads,
-                   msg=s.msg, seed=scenario.seed, headroom_floor=headroom_floor)
+        inp, layer, coverage_problem = apply_coverage_layer(inp, layers, scenario, problem=coverage_problem,
+                                                            background=True)
+    try:
+        res = solve_5g(inp, solver=s.name, time_limit_s=s.time_limit_s, gap_rel=s.gap_rel, threads=s.threads,
+                       msg=s.msg, seed=scenario.seed, headroom_floor=headroom_floor)
+    finally:
+        if layer is not None:
+            layer.finish()
     if layer is not None:
         res.solves.insert(0, layer.stats)
         res.coverage_layer = layer.summary()
