@@ -369,7 +369,9 @@ def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None =
         if warm is not None and warm.cost is not None:
             used = (np.diff(rows.tocsc().indptr) > 0) & (warm.cost > 0)
             theta = float(np.min(cost[used] / warm.cost[used], initial=1.0)) if used.any() else 1.0
-            u0, passes = warm.u * min(1.0, max(theta, 0.0)), warm_dual_passes(passes)
+            # at least one pass: the scaled multipliers alone can be far from these prices (Jinan with none:
+            # 3.78 against 6.56 bn CNY)
+            u0, passes = warm.u * min(1.0, max(theta, 0.0)), 1
         row_xy, reach, _, tile_m = layout(rows, inp.site_xy)
         lb_cov, _ = dual_ascent(rows, problem.need, cost, row_xy, tile_m=tile_m, passes=passes, u0=u0, reach=reach)
     cost = inp.station_cost_cny

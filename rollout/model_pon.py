@@ -1293,6 +1293,57 @@ def solve_pon(inp: PonInput, *, solver: str = "cbc", time_limit_s: float = 120.0
     return res
 
 
+def in_cell_distribution_cny(inp: PonInput) -> float:
+    """The in-cell distribution every plan pays [CNY]: per cell with lines, the minimum spanning tree over its
+    distribution points (:func:`rollout.model_odn.in_cell_distribution_km`) x its clutter's distribution price.
+
+    The ODN prices each unit (a cell's lines on one OLT) this way whatever the homing and the cabinets, so with
+    single sourcing it is the same for every plan; a cell split over several OLTs pays at least as much
+    (ceil(a/8) + ceil(b/8) >= ceil((a+b)/8) and sqrt(a) + sqrt(b) >= sqrt(a+b)).
+    """
+    from rollout.model_odn import in_cell_distribution_km
+
+    has = np.asarray(inp.onts, float) > 0
+    if not has.any():
+        return 0.0
+    km = in_cell_distribution_km(np.asarray(inp.onts, float)[has], np.asarray(inp.cell_area_km2, float)[has],
+                                 inp.settings.route_factor)
+    price = np.array([float(inp.settings.distribution_cost_cny_per_km[c]) for c in np.asarray(inp.clutter)[has]])
+    return float((km * price).sum())
+
+
+def pon_capex_bound(layers, scenario, *, surplus: str | None = None) -> tuple[float | None, SolveStats, float]:
+    """``(bound, stats, in_cell_cny)``: a lower bound on the PON capex (its own lines, ODN included, station
+    backhaul excluded) of every plan of this model under the scenario's rules.
+
+        LB_PON = LP_equipment + D_in
+
+    ``LP_equipment`` (part ``pon_bound``): the LP relaxation of this model with every homing free (c_ij = 0):
+    the sites, chassis, ports and homing of any plan are a feasible point of it, and its objective is then
+    that plan's F y + H k + C q. ``D_in``: :func:`in_cell_distribution_cny`. The rest of a plan's PON capex
+    (feeder tree, distribution between cells, cabinets, splitters) is >= 0. The star-priced homing cost of
+    this model is *not* a bound: the plan re-prices the feeder on trees, which are shorter.
+    """
+    inp = PonInput.from_layers(layers, scenario)
+    data = prepare(inp, surplus=surplus or scenario.pon.surplus)
+    data.pairs = data.pairs.assign(cost_cny=0.0)
+    sv = scenario.solver
+    kw = dict(part="pon_bound", solver=sv.name, time_limit_s=sv.time_limit_s, gap_rel=sv.gap_rel, threads=sv.threads,
+              msg=sv.msg, seed=scenario.seed)
+    m = build_model(inp, data, relax=True)
+    stats = solve(m.problem, build_seconds=m.build_seconds, **kw)
+    if stats.status == "infeasible" and data.g > 1.0:   # as the plan does: without the headroom rows (weaker)
+        _drop_headroom(data, "the PON bound's LP is infeasible with it")
+        m = build_model(inp, data, relax=True)
+        stats = solve(m.problem, build_seconds=m.build_seconds, **kw)
+    d_in = in_cell_distribution_cny(inp)
+    bound = None if stats.status != "optimal" or stats.bound is None else float(stats.bound) + d_in
+    stats.notes = ((stats.notes + "; ") if stats.notes else "") + (
+        f"LP relaxation of the PON model with every homing free (sites, chassis, ports), plus the in-cell "
+        f"distribution every plan pays ({d_in:,.0f} CNY)")
+    return bound, stats, d_in
+
+
 def plan_pon(layers, scenario, *, backhaul_stations=None, surplus: str | None = None) -> ResultPON:
     """The PON plan of ``layers`` under ``scenario`` (its solver settings and seed)."""
     inp = PonInput.from_layers(layers, scenario, backhaul_stations=backhaul_stations)
@@ -1303,4 +1354,5 @@ def plan_pon(layers, scenario, *, backhaul_stations=None, surplus: str | None = 
 
 
 __all__ = ["PonInput", "PonData", "PonModel", "ResultPON", "FAMILIES", "SURPLUS_RULES", "prepare", "headroom_factor",
-           "check_feasibility", "build_model", "explain_infeasible", "fill_surplus", "solve_pon", "plan_pon"]
+           "check_feasibility", "build_model", "explain_infeasible", "fill_surplus", "solve_pon", "plan_pon",
+           "pon_capex_bound", "in_cell_distribution_cny"]

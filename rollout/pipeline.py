@@ -38,10 +38,13 @@ limits; any PON plan for the same lines) is
   not solved to proven optimality, :func:`rollout.coverage_layer.layer_plan_bound` (the covering rows'
   Lagrangian bound, combined with the station target at the cheapest station prices); without one, the
   solver's proven bound of the 5G cost model.
-* ``LB_PON``: the proven bound of the PON plan for its own lines (the sequential part ``pon``). A joint
-  PON plan without its station backhaul is a feasible plan of that model (the same ports, chassis,
-  sites and homing of the cells with lines; station-only cells add nothing but backhaul), so its
-  capex is at least that optimum.
+* ``LB_PON`` (part ``pon_bound``, :func:`rollout.model_pon.pon_capex_bound`): the LP relaxation of the PON
+  model with every homing free (a lower bound on the sites, chassis and ports of any PON plan for the same
+  lines), plus the in-cell distribution every plan pays (a function of each cell's lines and area, the same
+  for every homing and cabinet choice under single sourcing, and no less when a cell is split). The feeder
+  trees, the distribution between cells, the cabinets and the splitters count as >= 0. (The PON model's own
+  optimum is not a bound on a plan's PON capex: it prices the feeder as a star, and the plan re-prices it on
+  shorter trees.) Station backhaul is priced on the stations (``b_min`` above), not here.
 
 Both parts are minimised separately, so LB ≤ the joint optimum ≤ the kept plan's capex (with
 ``pon.surplus = 'headroom'``, provided no PON plan had to drop that rule while the sequential one kept it). The
@@ -418,6 +421,7 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
     """
     from rollout.coverage_layer import layer_plan_bound
     from rollout.model_5g import plan_5g
+    from rollout.model_pon import pon_capex_bound
 
     st5 = res5.solves[-1]
     if sequential is None and scenario.radio.coverage_types:
@@ -446,13 +450,15 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
         stb = dataclasses.replace(cheap.solves[-1], part="5g_bound")
         stb.notes = ((stb.notes + "; ") if stb.notes else "") + (
             "5G cost model with every site's backhaul at the cheapest route any plan can price it at: bounds the plan")
-    stp = next(p for p in sequential["resp"].solves if p.part == "pon")
-    bound = None if stb.bound is None or stp.bound is None else float(stb.bound) + float(stp.bound)
-    return {"bound": bound, "five_g_bound_cny": stb.bound, "pon_bound_cny": stp.bound, "solves": [stb],
+    lb_pon, stp, d_in = pon_capex_bound(layers, scenario)
+    bound = None if stb.bound is None or lb_pon is None else float(stb.bound) + lb_pon
+    return {"bound": bound, "five_g_bound_cny": stb.bound, "pon_bound_cny": lb_pon, "pon_in_cell_cny": d_in,
+            "solves": [stb, stp],
             "method": "LB_5G(cheapest backhaul) + LB_PON(own lines): a lower bound on the 5G capex of any plan with "
                       "every site's backhaul at the nearest office from the site or its cell (part 5g_bound: "
-                      + stb.notes + "), plus the proven bound of the PON plan for its own lines; valid for every plan "
-                      "under the same rules (joint rounds and the coverage layer are heuristics)"}
+                      + stb.notes + "), plus a lower bound on the PON capex of any plan (part pon_bound: "
+                      + stp.notes + "); valid for every plan under the same rules (joint rounds and the coverage "
+                      "layer are heuristics)"}
 
 
 def _plan_bound(bound: dict, capex_cny: float) -> dict:

@@ -243,3 +243,38 @@ def test_towers_are_macro_candidates_at_the_upgrade_price(tmp_path):
     g.loc[k, "geometry"] = shapely.Point(g.at[k, "lon"], g.at[k, "lat"])
     g.to_file(tmp_path / "out" / "plan.gpkg", layer="stations", driver="GPKG")
     assert "station_capex" in [c.name for c in check_plan(tmp_path / "out") if not c.ok]
+
+
+def _city_instance(seed=7, sites=400, points=3000):
+    rng = np.random.default_rng(seed)
+    site_xy = rng.uniform(0, 20_000, (sites, 2))
+    a = coverage_matrix(rng.uniform(0, 20_000, (points, 2)), np.full(points, 1200.0), site_xy)
+    need = np.minimum(1, np.asarray(a.sum(axis=1)).ravel()).astype(np.int64)
+    a, need = reduce_rows(a, need)
+    return a, need, rng.uniform(200, 400, sites), site_xy
+
+
+def test_background_bound_equals_the_foreground_one():
+    """The bound computed in a thread while the caller works is the same cover, bound and multipliers."""
+    a, need, cost, xy = _city_instance()
+    kw = dict(window_passes=1, dual_passes=2, window_m=8000.0, dual_tile_m=8000.0)
+    fg = solve_cover(a, need, cost, xy, **kw)
+    bg = solve_cover(a, need, cost, xy, background=True, **kw)
+    assert bg.chosen.tolist() == fg.chosen.tolist() and bg.objective == fg.objective
+    bg.finish()
+    assert bg.bound == fg.bound and np.array_equal(bg.u, fg.u) and bg.gap == fg.gap
+
+
+def test_warm_re_solve_at_new_prices_is_feasible_bounded_and_never_dearer_than_its_start():
+    """A re-solve at new prices starts from the last cover (no greedy run); with 0 dual passes its bound is
+    L(u) of the old multipliers at the new prices, still a valid bound (it is at most the LP optimum)."""
+    a, need, cost, xy = _city_instance(seed=3)
+    cold = solve_cover(a, need, cost, xy, window_passes=1, dual_passes=2, window_m=8000.0, dual_tile_m=8000.0)
+    new = cost * np.random.default_rng(5).uniform(0.8, 1.2, len(cost))
+    warm = solve_cover(a, need, new, xy, start=cold.chosen, greedy=cold.greedy_chosen, u0=cold.u, window_passes=1,
+                       dual_passes=0, window_m=8000.0, dual_tile_m=8000.0)
+    assert _feasible(a, need, warm.chosen)
+    assert warm.objective <= min(new[cold.chosen].sum(), new[cold.greedy_chosen].sum()) + 1e-9
+    assert warm.greedy == pytest.approx(new[cold.greedy_chosen].sum())
+    assert warm.bound == pytest.approx(min(lagrangian_bound(a, need, new, cold.u), warm.objective))
+    assert warm.bound <= lp_bound(a, need, new, time_limit_s=60) + 1e-6

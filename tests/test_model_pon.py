@@ -576,3 +576,49 @@ def test_qingdao_like_instance_size_and_invariants():
     assert res.pon["surplus"]["g"] > 1.0 and res.totals["pon_ports"] >= 10_000
     assert res.pon["surplus"]["rule"] == "fill"
     assert res.solves[0].status == "optimal" and res.solves[0].gap <= 0.001
+
+
+# --------------------------------------------------------------------------- the PON capex bound
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=5), st.floats(0.01, 30.0))
+def test_in_cell_distribution_of_a_split_cell_is_never_less_than_whole(parts, area_km2):
+    """Lines split over several OLTs pay at least the whole cell's in-cell distribution: the bound's D_in."""
+    from rollout.model_odn import in_cell_distribution_km
+
+    split = in_cell_distribution_km(np.array(parts), np.full(len(parts), area_km2), 1.4).sum()
+    whole = in_cell_distribution_km(np.array([sum(parts)]), np.array([area_km2]), 1.4).sum()
+    assert split >= whole - 1e-9
+
+
+@pytest.fixture(scope="module")
+def small_city(tmp_path_factory):
+    from gis.build import layers_from_scenario
+    from tests._gis_fixtures import second_city_scenario
+
+    sc = second_city_scenario(tmp_path_factory.mktemp("city"), scenario={
+        "radio": {"target_stations": 300}, "pon": {"target_ports": 600}, "solver": {"time_limit_s": 20}})
+    return sc, layers_from_scenario(sc)
+
+
+def test_pon_capex_bound_holds_for_plans_with_other_homings(small_city):
+    """LB_PON = LP(equipment, homing free) + in-cell distribution is below the PON capex (ODN included, station
+    backhaul excluded) of plans whose homing is pulled around by station backhaul, and D_in equals the plan's
+    own in-cell distribution under single sourcing."""
+    from rollout.model_pon import in_cell_distribution_cny, plan_pon, pon_capex_bound
+
+    sc, layers = small_city
+    bound, stats, d_in = pon_capex_bound(layers, sc)
+    assert stats.status == "optimal" and stats.part == "pon_bound" and bound is not None
+    inp = PonInput.from_layers(layers, sc)
+    assert d_in == pytest.approx(in_cell_distribution_cny(inp)) and d_in > 0
+    rng = np.random.default_rng(1)
+    n = len(layers.demand)
+    for stations in (None, rng.integers(0, 6, n), np.where(rng.random(n) < 0.2, 30, 0)):
+        res = plan_pon(layers, sc, backhaul_stations=stations)
+        t = res.totals
+        assert bound <= t["capex_cny"] - t.get("backhaul_cny", 0.0) + 1e-6
+        links = res.links[res.links["kind"] == "distribution"]
+        price = links["capex_cny"] / links["route_km"]
+        assert (links["in_cell_km"] * price).sum() == pytest.approx(d_in, rel=1e-9)
