@@ -145,12 +145,13 @@ def coverage_problem(layers, scenario, inp) -> CoverageProblem:
 
 def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_cost: np.ndarray, *,
                           gap_rel: float = 0.005, time_limit_s: float | None = None,
-                          window_passes: int = 4, dual_passes: int = 3,
+                          window_passes: int = 4, dual_passes: int = 3, wide_passes: int = 0,
                           background: bool = False) -> CoverageLayer:
     """The coverage layer at ``site_cost`` (CNY per new coverage station at each candidate), solved by
     :func:`rollout.covering.solve_cover` and warm-started from ``problem.cover`` (which it then replaces).
 
-    Cold: greedy, ``window_passes`` window passes and ``dual_passes`` dual-ascent passes. Warm (a re-solve at
+    Cold: greedy, ``window_passes`` window passes, ``wide_passes`` wide-window passes and ``dual_passes``
+    dual-ascent passes. Warm (a re-solve at
     new prices): from the last cover, at most one window pass and :func:`warm_dual_passes` passes from its
     multipliers. With ``background`` the bound is still being computed on return: call
     :meth:`CoverageLayer.finish` (the sites are final)."""
@@ -158,7 +159,7 @@ def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_co
     warm = None if problem.cover is None else problem.cover.finish()
     if warm is None:
         cover = solve_cover(problem.rows, problem.need, cost, site_xy, window_passes=window_passes,
-                            dual_passes=dual_passes, background=background)
+                            dual_passes=dual_passes, wide_passes=wide_passes, background=background)
     else:
         cover = solve_cover(problem.rows, problem.need, cost, site_xy, start=warm.chosen, greedy=warm.greedy_chosen,
                             u0=warm.u, window_passes=min(window_passes, 1), dual_passes=warm_dual_passes(dual_passes),
@@ -279,7 +280,8 @@ def apply_coverage_layer(inp, layers, scenario, *, problem: CoverageProblem | No
     layer = choose_coverage_sites(problem, inp.site_xy, np.where(np.isfinite(cost), cost, 0.0),
                                   gap_rel=scenario.solver.gap_rel, time_limit_s=scenario.solver.time_limit_s,
                                   window_passes=scenario.radio.coverage_window_passes,
-                                  dual_passes=scenario.radio.coverage_dual_passes, background=background)
+                                  dual_passes=scenario.radio.coverage_dual_passes,
+                                  wide_passes=scenario.radio.coverage_wide_passes, background=background)
     layer.type_names = types
     forced = np.zeros_like(inp.max_per_site)
     forced[layer.sites, layer.site_type] = 1

@@ -54,6 +54,9 @@ WINDOW_GAP = 0.01           # a window MIP's relative gap (a window's answer is 
 MAX_WINDOW_ROWS = 200       # a window with more rows is solved as quarters (recursively), one by one
 SPREAD = 4.0               # windows and tiles wider than this many column reaches (+1 m)
 SAFETY_S = 60.0             # a window MIP's clock, a safeguard only (the node limit ends it first)
+WIDE_ROWS = 2_000           # wide passes: windows of a dual tile's side, up to this many rows,
+WIDE_GAP = 0.001            # solved to this gap
+WIDE_NODE_LIMIT = 1_000     # or this many nodes
 
 
 def reduce_rows(a: sp.csr_matrix, need: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -342,7 +345,8 @@ class Cover:
 def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np.ndarray, *,
                 start: np.ndarray | None = None, greedy: np.ndarray | None = None, u0: np.ndarray | None = None,
                 window_passes: int = 2, dual_passes: int = 3, gap_rel: float = WINDOW_GAP,
-                window_m: float = WINDOW_M, dual_tile_m: float = DUAL_TILE_M, background: bool = False) -> Cover:
+                window_m: float = WINDOW_M, dual_tile_m: float = DUAL_TILE_M, background: bool = False,
+                wide_passes: int = 0) -> Cover:
     """The tiled cover of ``a`` (module docstring).
 
     ``start``: a feasible cover to improve instead of the greedy one, which is then not recomputed (a warm
@@ -351,7 +355,9 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     at ``u0`` itself). The dual ascent runs in its own thread: beside the greedy rule and the windows (they do
     not depend on each other), or with ``background`` after them, while the caller solves something else
     (a solver in another process leaves a core free): the cover then returns at once and
-    :meth:`Cover.finish` waits for the bound.
+    :meth:`Cover.finish` waits for the bound. ``wide_passes``: after the windows, passes of wide windows (a dual
+    tile's side, up to :data:`WIDE_ROWS` rows, solved to :data:`WIDE_GAP` or :data:`WIDE_NODE_LIMIT` nodes): a
+    cheaper cover for much more time.
     """
     t0 = time.perf_counter()
     a = a.tocsr()
@@ -373,6 +379,9 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
             chosen = greedy
     chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=window_m, passes=window_passes, gap_rel=gap_rel,
                            reach=reach)
+    if wide_passes:
+        chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=dual_tile_m, passes=wide_passes, gap_rel=WIDE_GAP,
+                               node_limit=WIDE_NODE_LIMIT, reach=reach, max_rows=WIDE_ROWS)
     if job is None:
         job = pool.submit(ascent)
     pool.shutdown(wait=False)
