@@ -54,9 +54,7 @@ WINDOW_GAP = 0.01           # a window MIP's relative gap (a window's answer is 
 MAX_WINDOW_ROWS = 200       # a window with more rows is solved as quarters (recursively), one by one
 SPREAD = 4.0               # windows and tiles wider than this many column reaches (+1 m)
 SAFETY_S = 60.0             # a window MIP's clock, a safeguard only (the node limit ends it first)
-WIDE_ROWS = 2_000           # wide passes: windows of a dual tile's side, up to this many rows,
-WIDE_GAP = 0.001            # solved to this gap
-WIDE_NODE_LIMIT = 1_000     # or this many nodes
+WIDE_ROWS = 800             # wide pass k (0, 1, ...): windows of a dual tile's side, up to WIDE_ROWS * 2**k rows
 
 
 def reduce_rows(a: sp.csr_matrix, need: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -263,7 +261,7 @@ def dual_ascent(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, row_xy: np
 def improve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, chosen: np.ndarray, row_xy: np.ndarray, *,
                   tile_m: float = WINDOW_M, passes: int = 2, gap_rel: float = WINDOW_GAP,
                   node_limit: int = NODE_LIMIT, reach: float | None = None,
-                  max_rows: int = MAX_WINDOW_ROWS) -> np.ndarray:
+                  max_rows: int = MAX_WINDOW_ROWS, first_pass: int = 0) -> np.ndarray:
     """``chosen`` improved by re-optimising windows (module docstring); never dearer, always as feasible.
     Windows run in threads only when wider than four ``reach`` (:func:`reach_m`); without it one by one."""
     a = a.tocsr()
@@ -303,7 +301,7 @@ def improve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, chosen: 
         changed = np.flatnonzero(mine != chosen)
         return changed[chosen[changed]], changed[mine[changed]]
 
-    for p, off in enumerate(_offsets(tile_m, passes)):
+    for p, off in enumerate(_offsets(tile_m, first_pass + passes)[first_pass:]):
         before = float(cost[chosen].sum())
         for batch in tile_windows(row_xy, tile_m, off):
             for out in _map(window, batch, parallel, apply=lambda out: _swap(out, chosen, have, csc)):
@@ -356,8 +354,8 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     not depend on each other), or with ``background`` after them, while the caller solves something else
     (a solver in another process leaves a core free): the cover then returns at once and
     :meth:`Cover.finish` waits for the bound. ``wide_passes``: after the windows, passes of wide windows (a dual
-    tile's side, up to :data:`WIDE_ROWS` rows, solved to :data:`WIDE_GAP` or :data:`WIDE_NODE_LIMIT` nodes): a
-    cheaper cover for much more time.
+    tile's side; pass k quartered down to at most ``WIDE_ROWS * 2**k`` rows, with the windows' gap and node
+    limit, on shifted grids): a cheaper cover for more time.
     """
     t0 = time.perf_counter()
     a = a.tocsr()
@@ -379,9 +377,9 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
             chosen = greedy
     chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=window_m, passes=window_passes, gap_rel=gap_rel,
                            reach=reach)
-    if wide_passes:
-        chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=dual_tile_m, passes=wide_passes, gap_rel=WIDE_GAP,
-                               node_limit=WIDE_NODE_LIMIT, reach=reach, max_rows=WIDE_ROWS)
+    for k in range(wide_passes):
+        chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=dual_tile_m, passes=1, gap_rel=gap_rel,
+                               reach=reach, max_rows=WIDE_ROWS * 2 ** k, first_pass=k)
     if job is None:
         job = pool.submit(ascent)
     pool.shutdown(wait=False)
