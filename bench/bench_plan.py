@@ -23,6 +23,10 @@ def _parts(plan) -> list[dict]:
              "nonzeros": s.nonzeros} for s in plan.solves]
 
 
+GOAL_S = 60.0      # issue 9: the whole default plan (both networks) on 2 cores
+GOAL_GAP = 0.005   # with every solve's gap at most this
+
+
 def run(*, phased: bool = True) -> dict:
     out: dict = {}
     t0 = time.perf_counter()
@@ -40,7 +44,13 @@ def run(*, phased: bool = True) -> dict:
         "parts": _parts(plan), "joint_vs_sequential": plan.extra.get("joint_vs_sequential"),
         "rounds": plan.extra.get("rounds"),
     }
-    print(f"single period: layers {t_layers:.1f} s, whole plan {t_plan:.1f} s (goal < 120 s on 2 cores)")
+    worst = max((p for p in out["single_period"]["parts"] if p["gap"] is not None), key=lambda p: p["gap"], default=None)
+    out["single_period"]["goal"] = {"seconds": GOAL_S, "gap": GOAL_GAP, "seconds_met": t_plan <= GOAL_S,
+                                    "gap_met": worst is None or worst["gap"] <= GOAL_GAP}
+    print(f"single period: layers {t_layers:.1f} s, whole plan {t_plan:.1f} s; issue 9's goal: <= {GOAL_S:g} s "
+          f"({'met' if t_plan <= GOAL_S else 'not met'}) with every gap <= {GOAL_GAP:.1%} ("
+          + ("met" if out["single_period"]["goal"]["gap_met"] else f"not met: {worst['part']} {worst['gap']:.2%}")
+          + ")")
     for p in out["single_period"]["parts"]:
         gap = "n/a" if p["gap"] is None else f"{p['gap']:.3%}"
         print(f"  {p['part']:<12} {p['solver']:<6} {p['status']:<9} gap {gap:>8}  solve {p['seconds']:6.1f} s  "
