@@ -220,10 +220,9 @@ def area_groups(geoms: np.ndarray, gap_deg: float = GROUP_GAP_DEG) -> np.ndarray
     parts = shapely.get_parts(shapely.union_all(shapely.buffer(geoms, gap_deg / 2.0, quad_segs=8)))
     g, p = shapely.STRtree(parts).query(geoms, predicate="intersects")
     labels = np.empty(n, dtype=int)
-    labels[g[::-1]] = p[::-1]  # one part per geometry: the parts are disjoint
-    _, first = np.unique(labels, return_index=True)
-    order = np.argsort(np.argsort(first))  # label -> rank of its first member
-    return order[np.searchsorted(np.unique(labels), labels)]
+    labels[g] = p  # one part per geometry: each lies inside its own buffer, inside one of the disjoint parts
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    return np.argsort(np.argsort(first))[inverse]  # part -> rank of its first member
 
 
 def frames_crs(centres, bounds) -> str:

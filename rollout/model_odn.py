@@ -186,7 +186,7 @@ def _cabinet_pairs(inp, u: OdnUnits) -> pd.DataFrame:
     p = pd.concat([pd.DataFrame({"unit": np.arange(n), "cab": np.arange(n), "dist_m": 0.0}), p])
     p = p.drop_duplicates(["unit", "cab"]).sort_values(["unit", "dist_m", "cab"], kind="stable")
     p = p.groupby("unit", sort=False).head(int(s.cabinet_candidates)).reset_index(drop=True)
-    price = np.array([s.distribution_cost_cny_per_km[c] for c in inp.clutter[u.cell]])
+    price = inp.distribution_cny_per_km[u.cell]
     p["cost_cny"] = price[p["unit"].to_numpy()] * s.route_factor * p["dist_m"].to_numpy() / 1000.0
     return p
 
@@ -443,7 +443,7 @@ def _odn_links(inp, u: OdnUnits, cabs, cab_row, ids, edges: pd.DataFrame) -> gpd
                         {"olt_id": inp.site_id[olt]})
     d_km = np.hypot(*(u.xy_m - u.xy_m[cabs[cab_row]]).T) / 1000.0
     in_km = in_cell_distribution_km(u.lines, inp.cell_area_km2[u.cell], rf)
-    dprice = np.array([s.distribution_cost_cny_per_km[c] for c in inp.clutter[u.cell]])
+    dprice = inp.distribution_cny_per_km[u.cell]
     dist = _lines_gdf("distribution", ids[cab_row], inp.cell_id[u.cell], cab_ll[cab_row], inp.cell_lonlat[u.cell],
                       d_km, d_km * rf + in_km, (d_km * rf + in_km) * dprice,
                       {"olt_id": inp.site_id[u.olt], "in_cell_km": in_km})

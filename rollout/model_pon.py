@@ -376,6 +376,12 @@ class PonInput:
         return np.array([float(cost[c]) for c in self.clutter]) if self.n_cells else np.zeros(0)
 
     @property
+    def distribution_cny_per_km(self) -> np.ndarray:
+        """(n,) distribution cable cost per route km by the cell's clutter class [CNY/km]."""
+        cost = self.settings.distribution_cost_cny_per_km.as_dict()
+        return pd.Series(self.clutter).map(cost).to_numpy(float) if self.n_cells else np.zeros(0)
+
+    @property
     def max_straight_m(self) -> float:
         """The longest straight distance in reach of any clutter's split: reach * 1000 / route_factor [m]."""
         return max(self.reach_km_by_clutter.values()) * 1000.0 / self.settings.route_factor
@@ -1308,8 +1314,7 @@ def in_cell_distribution_cny(inp: PonInput) -> float:
         return 0.0
     km = in_cell_distribution_km(np.asarray(inp.onts, float)[has], np.asarray(inp.cell_area_km2, float)[has],
                                  inp.settings.route_factor)
-    price = np.array([float(inp.settings.distribution_cost_cny_per_km[c]) for c in np.asarray(inp.clutter)[has]])
-    return float((km * price).sum())
+    return float((km * inp.distribution_cny_per_km[has]).sum())
 
 
 def pon_capex_bound(layers, scenario, *, surplus: str | None = None) -> tuple[float | None, SolveStats, float]:

@@ -307,7 +307,7 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
         snap = res5 if res5.coverage_problem is None else dataclasses.replace(
             res5, coverage_problem=dataclasses.replace(res5.coverage_problem))
         bound_job = pool.submit(_capex_bound, layers, scenario, site_cell, snap, sequential)
-        variants += _joint_rounds(layers, scenario, site_cell, res5, plan_5g, plan_pon)
+        variants += _joint_rounds(layers, scenario, site_cell, res5)
         bound = bound_job.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -328,10 +328,13 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
     return plan
 
 
-def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5, plan_5g, plan_pon) -> list:
+def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list:
     """The joint variants after the sequential one (``pon.backhaul = 'joint'`` with PON): PON homes the station
     backhaul, then 5G is re-sited at the open OLT sites' prices, up to ``MAX_JOINT_ROUNDS`` times or until the
     station plan stops changing."""
+    from rollout.model_5g import plan_5g
+    from rollout.model_pon import plan_pon
+
     out: list = []
     if not scenario.pon.enabled or scenario.pon.backhaul != "joint":
         return out
