@@ -280,10 +280,13 @@ def test_warm_re_solve_at_new_prices_is_feasible_bounded_and_never_dearer_than_i
     assert warm.bound <= lp_bound(a, need, new, time_limit_s=60) + 1e-6
 
 
-def test_wide_passes_keep_the_cover_feasible_and_never_dearer():
+def test_wide_passes_keep_the_cover_feasible_and_make_it_cheaper():
+    """Wide windows (10 km here, against 4 km ones) find what the small ones cannot: on this instance 38,593
+    -> 38,384, still above the proven bound."""
     a, need, cost, xy = _city_instance(seed=11)
     kw = dict(window_passes=1, dual_passes=1, window_m=4000.0, dual_tile_m=10_000.0)
     base = solve_cover(a, need, cost, xy, **kw)
     wide = solve_cover(a, need, cost, xy, wide_passes=2, **kw)
-    assert _feasible(a, need, wide.chosen) and wide.objective <= base.objective + 1e-9
+    assert _feasible(a, need, wide.chosen)
+    assert base.bound <= wide.objective < base.objective - 100.0
     assert wide.bound == base.bound      # the bound does not depend on the windows
