@@ -425,7 +425,8 @@ def _lines_spec(layer_id: str, label: str, links: gpd.GeoDataFrame, *, color: st
 ODN_LINKS = (("feeder", None, "Feeder tree (OLT \u2192 cabinets)", "#006d2c", 2.0),
              ("distribution", None, "Distribution fibre (cabinet \u2192 cell)", "#74c476", 1.0),
              ("backhaul", "pon", "5G backhaul on PON (station \u2192 OLT)", "#8c510a", 1.2),
-             ("backhaul", "ring", "5G backhaul on transport ring (SPN/IPRAN)", "#cc4c02", 1.2))
+             ("backhaul", "ring", "5G backhaul on transport ring (SPN/IPRAN)", "#cc4c02", 1.2),
+             ("backhaul", "spur", "Small-cell fibre spur (small cell \u2192 macro site)", "#e7298a", 1.0))
 STAR_LINKS = (("feeder", None, "Feeder fibre (cell \u2192 OLT)", "#238b45", 1.2),
               ("backhaul", None, "5G backhaul (station \u2192 OLT/office)", "#8c510a", 1.2))
 #: RSRP classes relative to the coverage threshold T: (lower bound - T, colour); class 0 = no server in reach.
@@ -444,14 +445,14 @@ def _link_specs(links: gpd.GeoDataFrame, *, odn: bool) -> list[dict]:
     kind = strings(lf, "kind").fillna("")
     carrier = strings(lf, "carrier").fillna("").str.lower()
     odn = odn or bool((kind == "distribution").any())
-    by_carrier = bool(carrier.isin(["pon", "ring"]).any())
+    by_carrier = bool(carrier.isin(["pon", "ring", "spur"]).any())
     entries = [ODN_LINKS[0] if odn else STAR_LINKS[0]] + ([ODN_LINKS[1]] if odn else [])
     entries += list(ODN_LINKS[2:]) if by_carrier else [STAR_LINKS[1]]
     out = []
     for k, car, label, color, weight in entries:
         pick = kind == k
         if car is not None:
-            pick &= (carrier == "ring") if car == "ring" else (carrier != "ring")
+            pick &= (carrier == car) if car in ("ring", "spur") else ~carrier.isin(["ring", "spur"])
         if pick.any():
             spec = _lines_spec(f"links_{k}" + (f"_{car}" if car else ""), label, links[pick.to_numpy()],
                                color=color, on=False)

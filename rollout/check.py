@@ -476,8 +476,33 @@ class Evidence:
         A station's backhaul is priced from its home cell (the nearest planning point) to the OLT
         site(s) that cell homes on (one with single sourcing); a station whose cell is not homed
         goes to the nearest OLT site from its own point. Plans without a PON part keep their
-        stored figure (the central offices they priced against are not saved).
+        stored figure (the central offices they priced against are not saved). Spur types: :attr:`spur_range_km`.
         """
+        out = self._own_backhaul_range_km()
+        spur, lo, hi = self.spur_range_km
+        out[spur, 0], out[spur, 1] = lo, hi
+        return out
+
+    @functools.cached_property
+    def spur_range_km(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, shortest, longest route km) of the new stations of spur types (``backhaul = 'spur'``): a spur of
+        straight distance x route factor to the nearest station of an own-backhaul type in the plan (1 m either
+        side for the projection's round-off). None of them when the plan has no own-backhaul station, or is a
+        budget plan (no ``backhaul_carrier``: every station priced on its own route)."""
+        st = self.plan.stations
+        none = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+        if not len(st) or "backhaul_carrier" not in st:   # budget plans price every station's own route
+            return none
+        spur_names = {k for k, t in station_types(self.scenario).items() if t.backhaul == "spur"}
+        is_spur = st["type"].astype(str).isin(spur_names).to_numpy()
+        rows = np.flatnonzero(is_spur & st["new"].astype(bool).to_numpy())
+        if not len(rows) or is_spur.all():
+            return none
+        d = cKDTree(self.station_xy[~is_spur]).query(self.station_xy[rows])[0]
+        rf = self.scenario.pon.route_factor
+        return rows, np.maximum(d - 1.0, 0.0) / 1000.0 * rf, (d + 1.0) / 1000.0 * rf
+
+    def _own_backhaul_range_km(self) -> np.ndarray:
         st = self.plan.stations
         out = np.full((len(st), 2), np.nan)
         new = st["new"].astype(bool).to_numpy() if len(st) else np.zeros(0, bool)
@@ -1017,6 +1042,7 @@ def check_backhaul_reach(ev: Evidence) -> Check | None:
         # the carrier the scenario picks for the stored route (PON within reach and cheaper, or as forced)
         want, _ = backhaul_carrier_cny(st["backhaul_km"].to_numpy(float), ev.scenario.pon,
                                        ev.scenario.radio.backhaul_cost_cny_per_km)
+        want[ev.spur_range_km[0]] = "spur"   # a spur type hangs off the nearest own-backhaul site
         far |= known & (carrier != want)
     km = st["backhaul_km"].to_numpy(float)
     mispriced = known & ((km < lo * (1 - REL) - 1e-6) | (km > hi * (1 + REL) + 1e-6))
@@ -1135,7 +1161,8 @@ def check_years_budget(ev: Evidence) -> Check | None:
 
 
 def check_years_monotone(ev: Evidence) -> Check | None:
-    """Phased plans: every new station has a build year among the plan years; reported cumulative counts agree."""
+    """Phased plans: every new station has a build year among the plan years; reported cumulative counts agree;
+    no spurred station (small cell) is built before its anchor site."""
     if not ev.plan.years:
         return None
     st, years = ev.plan.stations, _years(ev)
@@ -1144,8 +1171,15 @@ def check_years_monotone(ev: Evidence) -> Check | None:
     cum = int(count[~new].sum()) + np.cumsum([count[new & (year == y)].sum() for y in years])
     ok = bool(np.isin(year[new], years).all()) and years == sorted(set(years)) and all(
         ev.number(r, "stations_cumulative", "years") == c for r, c in zip(ev.plan.years, cum, strict=True))
-    return Check("years_monotone", ok, "every new station has one build year in the plan years; "
-                                       "cumulative counts never decrease and match the stations layer")
+    # a spurred station (small cell) no earlier than the site its spur reaches (existing sites: year 0)
+    spur, early = ev.spur_range_km[0], 0
+    if len(spur):
+        first = pd.Series(year).groupby(st["site_id"].astype(str).to_numpy()).min()
+        anchor = st["backhaul_to"].astype(str).to_numpy()[spur]
+        early = int((year[spur] < pd.Series(anchor).map(first).fillna(np.inf).to_numpy(float)).sum())
+    detail = ("every new station has one build year in the plan years; cumulative counts never decrease and match "
+              f"the stations layer; {early} spurred stations built before the site their backhaul hangs off")
+    return Check("years_monotone", ok and not early, detail)
 
 
 #: every invariant, in the order ``rollout check`` prints them

@@ -10,7 +10,10 @@ Sets and data (units in brackets)
 ---------------------------------
 I          demand cells; ``t_i`` busy-hour traffic [Mbit/s], ``pop_i`` residents,
            ``k_i`` stations required within the cell's radius [-]
-J          candidate sites; ``b_j`` backhaul route length [km], ``d(j)`` district
+J          candidate sites; ``b_j`` backhaul route length [km], ``d(j)`` district. A position that holds
+           only spur types (``backhaul = 'spur'``: small cells) is priced at the spur to its nearest
+           anchor, a coverage-layer or existing site of an own-backhaul type (:func:`with_spur_backhaul`),
+           when that is shorter than its own route
 T          station types (from the scenario: macro, small, ...); ``C_τ`` capacity
            [Mbit/s], ``c_τ`` equipment capex [CNY]
 P ⊆ I × J  the sparse pair table: ``(i, j) ∈ P`` iff site ``j`` lies within the
@@ -158,6 +161,7 @@ import pandas as pd
 import pulp
 import scipy.sparse as sp
 from scipy.optimize import linprog
+from scipy.spatial import cKDTree
 
 from gis.errors import InfeasibleError, ValidationError
 from rollout import milp
@@ -183,6 +187,55 @@ def station_types(radio) -> list[tuple[str, object]]:
 
     return [(f.name, getattr(radio, f.name)) for f in dataclasses.fields(radio)
             if isinstance(getattr(radio, f.name), StationType)]
+
+
+def spur_types(radio) -> set[str]:
+    """Names of the station types whose backhaul is a spur to the nearest own-backhaul site (``backhaul = 'spur'``)."""
+    return {name for name, t in station_types(radio) if getattr(t, "backhaul", "own") == "spur"}
+
+
+def nearest_anchor(xy: np.ndarray, anchor_xy: np.ndarray, route_factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """(route km, row of the anchor) from each point to its nearest anchor site: straight metres x route factor.
+
+    The spur of a spur-type station (a small cell) to the site whose own backhaul carries it. Without anchors:
+    inf km and row -1.
+    """
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    if not len(anchor_xy) or not len(xy):
+        return np.full(len(xy), np.inf), np.full(len(xy), -1, np.int64)
+    d, k = cKDTree(np.asarray(anchor_xy, float)).query(xy, k=1)
+    return d / 1000.0 * route_factor, k.astype(np.int64)
+
+
+def with_spur_backhaul(inp: "Siting5GInput", radio, route_factor: float) -> "Siting5GInput":
+    """``inp`` with the positions that hold only spur types priced at the spur to their nearest anchor.
+
+    Anchors are the sites the program cannot leave empty of an own-backhaul type: the coverage layer's fixed
+    sites (``forced_new``) and existing stations. The price is the shorter of the given route and the spur
+    (``min``), so a relaxation's cheapest price (the plan bound) is never raised; the plan prices the spur to
+    the nearest own-backhaul site it builds, which is never farther than these anchors.
+    """
+    spur = spur_types(radio)
+    if not spur or inp.site_xy is None:
+        return inp
+    own = np.array([t not in spur for t in inp.type_names])
+    allowed = inp.max_per_site > 0
+    only_spur = allowed[:, ~own].any(axis=1) & ~allowed[:, own].any(axis=1)
+    fixed = inp.existing[:, own].sum(axis=1) + (inp.forced_new[:, own].sum(axis=1) if inp.forced_new is not None else 0)
+    anchors = np.flatnonzero(fixed > 0)
+    if not only_spur.any() or not len(anchors):
+        return inp
+    km, k = nearest_anchor(inp.site_xy[only_spur], inp.site_xy[anchors], route_factor)
+    b = inp.backhaul_km.copy()
+    to = np.asarray(inp.site_backhaul_to, dtype=object).copy()
+    spurred = km < b[only_spur]
+    rows = np.flatnonzero(only_spur)[spurred]
+    b[rows] = km[spurred]
+    if inp.site_ids is not None:
+        to[rows] = np.asarray(inp.site_ids, dtype=object)[anchors[k[spurred]]]
+    log.info("5G backhaul: %d spur-type positions priced as a spur to the nearest of %d anchor sites (median %.2f km)",
+             len(rows), len(anchors), float(np.median(km[spurred])) if spurred.any() else 0.0)
+    return dataclasses.replace(inp, backhaul_km=b, site_backhaul_to=to)
 
 
 def backhaul_to_nearest_office(layers, route_factor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -1311,6 +1364,7 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
     if coverage_layer and scenario.radio.coverage_types:
         inp, layer, coverage_problem = apply_coverage_layer(inp, layers, scenario, problem=coverage_problem,
                                                             background=True)
+    inp = with_spur_backhaul(inp, scenario.radio, scenario.pon.route_factor)
     try:
         res = solve_5g(inp, solver=s.name, time_limit_s=s.time_limit_s, gap_rel=s.gap_rel, threads=s.threads,
                        msg=s.msg, seed=scenario.seed, headroom_floor=headroom_floor)
@@ -1327,4 +1381,4 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
 __all__ = ["Siting5GInput", "Result5G", "Model5G", "FAMILIES", "diagnose", "build_model", "solve_5g", "plan_5g",
            "explain_infeasible", "define_variables", "add_coverage", "add_capacity_assign", "add_station_capacity",
            "add_capacity_cover", "add_target_total", "add_target_cap", "add_district_min", "add_district_max",
-           "station_types", "backhaul_to_nearest_office", "allowed_per_site", "existing_per_site", "site_equipment_cny"]
+           "station_types", "spur_types", "nearest_anchor", "with_spur_backhaul", "backhaul_to_nearest_office", "allowed_per_site", "existing_per_site", "site_equipment_cny"]

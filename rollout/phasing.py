@@ -31,6 +31,8 @@ Constraint families (registered once in :data:`FAMILIES`, each built by one ``ad
 the names are the PuLP row-name prefixes):
 
 * ``monotone``: :math:`B_{s,t-1} \le B_{st}`, :math:`U_{o,t-1} \le U_{ot}`, ... (what is built stays built);
+* ``spur_anchor``: :math:`n_a B_{st} \le n_s B_{at}` for a spurred station row s (a small cell) and the new site
+  a whose backhaul carries it (built no earlier than its anchor);
 * ``ports_open``: :math:`P_{ot} \le q_o U_{ot}` (ports only at open sites);
 * ``chassis_ports``: existing + new ports :math:`\le` ports per chassis x (existing + new chassis);
 * ``covered``: :math:`z_{it} \le e_i + \sum_{s \in N(i)} B_{st}` (:math:`e_i`: existing stations in reach);
@@ -94,6 +96,7 @@ class PhasingInput:
     coverage_floor: list[float]
     discount_rate: float
     early_value_cny_per_person: float
+    spur_anchor: np.ndarray | None = None  # (rows,) new row a spurred row hangs off (-1: none, or existing)
 
 
 @dataclass
@@ -153,8 +156,17 @@ def phasing_input_from_plan(plan: Plan, cover_pairs: pd.DataFrame, scenario) -> 
     pairs = cp.assign(site_id=cp["site_id"].astype(str)).merge(rows_by_site, on="site_id")[["cell", "row"]]
     pairs = pairs.astype({"cell": np.int64, "row": np.int64}).drop_duplicates().sort_values(["cell", "row"])
 
+    anchor = np.full(len(new_st), -1, np.int64)
+    if "backhaul_carrier" in new_st and len(new_st):   # a spurred station (small cell) and its new macro site
+        spurred = (new_st["backhaul_carrier"].astype(str) == "spur").to_numpy()
+        own_row = pd.Series(np.flatnonzero(~spurred), index=new_st["site_id"].astype(str).to_numpy()[~spurred])
+        own_row = own_row[~own_row.index.duplicated()]
+        to = new_st["backhaul_to"].astype(str).map(own_row).to_numpy(float)
+        hit = spurred & np.isfinite(to)
+        anchor[hit] = to[hit].astype(np.int64)
+
     return PhasingInput(
-        years=list(ph.years), station_count=counts, station_unit_cny=unit,
+        years=list(ph.years), station_count=counts, station_unit_cny=unit, spur_anchor=anchor,
         olt_fixed_cny=fixed, olt_ports_new=ports_new, olt_chassis_new=chassis_new,  # an existing site: its new ODN
         olt_ports_existing=ports_exist, olt_chassis_existing=chassis_exist, olt_is_new=is_new,
         port_cost_cny=pon.port_cost_cny, chassis_cost_cny=pon.chassis_cost_cny, ports_per_chassis=pon.ports_per_chassis,
@@ -330,6 +342,21 @@ def add_monotone(m: PhasingModel) -> int:
                          pulp.LpConstraintGE, 0.0)
 
 
+def add_spur_anchor(m: PhasingModel) -> int:
+    """spur_anchor_<s>_<t>: B_{st} − (n_s / n_a) B_{at} <= 0 (a spurred station, a small cell, is built no earlier
+    than the new site a whose backhaul carries it); none where the anchor already exists."""
+    inp, B = m.inp, m.kinds["B"].var
+    if inp.spur_anchor is None or m.last < 1:
+        return 0
+    s = np.flatnonzero(inp.spur_anchor >= 0)
+    a = inp.spur_anchor[s]
+    s, t = np.repeat(s, m.last), np.tile(np.arange(m.last), len(s))
+    a = np.repeat(a, m.last)
+    ratio = inp.station_count[s] / np.maximum(inp.station_count[a], 1.0)
+    return _row_per_pair(m, "spur_anchor", [f"{x}_{y}" for x, y in zip(s, t, strict=True)], B[s, t].tolist(),
+                         B[a, t].tolist(), (-ratio).tolist(), pulp.LpConstraintLE, 0.0)
+
+
 def _olt_years(m: PhasingModel, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(site, year) of every variable of kind ``name``, site-major."""
     o, t = np.nonzero(m.kinds[name].var != None)  # noqa: E711 - elementwise on an object array
@@ -444,6 +471,7 @@ def add_coverage_floor(m: PhasingModel) -> int:
 #: name the years at fault, the budget first)
 FAMILIES = (
     Family("monotone", add_monotone, rank=8, blames="variables", unit="built then removed"),
+    Family("spur_anchor", add_spur_anchor, rank=9, blames="station-years", unit="built before its anchor site"),
     Family("ports_open", add_ports_open, rank=7, blames="OLT site-years", unit="ports at a closed site"),
     Family("chassis_ports", add_chassis_ports, rank=6, blames="OLT site-years", unit="ports over the chassis"),
     Family("covered", add_covered, rank=5, blames="cell-years", unit="covered without a station"),

@@ -88,11 +88,38 @@ def _site_rows(layers: Layers, stations: pd.DataFrame) -> np.ndarray:
     return stations["site_id"].astype(str).map(pos).to_numpy(dtype=np.int64)
 
 
-def backhaul_stations_per_cell(layers: Layers, stations: pd.DataFrame, site_cell: np.ndarray) -> np.ndarray:
+def spur_backhaul(layers: Layers, scenario, stations: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(spurred, route km, anchor site id) per station row: the rows of spur types (``backhaul = 'spur'``, small
+    cells) hang off the nearest site of the plan holding an own-backhaul type (new or existing), by a fibre spur
+    of straight distance x ``pon.route_factor``. No such site in the plan: nothing is spurred (own route)."""
+    from rollout.model_5g import nearest_anchor, spur_types
+
+    n = len(stations)
+    spurred, km, to = np.zeros(n, bool), np.zeros(n), np.full(n, None, dtype=object)
+    spur = spur_types(scenario.radio)
+    if not n or not spur:
+        return spurred, km, to
+    is_spur = stations["type"].astype(str).isin(spur).to_numpy()
+    xy = layers.candidates[["x_m", "y_m"]].to_numpy(float)[_site_rows(layers, stations)]
+    anchor = np.flatnonzero(~is_spur)
+    if not is_spur.any() or not len(anchor):
+        return spurred, km, to
+    d, k = nearest_anchor(xy[is_spur], xy[anchor], scenario.pon.route_factor)
+    spurred[is_spur], km[is_spur] = True, d
+    to[is_spur] = stations["site_id"].astype(str).to_numpy(object)[anchor[k]]
+    return spurred, km, to
+
+
+def backhaul_stations_per_cell(layers: Layers, stations: pd.DataFrame, site_cell: np.ndarray,
+                               scenario=None) -> np.ndarray:
     """New 5G sites per demand cell (the backhaul demand the PON plan homes: one fibre path per site,
-    whatever its units)."""
+    whatever its units). Spurred stations (:func:`spur_backhaul`, given ``scenario``) ride their anchor's
+    backhaul and add none."""
     out = np.zeros(len(layers.demand))
-    new = stations[stations["new"].astype(bool)].drop_duplicates("site_id")
+    own = stations["new"].astype(bool).to_numpy().copy()
+    if scenario is not None:
+        own &= ~spur_backhaul(layers, scenario, stations)[0]
+    new = stations[own].drop_duplicates("site_id")
     if len(new):
         np.add.at(out, site_cell[_site_rows(layers, new)], 1.0)
     return out
@@ -127,10 +154,12 @@ def cheapest_backhaul_equivalent_km(layers: Layers, scenario, site_cell: np.ndar
 
     A plan prices a site's backhaul on PON (``km x rate``) or on the SPN/IPRAN ring (``site + km x ring rate``,
     :func:`rollout.model_odn.backhaul_carrier_cny`) at a route no shorter than :func:`cheapest_backhaul_km`, and
-    shares it among the site's new units. So the cheaper carrier at the cheapest route, divided by the most units
-    a site can hold, is a lower bound per station; as km at the model's rate.
+    shares it among the site's new units; a spur type (small cell) may instead pay a spur at the fibre rate to
+    the nearest own-backhaul site, never nearer than the nearest position that can hold an own type. So the
+    cheapest of these, divided by the most units a site can hold, is a lower bound per station; as km at the
+    model's rate.
     """
-    from rollout.model_5g import station_types
+    from rollout.model_5g import allowed_per_site, existing_per_site, nearest_anchor, spur_types, station_types
 
     b = cheapest_backhaul_km(layers, scenario.pon.route_factor, site_cell)
     rate = float(scenario.radio.backhaul_cost_cny_per_km)
@@ -140,6 +169,16 @@ def cheapest_backhaul_equivalent_km(layers: Layers, scenario, site_cell: np.ndar
     cny = np.minimum(b * rate, float(pon.ring_cost_cny_per_site) + float(pon.ring_cost_cny_per_km) * b)
     types = dict(station_types(scenario.radio))
     cand = layers.candidates
+    spur = spur_types(scenario.radio)
+    if spur and len(cand):  # a spur-type station: or a spur to the nearest position that can hold an own type
+        allowed = allowed_per_site(cand, list(types.items())) > 0
+        own = np.array([t not in spur for t in types])
+        can_spur = allowed[:, ~own].any(axis=1)
+        anchor = allowed[:, own].any(axis=1) | (existing_per_site(cand, list(types.items()))[:, own].sum(axis=1) > 0)
+        if can_spur.any() and anchor.any():
+            xy = cand[["x_m", "y_m"]].to_numpy(float)
+            km = nearest_anchor(xy[can_spur], xy[anchor], pon.route_factor)[0]
+            cny[can_spur] = np.minimum(cny[can_spur], km * rate)
     if "type" in cand:  # one type per candidate position: at most that type's max_per_site units share it
         units = cand["type"].astype(str).map({k: int(t.max_per_site) for k, t in types.items()}).fillna(1)
         units = np.maximum(units.to_numpy(float), 1.0)
@@ -181,7 +220,8 @@ def _station_signature(stations: pd.DataFrame) -> tuple:
 
 
 def _price_backhaul(layers: Layers, scenario, res5, resp, site_cell: np.ndarray) -> gpd.GeoDataFrame:
-    """Stations with backhaul priced on the PON homing of their cell (capex counted once)."""
+    """Stations with backhaul priced on the PON homing of their cell (capex counted once), spur types on their
+    spur to the nearest own-backhaul site (:func:`spur_backhaul`)."""
     st = res5.stations.copy()
     if len(st) == 0:
         return st
@@ -206,6 +246,14 @@ def _price_backhaul(layers: Layers, scenario, res5, resp, site_cell: np.ndarray)
     from rollout.model_odn import backhaul_carrier_cny
 
     carrier, cny = backhaul_carrier_cny(st["backhaul_km"].to_numpy(float), scenario.pon, rate)
+    # spur types (small cells): a fibre spur to the nearest own-backhaul site of the plan, at the fibre rate
+    spurred, spur_km, spur_to = spur_backhaul(layers, scenario, st)
+    spurred &= new
+    if spurred.any():
+        st["backhaul_km"] = np.where(spurred, spur_km, st["backhaul_km"].to_numpy(float))
+        st["backhaul_to"] = np.where(spurred, spur_to, st["backhaul_to"].to_numpy(object))
+        carrier = np.where(spurred, "spur", carrier).astype(object)
+        cny = np.where(spurred, spur_km * rate, cny)
     st["backhaul_carrier"] = np.where(new, carrier, None)
     st["backhaul_cny"] = cny * site_share(st)
     st["capex_cny"] = np.where(new, st["equipment_cny"].to_numpy(float) + st["backhaul_cny"].to_numpy(float), 0.0)
@@ -339,7 +387,7 @@ def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list
     if not scenario.pon.enabled or scenario.pon.backhaul != "joint":
         return out
     log.info("joint: PON homes the backhaul of the new stations")
-    resp = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5.stations, site_cell))
+    resp = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5.stations, site_cell, scenario))
     out.append(_variant(layers, scenario, site_cell, res5, resp, "joint round 1"))
     xy = layers.candidates[["x_m", "y_m"]].to_numpy(float)
     for k in range(MAX_JOINT_ROUNDS):
@@ -351,7 +399,7 @@ def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list
         if _station_signature(res5b.stations) == _station_signature(prev["res5"].stations):
             log.info("joint: fixed point, the station plan did not change")
             break
-        respb = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5b.stations, site_cell))
+        respb = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5b.stations, site_cell, scenario))
         out.append(_variant(layers, scenario, site_cell, res5b, respb, f"joint round {k + 2}"))
     return out
 
@@ -553,14 +601,18 @@ def _plan_demand(layers: Layers, res5, resp, stations: pd.DataFrame, type_radius
 
 def _with_site_backhaul(links: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, olts: gpd.GeoDataFrame,
                         route_factor: float) -> gpd.GeoDataFrame:
-    """``links`` with the backhaul rows replaced by one per new 5G site: site -> its OLT, ``carrier`` pon|ring.
+    """``links`` with the backhaul rows replaced by one per new 5G site: site -> its OLT, ``carrier`` pon|ring, or
+    a spurred site -> its anchor site (``carrier`` spur).
 
     A ring-carried site is drawn to the OLT / office its route km was measured to (the ring's aggregation point).
     """
     st = stations[stations["new"].astype(bool)].drop_duplicates("site_id")
     st = st[st["backhaul_to"].notna()]
     at = olts.set_index(olts["office_id"].astype(str))[["lon", "lat"]]
-    to = at.reindex(st["backhaul_to"].astype(str).to_numpy()).to_numpy(float)
+    anchors = stations.drop_duplicates("site_id").set_index(stations.drop_duplicates("site_id")["site_id"].astype(str))
+    spur = (st["backhaul_carrier"].astype(str) == "spur").to_numpy()
+    to = np.where(spur[:, None], anchors[["lon", "lat"]].reindex(st["backhaul_to"].astype(str).to_numpy()).to_numpy(float),
+                  at.reindex(st["backhaul_to"].astype(str).to_numpy()).to_numpy(float))
     ok = np.isfinite(to).all(axis=1)
     st, to = st[ok], to[ok]
     a = st[["lon", "lat"]].to_numpy(float)

@@ -105,6 +105,7 @@ class StationType:
     clutters: list = _f(lambda: list(CLUTTERS), "Clutter classes where this type may be built.", factory=True)
     band_mhz: float = _f(3500.0, "Band of this type's carrier (3500: n78, 2600: n41, 700: n28); its link budget gives the radius per clutter class.", lo=450.0, hi=7125.0, unit="MHz")
     radius_m: dict = _f(dict, "Explicit planning radius per clutter class, overriding the link budget, e.g. {rural = 1500.0}. Empty: the link budget.", factory=True)
+    backhaul: str = _f("own", "How a new station of this type reaches the transport network: 'own' (its own fibre route from the site to the aggregation/OLT site, on PON or the SPN/IPRAN ring) or 'spur' (a fibre spur at radio.backhaul_cost_cny_per_km to the nearest site of the plan with its own backhaul, whose transport carries it, as small cells hang off the nearest macro site; its own route only when the plan has no such site).", choices=("own", "spur"))
 
 
 @dataclass
@@ -114,7 +115,7 @@ class RadioSettings:
     k_coverage: ByClutter = _f(_by(1, 1, 1, 1), "Stations within radius every populated cell needs, by clutter class.", lo=0, hi=5, factory=True)
     backhaul_cost_cny_per_km: float = _f(80000.0, "Fibre backhaul cost per route km from a new station to its aggregation/OLT site.", lo=0.0, hi=1e8, unit="CNY/km")
     macro: StationType = _f(lambda: StationType(1200.0, 300000.0, 1, list(CLUTTERS)), "3-sector n78 macro gNB (one per site): busy-hour capacity 1.2 Gbit/s, 300k CNY all-in for a new site (seeds/sources_radio.md).", factory=True)
-    small: StationType = _f(lambda: StationType(300.0, 60000.0, 1, ["dense_urban", "urban"]), "Small cell (one per street-furniture position, never rural): busy-hour capacity 300 Mbit/s, 60k CNY (seeds/sources_radio.md).", factory=True)
+    small: StationType = _f(lambda: StationType(300.0, 60000.0, 1, ["dense_urban", "urban"], backhaul="spur"), "Small cell (one per street-furniture position, never rural): busy-hour capacity 300 Mbit/s, 60k CNY; backhaul a fibre spur to the nearest macro site (seeds/sources_radio.md).", factory=True)
     small_cell_res: int = _f(10, "H3 resolution of small-cell positions (10: centres ~114 m apart, street-furniture spacing).", lo=9, hi=12)
     district_min: dict = _f(dict, "Optional floor on total stations per district id, e.g. {\"370202\" = 2000}.", factory=True)
     district_max: dict = _f(dict, "Optional ceiling on total stations per district id.", factory=True)
@@ -484,6 +485,9 @@ def _check_radio_types(s: Scenario, problems: list[str]) -> None:
     if "rural" in s.radio.small.clutters:
         problems.append("'radio.small.clutters' must not hold 'rural': small cells serve capacity and hot spots, "
                         "not rural coverage")
+    if all(getattr(s.radio, name).backhaul == "spur" for name in ("macro", "small")):
+        problems.append("'radio.macro.backhaul' and 'radio.small.backhaul' are both 'spur': a spur needs a site with "
+                        "its own backhaul to hang off; set one of them to 'own'")
 
 
 def _check_phasing(s: Scenario, problems: list[str]) -> None:

@@ -133,7 +133,8 @@ def _add_network(plan: Plan, rng, cxy, cell_olt, *, rsrp_res: int, hostile: bool
     plan.coverage = {**plan.coverage, "evaluation": _evaluation(plan.rsrp, plan.districts)}
     plan.splitters, feeder, dist_links = _odn(plan.demand, cxy, cell_olt, plan.olt_sites, hostile)
     links = plan.links[plan.links["kind"] == "backhaul"].copy()
-    links["carrier"] = np.where(np.arange(len(links)) % 3 == 0, "ring", "pon")
+    k = np.arange(len(links)) % 4
+    links["carrier"] = np.where(k == 0, "ring", np.where(k == 1, "spur", "pon"))
     plan.links = gpd.GeoDataFrame(pd.concat([links, feeder, dist_links], ignore_index=True), geometry="geometry",
                                   crs=4326)
     plan.pon = {**plan.pon, "optical_budget": [dict(r) for r in OPTICAL_BUDGET],

@@ -111,6 +111,7 @@ def test_map_loads_offline_and_draws_every_feature(fresh, saved, plan):
     carriers = plan.links.loc[plan.links["kind"] == "backhaul", "carrier"].value_counts()
     assert c["links_backhaul_pon"]["features"] == carriers["pon"]
     assert c["links_backhaul_ring"]["features"] == carriers["ring"]
+    assert c["links_backhaul_spur"]["features"] == carriers["spur"]
     # every station was painted (the first view fits the whole plan)
     assert page.evaluate("window.rolloutMap.layers.stations.layer.drawn") == len(plan.stations)
     el = page.locator(".folium-map")

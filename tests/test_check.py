@@ -162,6 +162,22 @@ def least_k_plus_one(folder: Path) -> None:
     edit_json(folder, lambda s: s["scenario"]["radio"].update(k_coverage=k))
 
 
+def swap_spur_and_anchor_years(g):
+    """A small cell's new macro site swaps build years with another new macro built after the small cell (the
+    yearly counts are unchanged; only the small cell now comes before the site its backhaul hangs off)."""
+    new = g["new"].astype(bool)
+    small = g[(g["backhaul_carrier"] == "spur") & new].sort_values("build_year")
+    macros = g[(g["type"] == "macro") & new]
+    for s in small.index:
+        a = macros.index[macros["site_id"].astype(str) == str(small.at[s, "backhaul_to"])]
+        later = macros.index[macros["build_year"] > small.at[s, "build_year"]]
+        if len(a) and len(later):
+            a, b = a[0], later[0]
+            ya, yb = g.at[a, "build_year"], g.at[b, "build_year"]
+            return set_row(set_row(g, a, build_year=yb), b, build_year=ya)
+    raise AssertionError("no small cell with a new macro site and a later macro in the fixture")
+
+
 def layer(name, fn):
     return ("layer", name, fn)
 
@@ -228,6 +244,15 @@ TAMPERS = {
     "backhaul_reach/carrier": ("plan", [scenario("pon", ring_cost_cny_per_site=1e9)], None),
     # a stored route km the geometry does not give (its price left alone)
     "backhaul_reach/stored_km": ("plan", [layer("stations", scale("backhaul_km", 3.0))], None),
+    # a small cell claimed on its own PON route instead of the spur to its nearest macro site
+    "backhaul_reach/spur_carrier": ("plan", [layer("stations", lambda g: g.assign(
+        backhaul_carrier=np.where(g["type"] == "small", "pon", g["backhaul_carrier"])))], None),
+    # small cells' spurs stored (and priced) 3x longer than the nearest macro site gives
+    "backhaul_reach/spur_km": ("plan", [layer("stations", lambda g: g.assign(
+        backhaul_km=np.where(g["type"] == "small", 3 * g["backhaul_km"], g["backhaul_km"]),
+        backhaul_cny=np.where(g["type"] == "small", 3 * g["backhaul_cny"], g["backhaul_cny"]),
+        capex_cny=np.where(g["type"] == "small", g["equipment_cny"] + 3 * g["backhaul_cny"], g["capex_cny"])))],
+        None),
     "brownfield/existing": ("plan", [layer("stations", lambda g: set_row(g, 0, new=0, capex_cny=0.0, equipment_cny=0.0,
                                                                        backhaul_cny=0.0))], None),
     **{f"station_capex/{c}": ("plan", [layer("stations", scale(c, 0.5, lambda g, c=c: g.index == g[c].idxmax()))], None)
@@ -238,6 +263,7 @@ TAMPERS = {
     "years_budget/budget": ("phased", [scenario("phasing", budget_cny=[1e6, 1e6])], None),
     # a year reported cheaper than the stations it builds
     "years_budget/floor": ("phased", [plan_json(lambda s: s["years"][0].update(capex_cny=1.0))], None),
+    "years_monotone/spur_first": ("phased", [layer("stations", swap_spur_and_anchor_years)], None),
     "years_monotone/build_year": ("phased", [layer("stations", lambda g: g.assign(
         build_year=np.where(g["new"] == 1, 1999, g["build_year"])))], None),
 }

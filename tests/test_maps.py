@@ -136,9 +136,11 @@ def plan_html(saved):
 #: The overlays of the fixture plan, in the layer control (and drawing) order.
 OVERLAYS = ["Districts", "Best-server RSRP", "Demand cells by clutter", "Feeder tree (OLT \u2192 cabinets)",
             "Distribution fibre (cabinet \u2192 cell)", "5G backhaul on PON (station \u2192 OLT)",
-            "5G backhaul on transport ring (SPN/IPRAN)", "Splitter cabinets", "OLT sites", "5G stations"]
+            "5G backhaul on transport ring (SPN/IPRAN)", "Small-cell fibre spur (small cell \u2192 macro site)",
+            "Splitter cabinets", "OLT sites", "5G stations"]
 LINK_LAYERS = {"links_feeder": ("feeder", None), "links_distribution": ("distribution", None),
-               "links_backhaul_pon": ("backhaul", "pon"), "links_backhaul_ring": ("backhaul", "ring")}
+               "links_backhaul_pon": ("backhaul", "pon"), "links_backhaul_ring": ("backhaul", "ring"),
+               "links_backhaul_spur": ("backhaul", "spur")}
 
 
 # ---------------------------------------------------------------------- folium

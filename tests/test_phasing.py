@@ -11,13 +11,17 @@ from rollout.plan import Plan, SolveStats
 from rollout.scenario import scenario_from_dict
 
 
-def _plan(n_rows=2, pops=(100.0, 1000.0), unit=100.0, counts=None, olt=True):
+def _plan(n_rows=2, pops=(100.0, 1000.0), unit=100.0, counts=None, olt=True, spur=False):
+    """``spur``: the last row is a small cell hanging off the first (a macro site), at a tenth of the price."""
     counts = counts or [1] * n_rows
     pts = [Point(120.0 + 0.01 * k, 36.0) for k in range(n_rows)]
+    price = [unit * c / (10 if spur and k == n_rows - 1 else 1) for k, c in enumerate(counts)]
     stations = gpd.GeoDataFrame({
-        "site_id": [f"s{k}" for k in range(n_rows)], "district_id": "d", "type": "macro",
-        "count": counts, "new": True, "capex_cny": [unit * c for c in counts],
-        "equipment_cny": [unit * c for c in counts], "backhaul_cny": 0.0,
+        "site_id": [f"s{k}" for k in range(n_rows)], "district_id": "d",
+        "type": ["small" if spur and k == n_rows - 1 else "macro" for k in range(n_rows)],
+        "count": counts, "new": True, "capex_cny": price, "equipment_cny": price, "backhaul_cny": 0.0,
+        "backhaul_carrier": ["spur" if spur and k == n_rows - 1 else "ring" for k in range(n_rows)],
+        "backhaul_to": ["s0" if spur and k == n_rows - 1 else "o1" for k in range(n_rows)],
     }, geometry=pts, crs=4326)
     if olt:
         olts = gpd.GeoDataFrame({"office_id": ["o1"], "new": [True], "ports": [20], "ports_new": [20], "chassis": [1],
@@ -88,6 +92,23 @@ def test_busiest_cell_is_served_first():
     check_invariants(out, sc)
 
 
+def test_a_small_cell_is_not_built_before_the_macro_site_it_hangs_off():
+    # as above, the 1,000-person cell (worth 50 CNY a year early) at a tenth of the price puts the small cell s1
+    # in 2022 and the macro s0, needed only by the 2023 target, in 2023. s1's backhaul is a spur to s0, so s0
+    # must come no later (spur_anchor): both in 2022 (s0 a year early costs 100 - 100/1.1 = 9.1 < 50).
+    plan, cover = _plan(spur=True)
+    sc = _scenario(years=[2022, 2023], stations_cumulative=[1, 2], discount_rate=0.1, early_value_cny_per_person=0.05)
+    out = phase_plan(plan, cover, sc)
+    year = out.stations.set_index("site_id")["build_year"]
+    assert year.to_dict() == {"s0": 2022, "s1": 2022}
+    check_invariants(out, sc)
+    # without the anchor (the small cell on its own route) the cheaper, busier small cell goes first
+    free = plan.stations.assign(backhaul_carrier="ring")
+    plan2 = Plan(**{**plan.__dict__, "stations": free})
+    assert phase_plan(plan2, cover, sc).stations.set_index("site_id")["build_year"].to_dict() == {"s0": 2023,
+                                                                                                   "s1": 2022}
+
+
 def test_discounting_defers_unforced_builds():
     # no yearly targets and no early value: everything waits for the cheaper (discounted) last year
     plan, cover = _plan()
@@ -147,7 +168,7 @@ def test_diagnosis_lists_every_year_at_fault():
 def test_rows_are_one_call_per_family_with_stable_names():
     from rollout.phasing import FAMILIES, build_phasing_model, phasing_input_from_plan
 
-    plan, cover = _plan()
+    plan, cover = _plan(spur=True)
     sc = _scenario(years=[2022, 2023, 2024], stations_cumulative=[1, 2, 2], ports_cumulative=[0, 20, 20],
                    budget_cny=[1e6, 1e6, 1e6], build_cap_stations=[1, 1, 1], coverage_floor=[0.0, 0.5, 1.0])
     m = build_phasing_model(phasing_input_from_plan(plan, cover, sc))

@@ -124,16 +124,52 @@ def test_plan_level_objective_is_the_capex_and_its_bound_is_valid(planned):
 
 
 def test_no_station_is_priced_below_the_cheapest_backhaul(city, planned):
-    from rollout.pipeline import cheapest_backhaul_km, site_cell_index
+    """The plan bound's backhaul prices lie below what the plan pays, station by station: own routes no shorter
+    than the nearest office, spurs (small cells) in CNY no cheaper than the bound's equivalent km."""
+    from rollout.pipeline import cheapest_backhaul_equivalent_km, cheapest_backhaul_km, site_cell_index
 
     _, sc, layers = city
     plan, _ = planned
-    b_min = pd.Series(cheapest_backhaul_km(layers, sc.pon.route_factor, site_cell_index(layers)),
-                      index=layers.candidates["site_id"].astype(str))
+    ids = layers.candidates["site_id"].astype(str)
+    site_cell = site_cell_index(layers)
+    b_min = pd.Series(cheapest_backhaul_km(layers, sc.pon.route_factor, site_cell), index=ids)
+    b_eq = pd.Series(cheapest_backhaul_equivalent_km(layers, sc, site_cell), index=ids)
     new = plan.stations[plan.stations["new"].astype(bool)]
-    assert len(new)
+    spur = (new["backhaul_carrier"].astype(str) == "spur").to_numpy()
+    assert len(new) and spur.any() and (~spur).any()
+    assert set(new.loc[spur, "type"]) == {"small"} and set(new.loc[~spur, "type"]) == {"macro"}
     floor = b_min.reindex(new["site_id"].astype(str)).to_numpy()
-    assert (new["backhaul_km"].to_numpy(float) >= floor - 1e-9).all()
+    assert (new["backhaul_km"].to_numpy(float)[~spur] >= floor[~spur] - 1e-9).all()
+    eq = b_eq.reindex(new["site_id"].astype(str)).to_numpy() * sc.radio.backhaul_cost_cny_per_km
+    assert (new["backhaul_cny"].to_numpy(float) >= eq * new["count"].to_numpy(float) - 1e-6).all()
+
+
+def test_small_cells_hang_off_the_nearest_macro_site(city, planned):
+    """A small cell's backhaul is a spur to the nearest macro site of the plan (recomputed here), priced at the
+    fibre rate; it adds no backhaul demand to the PON (its macro site's transport carries it)."""
+    from scipy.spatial import cKDTree
+
+    from rollout.pipeline import backhaul_stations_per_cell, site_cell_index
+
+    _, sc, layers = city
+    plan, _ = planned
+    xy = layers.candidates.set_index(layers.candidates["site_id"].astype(str))[["x_m", "y_m"]]
+    st = plan.stations
+    small, macro = st[st["type"] == "small"], st[st["type"] == "macro"]
+    assert len(small) and len(macro)
+    d, k = cKDTree(xy.loc[macro["site_id"].astype(str)].to_numpy(float)).query(
+        xy.loc[small["site_id"].astype(str)].to_numpy(float))
+    assert small["backhaul_to"].astype(str).tolist() == macro["site_id"].astype(str).to_numpy()[k].tolist()
+    np.testing.assert_allclose(small["backhaul_km"].to_numpy(float), d / 1000.0 * sc.pon.route_factor, rtol=1e-9)
+    np.testing.assert_allclose(small["backhaul_cny"].to_numpy(float),
+                               small["backhaul_km"].to_numpy(float) * sc.radio.backhaul_cost_cny_per_km, rtol=1e-9)
+    site_cell = site_cell_index(layers)
+    with_spurs = backhaul_stations_per_cell(layers, st, site_cell, sc)
+    without = backhaul_stations_per_cell(layers, st, site_cell)
+    assert with_spurs.sum() == st.loc[st["new"].astype(bool) & (st["type"] == "macro"), "site_id"].nunique()
+    assert without.sum() - with_spurs.sum() == small["site_id"].nunique()
+    links = plan.links[(plan.links["kind"] == "backhaul") & (plan.links["carrier"] == "spur")]
+    assert sorted(links["from_id"].astype(str)) == sorted(small["site_id"].astype(str))
 
 
 def test_stations_within_is_the_true_count_not_the_pair_table(city, planned):
