@@ -136,6 +136,8 @@ def test_nan_coordinate_in_the_boundary_exit_2(tmp_path, capsys):
     ("[radio.macro]\ncapex_cny = 1e30\n", "radio.macro.capex_cny"),
     ("[radio]\nbackhaul_cost_cny_per_km = -inf\n", "radio.backhaul_cost_cny_per_km"),
     ("seed = 1e30\n", "seed"),
+    ("[radio.macro]\nbackhaul = \"spur\"\n", "radio.macro.backhaul"),   # the small cell is a spur too: nothing to hang off
+    ("[radio.small]\nbackhaul = \"trench\"\n", "radio.small.backhaul"),
 ])
 def test_validate_rejects_what_plan_would_fail_on(tmp_path, capsys, extra, fragment):
     s = tmp_path / "s.toml"

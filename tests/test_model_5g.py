@@ -6,6 +6,8 @@ flows, traffic balance, target, district bounds, capex as the sum of its parts.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -608,3 +610,28 @@ def test_one_unit_type_per_position():
     res = plan_5g(lay, sc)
     assert (res.stations["count"] == 1).all()
     assert not res.stations.duplicated(["site_id"]).any()
+
+
+def test_small_cell_positions_are_priced_as_a_spur_to_the_nearest_fixed_macro_site():
+    """Hand-computed: macro positions at 0 and 5 km (the first fixed by the coverage layer), small-cell positions at
+    0.3 and 4.8 km, every own route 10 km. The small cells' price is the spur to the fixed macro site (straight x
+    route factor 1.4: 0.42 and 6.72 km), never to the open candidate at 5 km; a shorter given price is kept."""
+    from rollout.model_5g import with_spur_backhaul
+
+    radio = Scenario().radio
+    xy = [(0, 0), (5000, 0), (300, 0), (4800, 0)]
+    inp = make([(0, 0)], 1000.0, xy, 0.0, types=("macro", "small"),
+               max_per_site=[[1, 0], [1, 0], [0, 1], [0, 1]], backhaul_km=[10.0, 10.0, 10.0, 10.0],
+               backhaul_cost=80_000.0, target=2, forced_new=np.array([[1, 0], [0, 0], [0, 0], [0, 0]]))
+    out = with_spur_backhaul(inp, radio, 1.4)
+    np.testing.assert_allclose(out.backhaul_km, [10.0, 10.0, 0.42, 6.72])
+    assert list(out.site_backhaul_to[2:]) == [inp.site_ids[0]] * 2
+    kept = with_spur_backhaul(dataclasses.replace(inp, backhaul_km=np.array([10.0, 10.0, 0.1, 10.0])), radio, 1.4)
+    np.testing.assert_allclose(kept.backhaul_km, [10.0, 10.0, 0.1, 6.72])
+    # the target's second station: the small cell near the macro site (60,000 + 0.42 x 80,000 CNY)
+    res = solve_5g(out)
+    assert sorted(res.stations["site_id"]) == sorted([inp.site_ids[0], inp.site_ids[2]])
+    assert res.capex_cny == pytest.approx(400_000 + 10.0 * 80_000 + 60_000 + 0.42 * 80_000)
+    # without a fixed or existing own-backhaul site there is nothing to hang off: the prices stay
+    free = with_spur_backhaul(dataclasses.replace(inp, forced_new=None), radio, 1.4)
+    np.testing.assert_allclose(free.backhaul_km, [10.0] * 4)
