@@ -279,6 +279,26 @@ def test_surplus_headroom_puts_extra_stations_at_the_busiest_cell():
     assert res.capex_cny > solve_5g(_busy_and_empty("none")).capex_cny
 
 
+def test_headroom_at_the_cap_is_stage_one_in_closed_form(monkeypatch):
+    """B at the cap h = 3 needs 3 macros (5,400 of 6,000 Mbit/s), Q one: 4 stations = the target. Stage 1's
+    maximum is then reached, so it is not solved, and the plan is the one both stages give."""
+    import rollout.model_5g as m5
+
+    res = solve_checked(_busy_and_empty("headroom"))
+    st1 = res.solves[0]
+    assert (st1.part, st1.name, st1.status, st1.gap) == ("5g_headroom", "closed form", "optimal", 0.0)
+    assert st1.objective == pytest.approx(1810.0 * (0.25 + 0.125 + 0.125 + 0.125))   # Σ t_i Σ_s w_s Δ_s
+    monkeypatch.setattr(m5, "_at_the_cap", lambda inp, kw: None)
+    both = solve_checked(_busy_and_empty("headroom"))
+    assert both.solves[0].name == "cbc" and both.solves[0].objective == pytest.approx(st1.objective, rel=1e-6)
+    assert sorted(both.stations["site_id"]) == sorted(res.stations["site_id"])
+    assert both.capex_cny == pytest.approx(res.capex_cny)
+    np.testing.assert_allclose(both.headroom_floor, res.headroom_floor, rtol=1e-5)
+    # one station short of the cap's need: stage 1 is solved
+    short = solve_checked(_busy_and_empty("headroom", target=3))
+    assert short.solves[0].name == "cbc" and short.headroom_min < 3.0
+
+
 def test_target_not_binding_falls_back_to_the_cost_model():
     inp = _busy_and_empty("headroom", target=1)
     res = solve_checked(inp)
