@@ -1294,6 +1294,13 @@ def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 1
         return _finish(inp, m, [st], kw)
     if headroom_floor is not None:
         return _cost_stage(inp, np.asarray(headroom_floor, float), [], kw, applied=True)
+    fixed = int(inp.existing.sum()) + (int(inp.forced_new.sum()) if inp.forced_new is not None else 0)
+    if fixed > inp.target_stations:   # stage 1 (Σ x ≤ N − ΣE, x ≥ F) has no solution: no need to solve it
+        st1 = SolveStats(part="5g_headroom", name="closed form", status="infeasible", gap_rel_requested=kw["gap_rel"],
+                         notes=f"target not binding: the coverage layer and existing stations alone hold {fixed:,} "
+                               f"stations, more than the target {inp.target_stations:,}; not solved")
+        m, st = _solve_stage(inp, "5g", kw)
+        return _finish(inp, m, [st1, st], kw)
     capped = _at_the_cap(inp, kw)
     if capped is not None:
         return capped

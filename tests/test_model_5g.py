@@ -299,6 +299,20 @@ def test_headroom_at_the_cap_is_stage_one_in_closed_form(monkeypatch):
     assert short.solves[0].name == "cbc" and short.headroom_min < 3.0
 
 
+def test_a_coverage_layer_above_the_target_skips_the_headroom_stage():
+    """Two stations fixed by the coverage layer against a target of 1: stage 1 (Σ x ≤ N, x ≥ F) has no solution,
+    known without a solve; the cost model decides, as it does after a solved infeasible stage 1."""
+    forced = np.zeros((7, 1), np.int64)
+    forced[[0, 3], 0] = 1
+    res = solve_checked(dataclasses.replace(_busy_and_empty("headroom", target=1), forced_new=forced))
+    st1 = res.solves[0]
+    assert (st1.part, st1.name, st1.status) == ("5g_headroom", "closed form", "infeasible")
+    assert "not binding" in st1.notes and not res.surplus_applied
+    plain = solve_checked(dataclasses.replace(_busy_and_empty("none", target=1), forced_new=forced))
+    assert sorted(res.stations["site_id"]) == sorted(plain.stations["site_id"])
+    assert res.capex_cny == pytest.approx(plain.capex_cny)
+
+
 def test_target_not_binding_falls_back_to_the_cost_model():
     inp = _busy_and_empty("headroom", target=1)
     res = solve_checked(inp)
