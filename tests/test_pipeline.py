@@ -215,3 +215,20 @@ def test_bill_of_quantities_counts_homes_passed_lines_and_pon_backhaul(planned):
     assert len(on_pon)            # the city puts some sites on PON, so the figure is tested
     want = on_pon.groupby("site_id")["backhaul_km"].first().sum()
     assert boq["fibre_km"]["backhaul"] == pytest.approx(want)
+
+
+def test_own_small_cell_backhaul_is_the_home_run_of_before(city, tmp_path):
+    """radio.small.backhaul = 'own': every small cell on its own route (PON or ring), no spur anywhere, and the
+    plan still passes every check."""
+    import dataclasses
+
+    _, sc, layers = city
+    own = dataclasses.replace(sc, radio=dataclasses.replace(
+        sc.radio, small=dataclasses.replace(sc.radio.small, backhaul="own")))
+    plan = plan_from_scenario(own, layers=layers)
+    plan.save(tmp_path)
+    st = plan.stations[plan.stations["new"].astype(bool)]
+    assert (st["type"] == "small").any() and not (st["backhaul_carrier"] == "spur").any()
+    assert set(st["backhaul_carrier"]) <= {"pon", "ring"}
+    bad = [f"{c.name}: {c.detail}" for c in check_plan(tmp_path) if not c.ok]
+    assert not bad, bad
