@@ -126,8 +126,17 @@ def _fibre_kpis(links: pd.DataFrame) -> dict:
     km = numbers(links, "route_km")
     km = km.where(km.notna(), numbers(links, "straight_km")).fillna(0)
     kind = strings(links, "kind").fillna("")
+    spur = (kind == "backhaul") & (strings(links, "carrier").fillna("") == "spur")
     return {"fibre_km_feeder": float(km[kind == "feeder"].sum()), "fibre_km_backhaul": float(km[kind == "backhaul"].sum()),
+            "fibre_km_spur": float(km[spur].sum()),
             "fibre_km_distribution": float(km[kind == "distribution"].sum()), "fibre_km": float(km.sum())}
+
+
+def _backhaul_text(k: dict) -> str:
+    """``backhaul N km (route)``, with the small cells' spurs to their macro sites where the plan has them."""
+    spur = k.get("fibre_km_spur") or 0.0
+    return (f"backhaul {k['fibre_km_backhaul']:,.0f} km (route"
+            + (f"; {spur:,.0f} km of it small-cell spurs to macro sites)" if spur else ")"))
 
 
 def _capex_kpis(plan, st: pd.DataFrame, olt: pd.DataFrame, links: pd.DataFrame) -> dict:
@@ -288,7 +297,7 @@ def _kpi_cards(k: dict) -> list[tuple[str, str, str]]:
         ("10G-PON ports", int_text(k["pon_ports"]), f"{int_text(k['pon_ports_new'])} new"),
         ("OLT sites", int_text(k["olt_sites"]), f"{int_text(k['olt_sites_new'])} new"),
         ("fibre", f"{k['fibre_km']:,.0f} km",
-         f"feeder {k['fibre_km_feeder']:,.0f} km, backhaul {k['fibre_km_backhaul']:,.0f} km (route)"),
+         f"feeder {k['fibre_km_feeder']:,.0f} km, {_backhaul_text(k)}"),
         ("capex", cny_text(k["capex_cny"]), f"source: {k['capex_source']}"),
         ("population covered", share_text(k["population_covered_share"]),
          f"{int_text(k['population_covered'])} of {int_text(k['population'])} people" if k["population_covered"] is not None
@@ -311,7 +320,7 @@ def _network_cards(cards: list[tuple[str, str, str]], k: dict) -> list[tuple[str
             note += " (existing network modelled)"
         elif label == "fibre" and k.get("fibre_km_distribution"):
             note = (f"feeder {k['fibre_km_feeder']:,.0f} km, distribution {k['fibre_km_distribution']:,.0f} km, "
-                    f"backhaul {k['fibre_km_backhaul']:,.0f} km (route)")
+                    f"{_backhaul_text(k)}")
         elif label in ("population covered", "area covered") and k.get("coverage_source") == "evaluation":
             thr = threshold_text(k.get("coverage_threshold_dbm"))
             value = share_text(k[f"{label.split()[0]}_covered_share"])

@@ -445,3 +445,16 @@ def test_hbar_labels_and_legend_fit_the_chart():
     assert min(label_x) >= widest            # right-aligned at label_w - 6: nothing runs off the left edge
     for x, name in re.findall(r'<text x="([\d.]+)" y="[\d.]+" class="lg">([^<]+)</text>', svg):
         assert float(x) + text_width_px(html.unescape(name)) <= 720
+
+
+def test_fibre_card_names_the_small_cell_spurs(saved, report):
+    """The backhaul km of the fibre card, and how much of it is small cells' spurs to their macro sites."""
+    from rollout.plan import load_plan
+
+    links = load_plan(saved).links
+    back = links[links["kind"] == "backhaul"]
+    spur = back.loc[back["carrier"] == "spur", "route_km"].sum()
+    assert spur > 0
+    kpis = parse(report[1]).section("kpis")
+    assert f"backhaul {back['route_km'].sum():,.0f} km (route; {spur:,.0f} km of it small-cell spurs to macro sites)" \
+        in kpis
