@@ -123,6 +123,15 @@ Why not a weighted single objective ``capex − λ Hw``? A λ large enough to ma
 headroom lexicographically first swamps capex in the solver's relative gap; a
 smaller λ lets backhaul savings send surplus stations to empty land.
 
+Beyond the headroom floors (``radio.filler = 'offload'``, the default): stage 2 leaves the target row out
+(least capex for the floors, M stations) and the N − M stations the target still needs go, outside the solve, to
+the free positions that serve the most busy-hour traffic as best server (:func:`offload_value`: the traffic
+density of the position's cell x the area it serves, a small cell's shrunk by the nearest macro site's
+co-channel signal; :func:`filler_counts`). Cost alone would put them at the cheapest positions: small cells on
+the shortest spurs, ~100 m from every macro site, where the macro's signal leaves them ~35 m of service radius.
+Their capex is what those positions cost; the solver's part covers the M stations (``filler = 'cost'``: the
+target row stays in and the solver places them by cost).
+
 Stage 1 in closed form: when the least-cost plan with every cell at the cap (``h_i = h_max``) holds no
 more than N stations, that plan reaches stage 1's maximum, so stage 1 is not solved: its part says
 ``closed form``, ``optimal``, and stage 2 is that plan (:func:`_at_the_cap`; Qingdao: 12 s saved).
@@ -240,6 +249,52 @@ def with_spur_backhaul(inp: "Siting5GInput", radio, route_factor: float) -> "Sit
     log.info("5G backhaul: %d spur-type positions priced as a spur to the nearest of %d anchor sites (median %.2f km)",
              len(rows), len(anchors), float(np.median(km[spurred])) if spurred.any() else 0.0)
     return dataclasses.replace(inp, backhaul_km=b, site_backhaul_to=to)
+
+
+def offload_value(inp: "Siting5GInput", layers, scenario) -> np.ndarray:
+    """(n_sites, T) busy-hour traffic [Mbit/s] a new station would serve as best server: the traffic density of the
+    site's cell (nearest planning point) x pi r², r the type's radius in the site's clutter class.
+
+    A spur type (small cell) shares the band of the macro layer: r shrinks to where its signal plus
+    ``radio.small_cell_range_bias_db`` still beats the nearest anchor's (the coverage layer's or an existing
+    own-backhaul site; median outdoor RSRP of both, TR 38.901 models of each type), so a small cell 100 m from
+    a macro serves a far smaller area than one between macro sites. Used by :func:`filler_counts`.
+    """
+    from rollout.radio import invert_path_loss_m, rsrp_dbm
+    from rollout.radio_plan import scenario_budgets, type_radii_m
+
+    budgets = scenario_budgets(scenario)
+    radii = type_radii_m(scenario, budgets)
+    dem = layers.demand
+    area = dem["area_km2"].to_numpy(float) if "area_km2" in dem else np.ones(len(dem))   # no areas: 1 km² each
+    density = np.divide(dem["traffic_mbps"].to_numpy(float), area * 1e6, out=np.zeros(len(dem)),
+                        where=area > 0)   # Mbit/s per m²
+    home = cKDTree(dem[["x_m", "y_m"]].to_numpy(float)).query(inp.site_xy, k=1)[1] if len(dem) else \
+        np.zeros(inp.n_sites, np.int64)
+    clutter = np.asarray(inp.site_clutter, dtype=object)
+    r = np.zeros((inp.n_sites, len(inp.type_names)))
+    for k, name in enumerate(inp.type_names):
+        r[:, k] = pd.Series(clutter).map(radii[name]).fillna(0.0).to_numpy(float)
+    spur = spur_types(scenario.radio)
+    own = [k for k, name in enumerate(inp.type_names) if name not in spur]
+    fixed = (inp.existing[:, own].sum(axis=1) + (inp.forced_new[:, own].sum(axis=1) if inp.forced_new is not None
+                                                  else 0)) if own else np.zeros(inp.n_sites)
+    anchors = np.flatnonzero(fixed > 0)
+    if spur and len(anchors):
+        d = cKDTree(inp.site_xy[anchors]).query(inp.site_xy, k=1)[0]
+        anchor_type = inp.type_names[own[0]]
+        bias = float(scenario.radio.small_cell_range_bias_db)
+        for k, name in enumerate(inp.type_names):
+            if name not in spur:
+                continue
+            for c in np.unique(clutter):
+                rows = np.flatnonzero(clutter == c)
+                bm, bs = budgets[(anchor_type, c)], budgets[(name, c)]
+                macro_dbm = rsrp_dbm(np.maximum(d[rows], 1.0), bm, include_margins=False)
+                pl_max = bs.eirp_re_dbm + bs.rx_gain_dbi - (macro_dbm - bias)
+                reach = np.nan_to_num(invert_path_loss_m(pl_max, bs.model, bs.band_mhz), nan=0.0)
+                r[rows, k] = np.minimum(r[rows, k], reach)
+    return density[home][:, None] * np.pi * r ** 2
 
 
 def backhaul_to_nearest_office(layers, route_factor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -377,6 +432,7 @@ class Siting5GInput:
     type_radius_m: dict = field(default_factory=dict)   # {type: {clutter: radius_m}}, for the diagnosis only
     forced_new: np.ndarray | None = None   # (n_sites, T) new stations fixed by the coverage layer (lower bound of x)
     site_capex_cny: np.ndarray | None = None   # (n_sites, T) equipment per new station where it differs by site (towers)
+    filler_value: np.ndarray | None = None   # (n_sites, T) busy-hour traffic a filler station would serve [Mbit/s]
 
     def __post_init__(self):
         problems: list[tuple[None, str, str]] = []
@@ -1065,6 +1121,7 @@ class Result5G:
     headroom_floor: np.ndarray | None = None   # h*_i kept by the cost stage (reusable when only prices change)
     coverage_layer: dict | None = None          # the coverage layer's summary (rollout.coverage_layer)
     coverage_problem: object | None = None      # its covering rows and last cover (reused when prices change)
+    filler_stations: int = 0                    # stations placed by the filler rule, outside the solve
 
     def summary(self) -> dict:
         by_type = (self.stations.groupby(["type", "new"])["count"].sum().rename("count").reset_index()
@@ -1077,6 +1134,7 @@ class Result5G:
             "headroom_min": self.headroom_min, "headroom_mean": self.headroom_mean,
             "headroom_weighted_mbps": self.headroom_weighted, "surplus": self.surplus,
             "headroom_rule": self.headroom_rule, "surplus_applied": self.surplus_applied, "status": self.status,
+            "filler_stations": self.filler_stations,
             "by_type": by_type.to_dict("records"),
         }
 
@@ -1227,9 +1285,11 @@ def _weighted_headroom(inp: Siting5GInput, h: np.ndarray, with_t: np.ndarray) ->
     return hw
 
 
-def _extract(inp: Siting5GInput, m: Model5G, solves: list, *, headroom: bool = False) -> Result5G:
-    """Result tables from a solved model; ``inp`` carries the real busy-hour traffic."""
-    new = _new_counts(inp, m)
+def _extract(inp: Siting5GInput, m: Model5G, solves: list, *, headroom: bool = False,
+             extra_new: np.ndarray | None = None) -> Result5G:
+    """Result tables from a solved model; ``inp`` carries the real busy-hour traffic. ``extra_new``: stations
+    placed outside the solve (filler), added to the model's; the loads are shared over all of them."""
+    new = _new_counts(inp, m) + (extra_new if extra_new is not None else 0)
     total = inp.existing + new
     fc, fs = m.flow_pairs["cell"].to_numpy(), m.flow_pairs["site"].to_numpy()
     flow, dim, h = _flows_and_headroom(inp, m, headroom)
@@ -1332,7 +1392,7 @@ def _at_the_cap(inp: Siting5GInput, kw: dict) -> Result5G | None:
     if (t * h_max > _reach(inp, inp.slots @ inp.capacity_mbps) * (1 + 1e-9) + 1e-9).any():
         return None
     res = _cost_stage(inp, np.where(t > 0, h_max, 1.0), [], kw, applied=True)
-    total = int(res.stations["count"].sum()) if len(res.stations) else 0
+    total = (int(res.stations["count"].sum()) if len(res.stations) else 0) - res.filler_stations
     if total > inp.target_stations:
         log.info("headroom at the cap h = %g needs %d stations, more than the target %d: both stages solved",
                  h_max, total, inp.target_stations)
@@ -1349,14 +1409,48 @@ def _at_the_cap(inp: Siting5GInput, kw: dict) -> Result5G | None:
 
 
 def _cost_stage(inp: Siting5GInput, h_star: np.ndarray, solves: list, kw: dict, *, applied: bool) -> Result5G:
-    """Stage 2: least cost with every cell keeping its headroom ``h_star``, the target met."""
-    inp2 = dataclasses.replace(inp, traffic_mbps=inp.traffic_mbps * np.maximum(h_star * (1 - HEADROOM_TOL), 1.0))
+    """Stage 2: least cost with every cell keeping its headroom ``h_star``, the target met.
+
+    With ``filler_value`` (``radio.filler = 'offload'``) and the headroom applied, the target row is left out:
+    the solve gives the least-cost plan for the floors (M stations), and the N − M stations the target still
+    needs are placed by :func:`filler_counts`, not by cost.
+    """
+    filler = applied and inp.filler_value is not None
+    inp2 = dataclasses.replace(inp, traffic_mbps=inp.traffic_mbps * np.maximum(h_star * (1 - HEADROOM_TOL), 1.0),
+                               target_stations=int(inp.existing.sum()) if filler else inp.target_stations)
     m2, st2 = _solve_stage(inp2, "5g", kw)
     if not applied:
         st2.notes = (st2.notes + "; " if st2.notes else "") + "headroom stage found no solution: surplus placed by cost"
-    res = _finish(inp, m2, [*solves, st2], kw, headroom=applied)
+    extra = None
+    if filler and st2.status in ("optimal", "feasible"):
+        extra = filler_counts(inp, _new_counts(inp, m2))
+        st2.notes = (st2.notes + "; " if st2.notes else "") + (
+            f"the target row left out: least capex for the headroom floors; {int(extra.sum()):,} more stations to reach "
+            f"the target placed where they offload the most traffic (radio.filler = 'offload', not by the solver)")
+    res = _finish(inp, m2, [*solves, st2], kw, headroom=applied, extra_new=extra)
     res.headroom_floor = h_star if applied else None
+    res.filler_stations = int(extra.sum()) if extra is not None else 0
     return res
+
+
+def filler_counts(inp: Siting5GInput, new: np.ndarray) -> np.ndarray:
+    """(n_sites, T) stations added to ``new`` until the target is met, by ``filler_value`` (most traffic first).
+
+    Every free slot (``max_per_site`` − existing − new) is a candidate unit of its type; units are taken in
+    decreasing ``filler_value`` (ties: site, then type order), so the choice is deterministic. Fewer free
+    slots than the shortfall: every slot is taken (the diagnosis has already checked the target fits).
+    """
+    short = int(inp.target_stations) - int(inp.existing.sum() + new.sum())
+    out = np.zeros_like(new)
+    if short <= 0:
+        return out
+    free = np.maximum(inp.max_per_site - inp.existing - new, 0)
+    j, t = np.nonzero(free)
+    value = inp.filler_value[j, t]
+    order = np.lexsort((t, j, -value))
+    units = np.repeat(order, free[j[order], t[order]])[:short]
+    np.add.at(out, (j[units], t[units]), 1)
+    return out
 
 
 def _new_counts(inp: Siting5GInput, m: Model5G) -> np.ndarray:
@@ -1378,14 +1472,15 @@ def _cell_headroom(inp: Siting5GInput, m: Model5G) -> np.ndarray:
     return np.maximum(h, 1.0)
 
 
-def _finish(inp: Siting5GInput, m: Model5G, solves: list, kw: dict, headroom: bool = False) -> Result5G:
+def _finish(inp: Siting5GInput, m: Model5G, solves: list, kw: dict, headroom: bool = False,
+            extra_new: np.ndarray | None = None) -> Result5G:
     """The result of the final stage, or the one error of an infeasible or solution-less final solve."""
     st = solves[-1]
     if st.status == "optimal" and st.objective is None:   # nothing to decide: PuLP's empty objective
         st.objective, st.bound, st.gap = 0.0, 0.0, 0.0
     milp.solved(st, model="5G", explain=lambda: explain_infeasible(
         inp, part=st.part, solver=kw["solver"], threads=kw["threads"], seed=kw["seed"]))
-    return _extract(inp, m, solves, headroom=headroom)
+    return _extract(inp, m, solves, headroom=headroom, extra_new=extra_new)
 
 
 def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
@@ -1409,6 +1504,8 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
         inp, layer, coverage_problem = apply_coverage_layer(inp, layers, scenario, problem=coverage_problem,
                                                             background=True)
     inp = with_spur_backhaul(inp, scenario.radio, scenario.pon.route_factor)
+    if scenario.radio.surplus == "headroom" and scenario.radio.filler == "offload":
+        inp = dataclasses.replace(inp, filler_value=offload_value(inp, layers, scenario))
     try:
         res = solve_5g(inp, solver=s.name, time_limit_s=s.time_limit_s, gap_rel=s.gap_rel, threads=s.threads,
                        msg=s.msg, seed=scenario.seed, headroom_floor=headroom_floor)
@@ -1425,4 +1522,4 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
 __all__ = ["Siting5GInput", "Result5G", "Model5G", "FAMILIES", "diagnose", "build_model", "solve_5g", "plan_5g",
            "explain_infeasible", "define_variables", "add_coverage", "add_capacity_assign", "add_station_capacity",
            "add_capacity_cover", "add_target_total", "add_target_cap", "add_district_min", "add_district_max",
-           "station_types", "spur_types", "nearest_anchor", "with_spur_backhaul", "backhaul_to_nearest_office", "allowed_per_site", "existing_per_site", "site_equipment_cny"]
+           "station_types", "spur_types", "nearest_anchor", "with_spur_backhaul", "offload_value", "filler_counts", "backhaul_to_nearest_office", "allowed_per_site", "existing_per_site", "site_equipment_cny"]

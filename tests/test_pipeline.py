@@ -232,3 +232,41 @@ def test_own_small_cell_backhaul_is_the_home_run_of_before(city, tmp_path):
     assert set(st["backhaul_carrier"]) <= {"pon", "ring"}
     bad = [f"{c.name}: {c.detail}" for c in check_plan(tmp_path) if not c.ok]
     assert not bad, bad
+
+
+def test_offload_value_shrinks_a_small_cell_near_a_macro_site(city):
+    """A small cell serves where its median RSRP + the 6 dB range bias beats the nearest coverage-layer macro's:
+    the radius recomputed here on a 0.05 m grid, and never above its link-budget radius; value = the home cell's
+    traffic density x pi r²."""
+    from scipy.spatial import cKDTree
+
+    from rollout.coverage_layer import apply_coverage_layer
+    from rollout.model_5g import Siting5GInput, offload_value
+    from rollout.radio import rsrp_dbm
+    from rollout.radio_plan import scenario_budgets, type_radii_m
+
+    _, sc, layers = city
+    inp, _, _ = apply_coverage_layer(Siting5GInput.from_layers(layers, sc), layers, sc)
+    value = offload_value(inp, layers, sc)
+    k = inp.type_names.index("small")
+    small = np.flatnonzero(inp.max_per_site[:, k] > 0)
+    anchors = np.flatnonzero(inp.forced_new[:, inp.type_names.index("macro")] > 0)
+    assert len(small) and len(anchors)
+    d = cKDTree(inp.site_xy[anchors]).query(inp.site_xy[small])[0]
+    dem = layers.demand
+    home = cKDTree(dem[["x_m", "y_m"]].to_numpy(float)).query(inp.site_xy[small])[1]
+    density = (dem["traffic_mbps"] / (dem["area_km2"] * 1e6)).to_numpy(float)[home]
+    budgets, radii = scenario_budgets(sc), type_radii_m(sc)
+    grid = np.arange(0.05, 400.0, 0.05)
+    for row in np.flatnonzero(density > 0)[:40]:
+        c = str(inp.site_clutter[small[row]])
+        macro = rsrp_dbm(np.array([max(d[row], 1.0)]), budgets[("macro", c)], include_margins=False)[0]
+        ok = grid[rsrp_dbm(grid, budgets[("small", c)], include_margins=False) + 6.0 >= macro]
+        r = min(ok.max() if len(ok) else 0.0, radii["small"][c])
+        assert value[small[row], k] == pytest.approx(density[row] * np.pi * r ** 2, rel=2e-3)
+    # farther from the macro site, never less area (same clutter class and density)
+    area = value[small, k] / np.where(density > 0, density, np.inf)
+    for c in np.unique(inp.site_clutter[small]):
+        rows = np.flatnonzero((inp.site_clutter[small] == c) & (density > 0))
+        order = np.argsort(d[rows])
+        assert (np.diff(area[rows][order]) >= -1e-6).all()
