@@ -1326,9 +1326,10 @@ def _extract(inp: Siting5GInput, m: Model5G, solves: list, *, headroom: bool = F
 
 # --------------------------------------------------------------------------- solve
 
-def _solve_stage(inp: Siting5GInput, part: str, kw: dict, *, objective: str = "capex") -> tuple[Model5G, SolveStats]:
+def _solve_stage(inp: Siting5GInput, part: str, kw: dict, *, objective: str = "capex",
+                 gap_abs: float = 0.0) -> tuple[Model5G, SolveStats]:
     m = build_model(inp, objective=objective)
-    return m, solve(m.problem, part=part, build_seconds=m.build_seconds, **kw)
+    return m, solve(m.problem, part=part, build_seconds=m.build_seconds, gap_abs=gap_abs, **kw)
 
 
 def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 120.0, gap_rel: float = 0.005,
@@ -1418,7 +1419,10 @@ def _cost_stage(inp: Siting5GInput, h_star: np.ndarray, solves: list, kw: dict, 
     filler = applied and inp.filler_value is not None
     inp2 = dataclasses.replace(inp, traffic_mbps=inp.traffic_mbps * np.maximum(h_star * (1 - HEADROOM_TOL), 1.0),
                                target_stations=int(inp.existing.sum()) if filler else inp.target_stations)
-    m2, st2 = _solve_stage(inp2, "5g", kw)
+    # without the target row the solve may price only a few stations (the rest existing or filler): its gap is
+    # then asked relative to the least the target's new stations can cost, not to that small objective
+    gap_abs = kw["gap_rel"] * _target_floor_cny(inp) if filler else 0.0
+    m2, st2 = _solve_stage(inp2, "5g", kw, gap_abs=gap_abs)
     if not applied:
         st2.notes = (st2.notes + "; " if st2.notes else "") + "headroom stage found no solution: surplus placed by cost"
     extra = None
@@ -1431,6 +1435,13 @@ def _cost_stage(inp: Siting5GInput, h_star: np.ndarray, solves: list, kw: dict, 
     res.headroom_floor = h_star if applied else None
     res.filler_stations = int(extra.sum()) if extra is not None else 0
     return res
+
+
+def _target_floor_cny(inp: Siting5GInput) -> float:
+    """The least the new stations of any plan meeting the target can cost: (N − existing) x the cheapest unit."""
+    short = max(int(inp.target_stations) - int(inp.existing.sum()), 0)
+    ok = inp.max_per_site > 0
+    return float(short * inp.station_cost_cny[ok].min()) if ok.any() and short else 0.0
 
 
 def filler_counts(inp: Siting5GInput, new: np.ndarray) -> np.ndarray:

@@ -176,7 +176,7 @@ def _cbc_children_killed_on_exit():
 
 
 def _solve_cbc(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, gap_rel: float, threads: int,
-               msg: bool, seed: int) -> tuple[str, float | None, float | None, str]:
+               msg: bool, seed: int, gap_abs: float = 0.0) -> tuple[str, float | None, float | None, str]:
     """(status, objective, bound, notes) of one CBC run; the bound comes from CBC's own log.
 
     CBC's model, solution and log files live in a private temporary folder that is always removed, and CBC
@@ -185,7 +185,8 @@ def _solve_cbc(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, ga
     with tempfile.TemporaryDirectory(prefix="rollout-cbc-") as tmp:
         log_path = Path(tmp) / "cbc.log"
         cmd = _cbc_command(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, logPath=str(log_path),
-                           options=[f"randomSeed {seed + 1}", f"randomCbcSeed {seed + 1}"])
+                           options=[f"randomSeed {seed + 1}", f"randomCbcSeed {seed + 1}"]
+                           + ([f"allowableGap {gap_abs:.6g}"] if gap_abs > 0 else []))
         cmd.tmpDir = tmp  # the .mps/.sol files too
         with _cbc_children_killed_on_exit():
             problem.solve(cmd)
@@ -207,11 +208,12 @@ def _solve_cbc(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, ga
 
 
 def _solve_highs(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, gap_rel: float, threads: int,
-                 msg: bool, seed: int) -> tuple[str, float | None, float | None, str]:
+                 msg: bool, seed: int, gap_abs: float = 0.0) -> tuple[str, float | None, float | None, str]:
     """(status, objective, bound, notes) of one HiGHS run (highspy), read from HiGHS's model status and info."""
     if "HiGHS" not in pulp.listSolvers(onlyAvailable=True):
         raise ScenarioError("solver 'highs' needs the highspy package: pip install 'qingdao-rollout[highs]'")
-    cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, random_seed=seed)
+    cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, random_seed=seed,
+                     **({"gapAbs": gap_abs} if gap_abs > 0 else {}))
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink) if not msg else contextlib.nullcontext():
         problem.solve(cmd)
@@ -244,8 +246,12 @@ _BACKENDS = {"cbc": _solve_cbc, "highs": _solve_highs}
 
 def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit_s: float = 120.0,
           gap_rel: float = 0.005, threads: int = 1, msg: bool = False, seed: int = 0,
-          build_seconds: float = 0.0) -> SolveStats:
+          build_seconds: float = 0.0, gap_abs: float = 0.0) -> SolveStats:
     """Solve ``problem`` in place and return what was proven about it.
+
+    ``gap_abs`` (> 0): the search may also stop once the incumbent is within this much of the bound (model
+    units); a solve that stops there outside ``gap_rel`` says ``feasible`` (its gap and bound say how far), so
+    ``optimal`` still means "proven within the requested relative gap".
 
     Determinism: with ``threads = 1`` (the default) CBC and HiGHS follow one search path for one model and
     seed, so a solve that ends on its gap gives the same solution on any machine. CBC with ``threads > 1``
@@ -261,7 +267,8 @@ def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit
     is_mip = size["integer_variables"] > 0 or any(v.cat == pulp.LpBinary for v in problem.variables())
     t0 = time.perf_counter()
     status, objective, bound, notes = _BACKENDS[solver](problem, is_mip=is_mip, time_limit_s=time_limit_s,
-                                                        gap_rel=gap_rel, threads=threads, msg=msg, seed=seed)
+                                                        gap_rel=gap_rel, threads=threads, msg=msg, seed=seed,
+                                                        gap_abs=gap_abs)
     seconds = time.perf_counter() - t0
     # solvers report their bound without the objective's constant term; PuLP's objective value includes it
     constant = float(getattr(problem.objective, "constant", 0.0) or 0.0)
@@ -270,6 +277,10 @@ def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit
     if status == "optimal" and bound is None:
         bound = objective
     gap = _gap(objective, bound, problem.sense)
+    if gap_abs > 0:
+        notes = (notes + "; " if notes else "") + f"absolute gap tolerance {gap_abs:,.0f}"
+        if status == "optimal" and gap is not None and gap > gap_rel + 1e-9:
+            status = "feasible"   # stopped on the absolute tolerance: not proven within the relative gap asked
     stats = SolveStats(part=part, name=solver, status=status, objective=objective, bound=bound, gap=gap,
                        seconds=round(seconds, 3), build_seconds=round(build_seconds, 3),
                        time_limit_s=time_limit_s, gap_rel_requested=gap_rel, notes=notes, **size)

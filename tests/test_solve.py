@@ -185,3 +185,20 @@ def test_objective_constant_is_in_the_bound_too():
         st = solve(p, part="t", solver=name, time_limit_s=120)  # a generous limit: the status must not depend on machine load
         assert st.status == "optimal" and st.objective == pytest.approx(1_000_002.0)
         assert st.bound == pytest.approx(1_000_002.0) and st.gap == pytest.approx(0.0, abs=1e-9)
+
+
+def test_an_absolute_gap_stop_outside_the_relative_gap_is_feasible():
+    """A knapsack with a huge absolute tolerance: CBC may stop at its first incumbent; a stop outside the
+    relative gap asked says feasible (with gap and bound), never optimal."""
+    from rollout.solve import solve
+
+    rng = np.random.default_rng(3)
+    w, v = rng.integers(10, 60, 60), rng.integers(10, 60, 60)
+    prob = pulp.LpProblem("k", pulp.LpMaximize)
+    x = [prob.add_variable(f"x{i}", 0, 1, cat=pulp.LpBinary) for i in range(60)]
+    prob += pulp.lpSum(int(v[i]) * x[i] for i in range(60))
+    prob += pulp.lpSum(int(w[i]) * x[i] for i in range(60)) <= 700
+    st = solve(prob, part="k", gap_rel=0.0, gap_abs=1e6)
+    assert "absolute gap tolerance 1,000,000" in st.notes and st.gap_rel_requested == 0.0
+    # CBC stops at its first incumbent (0.6 % below its bound): feasible, with the gap and bound it proved
+    assert st.status == "feasible" and st.gap > 0 and st.bound >= st.objective
