@@ -502,6 +502,22 @@ class Evidence:
         rf = self.scenario.pon.route_factor
         return rows, np.maximum(d - 1.0, 0.0) / 1000.0 * rf, (d + 1.0) / 1000.0 * rf
 
+    @functools.cached_property
+    def spur_anchor_ok(self) -> np.ndarray:
+        """Per row of :attr:`spur_range_km`: its stored ``backhaul_to`` is a station of an own-backhaul type at the
+        nearest such site's distance (1 m either side), so its build year and spur are the right ones."""
+        rows, lo, hi = self.spur_range_km
+        if not len(rows):
+            return np.zeros(0, bool)
+        st = self.plan.stations
+        spur_names = {k for k, t in station_types(self.scenario).items() if t.backhaul == "spur"}
+        own = ~st["type"].astype(str).isin(spur_names).to_numpy()
+        at = pd.DataFrame(self.station_xy[own], index=st["site_id"].astype(str).to_numpy()[own])
+        at = at[~at.index.duplicated()]
+        to = at.reindex(st["backhaul_to"].astype(str).to_numpy()[rows]).to_numpy(float)
+        km = np.hypot(*(self.station_xy[rows] - to).T) / 1000.0 * self.scenario.pon.route_factor
+        return np.isfinite(km) & (km >= lo * (1 - REL) - 1e-9) & (km <= hi * (1 + REL) + 1e-9)
+
     def _own_backhaul_range_km(self) -> np.ndarray:
         st = self.plan.stations
         out = np.full((len(st), 2), np.nan)
@@ -1044,6 +1060,7 @@ def check_backhaul_reach(ev: Evidence) -> Check | None:
                                        ev.scenario.radio.backhaul_cost_cny_per_km)
         want[ev.spur_range_km[0]] = "spur"   # a spur type hangs off the nearest own-backhaul site
         far |= known & (carrier != want)
+        far[ev.spur_range_km[0][~ev.spur_anchor_ok]] = True
     km = st["backhaul_km"].to_numpy(float)
     mispriced = known & ((km < lo * (1 - REL) - 1e-6) | (km > hi * (1 + REL) + 1e-6))
     longest = float(np.max(hi[known])) if known.any() else 0.0

@@ -13,7 +13,7 @@ I          demand cells; ``t_i`` busy-hour traffic [Mbit/s], ``pop_i`` residents
 J          candidate sites; ``b_j`` backhaul route length [km], ``d(j)`` district. A position that holds
            only spur types (``backhaul = 'spur'``: small cells) is priced at the spur to its nearest
            anchor, a coverage-layer or existing site of an own-backhaul type (:func:`with_spur_backhaul`),
-           when that is shorter than its own route
+           as the plan prices it
 T          station types (from the scenario: macro, small, ...); ``C_τ`` capacity
            [Mbit/s], ``c_τ`` equipment capex [CNY]
 P ⊆ I × J  the sparse pair table: ``(i, j) ∈ P`` iff site ``j`` lies within the
@@ -220,13 +220,14 @@ def nearest_anchor(xy: np.ndarray, anchor_xy: np.ndarray, route_factor: float) -
     return d / 1000.0 * route_factor, k.astype(np.int64)
 
 
-def with_spur_backhaul(inp: "Siting5GInput", radio, route_factor: float) -> "Siting5GInput":
+def with_spur_backhaul(inp: "Siting5GInput", radio, route_factor: float, *, at_most: bool = False) -> "Siting5GInput":
     """``inp`` with the positions that hold only spur types priced at the spur to their nearest anchor.
 
     Anchors are the sites the program cannot leave empty of an own-backhaul type: the coverage layer's fixed
-    sites (``forced_new``) and existing stations. The price is the shorter of the given route and the spur
-    (``min``), so a relaxation's cheapest price (the plan bound) is never raised; the plan prices the spur to
-    the nearest own-backhaul site it builds, which is never farther than these anchors.
+    sites (``forced_new``) and existing stations. The plan prices a spur-type station at the spur to the
+    nearest own-backhaul site it builds (never farther than these anchors), whatever its own route, so the
+    spur replaces the given price. ``at_most`` (the plan bound's cheapest prices): the shorter of the two, so a
+    relaxation's price is never raised.
     """
     spur = spur_types(radio)
     if not spur or inp.site_xy is None:
@@ -241,7 +242,7 @@ def with_spur_backhaul(inp: "Siting5GInput", radio, route_factor: float) -> "Sit
     km, k = nearest_anchor(inp.site_xy[only_spur], inp.site_xy[anchors], route_factor)
     b = inp.backhaul_km.copy()
     to = np.asarray(inp.site_backhaul_to, dtype=object).copy()
-    spurred = km < b[only_spur]
+    spurred = km < b[only_spur] if at_most else np.isfinite(km)
     rows = np.flatnonzero(only_spur)[spurred]
     b[rows] = km[spurred]
     if inp.site_ids is not None:
@@ -1355,8 +1356,9 @@ def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 1
         return _finish(inp, m, [st], kw)
     if headroom_floor is not None:
         return _cost_stage(inp, np.asarray(headroom_floor, float), [], kw, applied=True)
-    fixed = int(inp.existing.sum()) + (int(inp.forced_new.sum()) if inp.forced_new is not None else 0)
-    if fixed > inp.target_stations:   # stage 1 (Σ x ≤ N − ΣE, x ≥ F) has no solution: no need to solve it
+    forced = int(np.minimum(inp.forced_new, inp.new_max).sum()) if inp.forced_new is not None else 0
+    fixed = int(inp.existing.sum()) + forced
+    if forced > max(inp.target_stations - int(inp.existing.sum()), 0):   # stage 1 (Σ x ≤ N − ΣE, x ≥ F): no solution
         st1 = SolveStats(part="5g_headroom", name="closed form", status="infeasible", gap_rel_requested=kw["gap_rel"],
                          notes=f"target not binding: the coverage layer and existing stations alone hold {fixed:,} "
                                f"stations, more than the target {inp.target_stations:,}; not solved")
@@ -1392,7 +1394,10 @@ def _at_the_cap(inp: Siting5GInput, kw: dict) -> Result5G | None:
     t = inp.traffic_mbps
     if (t * h_max > _reach(inp, inp.slots @ inp.capacity_mbps) * (1 + 1e-9) + 1e-9).any():
         return None
-    res = _cost_stage(inp, np.where(t > 0, h_max, 1.0), [], kw, applied=True)
+    res = _cost_stage(inp, np.where(t > 0, h_max, 1.0), [], kw, applied=True, tentative=True)
+    if res is None:   # the cells cannot all sit at the cap together (shared sites, district ceilings)
+        log.info("headroom at the cap h = %g has no plan: both stages solved", h_max)
+        return None
     total = (int(res.stations["count"].sum()) if len(res.stations) else 0) - res.filler_stations
     if total > inp.target_stations:
         log.info("headroom at the cap h = %g needs %d stations, more than the target %d: both stages solved",
@@ -1409,12 +1414,14 @@ def _at_the_cap(inp: Siting5GInput, kw: dict) -> Result5G | None:
     return res
 
 
-def _cost_stage(inp: Siting5GInput, h_star: np.ndarray, solves: list, kw: dict, *, applied: bool) -> Result5G:
+def _cost_stage(inp: Siting5GInput, h_star: np.ndarray, solves: list, kw: dict, *, applied: bool,
+                tentative: bool = False) -> Result5G | None:
     """Stage 2: least cost with every cell keeping its headroom ``h_star``, the target met.
 
     With ``filler_value`` (``radio.filler = 'offload'``) and the headroom applied, the target row is left out:
     the solve gives the least-cost plan for the floors (M stations), and the N − M stations the target still
-    needs are placed by :func:`filler_counts`, not by cost.
+    needs are placed by :func:`filler_counts`, not by cost. ``tentative``: None instead of an error when the
+    solve finds no plan (the closed-form attempt of :func:`_at_the_cap`).
     """
     filler = applied and inp.filler_value is not None
     inp2 = dataclasses.replace(inp, traffic_mbps=inp.traffic_mbps * np.maximum(h_star * (1 - HEADROOM_TOL), 1.0),
@@ -1423,6 +1430,8 @@ def _cost_stage(inp: Siting5GInput, h_star: np.ndarray, solves: list, kw: dict, 
     # then asked relative to the least the target's new stations can cost, not to that small objective
     gap_abs = kw["gap_rel"] * _target_floor_cny(inp) if filler else 0.0
     m2, st2 = _solve_stage(inp2, "5g", kw, gap_abs=gap_abs)
+    if tentative and st2.status not in ("optimal", "feasible"):
+        return None
     if not applied:
         st2.notes = (st2.notes + "; " if st2.notes else "") + "headroom stage found no solution: surplus placed by cost"
     extra = None
@@ -1448,8 +1457,9 @@ def filler_counts(inp: Siting5GInput, new: np.ndarray) -> np.ndarray:
     """(n_sites, T) stations added to ``new`` until the target is met, by ``filler_value`` (most traffic first).
 
     Every free slot (``max_per_site`` − existing − new) is a candidate unit of its type; units are taken in
-    decreasing ``filler_value`` (ties: site, then type order), so the choice is deterministic. Fewer free
-    slots than the shortfall: every slot is taken (the diagnosis has already checked the target fits).
+    decreasing ``filler_value`` (ties: site, then type order), so the choice is deterministic; a district at its
+    ``district_max`` takes no more. Fewer free slots than the shortfall: every slot is taken (the diagnosis has
+    already checked the target fits).
     """
     short = int(inp.target_stations) - int(inp.existing.sum() + new.sum())
     out = np.zeros_like(new)
@@ -1459,7 +1469,22 @@ def filler_counts(inp: Siting5GInput, new: np.ndarray) -> np.ndarray:
     j, t = np.nonzero(free)
     value = inp.filler_value[j, t]
     order = np.lexsort((t, j, -value))
-    units = np.repeat(order, free[j[order], t[order]])[:short]
+    units = np.repeat(order, free[j[order], t[order]])
+    if inp.district_max:   # a district at its ceiling takes no more
+        per_site = (inp.existing + new).sum(axis=1)
+        room = {d: int(h) - int(per_site[inp.site_district == d].sum()) for d, h in inp.district_max.items()}
+        keep = []
+        for u in units.tolist():
+            d = inp.site_district[j[u]]
+            if d in room:
+                if room[d] <= 0:
+                    continue
+                room[d] -= 1
+            keep.append(u)
+            if len(keep) == short:
+                break
+        units = np.asarray(keep, dtype=np.int64)
+    units = units[:short]
     np.add.at(out, (j[units], t[units]), 1)
     return out
 
@@ -1496,7 +1521,7 @@ def _finish(inp: Siting5GInput, m: Model5G, solves: list, kw: dict, headroom: bo
 
 def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
             headroom_floor: np.ndarray | None = None, coverage_layer: bool = True,
-            coverage_problem=None) -> Result5G:
+            coverage_problem=None, bound_prices: bool = False) -> Result5G:
     """Site the 5G stations for ``layers`` under ``scenario`` (solver settings from ``scenario.solver``).
 
     With ``coverage_layer`` (and ``radio.coverage_types`` not empty), the sites of
@@ -1504,7 +1529,8 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
     decides, which is a relaxation (used for the plan bound). ``coverage_problem``: the layer's rows from an
     earlier call on the same layers and scenario (``Result5G.coverage_problem``), reused and warm-started.
     The layer's Lagrangian bound is computed in the background while the solver runs (the program needs only
-    the layer's sites), and waited for before returning.
+    the layer's sites), and waited for before returning. ``bound_prices``: ``backhaul_km`` are the plan bound's
+    cheapest prices, which a small cell's spur may lower but never raise (:func:`with_spur_backhaul`).
     """
     from rollout.coverage_layer import apply_coverage_layer
 
@@ -1514,7 +1540,7 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
     if coverage_layer and scenario.radio.coverage_types:
         inp, layer, coverage_problem = apply_coverage_layer(inp, layers, scenario, problem=coverage_problem,
                                                             background=True)
-    inp = with_spur_backhaul(inp, scenario.radio, scenario.pon.route_factor)
+    inp = with_spur_backhaul(inp, scenario.radio, scenario.pon.route_factor, at_most=bound_prices)
     if scenario.radio.surplus == "headroom" and scenario.radio.filler == "offload":
         inp = dataclasses.replace(inp, filler_value=offload_value(inp, layers, scenario))
     try:

@@ -31,8 +31,8 @@ Constraint families (registered once in :data:`FAMILIES`, each built by one ``ad
 the names are the PuLP row-name prefixes):
 
 * ``monotone``: :math:`B_{s,t-1} \le B_{st}`, :math:`U_{o,t-1} \le U_{ot}`, ... (what is built stays built);
-* ``spur_anchor``: :math:`n_a B_{st} \le n_s B_{at}` for a spurred station row s (a small cell) and the new site
-  a whose backhaul carries it (built no earlier than its anchor);
+* ``spur_anchor``: :math:`B_{st} \le n_s B_{at}` for a spurred station row s (a small cell) and the new site
+  a whose backhaul carries it (built no earlier than its anchor's first unit);
 * ``ports_open``: :math:`P_{ot} \le q_o U_{ot}` (ports only at open sites);
 * ``chassis_ports``: existing + new ports :math:`\le` ports per chassis x (existing + new chassis);
 * ``covered``: :math:`z_{it} \le e_i + \sum_{s \in N(i)} B_{st}` (:math:`e_i`: existing stations in reach);
@@ -343,8 +343,8 @@ def add_monotone(m: PhasingModel) -> int:
 
 
 def add_spur_anchor(m: PhasingModel) -> int:
-    """spur_anchor_<s>_<t>: B_{st} − (n_s / n_a) B_{at} <= 0 (a spurred station, a small cell, is built no earlier
-    than the new site a whose backhaul carries it); none where the anchor already exists."""
+    """spur_anchor_<s>_<t>: B_{st} − n_s B_{at} <= 0 (a spurred station, a small cell, is built no earlier than the
+    first unit of the new site a whose backhaul carries it); none where the anchor already exists."""
     inp, B = m.inp, m.kinds["B"].var
     if inp.spur_anchor is None or m.last < 1:
         return 0
@@ -352,9 +352,8 @@ def add_spur_anchor(m: PhasingModel) -> int:
     a = inp.spur_anchor[s]
     s, t = np.repeat(s, m.last), np.tile(np.arange(m.last), len(s))
     a = np.repeat(a, m.last)
-    ratio = inp.station_count[s] / np.maximum(inp.station_count[a], 1.0)
     return _row_per_pair(m, "spur_anchor", [f"{x}_{y}" for x, y in zip(s, t, strict=True)], B[s, t].tolist(),
-                         B[a, t].tolist(), (-ratio).tolist(), pulp.LpConstraintLE, 0.0)
+                         B[a, t].tolist(), (-inp.station_count[s]).tolist(), pulp.LpConstraintLE, 0.0)
 
 
 def _olt_years(m: PhasingModel, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -474,19 +474,10 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
     from rollout.model_5g import plan_5g
     from rollout.model_pon import pon_capex_bound
 
-    st5 = res5.solves[-1]
-    if sequential is None and scenario.radio.coverage_types:
-        from rollout.model_5g import Siting5GInput
-
-        stb = layer_plan_bound(layers, scenario, Siting5GInput.from_layers(layers, scenario),
-                               problem=res5.coverage_problem)
-        return {"bound": stb.bound, "solves": [stb],
-                "method": "5G only: the coverage layer's LP bound combined with the station target at the cheapest "
-                          "station prices (rollout.coverage_layer.layer_plan_bound)"}
-    if sequential is None:
-        return {"bound": st5.bound, "solves": [],
-                "method": "5G only: the 5G cost solve's proven bound (its objective is the plan's capex)"}
-    log.info("bound: 5G at the cheapest backhaul any plan can have, plus the PON bound for its own lines")
+    log.info("bound: 5G at the cheapest backhaul any plan can have%s",
+             "" if sequential is None else ", plus the PON bound for its own lines")
+    # every site's backhaul at the cheapest price any plan can give it (a small cell's spur to the nearest macro
+    # position included): the 5G plan's own prices are no bound, the plan re-prices spurs to the macros it builds
     b_min = cheapest_backhaul_equivalent_km(layers, scenario, site_cell)
     # the plan's own headroom floors; none kept (target not binding, or no headroom solution): h = 1, the
     # weakest floor any plan meets, so the bound stays valid and the headroom stage is not solved again
@@ -497,10 +488,14 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
         stb = layer_plan_bound(layers, scenario, Siting5GInput.from_layers(layers, scenario, backhaul_km=b_min),
                                problem=res5.coverage_problem)
     else:
-        cheap = plan_5g(layers, scenario, backhaul_km=b_min, headroom_floor=floor)
+        cheap = plan_5g(layers, scenario, backhaul_km=b_min, headroom_floor=floor, bound_prices=True)
         stb = dataclasses.replace(cheap.solves[-1], part="5g_bound")
         stb.notes = ((stb.notes + "; ") if stb.notes else "") + (
             "5G cost model with every site's backhaul at the cheapest route any plan can price it at: bounds the plan")
+    if sequential is None:
+        return {"bound": stb.bound, "solves": [stb],
+                "method": "5G only: a lower bound on the 5G capex of any plan with every site's backhaul at the "
+                          "cheapest price any plan can give it (part 5g_bound: " + stb.notes + ")"}
     lb_pon, stp, d_in = pon_capex_bound(layers, scenario)
     bound = None if stb.bound is None or lb_pon is None else float(stb.bound) + lb_pon
     return {"bound": bound, "five_g_bound_cny": stb.bound, "pon_bound_cny": lb_pon, "pon_in_cell_cny": d_in,

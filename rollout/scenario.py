@@ -105,7 +105,7 @@ class StationType:
     clutters: list = _f(lambda: list(CLUTTERS), "Clutter classes where this type may be built.", factory=True)
     band_mhz: float = _f(3500.0, "Band of this type's carrier (3500: n78, 2600: n41, 700: n28); its link budget gives the radius per clutter class.", lo=450.0, hi=7125.0, unit="MHz")
     radius_m: dict = _f(dict, "Explicit planning radius per clutter class, overriding the link budget, e.g. {rural = 1500.0}. Empty: the link budget.", factory=True)
-    backhaul: str = _f("own", "How a new station of this type reaches the transport network: 'own' (its own fibre route from the site to the aggregation/OLT site, on PON or the SPN/IPRAN ring) or 'spur' (a fibre spur at radio.backhaul_cost_cny_per_km to the nearest site of the plan with its own backhaul, whose transport carries it, as small cells hang off the nearest macro site; its own route only when the plan has no such site).", choices=("own", "spur"))
+    backhaul: str = _f("own", "How a new station of this type reaches the transport network: 'own' (its own fibre route from the site to the aggregation/OLT site, on PON or the SPN/IPRAN ring) or 'spur' (a fibre spur at radio.backhaul_cost_cny_per_km to the nearest site of the plan with its own backhaul, whose transport carries it, as small cells hang off the nearest macro site; its own route only when the plan has no such site; budget mode prices every station's own route).", choices=("own", "spur"))
 
 
 @dataclass

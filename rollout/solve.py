@@ -74,7 +74,7 @@ def parse_cbc_log(text: str, objective: float | None, sense: int = pulp.LpMinimi
     m = re.findall(r"Exiting as integer gap of " + _FLOAT, text)
     if m and objective is not None:
         return objective - sense * float(m[-1]), result
-    if result.startswith("Optimal solution found") and objective is not None:
+    if result == "Optimal solution found" and objective is not None:   # not "(within gap tolerance)"
         # search completed: the incumbent is the proven optimum
         return objective, result
     m = re.findall(r"best possible " + _FLOAT, text)

@@ -178,6 +178,14 @@ def swap_spur_and_anchor_years(g):
     raise AssertionError("no small cell with a new macro site and a later macro in the fixture")
 
 
+def point_a_spur_elsewhere(g):
+    """The first spurred small cell's backhaul_to set to the macro farthest from it."""
+    s = g.index[g["backhaul_carrier"] == "spur"][0]
+    macros = g[g["type"] == "macro"]
+    far = ((macros["lon"] - g.at[s, "lon"]) ** 2 + (macros["lat"] - g.at[s, "lat"]) ** 2).idxmax()
+    return set_row(g, s, backhaul_to=macros.at[far, "site_id"])
+
+
 def layer(name, fn):
     return ("layer", name, fn)
 
@@ -253,6 +261,8 @@ TAMPERS = {
         backhaul_cny=np.where(g["type"] == "small", 3 * g["backhaul_cny"], g["backhaul_cny"]),
         capex_cny=np.where(g["type"] == "small", g["equipment_cny"] + 3 * g["backhaul_cny"], g["capex_cny"])))],
         None),
+    # a small cell pointed at a macro site that is not its nearest (its stored km left at the nearest's)
+    "backhaul_reach/spur_anchor": ("plan", [layer("stations", point_a_spur_elsewhere)], None),
     "brownfield/existing": ("plan", [layer("stations", lambda g: set_row(g, 0, new=0, capex_cny=0.0, equipment_cny=0.0,
                                                                        backhaul_cny=0.0))], None),
     **{f"station_capex/{c}": ("plan", [layer("stations", scale(c, 0.5, lambda g, c=c: g.index == g[c].idxmax()))], None)

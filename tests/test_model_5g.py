@@ -652,7 +652,7 @@ def test_one_unit_type_per_position():
 def test_small_cell_positions_are_priced_as_a_spur_to_the_nearest_fixed_macro_site():
     """Hand-computed: macro positions at 0 and 5 km (the first fixed by the coverage layer), small-cell positions at
     0.3 and 4.8 km, every own route 10 km. The small cells' price is the spur to the fixed macro site (straight x
-    route factor 1.4: 0.42 and 6.72 km), never to the open candidate at 5 km; a shorter given price is kept."""
+    route factor 1.4: 0.42 and 6.72 km), never to the open candidate at 5 km."""
     from rollout.model_5g import with_spur_backhaul
 
     radio = Scenario().radio
@@ -663,8 +663,10 @@ def test_small_cell_positions_are_priced_as_a_spur_to_the_nearest_fixed_macro_si
     out = with_spur_backhaul(inp, radio, 1.4)
     np.testing.assert_allclose(out.backhaul_km, [10.0, 10.0, 0.42, 6.72])
     assert list(out.site_backhaul_to[2:]) == [inp.site_ids[0]] * 2
-    kept = with_spur_backhaul(dataclasses.replace(inp, backhaul_km=np.array([10.0, 10.0, 0.1, 10.0])), radio, 1.4)
-    np.testing.assert_allclose(kept.backhaul_km, [10.0, 10.0, 0.1, 6.72])
+    # the plan always prices the spur, so a shorter own route is replaced; the bound's prices keep the shorter
+    short = dataclasses.replace(inp, backhaul_km=np.array([10.0, 10.0, 0.1, 10.0]))
+    np.testing.assert_allclose(with_spur_backhaul(short, radio, 1.4).backhaul_km, [10.0, 10.0, 0.42, 6.72])
+    np.testing.assert_allclose(with_spur_backhaul(short, radio, 1.4, at_most=True).backhaul_km, [10.0, 10.0, 0.1, 6.72])
     # the target's second station: the small cell near the macro site (60,000 + 0.42 x 80,000 CNY)
     res = solve_5g(out)
     assert sorted(res.stations["site_id"]) == sorted([inp.site_ids[0], inp.site_ids[2]])
@@ -708,3 +710,22 @@ def test_offload_filler_places_the_target_surplus_by_value_not_cost():
     assert off.total_stations == cost.total_stations == 6 and off.filler_stations == 2 and cost.filler_stations == 0
     assert off.solves[-1].status == "optimal" and "offload" in off.solves[-1].notes
     assert off.capex_cny == pytest.approx(cost.capex_cny + 2 * 0.2 * 50_000.0)
+
+
+def test_filler_respects_district_ceilings_and_the_cap_attempt_falls_back():
+    from rollout.model_5g import filler_counts
+
+    # district A (sites 0-2) at its ceiling of 1 after the macro: the filler goes to B despite A's higher values
+    inp = make([(0, 0)], 1000.0, [(0, 0), (100, 0), (200, 0), (300, 0), (400, 0)], 0.0, types=("macro", "small"),
+               max_per_site=[[1, 0], [0, 1], [0, 1], [0, 1], [0, 1]], target=3,
+               site_district=["A", "A", "A", "B", "B"], district_max={"A": 1},
+               filler_value=np.array([[0.0, 0.0], [0.0, 9.0], [0.0, 8.0], [0.0, 1.0], [0.0, 2.0]]))
+    add = filler_counts(inp, np.array([[1, 0], [0, 0], [0, 0], [0, 0], [0, 0]]))
+    assert add[:, 1].tolist() == [0, 0, 0, 1, 1]
+    # two cells of 600 Mbit/s share one 2,000 Mbit/s macro: each alone could sit at h = 3, together they
+    # cannot; the closed-form attempt finds no plan and both stages are solved: h1 + h2 = 2000 / 600, and the
+    # concave segments are worth 600 x (0.25 + 0.125 + 0.25 x (2000/600 - 3)) = 500 Mbit/s in all
+    two = make([(0, 0), (50, 0)], 300.0, [(20, 0)], [600.0, 600.0], types=("macro",), target=1, surplus="headroom")
+    res = solve_checked(two)
+    assert res.solves[0].name == "cbc" and res.solves[0].objective == pytest.approx(500.0, rel=1e-5)
+    assert res.headroom_min >= 1.5 - 1e-4
