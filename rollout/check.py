@@ -484,6 +484,12 @@ class Evidence:
         return out
 
     @functools.cached_property
+    def spur_type_row(self) -> np.ndarray:
+        """Per station row: its type's backhaul is a spur (``backhaul = 'spur'``, small cells by default)."""
+        spur_names = {k for k, t in station_types(self.scenario).items() if t.backhaul == "spur"}
+        return self.plan.stations["type"].astype(str).isin(spur_names).to_numpy()
+
+    @functools.cached_property
     def spur_range_km(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, shortest, longest route km) of the new stations of spur types (``backhaul = 'spur'``): a spur of
         straight distance x route factor to the nearest station of an own-backhaul type in the plan (1 m either
@@ -493,8 +499,7 @@ class Evidence:
         none = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
         if not len(st) or "backhaul_carrier" not in st:   # budget plans price every station's own route
             return none
-        spur_names = {k for k, t in station_types(self.scenario).items() if t.backhaul == "spur"}
-        is_spur = st["type"].astype(str).isin(spur_names).to_numpy()
+        is_spur = self.spur_type_row
         rows = np.flatnonzero(is_spur & st["new"].astype(bool).to_numpy())
         if not len(rows) or is_spur.all():
             return none
@@ -510,8 +515,7 @@ class Evidence:
         if not len(rows):
             return np.zeros(0, bool)
         st = self.plan.stations
-        spur_names = {k for k, t in station_types(self.scenario).items() if t.backhaul == "spur"}
-        own = ~st["type"].astype(str).isin(spur_names).to_numpy()
+        own = ~self.spur_type_row
         at = pd.DataFrame(self.station_xy[own], index=st["site_id"].astype(str).to_numpy()[own])
         at = at[~at.index.duplicated()]
         to = at.reindex(st["backhaul_to"].astype(str).to_numpy()[rows]).to_numpy(float)

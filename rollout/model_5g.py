@@ -220,6 +220,16 @@ def nearest_anchor(xy: np.ndarray, anchor_xy: np.ndarray, route_factor: float) -
     return d / 1000.0 * route_factor, k.astype(np.int64)
 
 
+def anchor_sites(inp: "Siting5GInput", spur: set[str]) -> np.ndarray:
+    """Rows of the sites the program cannot leave without an own-backhaul station (types not in ``spur``): the
+    coverage layer's fixed sites (``forced_new``) and existing stations. Spur types hang off these."""
+    own = np.array([t not in spur for t in inp.type_names])
+    fixed = inp.existing[:, own].sum(axis=1)
+    if inp.forced_new is not None:
+        fixed = fixed + inp.forced_new[:, own].sum(axis=1)
+    return np.flatnonzero(fixed > 0)
+
+
 def with_spur_backhaul(inp: "Siting5GInput", radio, route_factor: float, *, at_most: bool = False) -> "Siting5GInput":
     """``inp`` with the positions that hold only spur types priced at the spur to their nearest anchor.
 
@@ -235,8 +245,7 @@ def with_spur_backhaul(inp: "Siting5GInput", radio, route_factor: float, *, at_m
     own = np.array([t not in spur for t in inp.type_names])
     allowed = inp.max_per_site > 0
     only_spur = allowed[:, ~own].any(axis=1) & ~allowed[:, own].any(axis=1)
-    fixed = inp.existing[:, own].sum(axis=1) + (inp.forced_new[:, own].sum(axis=1) if inp.forced_new is not None else 0)
-    anchors = np.flatnonzero(fixed > 0)
+    anchors = anchor_sites(inp, spur)
     if not only_spur.any() or not len(anchors):
         return inp
     km, k = nearest_anchor(inp.site_xy[only_spur], inp.site_xy[anchors], route_factor)
@@ -277,13 +286,10 @@ def offload_value(inp: "Siting5GInput", layers, scenario) -> np.ndarray:
     for k, name in enumerate(inp.type_names):
         r[:, k] = pd.Series(clutter).map(radii[name]).fillna(0.0).to_numpy(float)
     spur = spur_types(scenario.radio)
-    own = [k for k, name in enumerate(inp.type_names) if name not in spur]
-    fixed = (inp.existing[:, own].sum(axis=1) + (inp.forced_new[:, own].sum(axis=1) if inp.forced_new is not None
-                                                  else 0)) if own else np.zeros(inp.n_sites)
-    anchors = np.flatnonzero(fixed > 0)
+    anchors = anchor_sites(inp, spur)
     if spur and len(anchors):
         d = cKDTree(inp.site_xy[anchors]).query(inp.site_xy, k=1)[0]
-        anchor_type = inp.type_names[own[0]]
+        anchor_type = next(name for name in inp.type_names if name not in spur)
         bias = float(scenario.radio.small_cell_range_bias_db)
         for k, name in enumerate(inp.type_names):
             if name not in spur:
@@ -1559,4 +1565,4 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
 __all__ = ["Siting5GInput", "Result5G", "Model5G", "FAMILIES", "diagnose", "build_model", "solve_5g", "plan_5g",
            "explain_infeasible", "define_variables", "add_coverage", "add_capacity_assign", "add_station_capacity",
            "add_capacity_cover", "add_target_total", "add_target_cap", "add_district_min", "add_district_max",
-           "station_types", "spur_types", "nearest_anchor", "with_spur_backhaul", "offload_value", "filler_counts", "backhaul_to_nearest_office", "allowed_per_site", "existing_per_site", "site_equipment_cny"]
+           "station_types", "spur_types", "nearest_anchor", "anchor_sites", "with_spur_backhaul", "offload_value", "filler_counts", "backhaul_to_nearest_office", "allowed_per_site", "existing_per_site", "site_equipment_cny"]

@@ -110,15 +110,11 @@ def spur_backhaul(layers: Layers, scenario, stations: pd.DataFrame) -> tuple[np.
     return spurred, km, to
 
 
-def backhaul_stations_per_cell(layers: Layers, stations: pd.DataFrame, site_cell: np.ndarray,
-                               scenario=None) -> np.ndarray:
+def backhaul_stations_per_cell(layers: Layers, stations: pd.DataFrame, site_cell: np.ndarray, scenario) -> np.ndarray:
     """New 5G sites per demand cell (the backhaul demand the PON plan homes: one fibre path per site,
-    whatever its units). Spurred stations (:func:`spur_backhaul`, given ``scenario``) ride their anchor's
-    backhaul and add none."""
+    whatever its units). Spurred stations (:func:`spur_backhaul`) ride their anchor's backhaul and add none."""
     out = np.zeros(len(layers.demand))
-    own = stations["new"].astype(bool).to_numpy().copy()
-    if scenario is not None:
-        own &= ~spur_backhaul(layers, scenario, stations)[0]
+    own = stations["new"].astype(bool).to_numpy() & ~spur_backhaul(layers, scenario, stations)[0]
     new = stations[own].drop_duplicates("site_id")
     if len(new):
         np.add.at(out, site_cell[_site_rows(layers, new)], 1.0)

@@ -164,10 +164,16 @@ def test_small_cells_hang_off_the_nearest_macro_site(city, planned):
     np.testing.assert_allclose(small["backhaul_cny"].to_numpy(float),
                                small["backhaul_km"].to_numpy(float) * sc.radio.backhaul_cost_cny_per_km, rtol=1e-9)
     site_cell = site_cell_index(layers)
-    with_spurs = backhaul_stations_per_cell(layers, st, site_cell, sc)
-    without = backhaul_stations_per_cell(layers, st, site_cell)
-    assert with_spurs.sum() == st.loc[st["new"].astype(bool) & (st["type"] == "macro"), "site_id"].nunique()
-    assert without.sum() - with_spurs.sum() == small["site_id"].nunique()
+    homed = backhaul_stations_per_cell(layers, st, site_cell, sc)
+    new_macro = st[st["new"].astype(bool) & (st["type"] == "macro")]
+    assert homed.sum() == new_macro["site_id"].nunique() and len(small)
+    # and the 'own' scenario homes every new site, small cells too
+    import dataclasses
+
+    own = dataclasses.replace(sc, radio=dataclasses.replace(sc.radio, small=dataclasses.replace(sc.radio.small,
+                                                                                                backhaul="own")))
+    assert backhaul_stations_per_cell(layers, st, site_cell, own).sum() == st.loc[st["new"].astype(bool),
+                                                                                  "site_id"].nunique()
     links = plan.links[(plan.links["kind"] == "backhaul") & (plan.links["carrier"] == "spur")]
     assert sorted(links["from_id"].astype(str)) == sorted(small["site_id"].astype(str))
 
