@@ -31,9 +31,10 @@ limits; any PON plan for the same lines) is
   distance to the nearest office (every OLT is one) from the site or from its cell's planning point,
   whichever is shorter, times the route factor (:func:`cheapest_backhaul_km`); priced on the cheaper of
   PON and the SPN/IPRAN ring at that route and shared by the most units a site can hold
-  (:func:`cheapest_backhaul_equivalent_km`). A station's backhaul in
-  any plan is priced from its cell to its cell's OLT, or from the site to the nearest open OLT, so it
-  is never cheaper. ``LB_5G(b_min)`` (part ``5g_bound``) is a lower bound on equipment + backhaul of any
+  (:func:`cheapest_backhaul_equivalent_km`); for a small-cell position, or its spur to the nearest position
+  that can hold a macro, if cheaper. A station's backhaul in any plan is priced from its cell to its cell's
+  OLT, or from the site to the nearest open OLT, or (a small cell) as a spur to a macro site the plan
+  builds, so it is never cheaper. ``LB_5G(b_min)`` (part ``5g_bound``) is a lower bound on equipment + backhaul of any
   station plan at these prices: with a coverage layer (``radio.coverage_types``, the default), which is
   not solved to proven optimality, :func:`rollout.coverage_layer.layer_plan_bound` (the covering rows'
   Lagrangian bound, combined with the station target at the cheapest station prices); without one, the
@@ -497,7 +498,8 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
     return {"bound": bound, "five_g_bound_cny": stb.bound, "pon_bound_cny": lb_pon, "pon_in_cell_cny": d_in,
             "solves": [stb, stp],
             "method": "LB_5G(cheapest backhaul) + LB_PON(own lines): a lower bound on the 5G capex of any plan with "
-                      "every site's backhaul at the nearest office from the site or its cell (part 5g_bound: "
+                      "every site's backhaul at the nearest office from the site or its cell, a small cell's at its spur to the "
+                      "nearest macro position if cheaper (part 5g_bound: "
                       + stb.notes + "), plus a lower bound on the PON capex of any plan (part pon_bound: "
                       + stp.notes + "); valid for every plan under the same rules (joint rounds and the coverage "
                       "layer are heuristics)"}
