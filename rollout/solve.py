@@ -24,7 +24,10 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pulp
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from gis.errors import ScenarioError
 from rollout.plan import SolveStats
@@ -179,12 +182,15 @@ def _solve_cbc(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, ga
                msg: bool, seed: int, gap_abs: float = 0.0) -> tuple[str, float | None, float | None, str]:
     """(status, objective, bound, notes) of one CBC run; the bound comes from CBC's own log.
 
+    ``is_mip = False`` on a model with integer variables solves its LP relaxation.
+
     CBC's model, solution and log files live in a private temporary folder that is always removed, and CBC
     runs in its own process group, killed if the solve is interrupted.
     """
     with tempfile.TemporaryDirectory(prefix="rollout-cbc-") as tmp:
         log_path = Path(tmp) / "cbc.log"
-        cmd = _cbc_command(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, logPath=str(log_path),
+        cmd = _cbc_command(msg=msg, mip=is_mip, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads,
+                           logPath=str(log_path),
                            options=[f"randomSeed {seed + 1}", f"randomCbcSeed {seed + 1}"]
                            + ([f"allowableGap {gap_abs:.6g}"] if gap_abs > 0 else []))
         cmd.tmpDir = tmp  # the .mps/.sol files too
@@ -212,7 +218,7 @@ def _solve_highs(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, 
     """(status, objective, bound, notes) of one HiGHS run (highspy), read from HiGHS's model status and info."""
     if "HiGHS" not in pulp.listSolvers(onlyAvailable=True):
         raise ScenarioError("solver 'highs' needs the highspy package: pip install 'qingdao-rollout[highs]'")
-    cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, random_seed=seed,
+    cmd = pulp.HiGHS(msg=msg, mip=is_mip, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, random_seed=seed,
                      **({"gapAbs": gap_abs} if gap_abs > 0 else {}))
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink) if not msg else contextlib.nullcontext():
@@ -243,11 +249,91 @@ def _solve_highs(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, 
 
 _BACKENDS = {"cbc": _solve_cbc, "highs": _solve_highs}
 
+ROUND_TOL = 1e-6   # an LP value within this of an integer counts as that integer
+
+
+def lp_arrays(problem: pulp.LpProblem) -> tuple[list, np.ndarray, sp.csr_array, np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray]:
+    """``(variables, c, A, row_lo, row_hi, lb, ub)`` of ``problem``: min c·x, row_lo <= A x <= row_hi, lb <= x <= ub.
+
+    Read straight from PuLP's expressions (no model file); the objective's constant term is left out.
+    """
+    variables = problem.variables()
+    index = {v: i for i, v in enumerate(variables)}
+    c = np.zeros(len(variables))
+    for v, coef in problem.objective.items():
+        c[index[v]] = coef
+    ptr, cols, vals, rhs, sense = [0], [], [], [], []
+    for con in problem.constraints():
+        for v, coef in con.items():
+            cols.append(index[v])
+            vals.append(coef)
+        ptr.append(len(cols))
+        rhs.append(-con.constant)
+        sense.append(con.sense)
+    a = sp.csr_array((np.asarray(vals, float), np.asarray(cols, np.int64), np.asarray(ptr, np.int64)),
+                     shape=(len(rhs), len(variables)))
+    rhs, sense = np.asarray(rhs, float), np.asarray(sense)
+    lo = np.where(sense == pulp.LpConstraintLE, -np.inf, rhs)
+    hi = np.where(sense == pulp.LpConstraintGE, np.inf, rhs)
+    lb = np.array([-np.inf if v.lowBound is None else v.lowBound for v in variables], float)
+    ub = np.array([np.inf if v.upBound is None else v.upBound for v in variables], float)
+    return variables, c, a, lo, hi, lb, ub
+
+
+def _rounded_relaxation(problem: pulp.LpProblem, *, time_limit_s: float, gap_rel: float,
+                        gap_abs: float) -> tuple[str, float, float, str] | None:
+    """(status, objective, bound, notes) of the LP relaxation with every integer variable rounded up, or None.
+
+    Proven, not hoped: the LP optimum (HiGHS, through scipy) is a lower bound on every integer
+    solution of a minimisation, and the rounded point is an integer solution once every row is checked to still
+    hold. It is kept when it lies within ``gap_rel`` of that bound (or within ``gap_abs``, which then says
+    ``feasible`` outside ``gap_rel``, as the MIP path does); otherwise None and the caller runs the MIP. The values
+    are written to the problem's variables, as a solver would.
+    """
+    if problem.sense != pulp.LpMinimize:
+        return None
+    variables, c, a, lo, hi, lb, ub = lp_arrays(problem)
+    res = milp(c, constraints=LinearConstraint(a, lo, hi), bounds=Bounds(lb, ub), integrality=np.zeros(len(c)),
+               options={"time_limit": time_limit_s, "presolve": True})
+    if res.status != 0 or res.x is None:
+        log.info("LP relaxation not solved (%s): the MIP is solved", res.message)
+        return None
+    integer = np.array([v.cat == pulp.LpInteger for v in variables])
+    x = res.x.copy()
+    x[integer] = np.ceil(x[integer] - ROUND_TOL)
+    rounded = int((x[integer] != res.x[integer]).sum())
+    ax = a @ x
+    tol = ROUND_TOL * np.maximum(1.0, np.abs(np.where(np.isfinite(lo), lo, hi)))
+    bad = int(((ax < lo - tol) | (ax > hi + tol)).sum()) + int((x > ub + ROUND_TOL).sum())
+    if bad:
+        log.info("the LP relaxation rounded up breaks %d rows or bounds: the MIP is solved", bad)
+        return None
+    constant = float(getattr(problem.objective, "constant", 0.0) or 0.0)
+    objective, bound = float(c @ x) + constant, float(res.fun) + constant
+    gap = _gap(objective, bound)
+    within_rel = gap is not None and gap <= gap_rel + 1e-12
+    if not within_rel and not (gap_abs > 0 and objective - bound <= gap_abs):
+        log.info("the LP relaxation rounded up is %s above its bound, outside the gap asked: the MIP is solved",
+                 _fmt(objective - bound))
+        return None
+    for v, value in zip(variables, x.tolist(), strict=True):
+        v.varValue = value
+    return ("optimal" if within_rel else "feasible", objective, bound,
+            f"LP relaxation (HiGHS, through scipy) with {rounded} fractional integer variables rounded up: within the "
+            f"gap asked of the LP bound, so no branch and bound was needed")
+
 
 def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit_s: float = 120.0,
           gap_rel: float = 0.005, threads: int = 1, msg: bool = False, seed: int = 0,
-          build_seconds: float = 0.0, gap_abs: float = 0.0) -> SolveStats:
+          build_seconds: float = 0.0, gap_abs: float = 0.0, round_up: bool = False) -> SolveStats:
     """Solve ``problem`` in place and return what was proven about it.
+
+    ``round_up``: solve the LP relaxation first and round every integer variable up
+    (:func:`_rounded_relaxation`); if that point satisfies every row and lies within the gap asked of the LP
+    bound it is the result (solver ``highs-lp``), and branch and bound is not run. For covering-type models,
+    where rounding up keeps every row (5G siting with its coverage and capacity rows); any other model falls
+    through to ``solver``'s MIP.
 
     ``gap_abs`` (> 0): the search may also stop once the incumbent is within this much of the bound (model
     units); a solve that stops there outside ``gap_rel`` says ``feasible`` (its gap and bound say how far), so
@@ -266,14 +352,20 @@ def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit
              part, size["variables"], size["integer_variables"], size["constraints"], size["nonzeros"])
     is_mip = size["integer_variables"] > 0 or any(v.cat == pulp.LpBinary for v in problem.variables())
     t0 = time.perf_counter()
-    status, objective, bound, notes = _BACKENDS[solver](problem, is_mip=is_mip, time_limit_s=time_limit_s,
-                                                        gap_rel=gap_rel, threads=threads, msg=msg, seed=seed,
-                                                        gap_abs=gap_abs)
+    kw = dict(time_limit_s=time_limit_s, gap_rel=gap_rel, threads=threads, msg=msg, seed=seed, gap_abs=gap_abs)
+    rounded = _rounded_relaxation(problem, time_limit_s=time_limit_s, gap_rel=gap_rel, gap_abs=gap_abs) \
+        if round_up and is_mip else None
+    if rounded is not None:   # its objective and bound include the constant term
+        name = "highs-lp"
+        status, objective, bound, notes = rounded
+    else:
+        name = solver
+        status, objective, bound, notes = _BACKENDS[solver](problem, is_mip=is_mip, **kw)
+        # solvers report their bound without the objective's constant term; PuLP's objective value includes it
+        constant = float(getattr(problem.objective, "constant", 0.0) or 0.0)
+        if bound is not None and constant and bound is not objective and not (objective is not None and bound == objective):
+            bound += constant
     seconds = time.perf_counter() - t0
-    # solvers report their bound without the objective's constant term; PuLP's objective value includes it
-    constant = float(getattr(problem.objective, "constant", 0.0) or 0.0)
-    if bound is not None and constant and bound is not objective and not (objective is not None and bound == objective):
-        bound += constant
     if status == "optimal" and bound is None:
         bound = objective
     gap = _gap(objective, bound, problem.sense)
@@ -281,10 +373,10 @@ def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit
         notes = (notes + "; " if notes else "") + f"absolute gap tolerance {gap_abs:,.0f}"
         if status == "optimal" and gap is not None and gap > gap_rel + 1e-9:
             status = "feasible"   # stopped on the absolute tolerance: not proven within the relative gap asked
-    stats = SolveStats(part=part, name=solver, status=status, objective=objective, bound=bound, gap=gap,
+    stats = SolveStats(part=part, name=name, status=status, objective=objective, bound=bound, gap=gap,
                        seconds=round(seconds, 3), build_seconds=round(build_seconds, 3),
                        time_limit_s=time_limit_s, gap_rel_requested=gap_rel, notes=notes, **size)
-    log.info("%s solve (%s): %s, objective %s, bound %s, gap %s, %.1f s", part, solver, status,
+    log.info("%s solve (%s): %s, objective %s, bound %s, gap %s, %.1f s", part, name, status,
              _fmt(objective), _fmt(bound), "n/a" if gap is None else f"{gap:.3%}", seconds)
     return stats
 
@@ -293,4 +385,4 @@ def _fmt(x):
     return "n/a" if x is None else f"{x:,.0f}"
 
 
-__all__ = ["solve", "model_size", "parse_cbc_log", "available_solvers", "kill_solver_children"]
+__all__ = ["solve", "lp_arrays", "model_size", "parse_cbc_log", "available_solvers", "kill_solver_children"]

@@ -202,3 +202,67 @@ def test_an_absolute_gap_stop_outside_the_relative_gap_is_feasible():
     assert "absolute gap tolerance 1,000,000" in st.notes and st.gap_rel_requested == 0.0
     # CBC stops at its first incumbent (0.6 % below its bound): feasible, with the gap and bound it proved
     assert st.status == "feasible" and st.gap > 0 and st.bound >= st.objective
+
+
+def _cover(costs, rows, *, extra=None):
+    """min Σ c_j x_j, Σ_{j ∈ row} x_j ≥ 1 per row, x_j ∈ {0, 1, 2} integer (and an optional extra row)."""
+    p = pulp.LpProblem("cover", pulp.LpMinimize)
+    x = [p.add_variable(f"x{j}", 0, 2, pulp.LpInteger) for j in range(len(costs))]
+    p.setObjective(pulp.LpAffineExpression([(v, float(c)) for v, c in zip(x, costs, strict=True)]))
+    for i, row in enumerate(rows):
+        p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x[j], 1.0) for j in row]),
+                                          pulp.LpConstraintGE, f"cover_{i}", 1))
+    if extra is not None:
+        extra(p, x)
+    return p, x
+
+
+def test_round_up_keeps_an_lp_whose_rounding_is_within_the_gap():
+    """Two rows sharing a dear column, each with a cheap one of its own: the LP is integral at the cheap pair
+    (cost 2); the rounded LP is the answer, proven by the LP bound, without branch and bound."""
+    p, x = _cover([1, 1, 3], [[0, 2], [1, 2]])
+    st = solve(p, part="t", round_up=True)
+    assert st.name == "highs-lp" and st.status == "optimal" and "no branch and bound" in st.notes
+    assert st.objective == pytest.approx(2.0) and st.bound == pytest.approx(2.0) and st.gap == pytest.approx(0.0)
+    assert [v.varValue for v in x] == [1.0, 1.0, 0.0]
+
+
+def test_round_up_outside_the_gap_runs_the_mip():
+    """The odd cycle: three rows, three columns each covering two of them. The LP puts 1/2 on each (1.5);
+    rounded up that is 3, 100 % above the bound, so the MIP runs and proves 2."""
+    p, x = _cover([1, 1, 1], [[0, 1], [1, 2], [0, 2]])
+    st = solve(p, part="t", round_up=True)
+    assert st.name == "cbc" and st.status == "optimal" and st.objective == pytest.approx(2.0)
+    assert sum(v.varValue for v in x) == pytest.approx(2.0)
+
+
+def test_round_up_that_breaks_a_row_runs_the_mip():
+    """The odd cycle under a ceiling Σ x ≤ 2 and a gap of 100 %: the rounded LP (3 units) would be within the gap
+    but breaks the ceiling, so it is refused and the MIP answers (2 units, the ceiling held)."""
+    def ceiling(p, x):
+        p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(v, 1.0) for v in x]), pulp.LpConstraintLE,
+                                          "ceiling", 2))
+    p, x = _cover([1, 1, 1], [[0, 1], [1, 2], [0, 2]], extra=ceiling)
+    st = solve(p, part="t", round_up=True, gap_rel=1.0)
+    assert st.name == "cbc" and st.status == "optimal" and st.objective == pytest.approx(2.0)
+    assert sum(v.varValue for v in x) == pytest.approx(2.0)
+    q, _ = _cover([1, 1, 1], [[0, 1], [1, 2], [0, 2]])    # without the ceiling the rounded LP is kept
+    assert solve(q, part="t", round_up=True, gap_rel=1.0).name == "highs-lp"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_round_up_result_is_an_integer_plan_within_its_bound(seed):
+    """Random covering programs: whatever path answers, the values are integers, every row holds, and the
+    objective lies within the gap asked of the bound, which is no more than the MIP's own optimum."""
+    rng = np.random.default_rng(seed)
+    n, m = 30, 40
+    rows = [sorted(rng.choice(n, size=int(rng.integers(2, 5)), replace=False).tolist()) for _ in range(m)]
+    costs = rng.integers(5, 20, n).astype(float)
+    p, x = _cover(costs, rows)
+    st = solve(p, part="t", round_up=True, gap_rel=0.05)
+    values = np.array([v.varValue for v in x])
+    assert np.all(values == np.round(values)) and all(values[r].sum() >= 1 for r in rows)
+    assert st.objective == pytest.approx(costs @ values) and st.gap <= 0.05 + 1e-9
+    q, _ = _cover(costs, rows)
+    exact = solve(q, part="t", gap_rel=0.0)
+    assert st.bound <= exact.objective + 1e-6 and st.objective <= exact.objective * 1.05 + 1e-6
