@@ -337,7 +337,7 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
     pool = ThreadPoolExecutor(1)     # side jobs: the sequential PON plan (needs no station), then the bound
     try:
         pon_seq = pool.submit(plan_pon, layers, scenario) if scenario.pon.enabled else None
-        res5 = plan_5g(layers, scenario)
+        res5 = plan_5g(layers, scenario, wait=False)   # the layer's bound is awaited after the joint rounds
         resp_seq = pon_seq.result() if pon_seq is not None else None
         variants = []
         sequential = None
@@ -353,6 +353,7 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
             res5, coverage_problem=dataclasses.replace(res5.coverage_problem))
         bound_job = pool.submit(_capex_bound, layers, scenario, site_cell, snap, sequential)
         variants += _joint_rounds(layers, scenario, site_cell, res5)
+        res5.finish()
         bound = bound_job.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -377,7 +378,7 @@ def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list
     """The joint variants after the sequential one (``pon.backhaul = 'joint'`` with PON): PON homes the station
     backhaul, then 5G is re-sited at the open OLT sites' prices, up to ``MAX_JOINT_ROUNDS`` times or until the
     station plan stops changing."""
-    from rollout.model_5g import plan_5g
+    from rollout.model_5g import backhaul_to_nearest_office, plan_5g
     from rollout.model_pon import plan_pon
 
     out: list = []
@@ -387,15 +388,22 @@ def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list
     resp = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5.stations, site_cell, scenario))
     out.append(_variant(layers, scenario, site_cell, res5, resp, "joint round 1"))
     xy = layers.candidates[["x_m", "y_m"]].to_numpy(float)
+    priced = backhaul_to_nearest_office(layers, scenario.pon.route_factor)[0]   # the first 5G pass's prices
     for k in range(MAX_JOINT_ROUNDS):
         prev = out[-1]
+        km = prev["resp"].route_km_to_olt(xy)
+        if np.allclose(km, priced, rtol=0.0, atol=1e-9):   # 1 micrometre: the same offices, float noise aside
+            log.info("joint: fixed point, the %d open OLT sites price every candidate's backhaul as the last 5G pass "
+                     "did (the re-siting would solve the same program)", len(prev["resp"].olt_sites))
+            break
         log.info("joint: 5G re-sited with backhaul re-priced to the %d open OLT sites", len(prev["resp"].olt_sites))
-        res5b = plan_5g(layers, scenario, backhaul_km=prev["resp"].route_km_to_olt(xy),
+        res5b = plan_5g(layers, scenario, backhaul_km=km,
                         headroom_floor=prev["res5"].headroom_floor,   # headroom does not depend on prices
                         coverage_problem=prev["res5"].coverage_problem)
         if _station_signature(res5b.stations) == _station_signature(prev["res5"].stations):
             log.info("joint: fixed point, the station plan did not change")
             break
+        priced = km
         respb = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5b.stations, site_cell, scenario))
         out.append(_variant(layers, scenario, site_cell, res5b, respb, f"joint round {k + 2}"))
     return out

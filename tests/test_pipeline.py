@@ -276,3 +276,37 @@ def test_offload_value_shrinks_a_small_cell_near_a_macro_site(city):
         rows = np.flatnonzero((inp.site_clutter[small] == c) & (density > 0))
         order = np.argsort(d[rows])
         assert (np.diff(area[rows][order]) >= -1e-6).all()
+
+
+@pytest.mark.parametrize("plant", ["modelled", "none"])
+def test_joint_re_siting_runs_only_when_the_open_olts_change_the_prices(city, monkeypatch, caplog, plant,
+                                                                       tmp_path):
+    """A joint round re-sites 5G at the open OLT sites' backhaul prices; at the prices of the first pass (every
+    office open: the modelled plant upgrades them all) it would solve the same program, so it is skipped as a
+    fixed point. Without a plant the PON opens only some offices, the prices rise, and the re-siting runs."""
+    import logging
+
+    import rollout.model_5g as m5
+    from rollout.model_5g import backhaul_to_nearest_office
+
+    folder, sc, layers = city
+    if plant == "none":   # every office a new candidate, dear to open: the PON opens only some
+        sc = second_city_scenario(tmp_path, scenario={**SMALL, "pon": {**SMALL["pon"], "existing_plant": "none",
+                                                                       "olt_site_cost_cny": 5e7}})
+        layers = layers_from_scenario(sc)
+    calls = []
+    orig = m5.plan_5g
+
+    def spy(*a, **k):
+        calls.append(k.get("backhaul_km"))
+        return orig(*a, **k)
+
+    monkeypatch.setattr(m5, "plan_5g", spy)
+    caplog.set_level(logging.INFO, logger="rollout.pipeline")
+    plan_from_scenario(sc, layers=layers)
+    first = backhaul_to_nearest_office(layers, sc.pon.route_factor)[0]
+    resited = [km for km in calls[1:] if km is not None]
+    skipped = any("fixed point, the" in r.message for r in caplog.records)
+    assert skipped != bool(resited)
+    assert all(not np.allclose(km, first, rtol=0, atol=1e-9) for km in resited)
+    assert skipped if plant == "modelled" else resited
