@@ -19,6 +19,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -213,13 +214,45 @@ def _solve_cbc(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, ga
     return status, objective, bound, result
 
 
+_STDOUT_FD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _stdout_fd_silenced():
+    """File descriptor 1 sent to the null device for the block (C++ code writing to the console bypasses
+    ``sys.stdout``); one block at a time in the process, so threads cannot restore each other's descriptor."""
+    with _STDOUT_FD_LOCK:
+        sys.stdout.flush()
+        saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(null)
+
+
+def _quiet_highs(**kw) -> pulp.HiGHS:
+    """PuLP's HiGHS whose solver object is made without highspy's console banner ("Running HiGHS ...,
+    Copyright ..."), which its constructor prints before any option can turn output off."""
+
+    class QuietHiGHS(pulp.HiGHS):
+        def createAndConfigureSolver(self, lp):   # noqa: N802 - the name PuLP calls
+            with _stdout_fd_silenced():            # makes the solver object and sets its options, no solve
+                return super().createAndConfigureSolver(lp)
+
+    return QuietHiGHS(**kw)
+
+
 def _solve_highs(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, gap_rel: float, threads: int,
                  msg: bool, seed: int, gap_abs: float = 0.0) -> tuple[str, float | None, float | None, str]:
     """(status, objective, bound, notes) of one HiGHS run (highspy), read from HiGHS's model status and info."""
     if "HiGHS" not in pulp.listSolvers(onlyAvailable=True):
         raise ScenarioError("solver 'highs' needs the highspy package: pip install 'qingdao-rollout[highs]'")
-    cmd = pulp.HiGHS(msg=msg, mip=is_mip, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, random_seed=seed,
-                     **({"gapAbs": gap_abs} if gap_abs > 0 else {}))
+    make = pulp.HiGHS if msg else _quiet_highs
+    cmd = make(msg=msg, mip=is_mip, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, random_seed=seed,
+               **({"gapAbs": gap_abs} if gap_abs > 0 else {}))
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink) if not msg else contextlib.nullcontext():
         problem.solve(cmd)

@@ -266,3 +266,14 @@ def test_round_up_result_is_an_integer_plan_within_its_bound(seed):
     q, _ = _cover(costs, rows)
     exact = solve(q, part="t", gap_rel=0.0)
     assert st.bound <= exact.objective + 1e-6 and st.objective <= exact.objective * 1.05 + 1e-6
+
+
+@pytest.mark.skipif("highs" not in SOLVERS, reason="highspy not installed")
+def test_highs_prints_nothing_on_the_console_without_msg(capfd):
+    """highspy's constructor prints a banner straight to file descriptor 1; a planner's console (and the CLI's
+    tables on stdout) must not get it when the solver is asked to be quiet."""
+    p, _ = _cover([1, 1, 1], [[0, 1], [1, 2], [0, 2]])
+    st = solve(p, part="t", solver="highs")
+    out, _ = capfd.readouterr()
+    assert st.status == "optimal" and st.objective == pytest.approx(2.0)
+    assert "HiGHS" not in out and out == ""
