@@ -314,15 +314,16 @@ def lp_arrays(problem: pulp.LpProblem) -> tuple[list, np.ndarray, sp.csr_array, 
     return variables, c, a, lo, hi, lb, ub
 
 
-def _rounded_relaxation(problem: pulp.LpProblem, *, time_limit_s: float, gap_rel: float,
-                        gap_abs: float) -> tuple[str, float, float, str] | None:
+def _rounded_relaxation(problem: pulp.LpProblem, *, time_limit_s: float,
+                        gap_rel: float) -> tuple[str, float, float, str] | None:
     """(status, objective, bound, notes) of the LP relaxation with every integer variable rounded up, or None.
 
     Proven, not hoped: the LP optimum (HiGHS, through scipy) is a lower bound on every integer
     solution of a minimisation, and the rounded point is an integer solution once every row is checked to still
-    hold. It is kept when it lies within ``gap_rel`` of that bound (or within ``gap_abs``, which then says
-    ``feasible`` outside ``gap_rel``, as the MIP path does); otherwise None and the caller runs the MIP. The values
-    are written to the problem's variables, as a solver would.
+    hold. It is kept when it lies within ``gap_rel`` of that bound, and is then ``optimal`` in the sense of
+    :func:`solve`; otherwise None and the caller runs the MIP (which may still stop on an absolute tolerance: a
+    rounded point is not kept on one, as the branch and bound finds a closer plan where the LP is far off). The
+    values are written to the problem's variables, as a solver would.
     """
     if problem.sense != pulp.LpMinimize:
         return None
@@ -345,14 +346,13 @@ def _rounded_relaxation(problem: pulp.LpProblem, *, time_limit_s: float, gap_rel
     constant = float(getattr(problem.objective, "constant", 0.0) or 0.0)
     objective, bound = float(c @ x) + constant, float(res.fun) + constant
     gap = _gap(objective, bound)
-    within_rel = gap is not None and gap <= gap_rel + 1e-12
-    if not within_rel and not (gap_abs > 0 and objective - bound <= gap_abs):
+    if gap is None or gap > gap_rel + 1e-12:
         log.info("the LP relaxation rounded up is %s above its bound, outside the gap asked: the MIP is solved",
                  _fmt(objective - bound))
         return None
     for v, value in zip(variables, x.tolist(), strict=True):
         v.varValue = value
-    return ("optimal" if within_rel else "feasible", objective, bound,
+    return ("optimal", objective, bound,
             f"LP relaxation (HiGHS, through scipy) with {rounded} fractional integer variables rounded up: within the "
             f"gap asked of the LP bound, so no branch and bound was needed")
 
@@ -386,8 +386,7 @@ def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit
     is_mip = size["integer_variables"] > 0 or any(v.cat == pulp.LpBinary for v in problem.variables())
     t0 = time.perf_counter()
     kw = dict(time_limit_s=time_limit_s, gap_rel=gap_rel, threads=threads, msg=msg, seed=seed, gap_abs=gap_abs)
-    rounded = _rounded_relaxation(problem, time_limit_s=time_limit_s, gap_rel=gap_rel, gap_abs=gap_abs) \
-        if round_up and is_mip else None
+    rounded = _rounded_relaxation(problem, time_limit_s=time_limit_s, gap_rel=gap_rel) if round_up and is_mip else None
     if rounded is not None:   # its objective and bound include the constant term
         name = "highs-lp"
         status, objective, bound, notes = rounded
