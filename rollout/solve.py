@@ -335,8 +335,8 @@ def _rounded_relaxation(problem: pulp.LpProblem, *, time_limit_s: float,
         return None
     integer = np.array([v.cat == pulp.LpInteger for v in variables])
     x = res.x.copy()
+    rounded = int((np.abs(x[integer] - np.rint(x[integer])) > ROUND_TOL).sum())   # fractional ones
     x[integer] = np.ceil(x[integer] - ROUND_TOL)
-    rounded = int((x[integer] != res.x[integer]).sum())
     ax = a @ x
     tol = ROUND_TOL * np.maximum(1.0, np.abs(np.where(np.isfinite(lo), lo, hi)))
     bad = int(((ax < lo - tol) | (ax > hi + tol)).sum()) + int((x > ub + ROUND_TOL).sum())
