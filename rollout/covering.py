@@ -326,12 +326,15 @@ class Cover:
     _ascent: Future | None = None
 
     def finish(self) -> Cover:
-        """Wait for the bound of a background solve (no-op otherwise); returns ``self``."""
-        if self._ascent is not None:
-            bound, u, t_end = self._ascent.result()
-            self._ascent = None
+        """Wait for the bound of a background solve (no-op otherwise); returns ``self``. Safe from several
+        threads at once (the plan bound and the plan's own finish may both wait): each reads the job once, and
+        the figures they store are the same."""
+        job = self._ascent
+        if job is not None:
+            bound, u, t_end = job.result()
             self.bound, self.u = min(bound, self.objective), u
             self.seconds = round(max(self.seconds, t_end), 3)
+            self._ascent = None
         return self
 
     @property

@@ -137,7 +137,7 @@ more than N stations, that plan reaches stage 1's maximum, so stage 1 is not sol
 ``closed form``, ``optimal``, and stage 2 is that plan (:func:`_at_the_cap`; Qingdao: 12 s saved).
 
 ``surplus = 'none'`` solves only the cost model with the target (part ``5g``):
-extra stations go wherever they are cheapest. Each stage is a full MIP with
+extra stations go wherever they are cheapest. Each stage is a MIP with
 its own time limit. A cost stage is first solved as its LP relaxation with every x rounded up
 (:func:`rollout.solve.solve` with ``round_up``; solver ``highs-lp``): rounding up keeps every coverage, capacity
 and target row, so once the rows are checked (a district ceiling can break) and the rounded plan lies within the

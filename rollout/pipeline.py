@@ -350,7 +350,8 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
         # the bound needs only this first 5G plan: computed beside the joint rounds, on a copy of the coverage
         # rows' state (the joint rounds warm-start the layer again and replace its last cover)
         snap = res5 if res5.coverage_problem is None else dataclasses.replace(
-            res5, coverage_problem=dataclasses.replace(res5.coverage_problem))
+            res5, coverage_problem=dataclasses.replace(res5.coverage_problem), pending_layer=None,
+            solves=list(res5.solves))
         bound_job = pool.submit(_capex_bound, layers, scenario, site_cell, snap, sequential)
         variants += _joint_rounds(layers, scenario, site_cell, res5)
         res5.finish()

@@ -222,8 +222,13 @@ def _stdout_fd_silenced():
     """File descriptor 1 sent to the null device for the block (C++ code writing to the console bypasses
     ``sys.stdout``); one block at a time in the process, so threads cannot restore each other's descriptor."""
     with _STDOUT_FD_LOCK:
-        sys.stdout.flush()
-        saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        try:
+            saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        except OSError:            # no console to keep quiet (fd 1 closed: a service)
+            yield
+            return
         try:
             os.dup2(null, 1)
             yield
@@ -338,8 +343,9 @@ def _rounded_relaxation(problem: pulp.LpProblem, *, time_limit_s: float,
     rounded = int((np.abs(x[integer] - np.rint(x[integer])) > ROUND_TOL).sum())   # fractional ones
     x[integer] = np.ceil(x[integer] - ROUND_TOL)
     ax = a @ x
-    tol = ROUND_TOL * np.maximum(1.0, np.abs(np.where(np.isfinite(lo), lo, hi)))
-    bad = int(((ax < lo - tol) | (ax > hi + tol)).sum()) + int((x > ub + ROUND_TOL).sum())
+    # a row's tolerance scales with its terms (a capacity row: rhs 0, terms of ~1,000 Mbit/s per station)
+    tol = ROUND_TOL * np.maximum(1.0, np.maximum(np.abs(np.where(np.isfinite(lo), lo, hi)), abs(a) @ np.abs(x)))
+    bad = int(((ax < lo - tol) | (ax > hi + tol)).sum()) + int(((x > ub + ROUND_TOL) | (x < lb - ROUND_TOL)).sum())
     if bad:
         log.info("the LP relaxation rounded up breaks %d rows or bounds: the MIP is solved", bad)
         return None
@@ -392,6 +398,8 @@ def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit
         status, objective, bound, notes = rounded
     else:
         name = solver
+        if round_up and is_mip:   # the MIP gets what the relaxation left of the time limit
+            kw["time_limit_s"] = max(1.0, time_limit_s - (time.perf_counter() - t0))
         status, objective, bound, notes = _BACKENDS[solver](problem, is_mip=is_mip, **kw)
         # solvers report their bound without the objective's constant term; PuLP's objective value includes it
         constant = float(getattr(problem.objective, "constant", 0.0) or 0.0)
@@ -401,7 +409,7 @@ def solve(problem: pulp.LpProblem, *, part: str, solver: str = "cbc", time_limit
     if status == "optimal" and bound is None:
         bound = objective
     gap = _gap(objective, bound, problem.sense)
-    if gap_abs > 0:
+    if gap_abs > 0 and rounded is None:
         notes = (notes + "; " if notes else "") + f"absolute gap tolerance {gap_abs:,.0f}"
         if status == "optimal" and gap is not None and gap > gap_rel + 1e-9:
             status = "feasible"   # stopped on the absolute tolerance: not proven within the relative gap asked

@@ -277,3 +277,38 @@ def test_highs_prints_nothing_on_the_console_without_msg(capfd):
     out, _ = capfd.readouterr()
     assert st.status == "optimal" and st.objective == pytest.approx(2.0)
     assert "HiGHS" not in out and out == ""
+
+
+def test_round_up_of_a_fractional_lp_keeps_its_constant_in_objective_and_bound():
+    """40 rows each met by one unit (cost 100) and one half-unit row (2 y ≥ 1, cost 1), objective constant 1,000:
+    the LP puts y at 1/2; rounded up the plan costs 5,001 + 1,000 against the LP's 5,000.5 + 1,000, 0.008 % apart,
+    so it is kept, with the one fractional variable named and the constant in both figures."""
+    p = pulp.LpProblem("frac", pulp.LpMinimize)
+    x = [p.add_variable(f"x{j}", 0, 3, pulp.LpInteger) for j in range(40)]
+    y = p.add_variable("y", 0, 3, pulp.LpInteger)
+    p.setObjective(pulp.LpAffineExpression([*((v, 125.0) for v in x), (y, 1.0)], constant=1_000.0))
+    for j, v in enumerate(x):
+        p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(v, 1.0)]), pulp.LpConstraintGE, f"r_{j}", 1))
+    p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(y, 2.0)]), pulp.LpConstraintGE, "half", 1))
+    st = solve(p, part="t", round_up=True)
+    assert st.name == "highs-lp" and st.status == "optimal" and "with 1 fractional" in st.notes
+    assert st.objective == pytest.approx(6_001.0) and st.bound == pytest.approx(6_000.5)
+    assert y.varValue == 1.0 and all(v.varValue == 1.0 for v in x)
+
+
+def test_round_up_that_breaks_an_equality_or_maximises_runs_the_mip():
+    """Rounding x up breaks x − z = 0 (z continuous, held at the LP's 1/2): refused, the MIP answers x = z = 1.
+    A maximisation has no LP lower bound to round against: the MIP answers."""
+    p = pulp.LpProblem("eq", pulp.LpMinimize)
+    x, z = p.add_variable("x", 0, 3, pulp.LpInteger), p.add_variable("z", 0, 3)
+    p.setObjective(pulp.LpAffineExpression([(x, 1.0), (z, 0.1)]))
+    p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x, 2.0)]), pulp.LpConstraintGE, "half", 1))
+    p.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (z, -1.0)]), pulp.LpConstraintEQ, "tie", 0))
+    st = solve(p, part="t", round_up=True, gap_rel=1.0)
+    assert st.name == "cbc" and st.status == "optimal" and (x.varValue, z.varValue) == pytest.approx((1.0, 1.0))
+    q = pulp.LpProblem("max", pulp.LpMaximize)
+    w = q.add_variable("w", 0, 3, pulp.LpInteger)
+    q.setObjective(pulp.LpAffineExpression([(w, 1.0)]))
+    q.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(w, 2.0)]), pulp.LpConstraintLE, "cap", 5))
+    st = solve(q, part="t", round_up=True)
+    assert st.name == "cbc" and st.objective == pytest.approx(2.0)
