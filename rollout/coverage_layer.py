@@ -341,21 +341,35 @@ def _within_own_radius(inp, chosen: np.ndarray, t: int, types: tuple) -> np.ndar
     return out
 
 
+def _cheapest_slots(inp, types: np.ndarray, m: int) -> np.ndarray:
+    """``S[0..m]``: the least total price of 0..m new units of ``types`` (bool per type), each in its own slot (a
+    candidate holds ``new_max`` more of a type), at ``inp``'s per-unit prices; ``inf`` beyond the slots there are."""
+    cost = inp.station_cost_cny[:, types]
+    room = np.minimum(inp.new_max[:, types], m)
+    prices = np.sort(np.repeat(cost[room > 0], room[room > 0]))[:m]
+    out = np.full(m + 1, np.inf)
+    out[:len(prices) + 1] = np.concatenate([[0.0], np.cumsum(prices)])
+    return out
+
+
 def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None = None) -> SolveStats:
     """A lower bound on the 5G capex of *every* plan meeting the lattice coverage and the station target
     (part ``5g_bound``), at the prices of ``inp`` (a :class:`rollout.model_5g.Siting5GInput` whose per-site
     backhaul is the cheapest any plan can price):
 
-        LB = min over k ≥ 0 of  max(LB_cov, k · c_cov) + max(0, N − E − k) · c_min
+        LB = min over k = 0..R of  max(LB_cov, S_cov(k)) + S_other(R − k),   R = max(0, N − E)
 
     ``LB_cov``: the Lagrangian bound of the coverage rows at these prices (:mod:`rollout.covering`; the rows
     are ``problem``'s when given, and the ascent starts from its last cover's multipliers scaled by the
     smallest ratio of these prices to the layer's, so no column starts overpaid by more than it was), a
     bound on the cost of the
-    coverage-type stations of any plan; ``k`` is their number, each costing at least ``c_cov`` (the cheapest
-    new coverage-type station); the other new stations up to the target N (E existing) cost at least
-    ``c_min`` (the cheapest new station of any type). Capacity, headroom and district limits are relaxed, so
-    the bound is valid and cheap but loose where they bind.
+    coverage-type stations of any plan; ``k`` is their number. ``S_cov(m)`` / ``S_other(m)``: the sum of the m
+    cheapest new-unit slots of the coverage types / of the other types (a slot per unit a candidate can still
+    take, at its per-unit price; infinite beyond the slots there are): k new units take k distinct slots, so they
+    cost at least ``S_cov(k)``, and a plan meeting the target N (E existing) has at least R − k new units of the
+    other types. (Before 2026-12-01: ``k · c_cov`` and ``(R − k) · c_min`` with the single cheapest unit prices,
+    weaker wherever the cheapest positions are few.) Capacity, headroom and district limits are relaxed, so the
+    bound is valid and cheap but loose where they bind.
     """
     t0 = time.perf_counter()
     if problem is None:
@@ -376,16 +390,17 @@ def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None =
             u0, passes = warm.u * min(1.0, max(theta, 0.0)), 1
         row_xy, reach, _, tile_m = layout(rows, inp.site_xy)
         lb_cov, _ = dual_ascent(rows, problem.need, cost, row_xy, tile_m=tile_m, passes=passes, u0=u0, reach=reach)
-    cost = inp.station_cost_cny
-    new_ok = inp.new_max > 0
-    c_cov = min((cost[new_ok[:, t], t].min() for t in cov if new_ok[:, t].any()), default=np.inf)
-    c_min = float(cost[new_ok].min()) if new_ok.any() else 0.0
     rest = max(0, int(inp.target_stations) - int(inp.existing.sum()))
-    ks = np.arange(rest + 1, dtype=float)
-    bound = float((np.maximum(lb_cov, ks * c_cov if np.isfinite(c_cov) else 0.0) + (rest - ks) * c_min).min())
+    is_cov = np.isin(np.arange(len(inp.type_names)), cov)
+    ks = np.arange(rest + 1)
+    s_cov = _cheapest_slots(inp, is_cov, rest)[ks]
+    s_other = _cheapest_slots(inp, ~is_cov, rest)[rest - ks]
+    bound = float((np.maximum(lb_cov, s_cov) + s_other).min())
+    if not np.isfinite(bound):    # fewer free slots than the target needs (the diagnosis refuses such plans)
+        bound = float(lb_cov)
     return SolveStats(part="5g_bound", name="lagrangian", status="optimal", objective=bound, bound=bound, gap=0.0,
                       seconds=round(time.perf_counter() - t0, 3), variables=int(rows.shape[1]),
                       constraints=int(rows.shape[0]), nonzeros=int(rows.nnz), time_limit_s=None,
                       notes=(f"5G lower bound: the coverage rows' Lagrangian bound ({round(lb_cov):,} CNY, "
-                             f"rollout.covering) combined with the station target at the cheapest station prices; "
+                             f"rollout.covering) combined with the station target at the cheapest free slots' prices; "
                              f"valid for every plan (capacity and headroom relaxed)"))

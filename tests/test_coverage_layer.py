@@ -290,3 +290,39 @@ def test_wide_passes_keep_the_cover_feasible_and_make_it_cheaper():
     assert _feasible(a, need, wide.chosen)
     assert base.bound <= wide.objective < base.objective - 100.0
     assert wide.bound == base.bound      # the bound does not depend on the windows
+
+
+def test_cheapest_slots_sum_the_cheapest_units_each_in_its_own_slot():
+    """Two types; a candidate holds new_max more units of a type. S(m) is the least price of m units: the m cheapest
+    slots (a slot with room 2 counted twice), infinite beyond the slots there are."""
+    from types import SimpleNamespace
+
+    from rollout.coverage_layer import _cheapest_slots
+
+    inp = SimpleNamespace(station_cost_cny=np.array([[300.0, 60.0], [250.0, 70.0], [400.0, 65.0]]),
+                          new_max=np.array([[1, 2], [0, 1], [1, 0]]))
+    small = _cheapest_slots(inp, np.array([False, True]), 4)
+    assert small.tolist() == [0.0, 60.0, 120.0, 190.0, np.inf]       # 60, 60 (room 2), 70; site 3 has no room
+    macro = _cheapest_slots(inp, np.array([True, False]), 3)
+    assert macro.tolist() == [0.0, 300.0, 700.0, np.inf]             # site 2 is closed to macros
+
+
+@given(st.integers(0, 2**32 - 1))
+@settings(max_examples=30, deadline=None)
+def test_cheapest_slots_bound_every_choice_of_units(seed):
+    """Any m units in distinct slots cost at least S(m) (brute force over small random instances)."""
+    from types import SimpleNamespace
+
+    from rollout.coverage_layer import _cheapest_slots
+
+    rng = np.random.default_rng(seed)
+    cost = rng.integers(1, 50, (5, 1)).astype(float)
+    room = rng.integers(0, 3, (5, 1))
+    s = _cheapest_slots(SimpleNamespace(station_cost_cny=cost, new_max=room), np.array([True]), 6)
+    slots = np.repeat(cost[:, 0], room[:, 0])
+    for m in range(7):
+        if m > len(slots):
+            assert s[m] == np.inf
+            continue
+        best = min((sum(c) for c in itertools.combinations(slots.tolist(), m)), default=0.0)
+        assert s[m] == pytest.approx(best)
