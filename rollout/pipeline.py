@@ -37,7 +37,7 @@ limits; any PON plan for the same lines) is
   builds, so it is never cheaper. ``LB_5G(b_min)`` (part ``5g_bound``) is a lower bound on equipment + backhaul of any
   station plan at these prices: with a coverage layer (``radio.coverage_types``, the default), which is
   not solved to proven optimality, :func:`rollout.coverage_layer.layer_plan_bound` (the covering rows'
-  Lagrangian bound, combined with the station target at the cheapest station prices); without one, the
+  Lagrangian bound, combined with the station target at the cheapest free slots' prices); without one, the
   solver's proven bound of the 5G cost model.
 * ``LB_PON`` (part ``pon_bound``, :func:`rollout.model_pon.pon_capex_bound`): the LP relaxation of the PON
   model with every homing free (a lower bound on the sites, chassis and ports of any PON plan for the same
