@@ -388,6 +388,7 @@ def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list
     log.info("joint: PON homes the backhaul of the new stations")
     resp = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5.stations, site_cell, scenario))
     out.append(_variant(layers, scenario, site_cell, res5, resp, "joint round 1"))
+    out[-1]["stop"] = f"{MAX_JOINT_ROUNDS} re-sitings made (the most allowed)"
     xy = layers.candidates[["x_m", "y_m"]].to_numpy(float)
     priced = backhaul_to_nearest_office(layers, scenario.pon.route_factor)[0]   # the first 5G pass's prices
     for k in range(MAX_JOINT_ROUNDS):
@@ -396,6 +397,8 @@ def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list
         if np.allclose(km, priced, rtol=0.0, atol=1e-9):   # 1 micrometre: the same offices, float noise aside
             log.info("joint: fixed point, the %d open OLT sites price every candidate's backhaul as the last 5G pass "
                      "did (the re-siting would solve the same program)", len(prev["resp"].olt_sites))
+            out[-1]["stop"] = (f"fixed point: the {len(prev['resp'].olt_sites)} open OLT sites price every candidate's "
+                               f"backhaul as the last 5G pass did, so 5G was not re-sited (the same program)")
             break
         log.info("joint: 5G re-sited with backhaul re-priced to the %d open OLT sites", len(prev["resp"].olt_sites))
         res5b = plan_5g(layers, scenario, backhaul_km=km,
@@ -403,10 +406,12 @@ def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list
                         coverage_problem=prev["res5"].coverage_problem)
         if _station_signature(res5b.stations) == _station_signature(prev["res5"].stations):
             log.info("joint: fixed point, the station plan did not change")
+            out[-1]["stop"] = "fixed point: 5G re-sited at the open OLT sites' prices gave the same station plan"
             break
         priced = km
         respb = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5b.stations, site_cell, scenario))
         out.append(_variant(layers, scenario, site_cell, res5b, respb, f"joint round {k + 2}"))
+        out[-1]["stop"] = f"{MAX_JOINT_ROUNDS} re-sitings made (the most allowed)"
     return out
 
 
@@ -727,6 +732,9 @@ def _extra(layers: Layers, scenario, res5, best: dict, sequential: dict | None, 
             "method": "sequential: 5G, then PON for its own lines, then stations to the nearest open OLT; joint: PON "
                       "homes the station backhaul, 5G re-sited to the open OLT sites; cheapest variant kept",
         }
+        stop = rounds[-1].get("stop")
+        if stop:
+            extra["joint_vs_sequential"]["stopped"] = stop
     return extra
 
 

@@ -303,10 +303,12 @@ def test_joint_re_siting_runs_only_when_the_open_olts_change_the_prices(city, mo
 
     monkeypatch.setattr(m5, "plan_5g", spy)
     caplog.set_level(logging.INFO, logger="rollout.pipeline")
-    plan_from_scenario(sc, layers=layers)
+    plan = plan_from_scenario(sc, layers=layers)
     first = backhaul_to_nearest_office(layers, sc.pon.route_factor)[0]
     resited = [km for km in calls[1:] if km is not None]
     skipped = any("price every candidate" in r.message for r in caplog.records)
     assert skipped != bool(resited)
     assert all(not np.allclose(km, first, rtol=0, atol=1e-9) for km in resited)
     assert skipped if plant == "modelled" else resited
+    stopped = plan.extra["joint_vs_sequential"]["stopped"]   # the report's joint card says why the rounds ended
+    assert ("so 5G was not re-sited" in stopped) == skipped
