@@ -1351,12 +1351,14 @@ def _extract(inp: Siting5GInput, m: Model5G, solves: list, *, headroom: bool = F
 def _solve_stage(inp: Siting5GInput, part: str, kw: dict, *, objective: str = "capex",
                  gap_abs: float = 0.0) -> tuple[Model5G, SolveStats]:
     m = build_model(inp, objective=objective)
-    return m, solve(m.problem, part=part, build_seconds=m.build_seconds, gap_abs=gap_abs,
-                    round_up=objective == "capex", **kw)
+    kw = dict(kw)
+    round_up = kw.pop("lp_rounding", True) and objective == "capex"
+    return m, solve(m.problem, part=part, build_seconds=m.build_seconds, gap_abs=gap_abs, round_up=round_up, **kw)
 
 
 def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 120.0, gap_rel: float = 0.005,
-             threads: int = 1, msg: bool = False, seed: int = 0, headroom_floor: np.ndarray | None = None) -> Result5G:
+             threads: int = 1, msg: bool = False, seed: int = 0, headroom_floor: np.ndarray | None = None,
+             lp_rounding: bool = True) -> Result5G:
     """Diagnose, build, solve (one or two stages) and return the plan.
 
     Each stage gets ``time_limit_s``. ``headroom_floor`` (a previous result's ``headroom_floor``) skips the
@@ -1371,7 +1373,8 @@ def solve_5g(inp: Siting5GInput, *, solver: str = "cbc", time_limit_s: float = 1
         when the final stage stops before it finds any plan.
     """
     diagnose(inp)
-    kw = dict(solver=solver, time_limit_s=time_limit_s, gap_rel=gap_rel, threads=threads, msg=msg, seed=seed)
+    kw = dict(solver=solver, time_limit_s=time_limit_s, gap_rel=gap_rel, threads=threads, msg=msg, seed=seed,
+              lp_rounding=lp_rounding)
     has_traffic = bool((inp.traffic_mbps > 0).any())
     if inp.surplus == "none" or not has_traffic:
         m, st = _solve_stage(inp, "5g", kw)
@@ -1568,7 +1571,7 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
         inp = dataclasses.replace(inp, filler_value=offload_value(inp, layers, scenario))
     try:
         res = solve_5g(inp, solver=s.name, time_limit_s=s.time_limit_s, gap_rel=s.gap_rel, threads=s.threads,
-                       msg=s.msg, seed=scenario.seed, headroom_floor=headroom_floor)
+                       msg=s.msg, seed=scenario.seed, headroom_floor=headroom_floor, lp_rounding=s.lp_rounding)
     except BaseException:
         if layer is not None:
             layer.finish()

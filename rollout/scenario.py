@@ -174,6 +174,7 @@ class SolverSettings:
     gap_rel: float = _f(0.005, "Relative optimality gap at which a solve stops.", lo=0.0, hi=1.0)
     threads: int = _f(1, "Solver threads. 1 (the default) makes every solve deterministic: the same scenario gives the same plan on any machine (as long as no solve stops at its time limit). CBC with more threads is not deterministic; on the Qingdao default, 2 threads were no faster on the shared 2-core machine (README).", lo=1, hi=256)
     msg: bool = _f(False, "Show the solver's own log.")
+    lp_rounding: bool = _f(True, "Solve a 5G least-cost stage first as its LP relaxation (HiGHS through scipy) with every station count rounded up, kept (solver 'highs-lp') only when every row holds and it is within gap_rel of the LP optimum, a proof; otherwise the MIP runs. false: always the MIP (Qingdao's cost stage: 3 s rounded against 22 s for CBC's branch and bound, README).")
 
 
 @dataclass

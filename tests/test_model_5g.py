@@ -729,3 +729,24 @@ def test_filler_respects_district_ceilings_and_the_cap_attempt_falls_back():
     res = solve_checked(two)
     assert res.solves[0].name == "cbc" and res.solves[0].objective == pytest.approx(500.0, rel=1e-5)
     assert res.headroom_min >= 1.5 - 1e-4
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_rounded_lp_and_branch_and_bound_agree_within_the_gap(inp):
+    """``lp_rounding`` (the default) against the MIP alone, on the same random instances: both plans keep every
+    invariant; a rounded answer says solver ``highs-lp`` with the LP optimum as its bound (never above the MIP's
+    plan), and lies within ``gap_rel`` of it, so within the gap of the true optimum too."""
+    inp.surplus = "none"
+    try:
+        mip = solve_5g(inp, lp_rounding=False, gap_rel=0.0)
+    except InfeasibleError:
+        return
+    res = solve_5g(inp, gap_rel=0.005)
+    check_invariants(inp, res)
+    st_, exact = res.solves[-1], mip.solves[-1]
+    assert exact.name == "cbc" and exact.status == "optimal"
+    assert st_.bound <= exact.objective + 1e-6
+    assert st_.objective <= exact.objective / (1 - 0.005) + 1e-6
+    if st_.name == "highs-lp":
+        assert st_.status == "optimal" and "rounded up" in st_.notes and st_.gap <= 0.005 + 1e-12
