@@ -213,17 +213,21 @@ def _ascend(out, u: np.ndarray, aty: np.ndarray) -> None:
         u[rows] = new
 
 
+def _entries(csc: sp.csc_matrix, cols: np.ndarray) -> np.ndarray:
+    """Positions in ``csc.indices`` / ``csc.data`` of the nonzeros of columns ``cols`` (few columns: no slicing)."""
+    return np.concatenate([np.arange(csc.indptr[j], csc.indptr[j + 1]) for j in cols] + [np.zeros(0, np.int64)])
+
+
 def _swap(out, chosen: np.ndarray, have: np.ndarray, csc: sp.csc_matrix) -> None:
     """Apply one window's new cover (in place): only the rows of the columns it swaps are touched (the whole
-    row vector per swap cost ~0.8 s a pass on Qingdao, on the main thread between window batches)."""
+    row vector per swap took ~0.8 s a single-threaded pass on Qingdao, on the main thread between batches)."""
     if out is not None:
         freed, pick = out
         chosen[freed] = False
         chosen[pick] = True
         for cols, sign in ((pick, 1.0), (freed, -1.0)):
-            if len(cols):
-                at = np.concatenate([np.arange(csc.indptr[j], csc.indptr[j + 1]) for j in cols])
-                np.add.at(have, csc.indices[at], sign * csc.data[at])
+            at = _entries(csc, cols)
+            np.add.at(have, csc.indices[at], sign * csc.data[at])
 
 
 def _offsets(tile_m: float, passes: int) -> list[float]:
@@ -279,7 +283,7 @@ def improve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, chosen: 
     def part(rows, chosen, have):
         cols = np.unique(a[rows].indices)
         freed = cols[chosen[cols]]
-        at = np.concatenate([np.arange(csc.indptr[j], csc.indptr[j + 1]) for j in freed] + [np.zeros(0, np.int64)])
+        at = _entries(csc, freed)
         touched = np.union1d(rows, csc.indices[at])
         held = have[touched].copy()                     # less what the freed columns give the touched rows
         np.add.at(held, np.searchsorted(touched, csc.indices[at]), -csc.data[at])

@@ -378,7 +378,7 @@ def plan_from_scenario(scenario, *, layers: Layers | None = None) -> Plan:
 def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list:
     """The joint variants after the sequential one (``pon.backhaul = 'joint'`` with PON): PON homes the station
     backhaul, then 5G is re-sited at the open OLT sites' prices, up to ``MAX_JOINT_ROUNDS`` times or until the
-    station plan stops changing."""
+    prices or the station plan stop changing; the last variant's ``stop`` says which."""
     from rollout.model_5g import backhaul_to_nearest_office, plan_5g
     from rollout.model_pon import plan_pon
 
@@ -388,7 +388,7 @@ def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list
     log.info("joint: PON homes the backhaul of the new stations")
     resp = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5.stations, site_cell, scenario))
     out.append(_variant(layers, scenario, site_cell, res5, resp, "joint round 1"))
-    out[-1]["stop"] = f"{MAX_JOINT_ROUNDS} re-sitings made (the most allowed)"
+    stop = f"{MAX_JOINT_ROUNDS} re-sitings made (the most allowed)"
     xy = layers.candidates[["x_m", "y_m"]].to_numpy(float)
     priced = backhaul_to_nearest_office(layers, scenario.pon.route_factor)[0]   # the first 5G pass's prices
     for k in range(MAX_JOINT_ROUNDS):
@@ -397,8 +397,8 @@ def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list
         if np.allclose(km, priced, rtol=0.0, atol=1e-9):   # 1 micrometre: the same offices, float noise aside
             log.info("joint: fixed point, the %d open OLT sites price every candidate's backhaul as the last 5G pass "
                      "did (the re-siting would solve the same program)", len(prev["resp"].olt_sites))
-            out[-1]["stop"] = (f"fixed point: the {len(prev['resp'].olt_sites)} open OLT sites price every candidate's "
-                               f"backhaul as the last 5G pass did, so 5G was not re-sited (the same program)")
+            stop = (f"fixed point: the {len(prev['resp'].olt_sites)} open OLT sites price every candidate's backhaul as "
+                    f"the last 5G pass did, so 5G was not re-sited (the same program)")
             break
         log.info("joint: 5G re-sited with backhaul re-priced to the %d open OLT sites", len(prev["resp"].olt_sites))
         res5b = plan_5g(layers, scenario, backhaul_km=km,
@@ -406,12 +406,12 @@ def _joint_rounds(layers: Layers, scenario, site_cell: np.ndarray, res5) -> list
                         coverage_problem=prev["res5"].coverage_problem)
         if _station_signature(res5b.stations) == _station_signature(prev["res5"].stations):
             log.info("joint: fixed point, the station plan did not change")
-            out[-1]["stop"] = "fixed point: 5G re-sited at the open OLT sites' prices gave the same station plan"
+            stop = "fixed point: 5G re-sited at the open OLT sites' prices gave the same station plan"
             break
         priced = km
         respb = plan_pon(layers, scenario, backhaul_stations=backhaul_stations_per_cell(layers, res5b.stations, site_cell, scenario))
         out.append(_variant(layers, scenario, site_cell, res5b, respb, f"joint round {k + 2}"))
-        out[-1]["stop"] = f"{MAX_JOINT_ROUNDS} re-sitings made (the most allowed)"
+    out[-1]["stop"] = stop
     return out
 
 

@@ -238,16 +238,13 @@ def _stdout_fd_silenced():
             os.close(null)
 
 
-def _quiet_highs(**kw) -> pulp.HiGHS:
+class _QuietHiGHS(pulp.HiGHS):
     """PuLP's HiGHS whose solver object is made without highspy's console banner ("Running HiGHS ...,
     Copyright ..."), which its constructor prints before any option can turn output off."""
 
-    class QuietHiGHS(pulp.HiGHS):
-        def createAndConfigureSolver(self, lp):   # noqa: N802 - the name PuLP calls
-            with _stdout_fd_silenced():            # makes the solver object and sets its options, no solve
-                return super().createAndConfigureSolver(lp)
-
-    return QuietHiGHS(**kw)
+    def createAndConfigureSolver(self, lp):   # noqa: N802 - the name PuLP calls
+        with _stdout_fd_silenced():            # makes the solver object and sets its options, no solve
+            return super().createAndConfigureSolver(lp)
 
 
 def _solve_highs(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, gap_rel: float, threads: int,
@@ -255,7 +252,7 @@ def _solve_highs(problem: pulp.LpProblem, *, is_mip: bool, time_limit_s: float, 
     """(status, objective, bound, notes) of one HiGHS run (highspy), read from HiGHS's model status and info."""
     if "HiGHS" not in pulp.listSolvers(onlyAvailable=True):
         raise ScenarioError("solver 'highs' needs the highspy package: pip install 'qingdao-rollout[highs]'")
-    make = pulp.HiGHS if msg else _quiet_highs
+    make = pulp.HiGHS if msg else _QuietHiGHS
     cmd = make(msg=msg, mip=is_mip, timeLimit=time_limit_s, gapRel=gap_rel, threads=threads, random_seed=seed,
                **({"gapAbs": gap_abs} if gap_abs > 0 else {}))
     sink = io.StringIO()
