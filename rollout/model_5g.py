@@ -10,10 +10,13 @@ Sets and data (units in brackets)
 ---------------------------------
 I          demand cells; ``t_i`` busy-hour traffic [Mbit/s], ``pop_i`` residents,
            ``k_i`` stations required within the cell's radius [-]
-J          candidate sites; ``b_j`` backhaul route length [km], ``d(j)`` district. A position that holds
-           only spur types (``backhaul = 'spur'``: small cells) is priced at the spur to its nearest
-           anchor, a coverage-layer or existing site of an own-backhaul type (:func:`with_spur_backhaul`),
-           as the plan prices it
+J          candidate sites; ``b_j`` backhaul route length [km], ``d(j)`` district; ``p_j`` the
+           backhaul price of a new station there [CNY], as the plan prices it: the cheaper of PON
+           (``β b_j``, only within the optical reach) and the SPN/IPRAN ring (``ρ_site + ρ_km b_j``), as
+           ``pon.backhaul_carrier`` picks (:func:`rollout.model_odn.backhaul_carrier_cny`). A position that
+           holds only spur types (``backhaul = 'spur'``: small cells) is priced at the spur to its nearest
+           anchor, a coverage-layer or existing site of an own-backhaul type, at ``β`` per km
+           (:func:`with_spur_backhaul`)
 T          station types (from the scenario: macro, small, ...); ``C_τ`` capacity
            [Mbit/s], ``c_τ`` equipment capex [CNY]
 P ⊆ I × J  the sparse pair table: ``(i, j) ∈ P`` iff site ``j`` lies within the
@@ -53,10 +56,10 @@ cost stage, which has no g variables).
 
 Objective (stage "5g"): least capital cost [CNY]
 
-    min  Σ_jτ (c_τ + β b_j) x_jτ
+    min  Σ_jτ (c_τ + p_j) x_jτ
 
-i.e. every *new* station pays its equipment and its own fibre backhaul
-``b_j × β`` (per station, as the scenario prices it); existing stations cost 0.
+i.e. every *new* station pays its equipment and its backhaul ``p_j`` (per station: a position holds
+one unit, so per site); existing stations cost 0.
 
 Constraint families (registered once in :data:`FAMILIES`, each built by one
 ``add_<family>`` call; the name is the PuLP row-name prefix, ``<family>_<row>``)
@@ -255,14 +258,16 @@ def with_spur_backhaul(inp: "Siting5GInput", radio, route_factor: float, *, at_m
     km, k = nearest_anchor(inp.site_xy[only_spur], inp.site_xy[anchors], route_factor)
     b = inp.backhaul_km.copy()
     to = np.asarray(inp.site_backhaul_to, dtype=object).copy()
-    spurred = km < b[only_spur] if at_most else np.isfinite(km)
+    spur_flag = inp.backhaul_spur.copy()
+    spurred = km * inp.backhaul_cost_cny_per_km < inp.backhaul_cny[only_spur] if at_most else np.isfinite(km)
     rows = np.flatnonzero(only_spur)[spurred]
     b[rows] = km[spurred]
+    spur_flag[rows] = True
     if inp.site_ids is not None:
         to[rows] = np.asarray(inp.site_ids, dtype=object)[anchors[k[spurred]]]
     log.info("5G backhaul: %d spur-type positions priced as a spur to the nearest of %d anchor sites (median %.2f km)",
              len(rows), len(anchors), float(np.median(km[spurred])) if spurred.any() else 0.0)
-    return dataclasses.replace(inp, backhaul_km=b, site_backhaul_to=to)
+    return dataclasses.replace(inp, backhaul_km=b, site_backhaul_to=to, backhaul_spur=spur_flag)
 
 
 def offload_value(inp: "Siting5GInput", layers, scenario) -> np.ndarray:
@@ -389,7 +394,14 @@ class Siting5GInput:
     backhaul_km
         (n_sites,) fibre route length from the site to its aggregation site [km] (default 0).
     backhaul_cost_cny_per_km
-        Backhaul cost per route km [CNY/km], paid by every new station.
+        Fibre backhaul cost per route km [CNY/km], paid by every new station.
+    backhaul_carrier
+        The scenario's :class:`~rollout.scenario.PonSettings`: each site's backhaul is priced on the cheaper
+        of PON and the SPN/IPRAN ring (:attr:`backhaul_cny`), as the plan prices it. None (the default):
+        fibre at ``backhaul_cost_cny_per_km`` per route km.
+    backhaul_spur
+        (n_sites,) bool: the site is priced as a spur at ``backhaul_cost_cny_per_km`` (a spur-type position,
+        :func:`with_spur_backhaul`), whatever the carrier.
     target_stations
         Total stations (existing + new) required.
     site_district, cell_district
@@ -421,6 +433,8 @@ class Siting5GInput:
     existing: np.ndarray | None = None
     backhaul_km: np.ndarray | None = None
     backhaul_cost_cny_per_km: float = 0.0
+    backhaul_carrier: object | None = None   # PonSettings: PON or the SPN/IPRAN ring, the cheaper (None: fibre)
+    backhaul_spur: np.ndarray | None = None  # (n_sites,) bool: priced as a fibre spur
     target_stations: int = 0
     site_district: np.ndarray | None = None
     cell_district: np.ndarray | None = None
@@ -476,6 +490,8 @@ class Siting5GInput:
                            else _arr(self.forced_new, np.int64, (m, nt), "forced_new", problems))
         self.backhaul_km = (np.zeros(m) if self.backhaul_km is None
                             else _arr(self.backhaul_km, float, (m,), "backhaul_km", problems))
+        self.backhaul_spur = (np.zeros(m, bool) if self.backhaul_spur is None
+                              else _arr(self.backhaul_spur, bool, (m,), "backhaul_spur", problems))
         for name, shape in (("cell_radius_m", (n,)), ("cell_xy", (n, 2)), ("site_xy", (m, 2)),
                             ("cell_lonlat", (n, 2)), ("site_lonlat", (m, 2))):
             v = getattr(self, name)
@@ -540,9 +556,22 @@ class Siting5GInput:
         return np.maximum(self.max_per_site - self.existing, 0)
 
     @property
+    def backhaul_cny(self) -> np.ndarray:
+        """(n_sites,) backhaul of one new station at each site [CNY] (``p_j`` of the module docstring): fibre
+        km x rate, or with ``backhaul_carrier`` the cheaper of PON and the ring as the plan prices it; spur
+        positions at the fibre rate."""
+        fibre = self.backhaul_cost_cny_per_km * self.backhaul_km
+        if self.backhaul_carrier is None:
+            return fibre
+        from rollout.model_odn import backhaul_carrier_cny
+
+        carried = backhaul_carrier_cny(self.backhaul_km, self.backhaul_carrier, self.backhaul_cost_cny_per_km)[1]
+        return np.where(self.backhaul_spur, fibre, carried)
+
+    @property
     def station_cost_cny(self) -> np.ndarray:
         """(n_sites, T) cost of one new station: equipment + backhaul [CNY]."""
-        return self.site_capex_cny + self.backhaul_cost_cny_per_km * self.backhaul_km[:, None]
+        return self.site_capex_cny + self.backhaul_cny[:, None]
 
     def usable_pairs(self) -> pd.DataFrame:
         """Pairs whose site can hold at least one station (existing or new)."""
@@ -556,14 +585,18 @@ class Siting5GInput:
 
     # ------------------------------------------------------------------ from layers
     @classmethod
-    def from_layers(cls, layers, scenario, backhaul_km: np.ndarray | None = None) -> "Siting5GInput":
+    def from_layers(cls, layers, scenario, backhaul_km: np.ndarray | None = None,
+                    carrier: bool = True) -> "Siting5GInput":
         """Build the input from a :class:`gis.layers.Layers` bundle and a scenario.
 
         Station types are every :class:`~rollout.scenario.StationType` field of
         ``scenario.radio`` (macro, small, ...); a type is allowed at a candidate
         whose clutter is in the type's ``clutters``. Existing counts come from
         the candidates' ``existing_<type>`` columns. ``backhaul_km`` defaults to
-        the straight distance to the nearest office × ``scenario.pon.route_factor``.
+        the straight distance to the nearest office × ``scenario.pon.route_factor``. With ``carrier`` (the
+        default) each site's backhaul is priced on the cheaper of PON and the SPN/IPRAN ring at that route, as
+        the plan prices it; without, ``backhaul_km`` are fibre-equivalent km (the plan bound's cheapest prices,
+        :func:`rollout.pipeline.cheapest_backhaul_equivalent_km`, which already took the cheaper carrier).
         """
         radio = scenario.radio
         types = station_types(radio)
@@ -584,6 +617,7 @@ class Siting5GInput:
             existing=existing_per_site(cand, types),
             backhaul_km=np.asarray(backhaul_km, float),
             backhaul_cost_cny_per_km=float(radio.backhaul_cost_cny_per_km),
+            backhaul_carrier=scenario.pon if carrier else None,
             target_stations=int(radio.target_stations),
             site_district=cand["district_id"].astype(str).to_numpy(),
             cell_district=dem["district_id"].astype(str).to_numpy(),
@@ -1218,7 +1252,7 @@ def _stations_layer(inp: Siting5GInput, new: np.ndarray, site_cap: np.ndarray, s
     cap_row = cnt * inp.capacity_mbps[ty]
     share = np.divide(cap_row, site_cap[j], out=np.zeros(len(j)), where=site_cap[j] > 0)
     equip = np.where(st["new"], cnt * inp.site_capex_cny[j, ty], 0.0)
-    bh_cny = np.where(st["new"], cnt * inp.backhaul_km[j] * inp.backhaul_cost_cny_per_km, 0.0)
+    bh_cny = np.where(st["new"], cnt * inp.backhaul_cny[j], 0.0)
     carried_row = site_carried[j] * share
     lonlat = inp.site_lonlat if inp.site_lonlat is not None else np.full((inp.n_sites, 2), np.nan)
     df = pd.DataFrame({
@@ -1560,7 +1594,7 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
     """
     from rollout.coverage_layer import apply_coverage_layer
 
-    inp = Siting5GInput.from_layers(layers, scenario, backhaul_km=backhaul_km)
+    inp = Siting5GInput.from_layers(layers, scenario, backhaul_km=backhaul_km, carrier=not bound_prices)
     s = scenario.solver
     layer = None
     if coverage_layer and scenario.radio.coverage_types:

@@ -496,7 +496,8 @@ def _capex_bound(layers: Layers, scenario, site_cell: np.ndarray, res5, sequenti
     if scenario.radio.coverage_types:      # the coverage layer is a heuristic: bound it by its LP, not a re-solve
         from rollout.model_5g import Siting5GInput
 
-        stb = layer_plan_bound(layers, scenario, Siting5GInput.from_layers(layers, scenario, backhaul_km=b_min),
+        stb = layer_plan_bound(layers, scenario, Siting5GInput.from_layers(layers, scenario, backhaul_km=b_min,
+                                                                              carrier=False),
                                problem=res5.coverage_problem)
     else:
         cheap = plan_5g(layers, scenario, backhaul_km=b_min, headroom_floor=floor, bound_prices=True)

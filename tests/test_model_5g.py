@@ -102,7 +102,16 @@ def check_invariants(inp: Siting5GInput, res) -> None:
     unit = inp.capex_cny[[type_row[t] for t in st_["type"]]]
     km = inp.backhaul_km[[site_row[s] for s in st_["site_id"]]]
     exp_equip = np.where(st_["new"], st_["count"] * unit, 0.0)
-    exp_bh = np.where(st_["new"], st_["count"] * km * inp.backhaul_cost_cny_per_km, 0.0)
+    per_km = km * inp.backhaul_cost_cny_per_km
+    pon = inp.backhaul_carrier
+    if pon is not None:   # the plan's carrier rule, by hand: PON within reach, else or if dearer the ring
+        assert pon.backhaul_carrier == "cheapest"
+        from rollout.scenario import pon_reach_km
+
+        ring = pon.ring_cost_cny_per_site + pon.ring_cost_cny_per_km * km
+        carried = np.where(km <= pon_reach_km(pon) + 1e-9, np.minimum(per_km, ring), ring)
+        per_km = np.where(inp.backhaul_spur[[site_row[s] for s in st_["site_id"]]], per_km, carried)
+    exp_bh = np.where(st_["new"], st_["count"] * per_km, 0.0)
     np.testing.assert_allclose(st_["equipment_cny"], exp_equip)
     np.testing.assert_allclose(st_["backhaul_cny"], exp_bh)
     np.testing.assert_allclose(st_["capex_cny"], exp_equip + exp_bh)
@@ -663,6 +672,7 @@ def test_small_cell_positions_are_priced_as_a_spur_to_the_nearest_fixed_macro_si
     out = with_spur_backhaul(inp, radio, 1.4)
     np.testing.assert_allclose(out.backhaul_km, [10.0, 10.0, 0.42, 6.72])
     assert list(out.site_backhaul_to[2:]) == [inp.site_ids[0]] * 2
+    assert out.backhaul_spur.tolist() == [False, False, True, True]   # priced at the fibre rate, whatever the carrier
     # the plan always prices the spur, so a shorter own route is replaced; the bound's prices keep the shorter
     short = dataclasses.replace(inp, backhaul_km=np.array([10.0, 10.0, 0.1, 10.0]))
     np.testing.assert_allclose(with_spur_backhaul(short, radio, 1.4).backhaul_km, [10.0, 10.0, 0.42, 6.72])
@@ -674,6 +684,24 @@ def test_small_cell_positions_are_priced_as_a_spur_to_the_nearest_fixed_macro_si
     # without a fixed or existing own-backhaul site there is nothing to hang off: the prices stay
     free = with_spur_backhaul(dataclasses.replace(inp, forced_new=None), radio, 1.4)
     np.testing.assert_allclose(free.backhaul_km, [10.0] * 4)
+
+
+def test_backhaul_is_priced_on_the_cheaper_carrier_as_the_plan_prices_it():
+    """Hand-computed with the default prices (PON 80,000 CNY/km within the 10.5 km reach; ring 30,000 CNY per site
+    + 30,000 CNY/km): 0.3 km -> PON 24,000; 2 km -> ring 90,000 (PON 160,000); 12 km, beyond the reach -> ring
+    390,000; a spur-priced position pays fibre, 2 km -> 160,000. The solve sees these prices: the one station a
+    cell within reach of all four needs goes to the cheapest."""
+    pon = Scenario().pon
+    inp = make([(0, 0)], 1000.0, [(0, 0), (100, 0), (200, 0), (300, 0)], 0.0, backhaul_km=[0.3, 2.0, 12.0, 2.0],
+               backhaul_cost=80_000.0, backhaul_carrier=pon, backhaul_spur=[False, False, False, True])
+    np.testing.assert_allclose(inp.backhaul_cny, [24_000, 90_000, 390_000, 160_000])
+    np.testing.assert_allclose(inp.station_cost_cny[:, 0], 400_000 + np.array([24_000, 90_000, 390_000, 160_000]))
+    res = solve_5g(inp)
+    assert list(res.stations["site_id"]) == [inp.site_ids[0]]
+    assert res.backhaul_cny == pytest.approx(24_000)
+    # without a carrier (the plan bound's fibre-equivalent prices) the km are priced at the fibre rate
+    fibre = dataclasses.replace(inp, backhaul_carrier=None)
+    np.testing.assert_allclose(fibre.backhaul_cny, [24_000, 160_000, 960_000, 160_000])
 
 
 def test_filler_takes_the_free_slots_of_most_value_in_order():
