@@ -66,7 +66,7 @@ def run(argv: list[str] | None = None) -> dict:
     t = time.perf_counter()
     radio = load_scenario(None).radio
     cov = solve_cover(rows, need, cost, xy, window_passes=radio.coverage_window_passes,
-                      dual_passes=radio.coverage_dual_passes)
+                      dual_passes=radio.coverage_dual_passes, window_rows=radio.coverage_window_rows)
     wall = time.perf_counter() - t
     out["tiled"] = {"objective_cny": cov.objective, "bound_cny": cov.bound, "gap": cov.gap,
                     "seconds": round(wall, 1), "sites": int(cov.chosen.sum())}

@@ -42,7 +42,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from rollout.covering import DUAL_TILE_M, WINDOW_M, Cover, dual_ascent, layout, reduce_rows, solve_cover
+from rollout.covering import (DUAL_TILE_M, MAX_WINDOW_ROWS, WINDOW_M, Cover, dual_ascent, layout, reduce_rows,
+                              solve_cover)
 from rollout.plan import SolveStats
 
 log = logging.getLogger(__name__)
@@ -146,12 +147,12 @@ def coverage_problem(layers, scenario, inp) -> CoverageProblem:
 def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_cost: np.ndarray, *,
                           gap_rel: float = 0.005, time_limit_s: float | None = None,
                           window_passes: int = 4, dual_passes: int = 3, wide_passes: int = 0,
-                          background: bool = False) -> CoverageLayer:
+                          window_rows: int = MAX_WINDOW_ROWS, background: bool = False) -> CoverageLayer:
     """The coverage layer at ``site_cost`` (CNY per new coverage station at each candidate), solved by
     :func:`rollout.covering.solve_cover` and warm-started from ``problem.cover`` (which it then replaces).
 
-    Cold: greedy, ``window_passes`` window passes, ``wide_passes`` wide-window passes and ``dual_passes``
-    dual-ascent passes. Warm (a re-solve at
+    Cold: greedy, ``window_passes`` window passes (windows of at most ``window_rows`` rows, else quartered),
+    ``wide_passes`` wide-window passes and ``dual_passes`` dual-ascent passes. Warm (a re-solve at
     new prices): from the last cover, at most one window pass and :func:`warm_dual_passes` passes from its
     multipliers. With ``background`` the bound is still being computed on return: call
     :meth:`CoverageLayer.finish` (the sites are final)."""
@@ -159,11 +160,12 @@ def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_co
     warm = None if problem.cover is None else problem.cover.finish()
     if warm is None:
         cover = solve_cover(problem.rows, problem.need, cost, site_xy, window_passes=window_passes,
-                            dual_passes=dual_passes, wide_passes=wide_passes, background=background)
+                            dual_passes=dual_passes, wide_passes=wide_passes, window_rows=window_rows,
+                            background=background)
     else:
         cover = solve_cover(problem.rows, problem.need, cost, site_xy, start=warm.chosen, greedy=warm.greedy_chosen,
                             u0=warm.u, window_passes=min(window_passes, 1), dual_passes=warm_dual_passes(dual_passes),
-                            background=background)
+                            window_rows=window_rows, background=background)
     problem.cover = cover
     sites = np.flatnonzero(cover.chosen)
     layer = CoverageLayer(sites=sites, site_type=np.asarray(problem.site_type)[sites], stats=None,
@@ -281,7 +283,8 @@ def apply_coverage_layer(inp, layers, scenario, *, problem: CoverageProblem | No
                                   gap_rel=scenario.solver.gap_rel, time_limit_s=scenario.solver.time_limit_s,
                                   window_passes=scenario.radio.coverage_window_passes,
                                   dual_passes=scenario.radio.coverage_dual_passes,
-                                  wide_passes=scenario.radio.coverage_wide_passes, background=background)
+                                  wide_passes=scenario.radio.coverage_wide_passes,
+                                  window_rows=scenario.radio.coverage_window_rows, background=background)
     layer.type_names = types
     forced = np.zeros_like(inp.max_per_site)
     forced[layer.sites, layer.site_type] = 1

@@ -51,7 +51,7 @@ WINDOW_M = 5_000.0          # side of a re-optimisation window [m]
 DUAL_TILE_M = 10_000.0      # side of a dual-ascent tile [m]
 NODE_LIMIT = 200            # branch-and-bound nodes per window MIP
 WINDOW_GAP = 0.01           # a window MIP's relative gap (a window's answer is kept only if strictly cheaper)
-MAX_WINDOW_ROWS = 200       # a window with more rows is solved as quarters (recursively), one by one
+MAX_WINDOW_ROWS = 400       # a window with more rows is solved as quarters (recursively), one by one
 SPREAD = 4.0               # windows and tiles wider than this many column reaches (+1 m)
 SAFETY_S = 60.0             # a window MIP's clock, a safeguard only (the node limit ends it first)
 WIDE_ROWS = 800             # wide pass k (0, 1, ...): windows of a dual tile's side, up to WIDE_ROWS * 2**k rows
@@ -357,7 +357,7 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
                 start: np.ndarray | None = None, greedy: np.ndarray | None = None, u0: np.ndarray | None = None,
                 window_passes: int = 2, dual_passes: int = 3, gap_rel: float = WINDOW_GAP,
                 window_m: float = WINDOW_M, dual_tile_m: float = DUAL_TILE_M, background: bool = False,
-                wide_passes: int = 0) -> Cover:
+                wide_passes: int = 0, window_rows: int = MAX_WINDOW_ROWS) -> Cover:
     """The tiled cover of ``a`` (module docstring).
 
     ``start``: a feasible cover to improve instead of the greedy one, which is then not recomputed (a warm
@@ -389,7 +389,7 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
         if cost[greedy].sum() < cost[chosen].sum():
             chosen = greedy
     chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=window_m, passes=window_passes, gap_rel=gap_rel,
-                           reach=reach)
+                           reach=reach, max_rows=window_rows)
     for k in range(wide_passes):
         chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=dual_tile_m, passes=1, gap_rel=gap_rel,
                                reach=reach, max_rows=WIDE_ROWS * 2 ** k, first_pass=k)

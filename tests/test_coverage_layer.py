@@ -292,6 +292,30 @@ def test_wide_passes_keep_the_cover_feasible_and_make_it_cheaper():
     assert wide.bound == base.bound      # the bound does not depend on the windows
 
 
+def test_window_rows_quarter_the_windows_and_larger_windows_find_more():
+    """A window of more than ``window_rows`` rows is solved as quarters: on this instance windows of at most 30 rows
+    leave 38,689, whole 4 km windows (~100 rows) find 38,384; both feasible, above the same proven bound."""
+    a, need, cost, xy = _city_instance(seed=11)
+    kw = dict(window_passes=2, dual_passes=1, window_m=4000.0, dual_tile_m=10_000.0)
+    small = solve_cover(a, need, cost, xy, window_rows=30, **kw)
+    whole = solve_cover(a, need, cost, xy, window_rows=10_000, **kw)
+    assert _feasible(a, need, small.chosen) and _feasible(a, need, whole.chosen)
+    assert small.bound == whole.bound <= whole.objective < small.objective - 100.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 5000), st.floats(0, 5000)), min_size=1, max_size=120), st.integers(1, 40))
+def test_split_rows_partitions_the_window_into_parts_of_at_most_max_rows(xy, max_rows):
+    from rollout.covering import split_rows
+
+    xy = np.array(xy, float)
+    rows = np.arange(len(xy))
+    parts = split_rows(rows, xy, max_rows)
+    assert np.array_equal(np.sort(np.concatenate(parts)), rows)
+    for p in parts:    # a part larger than max_rows only when its points cannot be split (one position)
+        assert len(p) <= max_rows or (xy[p] == xy[p][0]).all()
+
+
 def test_cheapest_slots_sum_the_cheapest_units_each_in_its_own_slot():
     """Two types; a candidate holds new_max more units of a type. S(m) is the least price of m units: the m cheapest
     slots (a slot with room 2 counted twice), infinite beyond the slots there are."""
