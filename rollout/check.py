@@ -632,8 +632,9 @@ def max_flow_served(supply: np.ndarray, capacity: np.ndarray, src: np.ndarray, d
 def _station_capex_rec(ev: Evidence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per station row: equipment and backhaul capex at the scenario's prices [CNY], and the route km used.
 
-    New rows: units x the type's ``capex_cny`` and units x route km x ``backhaul_cost_cny_per_km``,
-    the route being the stored figure only where it lies within the recomputed range
+    New rows: units x the type's ``capex_cny`` and units x route km x ``backhaul_cost_cny_per_km`` (a plan with a
+    ``backhaul_carrier`` column: per site, route km x that price on PON and spurs or the ring's site + km prices,
+    shared by the site's new units), the route being the stored figure only where it lies within the recomputed range
     (:attr:`Evidence.backhaul_range_km`), clipped into it otherwise; existing rows cost 0.
     """
     st, sc = ev.plan.stations, ev.scenario
@@ -1100,7 +1101,8 @@ def check_brownfield(ev: Evidence) -> Check:
 
 
 def check_station_capex(ev: Evidence) -> Check:
-    """Every station row: equipment = units x the type's price, backhaul = units x route km x the fibre price."""
+    """Every station row: equipment = units x the type's price (a tower's upgrade price), backhaul = route km x the
+    fibre price (PON, a spur) or the ring's site + km prices, per site and shared by its new units."""
     st = ev.plan.stations
     if not len(st):
         return Check("station_capex", True, "no stations")
@@ -1109,7 +1111,9 @@ def check_station_capex(ev: Evidence) -> Check:
             & _close(st["capex_cny"], equip + backhaul))
     prices = ", ".join(f"{k} {t.capex_cny:,.0f}" for k, t in station_types(ev.scenario).items())
     detail = (f"{int(bad.sum())} of {len(st):,} station rows differ from the scenario's prices ({prices} CNY per unit; "
-              f"backhaul {ev.scenario.radio.backhaul_cost_cny_per_km:,.0f} CNY/km; existing stations 0)")
+              f"backhaul {ev.scenario.radio.backhaul_cost_cny_per_km:,.0f} CNY/km on PON and spurs, ring "
+              f"{ev.scenario.pon.ring_cost_cny_per_site:,.0f} CNY + {ev.scenario.pon.ring_cost_cny_per_km:,.0f} CNY/km; "
+              f"existing stations 0)")
     return Check("station_capex", not bad.any(), detail + (f": {_names(st['site_id'], bad)}" if bad.any() else ""))
 
 

@@ -3,7 +3,7 @@ r"""5G base-station siting: a mixed-integer program built from the sparse pair t
 Which candidate sites get how many stations of each type, so that every
 populated demand cell is covered ``k`` times, its busy-hour traffic is carried
 by stations within its radius, the station target is met, and the capital cost
-(equipment + fibre backhaul) is least. Existing stations stay, cost nothing and
+(equipment + backhaul) is least. Existing stations stay, cost nothing and
 count toward the target (brownfield).
 
 Sets and data (units in brackets)
@@ -33,7 +33,8 @@ U_jτ       most stations of type τ at site j [-] (``max_per_site`` if the site
            cell. What counts toward the target N is one per position: a macro site = 1,
            a small cell = 1, as MIIT counts 5G base stations (gNBs).
 E_jτ       existing stations of type τ at site j [-] (fixed, cost 0)
-β          backhaul cost [CNY/km]
+β          fibre backhaul cost [CNY/km] (PON, and a small cell's spur)
+ρ_site, ρ_km  SPN/IPRAN ring backhaul: per site [CNY] and per route km [CNY/km]
 N          station target (existing + new) [-]
 L_d, H_d   optional floor / ceiling on stations in district d [-]
 
@@ -243,8 +244,8 @@ def with_spur_backhaul(inp: "Siting5GInput", radio, route_factor: float, *, at_m
     Anchors are the sites the program cannot leave empty of an own-backhaul type: the coverage layer's fixed
     sites (``forced_new``) and existing stations. The plan prices a spur-type station at the spur to the
     nearest own-backhaul site it builds (never farther than these anchors), whatever its own route, so the
-    spur replaces the given price. ``at_most`` (the plan bound's cheapest prices): the shorter of the two, so a
-    relaxation's price is never raised.
+    spur replaces the given price. ``at_most`` (the plan bound's cheapest prices): the cheaper of the two (in CNY),
+    so a relaxation's price is never raised.
     """
     spur = spur_types(radio)
     if not spur or inp.site_xy is None:
@@ -394,7 +395,8 @@ class Siting5GInput:
     backhaul_km
         (n_sites,) fibre route length from the site to its aggregation site [km] (default 0).
     backhaul_cost_cny_per_km
-        Fibre backhaul cost per route km [CNY/km], paid by every new station.
+        Fibre backhaul cost per route km [CNY/km]: a new station's backhaul is ``km x`` this, unless
+        ``backhaul_carrier`` prices it on the ring.
     backhaul_carrier
         The scenario's :class:`~rollout.scenario.PonSettings`: each site's backhaul is priced on the cheaper
         of PON and the SPN/IPRAN ring (:attr:`backhaul_cny`), as the plan prices it. None (the default):
@@ -1580,7 +1582,8 @@ def _finish(inp: Siting5GInput, m: Model5G, solves: list, kw: dict, headroom: bo
 
 def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
             headroom_floor: np.ndarray | None = None, coverage_layer: bool = True,
-            coverage_problem=None, bound_prices: bool = False, wait: bool = True) -> Result5G:
+            coverage_problem=None, bound_prices: bool = False, wait: bool = True,
+            carrier: bool = True) -> Result5G:
     """Site the 5G stations for ``layers`` under ``scenario`` (solver settings from ``scenario.solver``).
 
     With ``coverage_layer`` (and ``radio.coverage_types`` not empty), the sites of
@@ -1591,10 +1594,12 @@ def plan_5g(layers, scenario, *, backhaul_km: np.ndarray | None = None,
     the layer's sites), and waited for before returning; with ``wait = False`` it is still computed on return
     (the plan is final), and :meth:`Result5G.finish` waits for it and adds its part. ``bound_prices``: ``backhaul_km`` are the plan bound's
     cheapest prices, which a small cell's spur may lower but never raise (:func:`with_spur_backhaul`).
+    ``carrier``: own backhaul on the cheaper of PON and the ring, as the plan prices it (:meth:`Siting5GInput.from_layers`);
+    False: fibre at ``backhaul_km`` x rate (budget mode's own-route prices; the bound's km are fibre-equivalent).
     """
     from rollout.coverage_layer import apply_coverage_layer
 
-    inp = Siting5GInput.from_layers(layers, scenario, backhaul_km=backhaul_km, carrier=not bound_prices)
+    inp = Siting5GInput.from_layers(layers, scenario, backhaul_km=backhaul_km, carrier=carrier and not bound_prices)
     s = scenario.solver
     layer = None
     if coverage_layer and scenario.radio.coverage_types:

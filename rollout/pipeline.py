@@ -836,11 +836,12 @@ def _budget_stations(layers: Layers, scenario, inp, build: np.ndarray, bh: np.nd
 
 
 def _target_plan_cost(layers: Layers, scenario, bh: np.ndarray, pop_total: float) -> dict:
-    """What the stated 5G target would cost, solved on the same layers (reported beside what the budget buys)."""
+    """What the stated 5G target would cost, solved on the same layers and at the budget's prices (every station's
+    own fibre route, as the budget plan prices it), reported beside what the budget buys."""
     from rollout.model_5g import plan_5g
 
     log.info("budget mode: solving the %d-station target plan for its cost", scenario.radio.target_stations)
-    target = plan_5g(layers, scenario, backhaul_km=bh)
+    target = plan_5g(layers, scenario, backhaul_km=bh, carrier=False)
     stats = target.solves[-1]
     covered = (float(target.cells.loc[target.cells["covered"], "population"].sum() / pop_total)
                if pop_total and len(target.cells) else None)

@@ -575,6 +575,14 @@ def test_from_layers_types_clutter_brownfield_and_backhaul():
     assert res.stations.crs.to_epsg() == 4326
     assert res.stations.geometry.x.tolist() == res.stations["lon"].tolist()
     assert res.cells["covered"].all()
+    # the plan's carrier rule by default (check_invariants recomputed it by hand above); fibre at the bound's prices
+    # (km already fibre-equivalent) and in budget mode (every station's own fibre route)
+    assert inp.backhaul_carrier is sc.pon
+    assert Siting5GInput.from_layers(_layers(), sc, carrier=False).backhaul_carrier is None
+    for kw in (dict(bound_prices=True), dict(carrier=False)):
+        fibre = plan_5g(_layers(), sc, **kw).stations
+        new = fibre[fibre["new"]]
+        np.testing.assert_allclose(new["backhaul_cny"], new["count"] * new["backhaul_km"] * 80_000.0)
 
 
 # --------------------------------------------------------------------------- random instances
@@ -696,12 +704,17 @@ def test_backhaul_is_priced_on_the_cheaper_carrier_as_the_plan_prices_it():
                backhaul_cost=80_000.0, backhaul_carrier=pon, backhaul_spur=[False, False, False, True])
     np.testing.assert_allclose(inp.backhaul_cny, [24_000, 90_000, 390_000, 160_000])
     np.testing.assert_allclose(inp.station_cost_cny[:, 0], 400_000 + np.array([24_000, 90_000, 390_000, 160_000]))
-    res = solve_5g(inp)
-    assert list(res.stations["site_id"]) == [inp.site_ids[0]]
-    assert res.backhaul_cny == pytest.approx(24_000)
     # without a carrier (the plan bound's fibre-equivalent prices) the km are priced at the fibre rate
     fibre = dataclasses.replace(inp, backhaul_carrier=None)
     np.testing.assert_allclose(fibre.backhaul_cny, [24_000, 160_000, 960_000, 160_000])
+    # the carrier decides the solve: an own site 1.5 km out (ring 75,000; fibre 120,000) against a spur-priced one
+    # 1.2 km out (fibre 96,000): with the carrier the own site, at fibre prices the spur
+    two = make([(0, 0)], 1000.0, [(0, 0), (100, 0)], 0.0, backhaul_km=[1.5, 1.2], backhaul_cost=80_000.0,
+               backhaul_carrier=pon, backhaul_spur=[False, True])
+    res = solve_5g(two)
+    assert list(res.stations["site_id"]) == [two.site_ids[0]] and res.backhaul_cny == pytest.approx(75_000)
+    res = solve_5g(dataclasses.replace(two, backhaul_carrier=None))
+    assert list(res.stations["site_id"]) == [two.site_ids[1]] and res.backhaul_cny == pytest.approx(96_000)
 
 
 def test_filler_takes_the_free_slots_of_most_value_in_order():
