@@ -181,7 +181,7 @@ from gis.pairs import nearest_pairs
 from rollout import milp
 from rollout.milp import Family, Milp, Problems
 from rollout.plan import SolveStats
-from rollout.scenario import CARD_PORTS, CLUTTERS, PonSettings, pon_reach_km
+from rollout.scenario import CARD_PORTS, CLUTTERS, PonSettings, pon_reach_km, pon_split
 from rollout.solve import solve
 
 log = logging.getLogger(__name__)
@@ -1317,17 +1317,50 @@ def in_cell_distribution_cny(inp: PonInput) -> float:
     return float((km * inp.distribution_cny_per_km[has]).sum())
 
 
+def odn_kit_cny(inp: PonInput) -> float:
+    """The splitters and cabinets every plan's ODN needs for these lines [CNY]: a lower bound, whatever the homing
+    and the cabinet siting (:mod:`rollout.model_odn`).
+
+    Per cell c with n_c lines and its clutter's split (total ratio m_c, first stage f_c, last stage s_c):
+
+    * secondary splitters (two-stage): a unit (cell on one OLT) holds ceil(n_u / s_c) of s_c outputs, and a cell
+      homed on several OLTs at least as many (sum_u ceil(n_u / s) >= ceil(n_c / s)): s_c ceil(n_c / s_c) outputs;
+    * primary (or centralised) splitters: a cabinet position holds ceil(sum_u p_u) of them (p_u = n_u / m_u), each
+      with the first-stage outputs of one of its units' splits, so at least min_c f_c x sum_c n_c / m_c outputs;
+    * cabinets: ceil(sum_u p_u / P) per position, so at least ceil(sum_c (n_c / m_c) / P) in all.
+
+    Priced at ``pon.splitter_cost_cny_per_output`` and ``pon.cabinet_cost_cny``.
+    """
+    s = inp.settings
+    n = np.asarray(inp.onts, float)
+    has = n > 0
+    if not has.any():
+        return 0.0
+    split = {c: pon_split(s, c) for c in CLUTTERS}
+    splits = [split[c] for c in np.asarray(inp.clutter)[has]]
+    n = n[has]
+    ratio = np.array([sp.ratio for sp in splits], float)
+    last = np.array([sp.stages[-1] if len(sp.stages) > 1 else 0 for sp in splits], float)
+    two = last > 0
+    secondary = float((last[two] * np.ceil(n[two] / last[two] - 1e-9)).sum())
+    ports = float((n / ratio).sum())
+    primary = min(sp.stages[0] for sp in splits) * ports
+    cabinets = float(np.ceil(ports / float(s.cabinet_ports) - 1e-9))
+    return (secondary + primary) * float(s.splitter_cost_cny_per_output) + cabinets * float(s.cabinet_cost_cny)
+
+
 def pon_capex_bound(layers, scenario, *, surplus: str | None = None) -> tuple[float | None, SolveStats, float]:
     """``(bound, stats, in_cell_cny)``: a lower bound on the PON capex (its own lines, ODN included, station
     backhaul excluded) of every plan of this model under the scenario's rules.
 
-        LB_PON = LP_equipment + D_in
+        LB_PON = LP_equipment + D_in + K
 
     ``LP_equipment`` (part ``pon_bound``): the LP relaxation of this model with every homing free (c_ij = 0):
     the sites, chassis, ports and homing of any plan are a feasible point of it, and its objective is then
-    that plan's F y + H k + C q. ``D_in``: :func:`in_cell_distribution_cny`. The rest of a plan's PON capex
-    (feeder tree, distribution between cells, cabinets, splitters) is >= 0. The star-priced homing cost of
-    this model is *not* a bound: the plan re-prices the feeder on trees, which are shorter.
+    that plan's F y + H k + C q. ``D_in``: :func:`in_cell_distribution_cny`. ``K``: :func:`odn_kit_cny`, the
+    splitters and cabinets the lines need. The rest of a plan's PON capex (feeder tree, distribution between
+    cells, cabinets and splitters beyond K) is >= 0. The star-priced homing cost of this model is *not* a bound:
+    the plan re-prices the feeder on trees, which are shorter. Returns ``D_in`` as the third item.
     """
     inp = PonInput.from_layers(layers, scenario)
     data = prepare(inp, surplus=surplus or scenario.pon.surplus)
@@ -1342,10 +1375,12 @@ def pon_capex_bound(layers, scenario, *, surplus: str | None = None) -> tuple[fl
         m = build_model(inp, data, relax=True)
         stats = solve(m.problem, build_seconds=m.build_seconds, **kw)
     d_in = in_cell_distribution_cny(inp)
-    bound = None if stats.status != "optimal" or stats.bound is None else float(stats.bound) + d_in
+    kit = odn_kit_cny(inp)
+    bound = None if stats.status != "optimal" or stats.bound is None else float(stats.bound) + d_in + kit
     stats.notes = ((stats.notes + "; ") if stats.notes else "") + (
         f"LP relaxation of the PON model with every homing free (sites, chassis, ports), plus the in-cell "
-        f"distribution every plan pays ({d_in:,.0f} CNY)")
+        f"distribution every plan pays ({d_in:,.0f} CNY) and the splitters and cabinets its lines need "
+        f"({kit:,.0f} CNY)")
     return bound, stats, d_in
 
 
@@ -1360,4 +1395,4 @@ def plan_pon(layers, scenario, *, backhaul_stations=None, surplus: str | None = 
 
 __all__ = ["PonInput", "PonData", "PonModel", "ResultPON", "FAMILIES", "SURPLUS_RULES", "prepare", "headroom_factor",
            "check_feasibility", "build_model", "explain_infeasible", "fill_surplus", "solve_pon", "plan_pon",
-           "pon_capex_bound", "in_cell_distribution_cny"]
+           "pon_capex_bound", "in_cell_distribution_cny", "odn_kit_cny"]

@@ -42,8 +42,9 @@ limits; any PON plan for the same lines) is
 * ``LB_PON`` (part ``pon_bound``, :func:`rollout.model_pon.pon_capex_bound`): the LP relaxation of the PON
   model with every homing free (a lower bound on the sites, chassis and ports of any PON plan for the same
   lines), plus the in-cell distribution every plan pays (a function of each cell's lines and area, the same
-  for every homing and cabinet choice under single sourcing, and no less when a cell is split). The feeder
-  trees, the distribution between cells, the cabinets and the splitters count as >= 0. (The PON model's own
+  for every homing and cabinet choice under single sourcing, and no less when a cell is split), plus the
+  splitters and cabinets its lines need (:func:`rollout.model_pon.odn_kit_cny`). The feeder trees, the
+  distribution between cells, and cabinets and splitters beyond that count as >= 0. (The PON model's own
   optimum is not a bound on a plan's PON capex: it prices the feeder as a star, and the plan re-prices it on
   shorter trees.) Station backhaul is priced on the stations (``b_min`` above), not here.
 

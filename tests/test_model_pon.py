@@ -602,11 +602,29 @@ def small_city(tmp_path_factory):
     return sc, layers_from_scenario(sc)
 
 
+def test_odn_kit_by_hand():
+    """Two cells, 1:8 x 1:8 (split 64), 16 primaries per cabinet, 12 CNY per output, cabinet 8,000 CNY (set here):
+    100 lines -> secondaries ceil(100/8) = 13 x 8 = 104 outputs; 30 lines -> 4 x 8 = 32; primaries 8 x 130/64 =
+    16.25 outputs; cabinets ceil(130/64/16) = 1. (104 + 32 + 16.25) x 12 + 8,000 = 9,827."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from rollout.model_pon import odn_kit_cny
+    from rollout.scenario import pon_split
+
+    s = Scenario().pon
+    s = dataclasses.replace(s, splitter_cost_cny_per_output=12.0, cabinet_cost_cny=8000.0, cabinet_ports=16)
+    inp = SimpleNamespace(settings=s, onts=np.array([100.0, 30.0, 0.0]), clutter=np.array(["urban"] * 3, object))
+    assert {pon_split(s, "urban").stages} == {(8, 8)}
+    assert odn_kit_cny(inp) == pytest.approx((104 + 32 + 8 * 130 / 64) * 12 + 8000)
+    assert odn_kit_cny(SimpleNamespace(settings=s, onts=np.zeros(2), clutter=inp.clutter[:2])) == 0.0
+
+
 def test_pon_capex_bound_holds_for_plans_with_other_homings(small_city):
     """LB_PON = LP(equipment, homing free) + in-cell distribution is below the PON capex (ODN included, station
     backhaul excluded) of plans whose homing is pulled around by station backhaul, and D_in equals the plan's
     own in-cell distribution under single sourcing."""
-    from rollout.model_pon import in_cell_distribution_cny, plan_pon, pon_capex_bound
+    from rollout.model_pon import in_cell_distribution_cny, odn_kit_cny, plan_pon, pon_capex_bound
 
     sc, layers = small_city
     bound, stats, d_in = pon_capex_bound(layers, sc)
@@ -622,3 +640,5 @@ def test_pon_capex_bound_holds_for_plans_with_other_homings(small_city):
         links = res.links[res.links["kind"] == "distribution"]
         price = links["capex_cny"] / links["route_km"]
         assert (links["in_cell_km"] * price).sum() == pytest.approx(d_in, rel=1e-9)
+        # the splitters and cabinets the lines need: never above what a plan's ODN has
+        assert 0 < odn_kit_cny(inp) <= t["splitter_cny"] + t["cabinet_cny"] + 1e-6
