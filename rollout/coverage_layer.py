@@ -42,8 +42,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from rollout.covering import (DUAL_TILE_M, MAX_WINDOW_ROWS, WINDOW_M, Cover, dual_ascent, layout, reduce_rows,
-                              solve_cover)
+from rollout.covering import (DUAL_TILE_M, MAX_WINDOW_ROWS, SAFETY_S, WINDOW_M, Cover, dual_ascent, layout,
+                              reduce_rows, solve_cover)
 from rollout.plan import SolveStats
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,10 @@ def _layer_stats(cover: Cover, layer: CoverageLayer) -> SolveStats:
                               f"within radius (evaluation lattice and cells' planning points); greedy cover "
                               f"{cover.greedy:,.0f} CNY improved by {WINDOW_M / 1000:g} km window MIPs; bound: "
                               f"Lagrangian, multipliers by dual ascent over {DUAL_TILE_M / 1000:g} km tiles "
-                              f"(rollout.covering)"))
+                              f"(rollout.covering)"
+                              + (f"; {cover.clock_windows} window MIPs stopped at their {SAFETY_S:g} s safeguard "
+                                 f"clock, not their node limit: this cover can differ on another machine"
+                                 if cover.clock_windows else "")))
     log.info("coverage layer: %d sites, %d lattice points, %d reduced rows, cost %.4g CNY (greedy %.4g), "
              "bound %.4g, gap %.2f%%, %.1f s", int(cover.chosen.sum()), points, layer.rows, cover.objective,
              cover.greedy, cover.bound, 100 * cover.gap, stats.seconds)

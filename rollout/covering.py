@@ -269,9 +269,11 @@ def dual_ascent(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, row_xy: np
 def improve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, chosen: np.ndarray, row_xy: np.ndarray, *,
                   tile_m: float = WINDOW_M, passes: int = 2, gap_rel: float = WINDOW_GAP,
                   node_limit: int = NODE_LIMIT, reach: float | None = None,
-                  max_rows: int = MAX_WINDOW_ROWS, first_pass: int = 0) -> np.ndarray:
+                  max_rows: int = MAX_WINDOW_ROWS, first_pass: int = 0, clock: list | None = None) -> np.ndarray:
     """``chosen`` improved by re-optimising windows (module docstring); never dearer, always as feasible.
-    Windows run in threads only when wider than four ``reach`` (:func:`reach_m`); without it one by one."""
+    Windows run in threads only when wider than four ``reach`` (:func:`reach_m`); without it one by one.
+    ``clock``: a list that gets one entry per window MIP ended by its ``SAFETY_S`` clock rather than its gap or
+    node limit (its answer, and so the cover, can then differ on a faster or slower machine)."""
     a = a.tocsr()
     csc = a.tocsc()
     need = np.asarray(need, float)
@@ -294,6 +296,8 @@ def improve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, chosen: 
         res = milp(cost[cols], constraints=LinearConstraint(a[touched[live]][:, cols], lb=short[live], ub=np.inf),
                    integrality=np.ones(len(cols)), bounds=Bounds(0, 1),
                    options={"mip_rel_gap": gap_rel, "node_limit": node_limit, "time_limit": SAFETY_S})
+        if clock is not None and "time limit" in str(res.message).lower():
+            clock.append(int(rows[0]))                   # list.append: safe from the window threads
         if res.x is None:
             return None
         pick = cols[res.x > 0.5]
@@ -333,6 +337,7 @@ class Cover:
     seconds: float               # wall time of the cover and its bound (not of any wait for them)
     cost: np.ndarray | None = None   # the column costs it was solved at
     greedy_chosen: np.ndarray | None = None   # the greedy cover (of the first solve, when warm-started)
+    clock_windows: int = 0       # window MIPs ended by their SAFETY_S clock (the cover may depend on the machine)
     _ascent: Future | None = None
 
     def finish(self) -> Cover:
@@ -388,15 +393,20 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
         greedy = chosen if greedy is None else np.asarray(greedy, bool)
         if cost[greedy].sum() < cost[chosen].sum():
             chosen = greedy
+    clock: list = []
     chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=window_m, passes=window_passes, gap_rel=gap_rel,
-                           reach=reach, max_rows=window_rows)
+                           reach=reach, max_rows=window_rows, clock=clock)
     for k in range(wide_passes):
         chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=dual_tile_m, passes=1, gap_rel=gap_rel,
-                               reach=reach, max_rows=WIDE_ROWS * 2 ** k, first_pass=k)
+                               reach=reach, max_rows=WIDE_ROWS * 2 ** k, first_pass=k, clock=clock)
+    if clock:
+        log.warning("cover: %d window MIPs stopped at their %g s safeguard clock, not their node limit: this cover "
+                    "can differ on another machine", len(clock), SAFETY_S)
     if job is None:
         job = pool.submit(ascent)
     pool.shutdown(wait=False)
     objective = float(cost[chosen].sum())
     cover = Cover(chosen=chosen, objective=objective, bound=-np.inf, u=None, greedy=float(cost[greedy].sum()),
-                  seconds=round(time.perf_counter() - t0, 3), cost=cost, greedy_chosen=greedy, _ascent=job)
+                  seconds=round(time.perf_counter() - t0, 3), cost=cost, greedy_chosen=greedy, _ascent=job,
+                  clock_windows=len(clock))
     return cover if background else cover.finish()

@@ -316,6 +316,21 @@ def test_split_rows_partitions_the_window_into_parts_of_at_most_max_rows(xy, max
         assert len(p) <= max_rows or (xy[p] == xy[p][0]).all()
 
 
+def test_windows_stopped_by_their_safeguard_clock_are_counted(monkeypatch):
+    """A window MIP ended by its clock (here a clock too short for any) is counted, so the layer can say its cover
+    may differ on another machine; the cover stays feasible and no dearer than greedy. With the real clock the
+    node limit ends every window first."""
+    import rollout.covering as covering
+
+    a, need, cost, xy = _city_instance(seed=11)
+    kw = dict(window_passes=1, dual_passes=1, window_m=4000.0, dual_tile_m=10_000.0)
+    assert solve_cover(a, need, cost, xy, **kw).clock_windows == 0
+    monkeypatch.setattr(covering, "SAFETY_S", 1e-6)
+    cov = solve_cover(a, need, cost, xy, **kw)
+    assert cov.clock_windows > 0
+    assert _feasible(a, need, cov.chosen) and cov.objective <= cov.greedy + 1e-9
+
+
 def test_cheapest_slots_sum_the_cheapest_units_each_in_its_own_slot():
     """Two types; a candidate holds new_max more units of a type. S(m) is the least price of m units: the m cheapest
     slots (a slot with room 2 counted twice), infinite beyond the slots there are."""
