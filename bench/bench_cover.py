@@ -6,7 +6,12 @@ The covering rows of the default plan's coverage layer (the populated evaluation
 planning points, reduced; prices as the first 5G pass prices them) are solved in one run by:
 
 * **greedy**: the greedy rule with redundant sites removed (the layer before this solver);
-* **tiled**: :func:`rollout.covering.solve_cover` as the plan runs it (window MIPs, dual ascent);
+* **Lagrangian greedy**: subgradient steps toward the greedy cover's cost (their L(u) is the bound shown),
+  then the greedy rule on the multipliers' reduced costs (:func:`rollout.covering.lagrangian_greedy`);
+* **tiled**: :func:`rollout.covering.solve_cover` as the plan runs it (the cheaper of the two greedy covers,
+  window MIPs, subgradient steps then dual ascent);
+* **tiled, greedy start**: the same without the subgradient (the windows from the plain greedy cover, the dual
+  ascent from zero multipliers): the solver before 2026-12-01;
 * **HiGHS, monolithic**: the same program handed whole to HiGHS's MIP (scipy) with the tiled solve's wall
   time as its time limit (its incumbent and bound at that time);
 * with ``--lp``: the LP relaxation of the whole program by HiGHS's interior point without crossover (about
@@ -54,7 +59,7 @@ def run(argv: list[str] | None = None) -> dict:
     ap.add_argument("-v", action="store_true")
     args = ap.parse_args(argv or [])
     from rollout.scenario import load_scenario
-    from rollout.covering import greedy_cover, solve_cover
+    from rollout.covering import SUBGRADIENT_ITERATIONS, greedy_cover, lagrangian_greedy, solve_cover, subgradient
 
     t = time.perf_counter()
     rows, need, cost, xy = instance()
@@ -64,11 +69,18 @@ def run(argv: list[str] | None = None) -> dict:
     g = greedy_cover(rows, need, cost)
     out["greedy"] = {"objective_cny": float(cost[g].sum()), "seconds": round(time.perf_counter() - t, 1)}
     t = time.perf_counter()
+    lag_bound, u = subgradient(rows, need, cost, target=out["greedy"]["objective_cny"])
+    lag = lagrangian_greedy(rows, need, cost, u)
+    out["lagrangian_greedy"] = {"objective_cny": float(cost[lag].sum()), "bound_cny": lag_bound,
+                                "gap": 1 - lag_bound / float(cost[lag].sum()), "seconds": round(time.perf_counter() - t, 1)}
     radio = load_scenario(None).radio
-    cov = solve_cover(rows, need, cost, xy, window_passes=radio.coverage_window_passes,
-                      dual_passes=radio.coverage_dual_passes, window_rows=radio.coverage_window_rows)
-    wall = time.perf_counter() - t
-    out["tiled"] = {"objective_cny": cov.objective, "bound_cny": cov.bound, "gap": cov.gap,
+    for key, steps in (("tiled_greedy_start", 0), ("tiled", SUBGRADIENT_ITERATIONS)):
+        t = time.perf_counter()
+        cov = solve_cover(rows, need, cost, xy, window_passes=radio.coverage_window_passes,
+                          dual_passes=radio.coverage_dual_passes, window_rows=radio.coverage_window_rows,
+                          subgradient_iterations=steps)
+        wall = time.perf_counter() - t
+        out[key] = {"objective_cny": cov.objective, "bound_cny": cov.bound, "gap": cov.gap,
                     "seconds": round(wall, 1), "sites": int(cov.chosen.sum())}
     used = np.flatnonzero(np.diff(rows.tocsc().indptr) > 0)
     a = rows[:, used]
@@ -129,7 +141,7 @@ def _print(out: dict) -> None:
 
     print(f"coverage rows {out['rows']:,} x {out['columns']:,} columns, {out['nonzeros']:,} nonzeros")
     print(f"{'solver':<18}{'objective':>14}{'bound':>14}{'gap':>9}{'seconds':>9}")
-    for k in ("greedy", "tiled", "highs_monolithic", "lp"):
+    for k in ("greedy", "lagrangian_greedy", "tiled_greedy_start", "tiled", "highs_monolithic", "lp"):
         if k in out:
             r = out[k]
             gap = r.get("gap")
@@ -137,6 +149,10 @@ def _print(out: dict) -> None:
                   f"{'' if gap is None else f'{gap:.2%}':>9}{r['seconds']:>9}")
     ti, g = out["tiled"], out["greedy"]
     print(f"tiled / greedy cost: {ti['objective_cny'] / g['objective_cny']:.4f}")
+    if "tiled_greedy_start" in out:
+        old = out["tiled_greedy_start"]
+        print(f"tiled / tiled from the greedy start: cost {ti['objective_cny'] / old['objective_cny']:.4f}, "
+              f"bound {ti['bound_cny'] / old['bound_cny']:.4f}, time {ti['seconds'] / old['seconds']:.2f}")
     for r in out.get("integrality", []):
         ratio = "n/a" if r["mip_over_lp"] is None else f"{r['mip_over_lp']:.4f}"
         print(f"tile {r['rows']:,} rows x {r['columns']:,} columns: integer optimum / LP optimum {ratio} "

@@ -25,10 +25,12 @@ merged, and a row whose site set contains another row's set with at least its ne
 implied). The rows do not depend on prices, so a plan builds them once (:class:`CoverageProblem`) and
 solves them again, warm-started, when the backhaul is re-priced.
 
-It is solved by :func:`rollout.covering.solve_cover`: the greedy cover improved by exact MIPs over 5 km
-windows (passes over shifted window grids), with a Lagrangian lower bound from dual ascent over 10 km
-tiles. The Qingdao lattice has ~80,000 reduced rows over ~65,000 candidates; its LP relaxation alone
-takes HiGHS's interior point ~90 s (measured 2026-11-30). Part ``5g_coverage`` carries the cover's cost,
+It is solved by :func:`rollout.covering.solve_cover`: the cheaper of the greedy and the Lagrangian greedy
+covers, improved by exact MIPs over 6 km windows (passes over shifted window grids), with a Lagrangian lower
+bound from subgradient steps and dual ascent over 10 km tiles. The Qingdao lattice has ~80,000 reduced
+rows over ~105,000 candidates; its LP relaxation alone takes HiGHS's interior point ~90 s (measured
+2026-11-30; its optimum, 7.091 bn CNY at the default's prices, took 172 s on 2026-12-01). Part
+``5g_coverage`` carries the cover's cost,
 the Lagrangian bound and their gap; it says ``optimal`` only when that gap is within ``solver.gap_rel``.
 """
 from __future__ import annotations
@@ -42,8 +44,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from rollout.covering import (DUAL_TILE_M, MAX_WINDOW_ROWS, SAFETY_S, WINDOW_M, Cover, dual_ascent, layout,
-                              reduce_rows, solve_cover)
+from rollout.covering import (DUAL_TILE_M, MAX_WINDOW_ROWS, SAFETY_S, SUBGRADIENT_ITERATIONS, WINDOW_M, Cover,
+                              dual_ascent, layout, reduce_rows, solve_cover, subgradient)
 from rollout.plan import SolveStats
 
 log = logging.getLogger(__name__)
@@ -151,10 +153,10 @@ def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_co
     """The coverage layer at ``site_cost`` (CNY per new coverage station at each candidate), solved by
     :func:`rollout.covering.solve_cover` and warm-started from ``problem.cover`` (which it then replaces).
 
-    Cold: greedy, ``window_passes`` window passes (windows of at most ``window_rows`` rows, else quartered),
-    ``wide_passes`` wide-window passes and ``dual_passes`` dual-ascent passes. Warm (a re-solve at
-    new prices): from the last cover, at most one window pass and :func:`warm_dual_passes` passes from its
-    multipliers. With ``background`` the bound is still being computed on return: call
+    Cold: the cheaper of the greedy and the Lagrangian greedy covers, ``window_passes`` window passes (windows
+    of at most ``window_rows`` rows, else quartered), ``wide_passes`` wide-window passes, and subgradient steps
+    then ``dual_passes`` dual-ascent passes for the bound. Warm (a re-solve at new prices): from the last cover,
+    at most one window pass, and subgradient steps then :func:`warm_dual_passes` passes from its multipliers. With ``background`` the bound is still being computed on return: call
     :meth:`CoverageLayer.finish` (the sites are final)."""
     cost = np.asarray(site_cost, float)
     warm = None if problem.cover is None else problem.cover.finish()
@@ -176,8 +178,8 @@ def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_co
 
 
 def warm_dual_passes(dual_passes: int) -> int:
-    """Dual-ascent passes of a warm re-solve: one from the last multipliers, or none (the bound at those
-    multipliers, re-priced) when the cold solve itself made at most one."""
+    """Dual-ascent passes of a warm re-solve, after the subgradient steps that move the last multipliers to the
+    new prices: one, or none when the cold solve itself made at most one (the default)."""
     return 1 if dual_passes >= 2 else 0
 
 
@@ -190,9 +192,12 @@ def _layer_stats(cover: Cover, layer: CoverageLayer) -> SolveStats:
                        nonzeros=layer.nonzeros, time_limit_s=layer.time_limit_s,
                        notes=(f"coverage layer: {int(cover.chosen.sum())} sites put {points} populated lattice points "
                               f"within radius (evaluation lattice and cells' planning points); greedy cover "
-                              f"{cover.greedy:,.0f} CNY improved by {WINDOW_M / 1000:g} km window MIPs; bound: "
-                              f"Lagrangian, multipliers by dual ascent over {DUAL_TILE_M / 1000:g} km tiles "
-                              f"(rollout.covering)"
+                              f"{cover.greedy:,.0f} CNY"
+                              + (f", Lagrangian greedy cover {cover.lagrangian_greedy:,.0f} CNY"
+                                 if cover.lagrangian_greedy is not None else "")
+                              + f"; the cheaper improved by {WINDOW_M / 1000:g} km window MIPs; bound: Lagrangian, "
+                              f"multipliers by subgradient steps, then dual ascent over {DUAL_TILE_M / 1000:g} km "
+                              f"tiles (rollout.covering)"
                               + (f"; {cover.clock_windows} window MIPs stopped at their {SAFETY_S:g} s safeguard "
                                  f"clock, not their node limit: this cover can differ on another machine"
                                  if cover.clock_windows else "")))
@@ -223,7 +228,9 @@ def _summary(layer: CoverageLayer, types: tuple) -> dict:
     return {"sites": int(len(layer.sites)),
             "by_type": {types[t]: int((layer.site_type == t).sum()) for t in np.unique(layer.site_type)},
             "lattice_points": layer.points, "rows": layer.rows, "unreachable_points": layer.unreachable_points,
-            "cost_cny": layer.stats.objective, "greedy_cost_cny": layer.greedy_cny, "bound_cny": layer.stats.bound,
+            "cost_cny": layer.stats.objective, "greedy_cost_cny": layer.greedy_cny,
+            "lagrangian_greedy_cost_cny": None if layer.cover is None else layer.cover.lagrangian_greedy,
+            "bound_cny": layer.stats.bound,
             "gap": layer.stats.gap, "method": layer.stats.notes}
 
 
@@ -394,6 +401,9 @@ def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None =
             # at least one pass: the scaled multipliers alone can be far from these prices (Jinan with none:
             # 3.78 against 6.56 bn CNY)
             u0, passes = warm.u * min(1.0, max(theta, 0.0)), 1
+            # subgradient steps at these prices toward the layer's cover priced here (a feasible cover)
+            _, u0 = subgradient(rows, problem.need, cost, target=float(cost[warm.chosen].sum()), u0=u0,
+                                iterations=SUBGRADIENT_ITERATIONS // 2)
         row_xy, reach, _, tile_m = layout(rows, inp.site_xy)
         lb_cov, _ = dual_ascent(rows, problem.need, cost, row_xy, tile_m=tile_m, passes=passes, u0=u0, reach=reach)
     rest = max(0, int(inp.target_stations) - int(inp.existing.sum()))

@@ -4,12 +4,13 @@ The program, over rows i (points that need coverage ``b_i``) and columns j (cand
 
     min Σ_j c_j z_j   s.t.  Σ_j a_ij z_j ≥ b_i  ∀ i,   z_j ∈ {0, 1}
 
-A city's evaluation lattice gives ~80,000 rows over ~65,000 columns; its LP relaxation alone takes HiGHS's
+A city's evaluation lattice gives ~80,000 rows over ~105,000 columns; its LP relaxation alone takes HiGHS's
 interior point ~90 s and its simplex much longer (measured 2026-11-30), yet every column reaches only
 ~1 km, so the problem is local. :func:`solve_cover` uses that:
 
-* **Upper bound** (a feasible cover): the greedy rule (cheapest cost per newly covered row, then redundant
-  columns removed), improved by re-optimising square *windows* of the plane one at a time (a large
+* **Upper bound** (a feasible cover): the cheaper of the greedy rule (cheapest cost per newly covered row, then
+  redundant columns removed) and the same rule on Lagrangian reduced costs (:func:`lagrangian_greedy`, with
+  multipliers from :func:`subgradient`), improved by re-optimising square *windows* of the plane one at a time (a large
   neighbourhood search): inside a window every chosen column touching its rows is freed, and a small MIP
   (HiGHS through scipy, ended by its gap or a node limit, never a clock, so the result is reproducible)
   re-covers the window's rows and the rows the freed columns covered, with the columns outside held. A
@@ -23,12 +24,13 @@ interior point ~90 s and its simplex much longer (measured 2026-11-30), yet ever
   *block coordinate ascent* on the LP dual over square tiles: a tile's rows get the dual of the tile's LP
   with every column's cost lowered by what the rows outside the tile already pay for it
   (c_j − Σ_{i ∉ tile} a_ij u_i), which maximises L over those rows with the others held, so L never falls.
-  Shifted tile grids in later passes let the duals flow across tile borders.
+  Shifted tile grids in later passes let the duals flow across tile borders. The ascent starts from the
+  subgradient's multipliers (cheap and global: they carry the duals across the whole plane at once).
 
 ``gap = (UB − L(u)) / UB`` is then a proven optimality gap of the cover. Both bounds are deterministic
 functions of the inputs (tiles, passes and limits are fixed, not timed). Tiles are coloured like a 2 × 2
 chessboard; tiles of one colour are a tile apart, so when a tile is wider than four times the farthest
-reach of a column (Qingdao: ~1 km against 5 km windows) they share no row or column and are solved side by
+reach of a column (Qingdao: ~1.2 km against 6 km windows) they share no row or column and are solved side by
 side in threads (HiGHS releases the GIL) with the same result as one by one; otherwise one by one.
 """
 from __future__ import annotations
@@ -47,14 +49,15 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 log = logging.getLogger(__name__)
 
-WINDOW_M = 5_000.0          # side of a re-optimisation window [m]
+WINDOW_M = 6_000.0          # side of a re-optimisation window [m]
 DUAL_TILE_M = 10_000.0      # side of a dual-ascent tile [m]
 NODE_LIMIT = 200            # branch-and-bound nodes per window MIP
 WINDOW_GAP = 0.01           # a window MIP's relative gap (a window's answer is kept only if strictly cheaper)
-MAX_WINDOW_ROWS = 400       # a window with more rows is solved as quarters (recursively), one by one
+MAX_WINDOW_ROWS = 600       # a window with more rows is solved as quarters (recursively), one by one
 SPREAD = 4.0               # windows and tiles wider than this many column reaches (+1 m)
 SAFETY_S = 60.0             # a window MIP's clock, a safeguard only (the node limit ends it first)
 WIDE_ROWS = 800             # wide pass k (0, 1, ...): windows of a dual tile's side, up to WIDE_ROWS * 2**k rows
+SUBGRADIENT_ITERATIONS = 1_000   # subgradient steps before the Lagrangian greedy and the dual ascent
 
 
 def reduce_rows(a: sp.csr_matrix, need: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -99,6 +102,12 @@ def greedy_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray) -> np.nda
             continue
         chosen[j] = True
         residual[rows] -= 1
+    return _drop_redundant(a, cols, need, cost, chosen)
+
+
+def _drop_redundant(a: sp.csr_matrix, cols: sp.csc_matrix, need: np.ndarray, cost: np.ndarray,
+                    chosen: np.ndarray) -> np.ndarray:
+    """``chosen`` less the columns every row of which stays covered without them, dearest first (in place)."""
     have = np.asarray(a @ chosen.astype(float)).ravel()
     target = np.minimum(np.asarray(need, float), np.asarray(a.sum(axis=1)).ravel())
     for j in sorted(np.flatnonzero(chosen), key=lambda j: (-cost[j], j)):
@@ -107,6 +116,80 @@ def greedy_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray) -> np.nda
             chosen[j] = False
             have[rows] -= 1
     return chosen
+
+
+def subgradient(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, *, target: float,
+                iterations: int = SUBGRADIENT_ITERATIONS, u0: np.ndarray | None = None, step: float = 1.0,
+                patience: int = 20) -> tuple[float, np.ndarray]:
+    """``(L(u), u)`` for the best multipliers met in ``iterations`` steps of subgradient optimisation of the
+    Lagrangian dual (Held and Karp's step ``step · (target − L(u)) / ‖s‖²`` along the subgradient
+    ``s = b − A x(u)``, ``x_j(u) = 1`` where the reduced cost ``c_j − (Aᵀu)_j`` is negative, rows at
+    ``u_i = 0`` that are over-covered left still; ``step`` halves after ``patience`` steps without a
+    better L). ``target``: a cover's cost (an upper bound). A fixed number of steps: deterministic.
+
+    Each step is two sparse products, so a thousand steps over Qingdao's 80,000 rows take ~2 s: as tight as
+    three passes of :func:`dual_ascent` (7.060 against 7.059 bn CNY) in a fifth of the processor time, and a
+    start from which one pass of it gets within 0.27 % of the LP optimum (measured 2026-12-01).
+    """
+    a = a.tocsr()
+    at = a.T.tocsr()
+    need = np.asarray(need, float)
+    cost = np.asarray(cost, float)
+    u = np.zeros(a.shape[0]) if u0 is None else np.maximum(np.asarray(u0, float), 0.0).copy()
+    best, best_u, stall = -np.inf, u.copy(), 0
+    for _ in range(int(iterations)):
+        reduced = cost - at @ u
+        value = float(need @ u + np.minimum(reduced, 0.0).sum())
+        if value > best + 1e-9 * abs(best) if np.isfinite(best) else True:
+            best, best_u, stall = value, u.copy(), 0
+        else:
+            stall += 1
+            if stall >= patience:
+                step, stall = step / 2, 0
+        s = need - a @ (reduced < 0).astype(float)
+        s[(u <= 0) & (s < 0)] = 0.0
+        norm = float(s @ s)
+        if norm == 0.0 or target <= value or step < 1e-6:
+            break
+        u = np.maximum(u + step * (target - value) / norm * s, 0.0)
+    return max(best, lagrangian_bound(a, need, cost, best_u)), best_u
+
+
+def lagrangian_greedy(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Columns (bool mask) covering every row ``need`` times, chosen greedily on the Lagrangian reduced costs of
+    multipliers ``u`` (Caprara, Fischetti and Toth's rule: with ``γ_j = c_j − Σ u_i`` over the rows column j
+    still serves and ``μ_j`` their number, the least ``γ_j / μ_j`` when ``γ_j > 0``, else ``γ_j · μ_j``), then
+    redundant columns removed, dearest first. Near-optimal multipliers (:func:`subgradient`) steer it to the
+    columns the LP relaxation uses: Qingdao's layer 7.30 against the plain greedy's 7.74 bn CNY, and after the
+    same four window passes 7.18 against 7.28 bn (measured 2026-12-01). A column's score only rises as rows
+    are served, so stale heap entries are re-queued (lazy evaluation)."""
+    cols = a.tocsc()
+    residual = np.asarray(need, np.int64).copy()
+    cost = np.asarray(cost, float)
+    u = np.maximum(np.asarray(u, float), 0.0)
+
+    def score(j: int) -> float | None:
+        rows = cols.indices[cols.indptr[j]:cols.indptr[j + 1]]
+        live = rows[residual[rows] > 0]
+        if not len(live):
+            return None
+        gamma = cost[j] - float(u[live].sum())
+        return gamma / len(live) if gamma > 0 else gamma * len(live)
+
+    heap = [(sc, j) for j in range(a.shape[1]) if (sc := score(j)) is not None]
+    heapq.heapify(heap)
+    chosen = np.zeros(a.shape[1], bool)
+    while heap and (residual > 0).any():
+        sc, j = heapq.heappop(heap)
+        now = score(j)
+        if now is None:
+            continue
+        if now > sc + 1e-9 * max(1.0, abs(sc)):          # stale entry: re-queue at its current score
+            heapq.heappush(heap, (now, j))
+            continue
+        chosen[j] = True
+        residual[cols.indices[cols.indptr[j]:cols.indptr[j + 1]]] -= 1
+    return _drop_redundant(a, cols, need, cost, chosen)
 
 
 def lp_bound(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, *, time_limit_s: float) -> float | None:
@@ -338,6 +421,7 @@ class Cover:
     cost: np.ndarray | None = None   # the column costs it was solved at
     greedy_chosen: np.ndarray | None = None   # the greedy cover (of the first solve, when warm-started)
     clock_windows: int = 0       # window MIPs ended by their SAFETY_S clock (the cover may depend on the machine)
+    lagrangian_greedy: float | None = None   # the Lagrangian greedy cover's cost (cold solves), before the windows
     _ascent: Future | None = None
 
     def finish(self) -> Cover:
@@ -362,14 +446,17 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
                 start: np.ndarray | None = None, greedy: np.ndarray | None = None, u0: np.ndarray | None = None,
                 window_passes: int = 2, dual_passes: int = 3, gap_rel: float = WINDOW_GAP,
                 window_m: float = WINDOW_M, dual_tile_m: float = DUAL_TILE_M, background: bool = False,
-                wide_passes: int = 0, window_rows: int = MAX_WINDOW_ROWS) -> Cover:
+                wide_passes: int = 0, window_rows: int = MAX_WINDOW_ROWS,
+                subgradient_iterations: int = SUBGRADIENT_ITERATIONS) -> Cover:
     """The tiled cover of ``a`` (module docstring).
 
-    ``start``: a feasible cover to improve instead of the greedy one, which is then not recomputed (a warm
-    re-solve at new prices); ``greedy``: the greedy cover of the first solve, priced again (the cheaper of it
-    and ``start`` is improved). ``u0``: multipliers to continue the ascent from (``dual_passes = 0``: the bound
-    at ``u0`` itself). The dual ascent runs in its own thread: beside the greedy rule and the windows (they do
-    not depend on each other), or with ``background`` after them, while the caller solves something else
+    Cold (no ``start``): the greedy cover, then ``subgradient_iterations`` steps of :func:`subgradient` toward
+    its cost and the :func:`lagrangian_greedy` cover of the multipliers found; the cheaper of the two covers is
+    improved by the windows, and the dual ascent starts from those multipliers. ``start``: a feasible cover to
+    improve instead (a warm re-solve at new prices; neither greedy rule is run again, and half as many
+    subgradient steps move ``u0`` to the new prices); ``greedy``: the greedy cover of the first solve, priced
+    again (the cheaper of it and ``start`` is improved). ``u0``: multipliers to start from (``dual_passes = 0``: the bound at the multipliers themselves). The dual ascent runs in its own
+    thread: beside the windows, or with ``background`` after them, while the caller solves something else
     (a solver in another process leaves a core free): the cover then returns at once and
     :meth:`Cover.finish` waits for the bound. ``wide_passes``: after the windows, passes of wide windows (a dual
     tile's side; pass k quartered down to at most ``WIDE_ROWS * 2**k`` rows, with the windows' gap and node
@@ -385,14 +472,24 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
         return bound, u, time.perf_counter() - t0
 
     pool = ThreadPoolExecutor(1)
-    job = None if background else pool.submit(ascent)
+    lagrangian = None
     if start is None:
         chosen = greedy = greedy_cover(a, need, cost)
+        if subgradient_iterations > 0:
+            _, u0 = subgradient(a, need, cost, target=float(cost[greedy].sum()), iterations=subgradient_iterations,
+                                u0=u0)
+            lagrangian = lagrangian_greedy(a, need, cost, u0)
+            if cost[lagrangian].sum() < cost[chosen].sum():
+                chosen = lagrangian
     else:
         chosen = np.asarray(start, bool)
         greedy = chosen if greedy is None else np.asarray(greedy, bool)
         if cost[greedy].sum() < cost[chosen].sum():
             chosen = greedy
+        if subgradient_iterations > 0 and u0 is not None:   # the old multipliers, moved to the new prices
+            _, u0 = subgradient(a, need, cost, target=float(cost[chosen].sum()), u0=u0,
+                                iterations=subgradient_iterations // 2)
+    job = None if background else pool.submit(ascent)
     clock: list = []
     chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=window_m, passes=window_passes, gap_rel=gap_rel,
                            reach=reach, max_rows=window_rows, clock=clock)
@@ -408,5 +505,6 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     objective = float(cost[chosen].sum())
     cover = Cover(chosen=chosen, objective=objective, bound=-np.inf, u=None, greedy=float(cost[greedy].sum()),
                   seconds=round(time.perf_counter() - t0, 3), cost=cost, greedy_chosen=greedy, _ascent=job,
-                  clock_windows=len(clock))
+                  clock_windows=len(clock),
+                  lagrangian_greedy=None if lagrangian is None else float(cost[lagrangian].sum()))
     return cover if background else cover.finish()
