@@ -393,15 +393,15 @@ def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None =
     lb_cov = 0.0
     if cov and rows.shape[0]:
         cost = np.where(np.isfinite(cost_site), cost_site, 0.0)
-        u0, passes = None, scenario.radio.coverage_dual_passes
+        u0, passes = None, max(1, scenario.radio.coverage_dual_passes)
         warm = None if problem.cover is None else problem.cover.finish()
         if warm is not None and warm.cost is not None:
             used = (np.diff(rows.tocsc().indptr) > 0) & (warm.cost > 0)
             theta = float(np.min(cost[used] / warm.cost[used], initial=1.0)) if used.any() else 1.0
-            # at least one pass: the scaled multipliers alone can be far from these prices (Jinan with none:
-            # 3.78 against 6.56 bn CNY)
-            u0, passes = warm.u * min(1.0, max(theta, 0.0)), 1
-            # subgradient steps at these prices toward the layer's cover priced here (a feasible cover)
+            # the scaled multipliers alone can be far from these prices (Jinan, before the subgradient steps:
+            # 3.78 against 6.56 bn CNY after one pass): subgradient steps toward the layer's cover priced here (a
+            # feasible cover) move them, then one ascent pass (none with coverage_dual_passes = 0)
+            u0, passes = warm.u * min(1.0, max(theta, 0.0)), min(1, scenario.radio.coverage_dual_passes)
             _, u0 = subgradient(rows, problem.need, cost, target=float(cost[warm.chosen].sum()), u0=u0,
                                 iterations=SUBGRADIENT_ITERATIONS // 2)
         row_xy, reach, _, tile_m = layout(rows, inp.site_xy)

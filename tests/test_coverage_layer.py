@@ -148,7 +148,7 @@ def test_subgradient_bound_is_valid_and_its_multipliers_are_its_own(inst):
 
 def test_subgradient_steps_come_close_to_the_lp_optimum_on_a_city():
     """On a generated city (3,000 points, 400 sites) the default steps reach within 2 % of the LP optimum, and the
-    cold solve's bound (those steps, then dual ascent) is at least theirs."""
+    cold solve's bound (those steps, then dual ascent) is at least theirs; without a pass it is theirs."""
     a, need, cost, xy = _city_instance()
     a, need = reduce_rows(a, need)
     lp = lp_bound(a, need, cost, time_limit_s=60)
@@ -157,6 +157,9 @@ def test_subgradient_steps_come_close_to_the_lp_optimum_on_a_city():
     cov = solve_cover(a, need, cost, xy, window_passes=1, dual_passes=1, window_m=8000.0, dual_tile_m=8000.0)
     assert bound - 1e-6 <= cov.bound <= lp + 1e-6
     assert cov.lagrangian_greedy is not None and cov.objective <= min(cov.greedy, cov.lagrangian_greedy) + 1e-9
+    # no ascent pass (the region seed): the bound is the subgradient's own
+    bare = solve_cover(a, need, cost, xy, window_passes=1, dual_passes=0, window_m=8000.0, dual_tile_m=8000.0)
+    assert bare.bound == pytest.approx(min(bound, bare.objective)) and bare.chosen.tolist() == cov.chosen.tolist()
 
 
 def test_windows_find_the_optimum_the_greedy_rule_misses():
