@@ -10,8 +10,9 @@ planning points, reduced; prices as the first 5G pass prices them) are solved in
   then the greedy rule on the multipliers' reduced costs (:func:`rollout.covering.lagrangian_greedy`);
 * **tiled**: :func:`rollout.covering.solve_cover` as the plan runs it (the cheaper of the two greedy covers,
   window MIPs, subgradient steps then dual ascent);
-* **tiled, greedy start**: the same without the subgradient (the windows from the plain greedy cover, the dual
-  ascent from zero multipliers): the solver before 2026-12-01;
+* **tiled, greedy start**: the same windows and passes without the subgradient (from the plain greedy cover, the
+  dual ascent from zero multipliers): what the Lagrangian start adds (before 2026-12-01 the solver also had
+  5 km windows of up to 400 rows and three ascent passes);
 * **HiGHS, monolithic**: the same program handed whole to HiGHS's MIP (scipy) with the tiled solve's wall
   time as its time limit (its incumbent and bound at that time);
 * with ``--lp``: the LP relaxation of the whole program by HiGHS's interior point without crossover (about

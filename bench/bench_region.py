@@ -256,6 +256,7 @@ def main(argv: list[str]) -> int:
     city_limits = {k.strip(): float(v) for k, v in (x.split("=", 1) for x in args.city_time_limit.split(",") if x.strip())}
     result = run(parts=parts, workers=args.workers, time_limit_s=args.time_limit, out_dir=args.out,
                  city_time_limit_s=city_limits, resume=args.resume)
+    args.results.parent.mkdir(parents=True, exist_ok=True)      # bench/results/ is not in the repository
     print(f"wrote {atomic_write_text(args.results, json.dumps(result, indent=2, default=str))}")
     return 0
 

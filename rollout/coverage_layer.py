@@ -28,7 +28,7 @@ solves them again, warm-started, when the backhaul is re-priced.
 It is solved by :func:`rollout.covering.solve_cover`: the cheaper of the greedy and the Lagrangian greedy
 covers, improved by exact MIPs over 6 km windows (passes over shifted window grids), with a Lagrangian lower
 bound from subgradient steps and dual ascent over 10 km tiles. The Qingdao lattice has ~80,000 reduced
-rows over ~105,000 candidates; its LP relaxation alone takes HiGHS's interior point ~90 s (measured
+rows over ~65,000 macro candidates; its LP relaxation alone takes HiGHS's interior point ~90 s (measured
 2026-11-30; its optimum, 7.091 bn CNY at the default's prices, took 172 s on 2026-12-01). Part
 ``5g_coverage`` carries the cover's cost,
 the Lagrangian bound and their gap; it says ``optimal`` only when that gap is within ``solver.gap_rel``.
@@ -196,8 +196,10 @@ def _layer_stats(cover: Cover, layer: CoverageLayer) -> SolveStats:
                               + (f", Lagrangian greedy cover {cover.lagrangian_greedy:,.0f} CNY"
                                  if cover.lagrangian_greedy is not None else "")
                               + f"; the cheaper improved by {WINDOW_M / 1000:g} km window MIPs; bound: Lagrangian, "
-                              f"multipliers by subgradient steps, then dual ascent over {DUAL_TILE_M / 1000:g} km "
-                              f"tiles (rollout.covering)"
+                              f"multipliers by subgradient steps"
+                              + (f", then {cover.dual_passes} dual-ascent pass{'es' if cover.dual_passes > 1 else ''} "
+                                 f"over {DUAL_TILE_M / 1000:g} km tiles" if cover.dual_passes else "")
+                              + " (rollout.covering)"
                               + (f"; {cover.clock_windows} window MIPs stopped at their {SAFETY_S:g} s safeguard "
                                  f"clock, not their node limit: this cover can differ on another machine"
                                  if cover.clock_windows else "")))
@@ -373,9 +375,11 @@ def layer_plan_bound(layers, scenario, inp, *, problem: CoverageProblem | None =
         LB = min over k = 0..R of  max(LB_cov, S_cov(k)) + S_other(R − k),   R = max(0, N − E)
 
     ``LB_cov``: the Lagrangian bound of the coverage rows at these prices (:mod:`rollout.covering`; the rows
-    are ``problem``'s when given, and the ascent starts from its last cover's multipliers scaled by the
-    smallest ratio of these prices to the layer's, so no column starts overpaid by more than it was), a
-    bound on the cost of the
+    are ``problem``'s when given; its last cover's multipliers, scaled by the smallest ratio of these prices to
+    the layer's so that no column starts overpaid by more than it was, are moved to these prices by 500
+    subgradient steps toward that cover priced here, then get one ascent pass, none with
+    ``radio.coverage_dual_passes = 0``; with no cover yet, the ascent runs ``max(1, coverage_dual_passes)`` passes
+    from zero), a bound on the cost of the
     coverage-type stations of any plan; ``k`` is their number. ``S_cov(m)`` / ``S_other(m)``: the sum of the m
     cheapest new-unit slots of the coverage types / of the other types (a slot per unit a candidate can still
     take, at its per-unit price; infinite beyond the slots there are): k new units take k distinct slots, so they

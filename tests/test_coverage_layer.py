@@ -120,6 +120,29 @@ def test_lagrangian_greedy_avoids_the_trap_the_greedy_rule_takes():
     assert lagrangian_greedy(a, need, cost, u).tolist() == [False, True, True]
 
 
+def test_the_lagrangian_start_is_what_the_windows_improve():
+    """On the trap instance, without window passes, the cover is the Lagrangian greedy's 4.4, not the greedy 5.2."""
+    a = _columns([[0, 1, 2], [0, 1], [2, 3]], 4)
+    cost, need = np.array([3.0, 2.2, 2.2]), np.ones(4, np.int64)
+    cov = solve_cover(a, need, cost, np.zeros((3, 2)), window_passes=0, dual_passes=0, subgradient_iterations=200)
+    assert cov.greedy == pytest.approx(5.2) and cov.lagrangian_greedy == pytest.approx(4.4)
+    assert cov.chosen.tolist() == [False, True, True] and cov.objective == pytest.approx(4.4)
+    assert cov.bound <= 4.4 + 1e-9
+
+
+def test_rows_short_of_columns_do_not_lift_the_bound():
+    """A row with no column (or fewer columns than its need) takes what it can; its multiplier must not grow
+    without limit, which would lift L(u) to the greedy cover's cost (5.2) and prove a cover 18 % too dear optimal
+    (review finding, 2026-12-01). With the need capped the bound stays at most the best cover, 4.4."""
+    a = _columns([[0, 1, 2], [0, 1, 5], [2, 3]], 6)     # row 4: no column; row 5: one column (Q1), need 2
+    cost, need = np.array([3.0, 2.2, 2.2]), np.array([1, 1, 1, 1, 1, 2], np.int64)
+    bound, _ = subgradient(a, need, cost, target=5.2, iterations=500)
+    assert bound <= 4.4 + 1e-9
+    for passes in (0, 1):
+        cov = solve_cover(a, need, cost, np.zeros((3, 2)), window_passes=1, dual_passes=passes)
+        assert cov.objective == pytest.approx(4.4) and cov.bound <= 4.4 + 1e-9 and cov.gap < 0.05
+
+
 @settings(max_examples=60, deadline=None)
 @given(instances, st.lists(st.floats(0, 200), min_size=9, max_size=9))
 def test_lagrangian_greedy_is_a_feasible_cover_without_redundant_columns(inst, u):
