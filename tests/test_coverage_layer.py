@@ -459,3 +459,36 @@ def test_cheapest_slots_bound_every_choice_of_units(seed):
             continue
         best = min((sum(c) for c in itertools.combinations(slots.tolist(), m)), default=0.0)
         assert s[m] == pytest.approx(best)
+
+
+def test_plan_bound_moves_the_layers_multipliers_and_stays_below_the_lp(planned):
+    """The plan bound's coverage part at the cheapest backhaul prices: the layer's multipliers scaled to these
+    prices, then subgradient steps (never below the scaled multipliers' L), then one ascent pass (never below the
+    steps alone, ``coverage_dual_passes = 0``); at most the LP optimum of the rows at these prices."""
+    import dataclasses
+    import re
+
+    from rollout.coverage_layer import coverage_columns, layer_plan_bound
+    from rollout.model_5g import Siting5GInput
+    from rollout.pipeline import cheapest_backhaul_equivalent_km, site_cell_index
+
+    sc, lay, res = planned
+    inp = Siting5GInput.from_layers(lay, sc, backhaul_km=cheapest_backhaul_equivalent_km(lay, sc, site_cell_index(lay)),
+                                    carrier=False)
+    prob = res.coverage_problem
+    cost = coverage_columns(inp, sc)[3]
+    cost = np.where(np.isfinite(cost), cost, 0.0)
+    warm = prob.cover.finish()
+    used = (np.diff(prob.rows.tocsc().indptr) > 0) & (warm.cost > 0)
+    theta = min(1.0, float(np.min(cost[used] / warm.cost[used])))
+
+    def lb_cov(passes: int) -> float:
+        scn = dataclasses.replace(sc, radio=dataclasses.replace(sc.radio, coverage_dual_passes=passes))
+        notes = layer_plan_bound(lay, scn, inp, problem=prob).notes
+        return float(re.search(r"Lagrangian bound \(([\d,]+) CNY", notes).group(1).replace(",", ""))
+
+    scaled = lagrangian_bound(prob.rows, prob.need, cost, warm.u * theta)
+    lp = lp_bound(prob.rows, prob.need, cost, time_limit_s=60)
+    lb0, lb1 = lb_cov(0), lb_cov(1)
+    assert scaled - 1.0 <= lb0 <= lb1 + 1.0 <= lp + 2.0       # notes round to the yuan
+    assert lb0 > scaled + 1.0                                   # the steps moved the multipliers
