@@ -115,6 +115,7 @@ class CoverageLayer:
     nonzeros: int = 0
     time_limit_s: float | None = None
     gap_rel: float = 0.005
+    window_m: float = WINDOW_M   # side of the window MIPs [m]
 
     @property
     def unreachable_points(self) -> int:
@@ -149,7 +150,8 @@ def coverage_problem(layers, scenario, inp) -> CoverageProblem:
 def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_cost: np.ndarray, *,
                           gap_rel: float = 0.005, time_limit_s: float | None = None,
                           window_passes: int = 4, dual_passes: int = 3, wide_passes: int = 0,
-                          window_rows: int = MAX_WINDOW_ROWS, background: bool = False) -> CoverageLayer:
+                          window_rows: int = MAX_WINDOW_ROWS, window_m: float = WINDOW_M,
+                          background: bool = False) -> CoverageLayer:
     """The coverage layer at ``site_cost`` (CNY per new coverage station at each candidate), solved by
     :func:`rollout.covering.solve_cover` and warm-started from ``problem.cover`` (which it then replaces).
 
@@ -162,18 +164,19 @@ def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_co
     warm = None if problem.cover is None else problem.cover.finish()
     if warm is None:
         cover = solve_cover(problem.rows, problem.need, cost, site_xy, window_passes=window_passes,
-                            dual_passes=dual_passes, wide_passes=wide_passes, window_rows=window_rows,
+                            dual_passes=dual_passes, wide_passes=wide_passes, window_rows=window_rows, window_m=window_m,
                             background=background)
     else:
         cover = solve_cover(problem.rows, problem.need, cost, site_xy, start=warm.chosen, greedy=warm.greedy_chosen,
                             u0=warm.u, window_passes=min(window_passes, 1), dual_passes=warm_dual_passes(dual_passes),
-                            window_rows=window_rows, background=background)
+                            window_rows=window_rows, window_m=window_m, background=background)
     problem.cover = cover
     sites = np.flatnonzero(cover.chosen)
     layer = CoverageLayer(sites=sites, site_type=np.asarray(problem.site_type)[sites], stats=None,
                           points=len(problem.points["clutter"]), rows=int(problem.rows.shape[0]), short=problem.short,
                           greedy_cny=cover.greedy, cover=cover, columns=int(problem.rows.shape[1]),
-                          nonzeros=int(problem.rows.nnz), time_limit_s=time_limit_s, gap_rel=gap_rel)
+                          nonzeros=int(problem.rows.nnz), time_limit_s=time_limit_s, gap_rel=gap_rel,
+                          window_m=window_m)
     return layer if background else layer.finish()
 
 
@@ -195,7 +198,7 @@ def _layer_stats(cover: Cover, layer: CoverageLayer) -> SolveStats:
                               f"{cover.greedy:,.0f} CNY"
                               + (f", Lagrangian greedy cover {cover.lagrangian_greedy:,.0f} CNY"
                                  if cover.lagrangian_greedy is not None else "")
-                              + f"; the cheaper improved by {WINDOW_M / 1000:g} km window MIPs; bound: Lagrangian, "
+                              + f"; the cheaper improved by {layer.window_m / 1000:g} km window MIPs; bound: Lagrangian, "
                               f"multipliers by subgradient steps"
                               + (f", then {cover.dual_passes} dual-ascent pass{'es' if cover.dual_passes > 1 else ''} "
                                  f"over {DUAL_TILE_M / 1000:g} km tiles" if cover.dual_passes else "")
@@ -296,7 +299,8 @@ def apply_coverage_layer(inp, layers, scenario, *, problem: CoverageProblem | No
                                   window_passes=scenario.radio.coverage_window_passes,
                                   dual_passes=scenario.radio.coverage_dual_passes,
                                   wide_passes=scenario.radio.coverage_wide_passes,
-                                  window_rows=scenario.radio.coverage_window_rows, background=background)
+                                  window_rows=scenario.radio.coverage_window_rows,
+                                  window_m=scenario.radio.coverage_window_m, background=background)
     layer.type_names = types
     forced = np.zeros_like(inp.max_per_site)
     forced[layer.sites, layer.site_type] = 1
