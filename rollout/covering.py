@@ -24,6 +24,9 @@ interior point ~90 s and its simplex much longer (measured 2026-11-30), yet ever
   *block coordinate ascent* on the LP dual over square tiles: a tile's rows get the dual of the tile's LP
   with every column's cost lowered by what the rows outside the tile already pay for it
   (c_j − Σ_{i ∉ tile} a_ij u_i), which maximises L over those rows with the others held, so L never falls.
+  The tile LPs go to HiGHS's interior point (with crossover): from the subgradient's multipliers a pass over
+  Qingdao took 2.3 s against 3.6 s with the dual simplex, from zero 4.1 against 4.9 s for two passes, with
+  L(u) equal or higher (measured 2026-12-01).
   Shifted tile grids in later passes let the duals flow across tile borders. The ascent starts from the
   subgradient's multipliers (cheap and global: they carry the duals across the whole plane at once).
 
@@ -341,7 +344,7 @@ def dual_ascent(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, row_xy: np
             return None
         arj = ar[:, cols].tocsr()
         paid = aty[cols] - arj.T @ u[rows]              # what the rows outside the tile pay for each column
-        res = linprog(cost[cols] - paid, A_ub=-arj, b_ub=-need[rows], bounds=(0, 1), method="highs-ds")
+        res = linprog(cost[cols] - paid, A_ub=-arj, b_ub=-need[rows], bounds=(0, 1), method="highs-ipm")
         if res.status != 0:
             return None                                 # keep the old multipliers (the bound stays valid)
         return rows, cols, arj, np.maximum(-res.ineqlin.marginals, 0.0)
