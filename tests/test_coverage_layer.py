@@ -166,7 +166,8 @@ def test_subgradient_bound_is_valid_and_its_multipliers_are_its_own(inst):
     bound, u = subgradient(a, need, cost, target=float(cost[greedy_cover(a, need, cost)].sum()), iterations=100)
     assert (u >= 0).all()
     assert bound == pytest.approx(lagrangian_bound(a, need, cost, u), abs=1e-9)
-    assert bound <= lp_bound(a, need, cost, time_limit_s=10) + 1e-6 <= opt + 2e-6
+    lp, tol = lp_bound(a, need, cost, time_limit_s=10), 1e-6 * max(1.0, opt)   # the LP solver's own tolerance
+    assert bound <= lp + tol and lp <= opt + tol
 
 
 def test_subgradient_steps_come_close_to_the_lp_optimum_on_a_city():
