@@ -158,8 +158,9 @@ def choose_coverage_sites(problem: CoverageProblem, site_xy: np.ndarray, site_co
     Cold: the cheaper of the greedy and the Lagrangian greedy covers, ``window_passes`` window passes (windows
     of at most ``window_rows`` rows, else quartered), ``wide_passes`` wide-window passes, and subgradient steps
     then ``dual_passes`` dual-ascent passes for the bound. Warm (a re-solve at new prices): from the last cover,
-    at most one window pass, and subgradient steps then :func:`warm_dual_passes` passes from its multipliers. With ``background`` the bound is still being computed on return: call
-    :meth:`CoverageLayer.finish` (the sites are final)."""
+    at most one window pass, and subgradient steps then :func:`warm_dual_passes` passes from its multipliers.
+    With ``background`` the bound is still being computed on return: call :meth:`CoverageLayer.finish` (the
+    sites are final)."""
     cost = np.asarray(site_cost, float)
     warm = None if problem.cover is None else problem.cover.finish()
     if warm is None:

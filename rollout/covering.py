@@ -24,11 +24,11 @@ interior point ~90 s and its simplex much longer (measured 2026-11-30), yet ever
   *block coordinate ascent* on the LP dual over square tiles: a tile's rows get the dual of the tile's LP
   with every column's cost lowered by what the rows outside the tile already pay for it
   (c_j − Σ_{i ∉ tile} a_ij u_i), which maximises L over those rows with the others held, so L never falls.
-  The tile LPs go to HiGHS's interior point (with crossover): from the subgradient's multipliers a pass over
-  Qingdao took 2.3 s against 3.6 s with the dual simplex, from zero 4.1 against 4.9 s for two passes, with
-  L(u) equal or higher (measured 2026-12-01).
   Shifted tile grids in later passes let the duals flow across tile borders. The ascent starts from the
-  subgradient's multipliers (cheap and global: they carry the duals across the whole plane at once).
+  subgradient's multipliers (cheap and global: they carry the duals across the whole plane at once). The tile
+  LPs go to HiGHS's interior point (with crossover): from the subgradient's multipliers a pass over Qingdao
+  took 2.3 s against 3.6 s with the dual simplex, from zero 4.1 against 4.9 s for two passes, with L(u) equal
+  or higher (measured 2026-12-01).
 
 ``gap = (UB − L(u)) / UB`` is then a proven optimality gap of the cover. Both bounds are deterministic
 functions of the inputs (tiles, passes and limits are fixed, not timed). Tiles are coloured like a 2 × 2
@@ -463,10 +463,10 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     improved by the windows, and the dual ascent starts from those multipliers. ``start``: a feasible cover to
     improve instead (a warm re-solve at new prices; neither greedy rule is run again, and half as many
     subgradient steps move ``u0`` to the new prices); ``greedy``: the greedy cover of the first solve, priced
-    again (the cheaper of it and ``start`` is improved). ``u0``: multipliers to start from (``dual_passes = 0``: the bound at the multipliers themselves). The dual ascent runs in its own
-    thread: beside the windows, or with ``background`` after them, while the caller solves something else
-    (a solver in another process leaves a core free): the cover then returns at once and
-    :meth:`Cover.finish` waits for the bound. ``wide_passes``: after the windows, passes of wide windows (a dual
+    again (the cheaper of it and ``start`` is improved). ``u0``: multipliers to start from (``dual_passes = 0``:
+    the bound at the multipliers themselves). The dual ascent runs in its own thread: beside the windows, or
+    with ``background`` after them, while the caller solves something else (a solver in another process leaves
+    a core free): the cover then returns at once and :meth:`Cover.finish` waits for the bound. ``wide_passes``: after the windows, passes of wide windows (a dual
     tile's side; pass k quartered down to at most ``WIDE_ROWS * 2**k`` rows, with the windows' gap and node
     limit, on shifted grids): a cheaper cover for more time.
     """

@@ -1337,14 +1337,14 @@ def odn_kit_cny(inp: PonInput) -> float:
     if not has.any():
         return 0.0
     split = {c: pon_split(s, c) for c in CLUTTERS}
-    splits = [split[c] for c in np.asarray(inp.clutter)[has]]
+    clutter = pd.Series(np.asarray(inp.clutter)[has])
     n = n[has]
-    ratio = np.array([sp.ratio for sp in splits], float)
-    last = np.array([sp.stages[-1] if len(sp.stages) > 1 else 0 for sp in splits], float)
+    ratio = clutter.map({c: sp.ratio for c, sp in split.items()}).to_numpy(float)
+    last = clutter.map({c: sp.stages[-1] if len(sp.stages) > 1 else 0 for c, sp in split.items()}).to_numpy(float)
     two = last > 0
     secondary = float((last[two] * np.ceil(n[two] / last[two] - 1e-9)).sum())
     ports = float((n / ratio).sum())
-    primary = min(sp.stages[0] for sp in splits) * ports
+    primary = min(split[c].stages[0] for c in clutter.unique()) * ports
     cabinets = float(np.ceil(ports / float(s.cabinet_ports) - 1e-9))
     return (secondary + primary) * float(s.splitter_cost_cny_per_output) + cabinets * float(s.cabinet_cost_cny)
 

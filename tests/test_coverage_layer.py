@@ -116,7 +116,6 @@ def test_lagrangian_greedy_avoids_the_trap_the_greedy_rule_takes():
     assert lagrangian_greedy(a, need, cost, np.array([1.1, 1.1, 0.0, 2.2])).tolist() == [False, True, True]
     bound, u = subgradient(a, need, cost, target=5.2, iterations=200)
     assert 0.99 * 4.4 <= bound <= 4.4 + 1e-9
-    assert bound == pytest.approx(lagrangian_bound(a, need, cost, u))
     assert lagrangian_greedy(a, need, cost, u).tolist() == [False, True, True]
 
 
@@ -159,15 +158,15 @@ def test_lagrangian_greedy_is_a_feasible_cover_without_redundant_columns(inst, u
 
 
 @settings(max_examples=40, deadline=None)
-@given(instances)
-def test_subgradient_bound_is_valid_and_its_multipliers_are_its_own(inst):
+@given(instances, st.lists(st.floats(0, 200), min_size=9, max_size=9))
+def test_subgradient_bound_is_valid_and_never_below_its_start(inst, u0):
+    """From any start: at most the LP optimum (so the integer one), and at least L(start) (the best step is kept)."""
     a, need, cost = _instance(*inst)
+    u0 = np.array(u0[:a.shape[0]])
     opt = _brute_force(a, need, cost)
-    bound, u = subgradient(a, need, cost, target=float(cost[greedy_cover(a, need, cost)].sum()), iterations=100)
-    assert (u >= 0).all()
-    assert bound == pytest.approx(lagrangian_bound(a, need, cost, u), abs=1e-9)
+    bound, _ = subgradient(a, need, cost, target=float(cost[greedy_cover(a, need, cost)].sum()), iterations=100, u0=u0)
     lp, tol = lp_bound(a, need, cost, time_limit_s=10), 1e-6 * max(1.0, opt)   # the LP solver's own tolerance
-    assert bound <= lp + tol and lp <= opt + tol
+    assert lagrangian_bound(a, need, cost, u0) - tol <= bound <= lp + tol and lp <= opt + tol
 
 
 def test_subgradient_steps_come_close_to_the_lp_optimum_on_a_city():
