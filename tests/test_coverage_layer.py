@@ -492,3 +492,37 @@ def test_plan_bound_moves_the_layers_multipliers_and_stays_below_the_lp(planned)
     lb0, lb1 = lb_cov(0), lb_cov(1)
     assert scaled - 1.0 <= lb0 <= lb1 + 1.0 <= lp + 2.0       # notes round to the yuan
     assert lb0 > scaled + 1.0                                   # the steps moved the multipliers
+
+
+@settings(max_examples=30, deadline=None)
+@given(geometric, st.lists(st.floats(0, 300), min_size=25, max_size=25))
+def test_decomposition_bound_lies_between_its_multipliers_bound_and_the_optimum(inst, u):
+    """bench_cover's decomposition bound (tiles' integer programs at split costs) is a lower bound on every cover
+    for any multipliers, and never below L(u); small tiles so that columns are split over several of them."""
+    from bench.bench_cover import decomposition_bound
+
+    sites, points, costs, k = inst
+    site_xy, cost = np.array(sites, float), np.array(costs)
+    a = coverage_matrix(np.array(points, float), np.full(len(points), 900.0), site_xy)
+    need = np.minimum(k, np.asarray(a.sum(axis=1)).ravel()).astype(np.int64)
+    a, need = reduce_rows(a, need)
+    if a.shape[0] == 0:
+        return
+    mult = np.array(u[:a.shape[0]])
+    d = decomposition_bound(a, need, cost, site_xy, mult, tile_m=700.0, max_rows=4)
+    assert lagrangian_bound(a, need, cost, mult) <= d["lp_share_cny"] + 1e-6
+    assert d["lp_share_cny"] <= d["bound_cny"] + 1e-6
+    assert d["bound_cny"] <= _brute_force(a, need, cost) + 1e-6
+
+
+def test_decomposition_bound_closes_an_odd_cycle_the_lp_cannot():
+    """Rows {0,1}, {1,2}, {2,0} at unit costs: the LP optimum is 1.5 (every column at 1/2, duals 1/2), the integer
+    optimum 2. One tile holding the three rows proves 2; the LP bound stays 1.5."""
+    from bench.bench_cover import decomposition_bound
+
+    a = _columns([[0, 2], [0, 1], [1, 2]], 3)
+    need, cost, u = np.ones(3, np.int64), np.ones(3), np.full(3, 0.5)
+    xy = np.array([[0.0, 0.0], [10.0, 0.0], [5.0, 8.0]])
+    assert lagrangian_bound(a, need, cost, u) == pytest.approx(1.5)
+    d = decomposition_bound(a, need, cost, xy, u, tile_m=1000.0)
+    assert d["tiles"] == 1 and d["bound_cny"] == pytest.approx(2.0)
