@@ -23,7 +23,7 @@ planning points, reduced; prices as the first 5G pass prices them) are solved in
   cost in proportion to its rows there; each tile's own integer program at those shares goes to HiGHS (1,000
   nodes). Any cover pays exactly the sum of its shares, and each tile's share is at least that tile's optimum,
   so the sum of the tiles' MIP bounds is a lower bound on every cover. It shows how far an integer bound reaches
-  above the LP, and so the smallest gap that could be proven for the tiled cover (about 13 min on one core, in threads);
+  above the LP, and so the smallest gap that could be proven for the tiled cover (about 8 min on 2 cores);
 * with ``--integrality``: the integrality gap where it can be measured: three 10 km tiles (most rows, the
   median tile, fewest rows among tiles with at least 200) each solved as its own program (its rows, every
   column reaching them) by HiGHS's MIP to a 0.01 % gap and by its LP. The integer optimum's excess over the LP
@@ -66,7 +66,7 @@ def run(argv: list[str] | None = None) -> dict:
     ap.add_argument("--integrality", action="store_true",
                     help="also measure the integrality gap on three 10 km tiles (a few minutes)")
     ap.add_argument("--decomposition", action="store_true",
-                    help="also the decomposition bound from the LP's duals (implies --lp; about 13 min on one core)")
+                    help="also the decomposition bound from the LP's duals (implies --lp; about 8 min on 2 cores)")
     ap.add_argument("-v", action="store_true")
     args = ap.parse_args(argv or [])
     args.lp = args.lp or args.decomposition
