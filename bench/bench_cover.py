@@ -1,6 +1,6 @@
 """Benchmark of the coverage layer's covering solver (:mod:`rollout.covering`) on the Qingdao default.
 
-Run: ``python -m bench.bench_cover [--lp] [-v]`` (prints a table, then a JSON dict; ``run()`` returns it).
+Run: ``python -m bench.bench_cover [--lp] [--decomposition] [--ascent-tiles] [--integrality] [-v]`` (prints a table, then a JSON dict; ``run()`` returns it).
 
 The covering rows of the default plan's coverage layer (the populated evaluation lattice and the cells'
 planning points, reduced; prices as the first 5G pass prices them) are solved in one run by:
@@ -24,6 +24,8 @@ planning points, reduced; prices as the first 5G pass prices them) are solved in
   nodes). Any cover pays exactly the sum of its shares, and each tile's share is at least that tile's optimum,
   so the sum of the tiles' MIP bounds is a lower bound on every cover. It shows how far an integer bound reaches
   above the LP, and so the smallest gap that could be proven for the tiled cover (about 8 min on 2 cores);
+* with ``--ascent-tiles``: one dual-ascent pass from the subgradient's multipliers over tiles of 10, 20, 30
+  (the default, :data:`rollout.covering.DUAL_TILE_M`), 40 and 60 km: the bound each gives and its time;
 * with ``--integrality``: the integrality gap where it can be measured: three 10 km tiles (most rows, the
   median tile, fewest rows among tiles with at least 200) each solved as its own program (its rows, every
   column reaching them) by HiGHS's MIP to a 0.01 % gap and by its LP. The integer optimum's excess over the LP
@@ -67,11 +69,14 @@ def run(argv: list[str] | None = None) -> dict:
                     help="also measure the integrality gap on three 10 km tiles (a few minutes)")
     ap.add_argument("--decomposition", action="store_true",
                     help="also the decomposition bound from the LP's duals (implies --lp; about 8 min on 2 cores)")
+    ap.add_argument("--ascent-tiles", action="store_true",
+                    help="also one dual-ascent pass over tiles of 10 to 60 km from the subgradient's multipliers")
     ap.add_argument("-v", action="store_true")
     args = ap.parse_args(argv or [])
     args.lp = args.lp or args.decomposition
     from rollout.scenario import load_scenario
-    from rollout.covering import SUBGRADIENT_ITERATIONS, greedy_cover, lagrangian_greedy, solve_cover, subgradient
+    from rollout.covering import (SUBGRADIENT_ITERATIONS, dual_ascent, greedy_cover, lagrangian_greedy, layout,
+                                  solve_cover, subgradient)
 
     t = time.perf_counter()
     rows, need, cost, xy = instance()
@@ -85,6 +90,13 @@ def run(argv: list[str] | None = None) -> dict:
     lag = lagrangian_greedy(rows, need, cost, u)
     out["lagrangian_greedy"] = {"objective_cny": float(cost[lag].sum()), "bound_cny": lag_bound,
                                 "gap": 1 - lag_bound / float(cost[lag].sum()), "seconds": round(time.perf_counter() - t, 1)}
+    if args.ascent_tiles:
+        out["ascent_tiles"] = []
+        for km in (10, 20, 30, 40, 60):
+            row_xy, reach, _, tile_m = layout(rows, xy, dual_tile_m=km * 1000.0)
+            t = time.perf_counter()
+            bound, _ = dual_ascent(rows, need, cost, row_xy, tile_m=tile_m, passes=1, u0=u, reach=reach)
+            out["ascent_tiles"].append({"tile_km": km, "bound_cny": bound, "seconds": round(time.perf_counter() - t, 1)})
     radio = load_scenario(None).radio
     for key, steps in (("tiled_greedy_start", 0), ("tiled", SUBGRADIENT_ITERATIONS)):
         t = time.perf_counter()
@@ -210,6 +222,10 @@ def _print(out: dict) -> None:
         ratio = "n/a" if r["mip_over_lp"] is None else f"{r['mip_over_lp']:.4f}"
         print(f"tile {r['rows']:,} rows x {r['columns']:,} columns: integer optimum / LP optimum {ratio} "
               f"({r['status']}, {r['seconds']} s)")
+    lp = out.get("lp", {}).get("objective_cny")
+    for r in out.get("ascent_tiles", []):
+        vs_lp = f" (/ LP optimum {r['bound_cny'] / lp:.5f})" if lp else ""
+        print(f"one ascent pass over {r['tile_km']} km tiles: bound {f(r['bound_cny'])}{vs_lp}, {r['seconds']} s")
     if "lp" in out and out["lp"]["objective_cny"]:
         print(f"Lagrangian bound / LP optimum: {ti['bound_cny'] / out['lp']['objective_cny']:.4f}")
     if "decomposition" in out:

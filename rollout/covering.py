@@ -53,13 +53,16 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 log = logging.getLogger(__name__)
 
 WINDOW_M = 6_000.0          # side of a re-optimisation window [m]
-DUAL_TILE_M = 10_000.0      # side of a dual-ascent tile [m]
+DUAL_TILE_M = 30_000.0      # side of a dual-ascent tile [m] (Qingdao, 2026-12-02, `bench_cover --ascent-tiles`, one
+                            # pass from the subgradient's multipliers: 10 km 7.0721 bn CNY in 2.5 s, 20 km 7.0802 in
+                            # 3.7 s, 30 km 7.0854 in 4.9 s, 40 km 7.0849 in 9.7 s, 60 km 7.0878 in 19.9 s; LP 7.0911)
+WIDE_M = 10_000.0           # side of a wide window (radio.coverage_wide_passes) [m]
 NODE_LIMIT = 200            # branch-and-bound nodes per window MIP
 WINDOW_GAP = 0.01           # a window MIP's relative gap (a window's answer is kept only if strictly cheaper)
 MAX_WINDOW_ROWS = 600       # a window with more rows is solved as quarters (recursively), one by one
 SPREAD = 4.0               # windows and tiles wider than this many column reaches (+1 m)
 SAFETY_S = 60.0             # a window MIP's clock, a safeguard only (the node limit ends it first)
-WIDE_ROWS = 800             # wide pass k (0, 1, ...): windows of a dual tile's side, up to WIDE_ROWS * 2**k rows
+WIDE_ROWS = 800             # wide pass k (0, 1, ...): windows of WIDE_M's side, up to WIDE_ROWS * 2**k rows
 SUBGRADIENT_ITERATIONS = 1_000   # subgradient steps before the Lagrangian greedy and the dual ascent
 
 
@@ -454,7 +457,7 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
                 start: np.ndarray | None = None, greedy: np.ndarray | None = None, u0: np.ndarray | None = None,
                 window_passes: int = 2, dual_passes: int = 3, gap_rel: float = WINDOW_GAP,
                 window_m: float = WINDOW_M, dual_tile_m: float = DUAL_TILE_M, background: bool = False,
-                wide_passes: int = 0, window_rows: int = MAX_WINDOW_ROWS,
+                wide_passes: int = 0, wide_m: float = WIDE_M, window_rows: int = MAX_WINDOW_ROWS,
                 subgradient_iterations: int = SUBGRADIENT_ITERATIONS) -> Cover:
     """The tiled cover of ``a`` (module docstring).
 
@@ -466,8 +469,8 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     again (the cheaper of it and ``start`` is improved). ``u0``: multipliers to start from (``dual_passes = 0``:
     the bound at the multipliers themselves). The dual ascent runs in its own thread: beside the windows, or
     with ``background`` after them, while the caller solves something else (a solver in another process leaves
-    a core free): the cover then returns at once and :meth:`Cover.finish` waits for the bound. ``wide_passes``: after the windows, passes of wide windows (a dual
-    tile's side; pass k quartered down to at most ``WIDE_ROWS * 2**k`` rows, with the windows' gap and node
+    a core free): the cover then returns at once and :meth:`Cover.finish` waits for the bound. ``wide_passes``: after the windows, passes of wide windows (``wide_m``
+    on a side; pass k quartered down to at most ``WIDE_ROWS * 2**k`` rows, with the windows' gap and node
     limit, on shifted grids): a cheaper cover for more time.
     """
     t0 = time.perf_counter()
@@ -503,8 +506,8 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=window_m, passes=window_passes, gap_rel=gap_rel,
                            reach=reach, max_rows=window_rows, clock=clock)
     for k in range(wide_passes):
-        chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=dual_tile_m, passes=1, gap_rel=gap_rel,
-                               reach=reach, max_rows=WIDE_ROWS * 2 ** k, first_pass=k, clock=clock)
+        chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=max(wide_m, SPREAD * reach + 1.0), passes=1,
+                               gap_rel=gap_rel, reach=reach, max_rows=WIDE_ROWS * 2 ** k, first_pass=k, clock=clock)
     if clock:
         log.warning("cover: %d window MIPs stopped at their %g s safeguard clock, not their node limit: this cover "
                     "can differ on another machine", len(clock), SAFETY_S)
