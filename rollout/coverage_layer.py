@@ -44,7 +44,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from rollout.covering import (DUAL_TILE_M, MAX_WINDOW_ROWS, SAFETY_S, SUBGRADIENT_ITERATIONS, WINDOW_M, Cover,
+from rollout.covering import (MAX_WINDOW_ROWS, SAFETY_S, SUBGRADIENT_ITERATIONS, WINDOW_M, Cover,
                               dual_ascent, layout, reduce_rows, solve_cover, subgradient)
 from rollout.plan import SolveStats
 
@@ -204,10 +204,10 @@ def _layer_stats(cover: Cover, layer: CoverageLayer) -> SolveStats:
                               f"{cover.greedy:,.0f} CNY"
                               + (f", Lagrangian greedy cover {cover.lagrangian_greedy:,.0f} CNY"
                                  if cover.lagrangian_greedy is not None else "")
-                              + f"; the cheaper improved by {layer.window_m / 1000:g} km window MIPs; bound: Lagrangian, "
+                              + f"; the cheaper improved by {cover.window_m / 1000:g} km window MIPs; bound: Lagrangian, "
                               f"multipliers by subgradient steps"
                               + (f", then {cover.dual_passes} dual-ascent pass{'es' if cover.dual_passes > 1 else ''} "
-                                 f"over {DUAL_TILE_M / 1000:g} km tiles" if cover.dual_passes else "")
+                                 f"over {cover.dual_tile_m / 1000:g} km tiles" if cover.dual_passes else "")
                               + " (rollout.covering)"
                               + (f"; {cover.clock_windows} window MIPs stopped at their {SAFETY_S:g} s safeguard "
                                  f"clock, not their node limit: this cover can differ on another machine"

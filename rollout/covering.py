@@ -433,6 +433,8 @@ class Cover:
     clock_windows: int = 0       # window MIPs ended by their SAFETY_S clock (the cover may depend on the machine)
     lagrangian_greedy: float | None = None   # the Lagrangian greedy cover's cost (cold solves), before the windows
     dual_passes: int = 0         # dual-ascent passes made for the bound (0: the subgradient's or the start's u)
+    window_m: float = WINDOW_M   # the windows' side as solved (the requested side, widened past four reaches)
+    dual_tile_m: float = DUAL_TILE_M   # the ascent tiles' side as solved (likewise)
     _ascent: Future | None = None
 
     def finish(self) -> Cover:
@@ -517,6 +519,6 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     objective = float(cost[chosen].sum())
     cover = Cover(chosen=chosen, objective=objective, bound=-np.inf, u=None, greedy=float(cost[greedy].sum()),
                   seconds=round(time.perf_counter() - t0, 3), cost=cost, greedy_chosen=greedy, _ascent=job,
-                  clock_windows=len(clock), dual_passes=int(dual_passes),
+                  clock_windows=len(clock), dual_passes=int(dual_passes), window_m=window_m, dual_tile_m=dual_tile_m,
                   lagrangian_greedy=None if lagrangian is None else float(cost[lagrangian].sum()))
     return cover if background else cover.finish()

@@ -92,6 +92,22 @@ def test_tiled_cover_is_feasible_never_dearer_than_greedy_and_its_bound_holds(in
     assert 0 <= cov.gap <= 1
 
 
+def test_the_cover_reports_the_window_and_tile_sides_it_solved_with():
+    """Sides narrower than four reaches are widened (so one colour's windows share no column): the cover says so,
+    and the layer's notes print its sides, not the requested ones."""
+    rng = np.random.default_rng(3)
+    site_xy, points = rng.uniform(0, 6000, (30, 2)), rng.uniform(0, 6000, (80, 2))
+    a = coverage_matrix(points, np.full(len(points), 900.0), site_xy)
+    need = np.minimum(1, np.asarray(a.sum(axis=1)).ravel()).astype(np.int64)
+    a, need = reduce_rows(a, need)
+    cov = solve_cover(a, need, np.full(30, 100.0), site_xy, window_passes=1, dual_passes=1, window_m=700.0,
+                      dual_tile_m=900.0)
+    assert 2_000.0 < cov.window_m == cov.dual_tile_m <= 4 * 900.0 + 1.0     # the farthest reach, under 900 m
+    wide = solve_cover(a, need, np.full(30, 100.0), site_xy, window_passes=1, dual_passes=1, window_m=5_000.0,
+                       dual_tile_m=8_000.0)
+    assert (wide.window_m, wide.dual_tile_m) == (5_000.0, 8_000.0)
+
+
 @settings(max_examples=40, deadline=None)
 @given(instances, st.lists(st.floats(0, 200), min_size=9, max_size=9))
 def test_any_multipliers_give_a_lower_bound(inst, u):
