@@ -150,6 +150,9 @@ def test_hostile_names_show_as_text(fresh, saved):
     # a real click on station 0 (zoomed in): the hit test finds it, its popup shows the hostile id as text
     page.evaluate("""() => { const r = window.rolloutMap, m = r.map;
         m.closePopup(); m.setView(r.layers.stations.layer.latLngOf(0), 15, {animate: false}); }""")
+    # the district popup fades out before it leaves the page: wait until it is gone, or it would be read as the
+    # station's (seen once on a fresh clone, 2026-12-02)
+    page.wait_for_function("() => !document.querySelector('.leaflet-popup')", timeout=5000)
     page.wait_for_timeout(150)
     x, y = page.evaluate("""() => { const r = window.rolloutMap;
         const p = r.map.latLngToContainerPoint(r.layers.stations.layer.latLngOf(0)); return [p.x, p.y]; }""")
