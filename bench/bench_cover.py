@@ -1,6 +1,7 @@
 """Benchmark of the coverage layer's covering solver (:mod:`rollout.covering`) on the Qingdao default.
 
-Run: ``python -m bench.bench_cover [--lp] [--decomposition] [--ascent-tiles] [--integrality] [-v]`` (prints a table, then a JSON dict; ``run()`` returns it).
+Run: ``python -m bench.bench_cover [--lp] [--decomposition] [--ascent-tiles] [--integrality] [-v]`` (prints a
+table, then a JSON dict; ``run()`` returns it).
 
 The covering rows of the default plan's coverage layer (the populated evaluation lattice and the cells'
 planning points, reduced; prices as the first 5G pass prices them) are solved in one run by:

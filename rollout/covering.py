@@ -273,6 +273,11 @@ def reach_m(a: sp.csr_matrix, row_xy: np.ndarray, col_xy: np.ndarray) -> float:
     return float(np.nanmax(d, initial=0.0))
 
 
+def widened(side_m: float, reach: float) -> float:
+    """A window or tile side widened to more than four column reaches (so one colour's windows share no column)."""
+    return max(side_m, SPREAD * reach + 1.0)
+
+
 def layout(a: sp.csr_matrix, col_xy: np.ndarray, window_m: float = WINDOW_M,
            dual_tile_m: float = DUAL_TILE_M) -> tuple[np.ndarray, float, float, float]:
     """``(row_xy, reach, window_m, dual_tile_m)``: the rows' positions, the farthest reach of a column, and
@@ -281,7 +286,7 @@ def layout(a: sp.csr_matrix, col_xy: np.ndarray, window_m: float = WINDOW_M,
     col_xy = np.asarray(col_xy, float)
     row_xy = row_positions(a, col_xy)
     reach = reach_m(a, row_xy, col_xy)
-    return row_xy, reach, max(window_m, SPREAD * reach + 1.0), max(dual_tile_m, SPREAD * reach + 1.0)
+    return row_xy, reach, widened(window_m, reach), widened(dual_tile_m, reach)
 
 
 def _map(fn, items: list, parallel: bool, *, apply) -> list:
@@ -459,7 +464,7 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
                 start: np.ndarray | None = None, greedy: np.ndarray | None = None, u0: np.ndarray | None = None,
                 window_passes: int = 2, dual_passes: int = 3, gap_rel: float = WINDOW_GAP,
                 window_m: float = WINDOW_M, dual_tile_m: float = DUAL_TILE_M, background: bool = False,
-                wide_passes: int = 0, wide_m: float = WIDE_M, window_rows: int = MAX_WINDOW_ROWS,
+                wide_passes: int = 0, window_rows: int = MAX_WINDOW_ROWS,
                 subgradient_iterations: int = SUBGRADIENT_ITERATIONS) -> Cover:
     """The tiled cover of ``a`` (module docstring).
 
@@ -471,9 +476,10 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     again (the cheaper of it and ``start`` is improved). ``u0``: multipliers to start from (``dual_passes = 0``:
     the bound at the multipliers themselves). The dual ascent runs in its own thread: beside the windows, or
     with ``background`` after them, while the caller solves something else (a solver in another process leaves
-    a core free): the cover then returns at once and :meth:`Cover.finish` waits for the bound. ``wide_passes``: after the windows, passes of wide windows (``wide_m``
-    on a side; pass k quartered down to at most ``WIDE_ROWS * 2**k`` rows, with the windows' gap and node
-    limit, on shifted grids): a cheaper cover for more time.
+    a core free): the cover then returns at once and :meth:`Cover.finish` waits for the bound.
+    ``wide_passes``: after the windows, passes of wide windows (``WIDE_M`` on a side; pass k quartered down to
+    at most ``WIDE_ROWS * 2**k`` rows, with the windows' gap and node limit, on shifted grids): a cheaper cover
+    for more time.
     """
     t0 = time.perf_counter()
     a = a.tocsr()
@@ -508,7 +514,7 @@ def solve_cover(a: sp.csr_matrix, need: np.ndarray, cost: np.ndarray, col_xy: np
     chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=window_m, passes=window_passes, gap_rel=gap_rel,
                            reach=reach, max_rows=window_rows, clock=clock)
     for k in range(wide_passes):
-        chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=max(wide_m, SPREAD * reach + 1.0), passes=1,
+        chosen = improve_cover(a, need, cost, chosen, row_xy, tile_m=widened(WIDE_M, reach), passes=1,
                                gap_rel=gap_rel, reach=reach, max_rows=WIDE_ROWS * 2 ** k, first_pass=k, clock=clock)
     if clock:
         log.warning("cover: %d window MIPs stopped at their %g s safeguard clock, not their node limit: this cover "

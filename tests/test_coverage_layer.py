@@ -93,8 +93,8 @@ def test_tiled_cover_is_feasible_never_dearer_than_greedy_and_its_bound_holds(in
 
 
 def test_the_cover_reports_the_window_and_tile_sides_it_solved_with():
-    """Sides narrower than four reaches are widened (so one colour's windows share no column): the cover says so,
-    and the layer's notes print its sides, not the requested ones."""
+    """Sides narrower than four reaches are widened (so one colour's windows share no column), and the cover
+    carries the sides it used (the layer's notes print those, not the requested ones)."""
     rng = np.random.default_rng(3)
     site_xy, points = rng.uniform(0, 6000, (30, 2)), rng.uniform(0, 6000, (80, 2))
     a = coverage_matrix(points, np.full(len(points), 900.0), site_xy)
