@@ -21,6 +21,12 @@ CLUTTER_NAMES = {"dense_urban": "dense urban", "urban": "urban", "suburban": "su
 BOQ_ITEMS = (("olt_sites_new", "OLT sites, new", "int"), ("olt_sites_upgraded", "OLT sites, upgraded", "int"),
              ("olt_chassis_new", "OLT chassis, new", "int"), ("olt_cards", "OLT line cards", "int"),
              ("ports", "10G-PON ports", "int"))
+# the PON bill's fibre kinds as a planner reads them (an unknown kind shows its key); in-cell cabling is part of
+# the distribution, and the backhaul row holds only the 5G sites carried on PON (ring and spur routes are 5G's)
+FIBRE_LABELS = {"feeder": "fibre, feeder (OLT to cabinets)",
+                "distribution": "fibre, distribution (cabinets to homes, in-cell cabling included)",
+                "distribution_in_cell": "fibre, of which in-cell cabling",
+                "backhaul": "fibre, 5G backhaul on PON (sites homed on an OLT)"}
 
 
 def network_context(parts: NetworkParts) -> dict:
@@ -104,7 +110,7 @@ def boq_rows(boq: dict | None) -> dict | None:
     splitters = boq.get("splitters") if isinstance(boq.get("splitters"), dict) else {}
     rows += [(f"splitters {ratio}", int_text(n)) for ratio, n in splitters.items()]
     fibre = boq.get("fibre_km") if isinstance(boq.get("fibre_km"), dict) else {}
-    rows += [(f"fibre, {kind}", f"{num_text(km, 1)} km") for kind, km in fibre.items()]
+    rows += [(FIBRE_LABELS.get(kind, f"fibre, {kind}"), f"{num_text(km, 1)} km") for kind, km in fibre.items()]
     if "trench_km" in boq:
         rows.append(("trench", f"{num_text(boq.get('trench_km'), 1)} km"))
     if "homes_passed" in boq:

@@ -370,9 +370,10 @@ def test_optical_budget_and_bill_of_quantities(saved, report):
     for text in (f"OLT line cards {boq['olt_cards']:,}", f"OLT chassis, new {boq['olt_chassis_new']:,}",
                  f"OLT sites, upgraded {boq['olt_sites_upgraded']:,}",
                  f"splitters 1:8 {boq['splitters']['1:8']:,}",
-                 f"fibre, feeder {boq['fibre_km']['feeder']:,.1f} km",
-                 f"fibre, distribution {boq['fibre_km']['distribution']:,.1f} km",
-                 f"fibre, backhaul {boq['fibre_km']['backhaul']:,.1f} km",
+                 f"fibre, feeder (OLT to cabinets) {boq['fibre_km']['feeder']:,.1f} km",
+                 f"fibre, distribution (cabinets to homes, in-cell cabling included) "
+                 f"{boq['fibre_km']['distribution']:,.1f} km",
+                 f"fibre, 5G backhaul on PON (sites homed on an OLT) {boq['fibre_km']['backhaul']:,.1f} km",
                  f"trench {boq['trench_km']:,.1f} km", f"homes passed {boq['homes_passed']:,.0f}",
                  f"cost per home passed {boq['cost_per_home_passed_cny']:,.0f} CNY"):
         assert text in odn, text
