@@ -432,3 +432,32 @@ def test_rsrp_raster_cabinets_and_feeder_tree_offline(fresh, saved, plan, gcj):
     assert "Districts: 5G stations per km" in page.locator(".rm-legend").inner_text()
     assert page.get_by_label("5G stations per km\u00b2").is_checked()
     assert_offline_clean(page, log)
+
+
+def test_the_legend_never_overlaps_the_top_right_controls(fresh, saved):
+    """With every layer on, the legend (bottom right) scrolls within the room the layer list and the colouring
+    options (top right) leave it, on a short window and after a resize."""
+    from tests._browser import open_map
+
+    page, log = fresh
+    page.set_viewport_size({"width": 1280, "height": 720})
+    try:
+        open_map(page, saved / "map.html")
+        page.evaluate("""() => { const r = window.rolloutMap;
+            Object.values(r.layers).forEach(o => { if (!r.map.hasLayer(o.layer)) r.map.addLayer(o.layer); }); }""")
+
+        def gap_px():
+            return page.evaluate("""() => {
+                const top = document.querySelector('.leaflet-top.leaflet-right').getBoundingClientRect();
+                const leg = document.querySelector('.rm-legend').getBoundingClientRect();
+                return leg.top - top.bottom; }""")
+
+        assert gap_px() >= 0
+        assert page.evaluate("() => { const l = document.querySelector('.rm-legend'); "
+                             "return l.scrollHeight > l.clientHeight; }")   # this plan's legend needs the scroll
+        page.set_viewport_size({"width": 1280, "height": 760})
+        page.wait_for_timeout(300)
+        assert gap_px() >= 0
+        assert_offline_clean(page, log)
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 900})

@@ -153,7 +153,7 @@
     ui.radiusScale = radiusScaleFor(map.getZoom());
 
     var overlays = [];            // in drawing order, bottom first
-    var legendBody = null, tileNote = null, clickHit = null;
+    var legendBody = null, legendDiv = null, tileNote = null, clickHit = null;
 
     // ---------------------------------------------------------------- basemaps
     var baseById = {}, gcjByStamp = {};
@@ -703,11 +703,24 @@
         if (spec.note) sec.appendChild(el('div', 'rm-legend-note', spec.note));
         legendBody.appendChild(sec);
       });
+      fitLegend();
     }
     state.updateLegend = updateLegend;
 
+    // the legend (bottom right) scrolls within the room the top-right controls leave it, so the two never
+    // overlap on a short window (CSS alone caps it at 45vh, which overlaps when the layer list is long)
+    function fitLegend() {
+      if (!legendDiv) return;
+      var box = map.getContainer().getBoundingClientRect();
+      var top = map.getContainer().querySelector('.leaflet-top.leaflet-right');
+      var above = top ? top.getBoundingClientRect().bottom : box.top;   // the legend's bottom edge stays put
+      var room = legendDiv.getBoundingClientRect().bottom - above - 10;
+      legendDiv.style.maxHeight = Math.max(120, Math.min(box.height * 0.45, room)) + 'px';
+    }
+
     state.legend = function (position) {
       return control(position || 'bottomright', 'rm-legend', function (div) {
+        legendDiv = div;
         legendBody = el('div');
         div.appendChild(legendBody);
         tileNote = el('div', 'rm-tile-note',
@@ -776,6 +789,7 @@
         map.attributionControl.setPrefix('<a href="https://leafletjs.com" title="Leaflet">Leaflet</a>');
       }
       document.addEventListener('fullscreenchange', function () { map.invalidateSize(); });
+      map.on('resize', fitLegend);
       updateLegend();
       requestAnimationFrame(function () {
         requestAnimationFrame(function () {
